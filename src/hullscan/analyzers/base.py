@@ -1,0 +1,36 @@
+"""The analyzer plug-in interface.
+
+An analyzer looks at one file at a time: the walker asks `claims` with only the path and tar header
+(cheap, called for every member), and reads the content only for claimed files, handing it over as a
+seekable binary stream (spooled to the work directory when large). Analyzers must never execute
+image content and must treat every byte as hostile: bad input yields a Note, never an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import IO, Protocol
+
+from hullscan.model import FileEntry, FileFacts
+
+
+class Analyzer(Protocol):
+    name: str
+    version: int
+    # Files larger than this are not read (a Note says so); keeps memory and time bounded.
+    max_size: int
+
+    def claims(self, path: str, entry: FileEntry) -> bool: ...
+
+    def analyze(self, path: str, entry: FileEntry, content: IO[bytes]) -> FileFacts | None: ...
+
+
+class AnalyzerFailure(Exception):
+    """Raised by an analyzer for content it cannot parse; the walker turns it into a Note."""
+
+
+def analyzers_key(analyzers: Sequence[Analyzer]) -> str:
+    """Cache key part: changes whenever the set of analyzers or any of their versions changes."""
+    text = ",".join(sorted(f"{a.name}:{a.version}" for a in analyzers))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,121 @@
+"""The failure catalogue: every error hullscan raises has a stable code, a message and a solution.
+
+CLI, API and console all render these the same way, so a user sees one vocabulary of causes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Cause:
+    code: str
+    title: str
+    solution: str
+    exit_code: int = 2
+
+
+CATALOGUE: dict[str, Cause] = {
+    c.code: c
+    for c in [
+        Cause("INVALID_REFERENCE", "The image reference is not valid",
+              "Write it as [registry[:port]/]path/name[:tag][@sha256:digest]."),
+        Cause("REGISTRY_UNREACHABLE", "The registry could not be reached",
+              "Check the registry address, the network and, for plain HTTP, pass --insecure."),
+        Cause("REGISTRY_ERROR", "The registry answered with an error",
+              "Check the registry's health; retry later if it was overloaded."),
+        Cause("AUTH_FAILED", "The registry refused the credentials",
+              "Check the username and password or token (flags, environment or Docker config.json)."),
+        Cause("NOT_FOUND", "The image or one of its parts does not exist",
+              "Check the repository name and tag, and that the image was pushed."),
+        Cause("TLS_ERROR", "The registry's TLS certificate could not be verified",
+              "Pass --ca-cert with the registry's CA, or --insecure for a registry you trust."),
+        Cause("MANIFEST_INVALID", "The image manifest is malformed",
+              "Re-push the image with a standard client (docker, skopeo, buildah)."),
+        Cause("SCHEMA_V1", "schema v1 images cannot be scanned",
+              "Upgrade the image to schema v2 (for example: skopeo copy --format v2s2)."),
+        Cause("PLATFORM_REQUIRED", "The image is a multi-architecture index",
+              "Choose one of its platforms with --platform os/arch[/variant]."),
+        Cause("UNSUPPORTED_PLATFORM", "Only Linux images can be scanned",
+              "Scan the Linux variant of the image (--platform linux/amd64)."),
+        Cause("NOT_AN_IMAGE", "The artifact is not a container image",
+              "Scan a container image; Helm charts, signatures and other artifacts are not images."),
+        Cause("TOO_MANY_LAYERS", "The image has too many layers",
+              "Images must have fewer than 127 layers; squash some layers."),
+        Cause("IMAGE_TOO_LARGE", "The image is larger than the size limit",
+              "Images may total at most 50 GB; slim the image or raise --max-image-size."),
+        Cause("LAYER_TOO_LARGE", "A layer is larger than the size limit",
+              "A layer may hold at most 10 GB; split the layer or raise --max-layer-size."),
+        Cause("DIGEST_MISMATCH", "Downloaded content does not match its digest",
+              "The registry or a proxy served corrupted content; check storage integrity and retry."),
+        Cause("LAYER_INVALID", "A layer could not be read",
+              "The layer is corrupt, truncated or hostile; rebuild and re-push the image."),
+        Cause("SOURCE_INVALID", "The image source could not be read",
+              "Check the path: a docker-archive tar, an OCI layout (directory or tar) or a root filesystem."),
+        Cause("CACHE_ERROR", "The layer cache could not be used",
+              "Run 'hullscan cache clean' or pass --no-cache."),
+        Cause("CREDENTIAL_HELPER", "A Docker credential helper failed",
+              "Check that the docker-credential-* program named in config.json is installed and logged in."),
+    ]
+}
+
+
+class HullscanError(Exception):
+    """An error with a catalogue cause; `detail` says what exactly happened."""
+
+    code = "SOURCE_INVALID"
+
+    def __init__(self, detail: str, *, code: str | None = None) -> None:
+        super().__init__(detail)
+        if code is not None:
+            self.code = code
+        self.detail = detail
+
+    @property
+    def cause(self) -> Cause:
+        return CATALOGUE[self.code]
+
+    def render(self) -> str:
+        c = self.cause
+        return f"{c.title}: {self.detail}\n  [{c.code}] {c.solution}"
+
+
+class InvalidReference(HullscanError):
+    code = "INVALID_REFERENCE"
+
+
+class RegistryError(HullscanError):
+    code = "REGISTRY_ERROR"
+
+
+class AuthError(HullscanError):
+    code = "AUTH_FAILED"
+
+
+class NotFoundError(HullscanError):
+    code = "NOT_FOUND"
+
+
+class ManifestError(HullscanError):
+    code = "MANIFEST_INVALID"
+
+
+class UnsupportedImageError(HullscanError):
+    """Schema v1, non-Linux, multi-arch without a platform, non-image artifacts."""
+
+
+class LimitExceeded(HullscanError):
+    pass
+
+
+class DigestMismatch(HullscanError):
+    code = "DIGEST_MISMATCH"
+
+
+class LayerError(HullscanError):
+    code = "LAYER_INVALID"
+
+
+class SourceError(HullscanError):
+    code = "SOURCE_INVALID"

@@ -1,0 +1,63 @@
+"""Licence strings as packages declare them, normalised to SPDX where the expression is recognisable."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from license_expression import ExpressionError, get_spdx_licensing
+
+# Common non-SPDX spellings seen in package metadata (rpm specs, Python classifiers, dpkg copyright).
+_ALIASES = {
+    "gplv2": "GPL-2.0-only", "gplv2+": "GPL-2.0-or-later", "gplv3": "GPL-3.0-only",
+    "gplv3+": "GPL-3.0-or-later", "lgplv2": "LGPL-2.0-only", "lgplv2+": "LGPL-2.0-or-later",
+    "lgplv2.1": "LGPL-2.1-only", "lgplv2.1+": "LGPL-2.1-or-later", "lgplv3": "LGPL-3.0-only",
+    "lgplv3+": "LGPL-3.0-or-later", "gpl-2": "GPL-2.0-only", "gpl-2+": "GPL-2.0-or-later",
+    "gpl-3": "GPL-3.0-only", "gpl-3+": "GPL-3.0-or-later", "lgpl-2": "LGPL-2.0-only",
+    "lgpl-2+": "LGPL-2.0-or-later", "lgpl-2.1": "LGPL-2.1-only", "lgpl-2.1+": "LGPL-2.1-or-later",
+    "lgpl-3": "LGPL-3.0-only", "lgpl-3+": "LGPL-3.0-or-later", "gfdl-1.2": "GFDL-1.2-only",
+    "gfdl-1.3": "GFDL-1.3-only", "gfdl-1.2+": "GFDL-1.2-or-later", "gfdl-1.3+": "GFDL-1.3-or-later",
+    "bsd": "BSD-3-Clause", "bsd-3-clause": "BSD-3-Clause", "bsd-2-clause": "BSD-2-Clause",
+    "bsd-4-clause": "BSD-4-Clause", "mit/x11": "MIT", "expat": "MIT", "asl 2.0": "Apache-2.0",
+    "apache 2.0": "Apache-2.0", "apache-2": "Apache-2.0", "apache license 2.0": "Apache-2.0",
+    "apache software license": "Apache-2.0", "apache license, version 2.0": "Apache-2.0",
+    "mit license": "MIT", "bsd license": "BSD-3-Clause", "zlib": "Zlib", "psf": "PSF-2.0",
+    "python software foundation license": "PSF-2.0", "mpl-2.0": "MPL-2.0", "mpl 2.0": "MPL-2.0",
+    "isc license": "ISC", "public domain": "LicenseRef-public-domain", "openssl": "OpenSSL",
+    "artistic": "Artistic-1.0", "perl": "Artistic-1.0-Perl OR GPL-1.0-or-later",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _licensing():  # type: ignore[no-untyped-def]
+    return get_spdx_licensing()
+
+
+@functools.lru_cache(maxsize=4096)
+def normalize(raw: str) -> str:
+    """Return an SPDX expression for `raw` when it is one (or a known alias), else `raw` trimmed."""
+    text = " ".join(raw.split()).strip()
+    if not text:
+        return ""
+    alias = _ALIASES.get(text.lower())
+    if alias:
+        return alias
+    # rpm and dpkg write "and"/"or" in lower case; SPDX wants upper case operators.
+    candidate = re.sub(r"\b(and|or|with)\b", lambda m: m.group(1).upper(), text)
+    candidate = " ".join(_ALIASES.get(tok.lower(), tok) for tok in candidate.split(" "))
+    try:
+        parsed = _licensing().parse(candidate, validate=True, strict=False)
+    except (ExpressionError, Exception):  # the parser raises several unrelated types on junk
+        return text
+    if parsed is None:
+        return text
+    return str(parsed.render("{symbol.key}"))
+
+
+def normalize_all(raws: list[str]) -> list[str]:
+    out: list[str] = []
+    for raw in raws:
+        n = normalize(raw)
+        if n and n not in out:
+            out.append(n)
+    return out

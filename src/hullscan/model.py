@@ -1,0 +1,156 @@
+"""Domain objects that flow through the pipeline: source -> layers -> facts -> image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Ecosystem names used by hullscan; OS package ecosystems get their purl at merge time, when the
+# distribution (which may live in another layer) is known.
+OS_ECOSYSTEMS = frozenset({"deb", "apk", "rpm"})
+
+
+@dataclass
+class FileEntry:
+    """One tar member (or one file of a root filesystem), with its path already normalised."""
+
+    path: str
+    type: str  # "f" file, "d" dir, "l" symlink, "h" hard link, "c"/"b" device, "p" fifo
+    size: int = 0
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    linkname: str = ""
+
+    @property
+    def is_file(self) -> bool:
+        return self.type == "f"
+
+    @property
+    def executable(self) -> bool:
+        return self.type == "f" and bool(self.mode & 0o111)
+
+
+@dataclass
+class Package:
+    name: str
+    version: str
+    ecosystem: str  # deb, apk, rpm, pypi, npm, maven, golang, cargo, gem, composer, nuget
+    path: str = ""  # where it was found (the database file or the metadata file)
+    purl: str = ""
+    licenses: list[str] = field(default_factory=list)
+    source_name: str = ""  # dpkg source package, rpm source rpm name, apk origin
+    source_version: str = ""
+    arch: str = ""
+    epoch: int | None = None
+    release: str = ""  # rpm release
+    vendor: str = ""
+    # Where the package came from in the image: filled by the merge.
+    layer_index: int = -1
+    layer_diff_id: str = ""
+    layer_created_by: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """Identity of an installed package within one database file."""
+        return (self.ecosystem, self.name, self.version, self.arch)
+
+
+@dataclass
+class OSInfo:
+    family: str  # os-release ID: debian, ubuntu, alpine, rhel, centos, rocky, almalinux, sles, ...
+    version: str = ""  # VERSION_ID, or the release file's version
+    codename: str = ""
+    name: str = ""  # PRETTY_NAME or NAME
+    id_like: list[str] = field(default_factory=list)
+    source: str = ""  # the file it came from
+    priority: int = 0  # higher wins when several files describe the OS
+
+
+@dataclass
+class Note:
+    """A warning the report shows: something was skipped, clamped or looked hostile."""
+
+    code: str
+    message: str
+    path: str = ""
+    layer_index: int = -1
+
+
+@dataclass
+class FileFacts:
+    """What analyzers learned from one file."""
+
+    packages: list[Package] = field(default_factory=list)
+    os: OSInfo | None = None
+    # Facts that only make sense once every layer is merged (e.g. licences from dpkg copyright files).
+    hints: dict[str, Any] = field(default_factory=dict)
+
+    def empty(self) -> bool:
+        return not self.packages and self.os is None and not self.hints
+
+
+@dataclass
+class LayerFacts:
+    """Everything learned from one layer: a pure function of its content and the analyzer versions."""
+
+    diff_id: str
+    analyzers_key: str
+    files: dict[str, FileFacts] = field(default_factory=dict)
+    whiteouts: list[str] = field(default_factory=list)  # paths deleted by this layer
+    opaque_dirs: list[str] = field(default_factory=list)  # directories this layer clears
+    entries: list[FileEntry] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    uncompressed_size: int = 0
+
+
+@dataclass
+class Platform:
+    os: str = "linux"
+    architecture: str = "amd64"
+    variant: str = ""
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        parts = text.strip().split("/")
+        if len(parts) < 2 or len(parts) > 3 or not all(parts):
+            raise ValueError(f"platform must be os/arch[/variant], got {text!r}")
+        return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else "")
+
+
+@dataclass
+class Descriptor:
+    media_type: str
+    digest: str
+    size: int
+    annotations: dict[str, str] = field(default_factory=dict)
+    platform: Platform | None = None
+    urls: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LayerInfo:
+    index: int
+    descriptor: Descriptor
+    diff_id: str
+    created_by: str = ""
+
+
+@dataclass
+class ImageFacts:
+    """The merged view of an image and what it holds."""
+
+    reference: str
+    manifest_digest: str = ""
+    config_digest: str = ""
+    platform: Platform = field(default_factory=Platform)
+    config: dict[str, Any] = field(default_factory=dict)  # the image config JSON as found
+    layers: list[LayerInfo] = field(default_factory=list)
+    os: OSInfo | None = None
+    packages: list[Package] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    files: list[tuple[FileEntry, int]] = field(default_factory=list)  # final file tree, entry + layer

@@ -1,0 +1,182 @@
+"""Manifest and index parsing, platform choice, config checks and size limits.
+
+Every source funnels its manifest through here, so schema v1, multi-arch, artifact and limit rules
+are applied identically whatever the image came from.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hullscan.errors import LimitExceeded, ManifestError, UnsupportedImageError
+from hullscan.model import Descriptor, LayerInfo, Platform
+from hullscan.oci import media
+from hullscan.oci.source import Limits, ResolvedImage
+
+
+def load_json(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{what} is not a JSON object")
+    return doc
+
+
+def detect_media_type(doc: dict[str, Any], declared: str = "") -> str:
+    """The manifest's media type: the declared one (Content-Type or descriptor), else from its body."""
+    declared = declared.split(";")[0].strip()
+    body_type = doc.get("mediaType")
+    if doc.get("schemaVersion") == 1:
+        return media.DOCKER_SCHEMA1
+    for candidate in (declared, body_type):
+        if candidate in (*media.IMAGE_MANIFESTS, *media.INDEXES, *media.SCHEMA1):
+            return str(candidate)
+    if "manifests" in doc:
+        return media.OCI_INDEX
+    if "config" in doc and "layers" in doc:
+        return media.OCI_MANIFEST
+    raise ManifestError(f"unrecognised manifest media type {declared or body_type!r}")
+
+
+def _descriptor(raw: Any, what: str) -> Descriptor:
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{what} is not an object")
+    digest, size, mt = raw.get("digest"), raw.get("size"), raw.get("mediaType", "")
+    if not isinstance(digest, str) or ":" not in digest:
+        raise ManifestError(f"{what} has no valid digest")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ManifestError(f"{what} has no valid size")
+    if not isinstance(mt, str):
+        raise ManifestError(f"{what} has an invalid mediaType")
+    plat = None
+    if isinstance(raw.get("platform"), dict):
+        p = raw["platform"]
+        plat = Platform(str(p.get("os", "")), str(p.get("architecture", "")), str(p.get("variant", "") or ""))
+    ann = raw.get("annotations") or {}
+    urls = raw.get("urls") or []
+    return Descriptor(mt, digest, size, {str(k): str(v) for k, v in dict(ann).items()}, plat,
+                      [str(u) for u in urls])
+
+
+def check_not_schema1(media_type: str) -> None:
+    if media_type in media.SCHEMA1:
+        raise UnsupportedImageError(
+            "schema v1 images cannot be scanned; upgrade the image to schema v2", code="SCHEMA_V1"
+        )
+
+
+def choose_platform(index: dict[str, Any], wanted: Platform | None) -> Descriptor:
+    """Pick the manifest for one platform out of an OCI index or Docker manifest list."""
+    entries = index.get("manifests")
+    if not isinstance(entries, list):
+        raise ManifestError("index has no manifests list")
+    descs = [_descriptor(m, f"index entry {i}") for i, m in enumerate(entries)]
+    images = [d for d in descs if d.platform is not None and d.platform.os not in ("unknown", "")]
+    available = sorted({str(d.platform) for d in images if d.platform})
+
+    def matches(d: Descriptor, p: Platform) -> bool:
+        assert d.platform is not None
+        if (d.platform.os, d.platform.architecture) != (p.os, p.architecture):
+            return False
+        return not p.variant or d.platform.variant == p.variant
+
+    target = wanted or Platform("linux", "amd64")
+    found = [d for d in images if matches(d, target)]
+    if not found and wanted is None and len(images) == 1:
+        found = images  # a one-platform index needs no choice
+    if not found:
+        listing = ", ".join(available) or "none"
+        if wanted is None:
+            raise UnsupportedImageError(
+                f"this image is a multi-architecture index without linux/amd64; choose one with "
+                f"--platform (available: {listing})", code="PLATFORM_REQUIRED")
+        raise UnsupportedImageError(
+            f"platform {wanted} is not in this index (available: {listing})", code="PLATFORM_REQUIRED")
+    return found[0]
+
+
+def parse_image_manifest(doc: dict[str, Any], media_type: str) -> tuple[Descriptor, list[Descriptor]]:
+    if doc.get("schemaVersion") != 2:
+        raise ManifestError(f"unsupported schemaVersion {doc.get('schemaVersion')!r}")
+    config = _descriptor(doc.get("config"), "manifest config")
+    layers_raw = doc.get("layers")
+    if not isinstance(layers_raw, list):
+        raise ManifestError("manifest has no layers list")
+    layers = [_descriptor(x, f"layer {i}") for i, x in enumerate(layers_raw)]
+    return config, layers
+
+
+def check_config_type(config: Descriptor) -> None:
+    if config.media_type in media.IMAGE_CONFIGS or config.media_type == "":
+        return
+    what = media.ARTIFACT_NAMES.get(config.media_type)
+    if what is None and "helm" in config.media_type:
+        what = "a Helm chart"
+    detail = f"{what} (config type {config.media_type})" if what else f"config type {config.media_type}"
+    raise UnsupportedImageError(f"this artifact is not a container image: {detail}", code="NOT_AN_IMAGE")
+
+
+def check_limits(layers: list[Descriptor], limits: Limits) -> None:
+    """Refuse images over the limits from the manifest alone, before any layer is fetched."""
+    if len(layers) > limits.max_layers:
+        raise LimitExceeded(
+            f"the image has {len(layers)} layers; at most {limits.max_layers} are supported",
+            code="TOO_MANY_LAYERS")
+    for d in layers:
+        if d.size > limits.max_layer_size:
+            raise LimitExceeded(
+                f"layer {d.digest} is {d.size:,} bytes; the limit is {limits.max_layer_size:,}",
+                code="LAYER_TOO_LARGE")
+    total = sum(d.size for d in layers)
+    if total > limits.max_image_size:
+        raise LimitExceeded(
+            f"the image totals {total:,} bytes; the limit is {limits.max_image_size:,}", code="IMAGE_TOO_LARGE")
+
+
+def check_config(config: dict[str, Any]) -> Platform:
+    os_name = str(config.get("os") or "linux")
+    if os_name != "linux":
+        raise UnsupportedImageError(
+            f"this is a {os_name} image; only Linux images can be scanned", code="UNSUPPORTED_PLATFORM")
+    return Platform(os_name, str(config.get("architecture") or ""), str(config.get("variant") or ""))
+
+
+def layers_from_config(config: dict[str, Any], blobs: list[Descriptor]) -> list[LayerInfo]:
+    """Pair layer blobs with the config's diff_ids and the history lines that created them."""
+    rootfs = config.get("rootfs")
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
+        raise ManifestError("image config has no rootfs.diff_ids")
+    if len(diff_ids) != len(blobs):
+        raise ManifestError(
+            f"manifest lists {len(blobs)} layers but the config has {len(diff_ids)} diff_ids")
+    history = [h for h in config.get("history") or [] if isinstance(h, dict) and not h.get("empty_layer")]
+    out = []
+    for i, (blob, diff_id) in enumerate(zip(blobs, diff_ids, strict=True)):
+        created_by = str(history[i].get("created_by", "")) if i < len(history) else ""
+        out.append(LayerInfo(i, blob, diff_id, created_by))
+    return out
+
+
+def resolve_manifest(
+    reference: str,
+    manifest_digest: str,
+    doc: dict[str, Any],
+    media_type: str,
+    load_config: Any,  # Callable[[Descriptor], bytes]
+    limits: Limits,
+) -> ResolvedImage:
+    """Turn an image manifest into a ResolvedImage: validates, checks limits, loads the config."""
+    check_not_schema1(media_type)
+    config_desc, layer_descs = parse_image_manifest(doc, media_type)
+    check_config_type(config_desc)
+    check_limits(layer_descs, limits)
+    config = load_json(load_config(config_desc), "image config")
+    platform = check_config(config)
+    layers = layers_from_config(config, layer_descs)
+    ann = doc.get("annotations") or {}
+    return ResolvedImage(reference, manifest_digest, media_type, config_desc.digest, config, platform, layers,
+                         {str(k): str(v) for k, v in dict(ann).items()})
