@@ -13,7 +13,7 @@ class Cause:
     code: str
     title: str
     solution: str
-    exit_code: int = 2
+    exit_code: int = 3
 
 
 CATALOGUE: dict[str, Cause] = {

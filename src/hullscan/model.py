@@ -10,7 +10,7 @@ from typing import Any
 OS_ECOSYSTEMS = frozenset({"deb", "apk", "rpm"})
 
 
-@dataclass
+@dataclass(slots=True)
 class FileEntry:
     """One tar member (or one file of a root filesystem), with its path already normalised."""
 

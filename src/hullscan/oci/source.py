@@ -37,6 +37,14 @@ class ResolvedImage:
     annotations: dict[str, str] = field(default_factory=dict)
 
 
+class BlobStream(Protocol):
+    """What a source hands out for a layer: a byte stream, read once."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 class ImageSource(Protocol):
     """Where an image comes from: a registry, a docker-archive tar, an OCI layout."""
 
@@ -44,7 +52,7 @@ class ImageSource(Protocol):
         """Fetch and validate the manifest (choosing a platform from an index) and the config."""
         ...
 
-    def open_layer(self, layer: LayerInfo) -> IO[bytes]:
+    def open_layer(self, layer: LayerInfo) -> BlobStream:
         """A stream of the layer blob as stored (compressed), verified against its digest and size."""
         ...
 

@@ -1,0 +1,85 @@
+"""`make demo`: build a small, realistic multi-layer image by code, then scan it with hullscan.
+
+Offline: every file comes from demo/image/ (real dpkg records and copyright files of Debian 12,
+real metadata fields of old PyPI/npm/Maven releases), assembled into an OCI layout by hullscan's
+own image builder. Nothing is downloaded and no image blob is checked in.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from hullscan.imagebuild import FileSpec, Image, Layer, layer_tar, write_oci_layout
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE / "image"
+OUT = HERE.parent / ".work" / "demo"
+
+PYPI = {  # name, version, licence as their releases declare them
+    "requests": ("2.19.0", "Apache 2.0"), "urllib3": ("1.24.1", "MIT"), "Django": ("2.2", "BSD"),
+    "PyYAML": ("5.3", "MIT"), "Jinja2": ("2.10", "BSD"),
+}
+NPM = {"lodash": ("4.17.15", "MIT"), "minimist": ("1.2.0", "MIT"), "@babel/code-frame": ("7.0.0", "MIT")}
+SITE = "usr/local/lib/python3.11/site-packages"
+
+
+def dist_info(name: str, version: str, licence: str) -> list[tuple[str, str]]:
+    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nLicense: {licence}\n"
+    return [(f"{SITE}/{name}-{version}.dist-info/METADATA", meta)]
+
+
+def jar(group: str, artifact: str, version: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("META-INF/MANIFEST.MF", f"Manifest-Version: 1.0\nImplementation-Version: {version}\n")
+        z.writestr(f"META-INF/maven/{group}/{artifact}/pom.properties",
+                   f"groupId={group}\nartifactId={artifact}\nversion={version}\n")
+    return buf.getvalue()
+
+
+def build() -> Path:
+    base = SRC / "1-base"
+    copyright_files = [(f"usr/share/doc/{p.name}/copyright", p.read_bytes()) for p in (base / "copyright").iterdir()]
+    layer1 = layer_tar([FileSpec("etc", type="d"), FileSpec("usr/lib", type="d"),
+                        ("usr/lib/os-release", (base / "os-release").read_bytes()),
+                        FileSpec("etc/os-release", type="l", linkname="../usr/lib/os-release"),
+                        ("etc/debian_version", "12.11\n"),
+                        ("var/lib/dpkg/status", (base / "status").read_bytes()), *copyright_files])
+    layer2 = layer_tar([("var/lib/dpkg/status", (SRC / "2-runtime" / "status").read_bytes())])
+    app: list[FileSpec | tuple[str, bytes | str]] = []
+    for name, (version, licence) in PYPI.items():
+        app += dist_info(name, version, licence)
+    for name, (version, licence) in NPM.items():
+        app.append((f"srv/app/node_modules/{name}/package.json",
+                    f'{{"name": "{name}", "version": "{version}", "license": "{licence}"}}'))
+    app.append(("srv/app/package.json", '{"name": "demo-app", "version": "1.0.0", "private": true}'))
+    app.append(("srv/app/lib/log4j-core-2.14.1.jar", jar("org.apache.logging.log4j", "log4j-core", "2.14.1")))
+    layer3 = layer_tar(app)
+    # A later layer upgrades urllib3 and removes Jinja2: the report shows the final state only.
+    layer4 = layer_tar([FileSpec(f"{SITE}/.wh.urllib3-1.24.1.dist-info"), *dist_info("urllib3", "1.26.5", "MIT"),
+                        FileSpec(f"{SITE}/.wh.Jinja2-2.10.dist-info")])
+    image = Image([
+        Layer(layer1, "ADD rootfs.tar.xz / # debian:12"),
+        Layer(layer2, "RUN apt-get install -y curl python3.11"),
+        Layer(layer3, "COPY app /srv/app && pip install -r requirements.txt", compression="zstd"),
+        Layer(layer4, "RUN pip install urllib3==1.26.5 && pip uninstall -y Jinja2"),
+    ], config_extra={"config": {"User": "app", "Cmd": ["python3", "/srv/app/main.py"]}})
+    shutil.rmtree(OUT, ignore_errors=True)
+    return write_oci_layout(OUT / "oci", image, tag="demo")
+
+
+def main() -> int:
+    layout = build()
+    print(f"built a 4-layer sample image at {layout}; scanning it:\n", flush=True)
+    exe = Path(sys.executable).with_name("hullscan")
+    cache = OUT / "cache"
+    return subprocess.call([str(exe), "scan", f"oci:{layout}:demo", "--cache-dir", str(cache)])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

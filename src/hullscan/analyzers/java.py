@@ -1,0 +1,475 @@
+"""Java archives (jar, war, ear, Jenkins plug-ins, ...): Maven coordinates, with nested archives.
+
+Every `META-INF/maven/<group>/<artifact>/pom.properties` is one package (a shaded "fat" jar holds
+several). An archive without any falls back to its `META-INF/MANIFEST.MF` (Implementation-* and
+Bundle-* headers) and then to its file name ("artifact-1.2.3.jar"). Archives inside the archive
+(`WEB-INF/lib/*.jar`, `BOOT-INF/lib/*.jar`, an ear's modules, ...) are opened too, to a bounded
+depth and within a bounded number of decompressed bytes per top-level archive, so that a zip bomb
+costs at most that budget. Nested packages are reported at "outer.war!WEB-INF/lib/inner.jar".
+"""
+
+from __future__ import annotations
+
+import html
+import posixpath
+import re
+import struct
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from typing import IO
+
+from packageurl import PackageURL
+
+from hullscan.analyzers.base import AnalyzerFailure
+from hullscan.licenses import normalize
+from hullscan.model import FileEntry, FileFacts, Package
+
+ARCHIVE_SUFFIXES = (".jar", ".war", ".ear", ".jpi", ".hpi", ".par", ".sar")
+
+_MIB = 1024 * 1024
+_CHUNK = 256 * 1024
+_POM_PROPERTIES = re.compile(r"^META-INF/maven/([^/]+)/([^/]+)/pom\.properties$")
+_VERSION_START = re.compile(r"-(?=\d)")
+_LICENSES_BLOCK = re.compile(r"<licenses\b[^>]*>(.*?)</licenses\s*>", re.S)
+_LICENSE_NAME = re.compile(r"<license\b[^>]*>.*?<name\b[^>]*>(.*?)</name\s*>", re.S)
+# Bundle-License is often a URL; these are the ones worth recognising.
+_LICENSE_URLS = {
+    "apache.org/licenses/license-2.0": "Apache-2.0",
+    "opensource.org/licenses/mit": "MIT",
+    "opensource.org/licenses/apache-2.0": "Apache-2.0",
+    "opensource.org/licenses/bsd-3-clause": "BSD-3-Clause",
+    "opensource.org/licenses/bsd-2-clause": "BSD-2-Clause",
+    "eclipse.org/legal/epl-2.0": "EPL-2.0",
+    "eclipse.org/legal/epl-v20": "EPL-2.0",
+    "eclipse.org/legal/epl-v10": "EPL-1.0",
+    "eclipse.org/org/documents/edl-v10": "BSD-3-Clause",
+    "gnu.org/licenses/lgpl-2.1": "LGPL-2.1-only",
+    "gnu.org/licenses/old-licenses/gpl-2.0": "GPL-2.0-only",
+    "mozilla.org/mpl/2.0": "MPL-2.0",
+}
+_EOCD = b"PK\x05\x06"
+_ZIP64_LOCATOR = b"PK\x06\x07"
+_ZIP64_EOCD = b"PK\x06\x06"
+
+
+class _BudgetExceeded(Exception):
+    """The decompressed-bytes budget of the top-level archive is spent: stop reading anything."""
+
+
+class _Skip(Exception):
+    """One member or nested archive cannot be used; the rest of the archive still counts."""
+
+
+@dataclass
+class _Scan:
+    """State shared by one top-level archive and everything nested in it."""
+
+    remaining: int  # decompressed bytes we may still read
+    max_depth: int
+    max_in_memory: int
+    max_entries: int
+    packages: list[Package] = field(default_factory=list)
+    notes: list[dict[str, str]] = field(default_factory=list)
+    exhausted: bool = False
+
+    def note(self, code: str, message: str, path: str) -> None:
+        if len(self.notes) < 100:
+            self.notes.append({"code": code, "message": message, "path": path})
+
+    def charge(self, n: int) -> None:
+        self.remaining -= n
+        if self.remaining < 0:
+            self.exhausted = True
+            raise _BudgetExceeded
+
+
+def _zip_entry_count(fp: IO[bytes]) -> tuple[int, int]:
+    """(entries, central directory size) from the end records, without building the directory.
+
+    zipfile materialises one ZipInfo per entry, so a hostile directory with millions of entries
+    is refused before it is parsed.
+    """
+    fp.seek(0, 2)
+    size = fp.tell()
+    tail_len = min(size, 22 + 65535 + 20)
+    fp.seek(size - tail_len)
+    tail = fp.read(tail_len)
+    pos = tail.rfind(_EOCD)
+    if pos < 0 or len(tail) - pos < 22:
+        raise _Skip("not a zip archive (no end of central directory record)")
+    _sig, _disk, _cd_disk, _n_disk, entries, cd_size, _cd_off, _clen = struct.unpack_from(
+        "<4sHHHHIIH", tail, pos
+    )
+    if (entries == 0xFFFF or cd_size == 0xFFFFFFFF) and pos >= 20 and tail[pos - 20 : pos - 16] == (
+        _ZIP64_LOCATOR
+    ):
+        _lsig, _ldisk, z64_off, _ltotal = struct.unpack_from("<4sIQI", tail, pos - 20)
+        # The record normally sits right before the locator; the recorded offset is relative to the
+        # start of the zip data, which may be preceded by a launch script.
+        for where in (size - tail_len + pos - 20 - 56, z64_off):
+            if 0 <= where <= size - 56:
+                fp.seek(where)
+                rec = fp.read(56)
+                if rec[:4] == _ZIP64_EOCD:
+                    entries = struct.unpack_from("<Q", rec, 32)[0]
+                    cd_size = struct.unpack_from("<Q", rec, 40)[0]
+                    break
+        else:
+            raise _Skip("zip64 archive whose end records cannot be read")
+    return entries, cd_size
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, scan: _Scan) -> bytes:
+    """Read a small member (metadata file) completely, or raise _Skip when it is over `cap`."""
+    if info.file_size > cap:
+        raise _Skip(f"{info.filename} is larger than {cap} bytes")
+    out = bytearray()
+    try:
+        with zf.open(info) as member:
+            while True:
+                chunk = member.read(min(_CHUNK, cap + 1 - len(out)))
+                if not chunk:
+                    break
+                scan.charge(len(chunk))
+                out += chunk
+                if len(out) > cap:
+                    raise _Skip(f"{info.filename} is larger than {cap} bytes")
+    except (_Skip, _BudgetExceeded):
+        raise
+    except Exception as exc:  # zipfile raises many unrelated types on corrupt members
+        raise _Skip(f"cannot read {info.filename}: {exc}") from exc
+    return bytes(out)
+
+
+def _parse_properties(text: str) -> dict[str, str]:
+    """java.util.Properties text format: comments, `key=value`/`key: value`/`key value`, escapes."""
+    props: dict[str, str] = {}
+    logical: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.lstrip(" \t\f")
+        if not pending and (not line or line[0] in "#!"):
+            continue
+        # An odd number of trailing backslashes continues the line.
+        stripped = line.rstrip("\\")
+        if (len(line) - len(stripped)) % 2 == 1:
+            pending += line[:-1]
+            continue
+        logical.append(pending + line)
+        pending = ""
+    if pending:
+        logical.append(pending)
+    for line in logical:
+        key_chars: list[str] = []
+        i = 0
+        while i < len(line):
+            c = line[i]
+            if c == "\\" and i + 1 < len(line):
+                key_chars.append(line[i : i + 2])
+                i += 2
+                continue
+            if c in "=: \t\f":
+                break
+            key_chars.append(c)
+            i += 1
+        rest = line[i:].lstrip(" \t\f")
+        if rest[:1] in ("=", ":"):
+            rest = rest[1:].lstrip(" \t\f")
+        key = _unescape_properties("".join(key_chars))
+        if key and len(props) < 1000:
+            props[key] = _unescape_properties(rest).strip()
+    return props
+
+
+def _unescape_properties(text: str) -> str:
+    if "\\" not in text:
+        return text
+    out: list[str] = []
+    i = 0
+    simple = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
+    while i < len(text):
+        c = text[i]
+        if c != "\\" or i + 1 >= len(text):
+            out.append(c)
+            i += 1
+            continue
+        nxt = text[i + 1]
+        if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", text[i + 2 : i + 6]):
+            out.append(chr(int(text[i + 2 : i + 6], 16)))
+            i += 6
+            continue
+        out.append(simple.get(nxt, nxt))
+        i += 2
+    return "".join(out)
+
+
+def _parse_manifest(text: str) -> dict[str, str]:
+    """Main section of a MANIFEST.MF, header names lower-cased; continuation lines start with a space."""
+    headers: dict[str, str] = {}
+    last = ""
+    for line in re.split(r"\r\n|\r|\n", text):
+        if not line:
+            if headers:
+                break  # end of the main section
+            continue
+        if line.startswith(" ") and last:
+            headers[last] += line[1:]
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        last = name.strip().lower()
+        if last and len(headers) < 1000:
+            headers[last] = value.strip()
+        else:
+            last = ""
+    return {k: v.strip() for k, v in headers.items()}
+
+
+def _pom_licenses(pom_xml: str) -> list[str]:
+    block = _LICENSES_BLOCK.search(pom_xml)
+    if not block:
+        return []
+    found: list[str] = []
+    for match in _LICENSE_NAME.finditer(block.group(1)):
+        name = html.unescape(re.sub(r"<!\[CDATA\[(.*?)\]\]>", r"\1", match.group(1), flags=re.S)).strip()
+        norm = normalize(name) if name else ""
+        if norm and norm not in found:
+            found.append(norm)
+    return found
+
+
+def _bundle_licenses(value: str) -> list[str]:
+    found: list[str] = []
+    # "Apache-2.0;link=https://...", "https://www.apache.org/licenses/LICENSE-2.0.txt", "MIT, EPL-2.0"
+    parts = [value] if "://" not in value and ";" not in value else re.split(r",(?=\s*\S)", value)
+    for part in parts:
+        text = part.split(";", 1)[0].strip().strip('"')
+        if not text:
+            continue
+        if "://" in text:
+            low = text.lower().split("://", 1)[1].removeprefix("www.")
+            low = re.sub(r"(\.txt|\.html?|\.php|/)$", "", low)
+            text = _LICENSE_URLS.get(low, "")
+            if not text:
+                continue
+        norm = normalize(text)
+        if norm and norm not in found:
+            found.append(norm)
+    return found
+
+
+def _maven_package(
+    group: str, artifact: str, version: str, path: str, source: str, licenses: list[str], vendor: str = ""
+) -> Package:
+    purl = PackageURL(type="maven", namespace=group or None, name=artifact, version=version or None)
+    return Package(
+        name=f"{group}:{artifact}" if group else artifact,
+        version=version,
+        ecosystem="maven",
+        path=path,
+        purl=purl.to_string(),
+        licenses=licenses,
+        vendor=vendor,
+        metadata={"groupId": group, "artifactId": artifact, "source": source},
+    )
+
+
+def _split_file_name(file_name: str) -> tuple[str, str]:
+    stem = posixpath.basename(file_name)
+    low = stem.lower()
+    for suffix in ARCHIVE_SUFFIXES:
+        if low.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    # "commons-lang3-3.12.0", "guava-31.1-jre", "log4j-1.2-api-2.17.1", "foo-2-SNAPSHOT": the version
+    # starts at a "-digit"; prefer the last such place whose first part looks dotted ("2.17.1").
+    starts = [m.start() for m in _VERSION_START.finditer(stem) if m.start() > 0]
+    if not starts:
+        return stem, ""
+    chosen = starts[0]
+    for start in reversed(starts):
+        if "." in stem[start + 1 :].split("-", 1)[0]:
+            chosen = start
+            break
+    return stem[:chosen], stem[chosen + 1 :]
+
+
+def _manifest_package(manifest: dict[str, str], display: str, file_name: str) -> Package | None:
+    file_artifact, file_version = _split_file_name(file_name)
+    title = manifest.get("implementation-title", "")
+    symbolic = manifest.get("bundle-symbolicname", "").split(";", 1)[0].strip()
+    # Implementation-Title is often a display name ("Apache Commons Lang"): an identifier-like
+    # title wins, then the OSGi symbolic name, then the file name, then whatever title there is.
+    candidates = [title if title and not re.search(r"\s", title) else "", symbolic, file_artifact, title]
+    artifact = next((c for c in candidates if c), "")
+    version = (
+        manifest.get("implementation-version")
+        or manifest.get("bundle-version")
+        or manifest.get("specification-version")
+        or file_version
+    )
+    if not artifact or not version:
+        return None
+    group = manifest.get("implementation-vendor-id", "")
+    vendor = manifest.get("implementation-vendor") or manifest.get("bundle-vendor") or ""
+    licenses = _bundle_licenses(manifest.get("bundle-license", ""))
+    source = "manifest" if (title or symbolic or manifest.get("implementation-version")) else "filename"
+    return _maven_package(group, artifact, version, display, source, licenses, vendor)
+
+
+class JavaArchiveAnalyzer:
+    name = "java-archive"
+    version = 1
+    max_size = 2 * 1024 * _MIB
+
+    def __init__(
+        self,
+        *,
+        max_depth: int = 4,
+        max_total_bytes: int = 512 * _MIB,
+        max_in_memory: int = 64 * _MIB,
+        max_entries: int = 200_000,
+    ) -> None:
+        self.max_depth = max_depth
+        self.max_total_bytes = max_total_bytes
+        self.max_in_memory = max_in_memory
+        self.max_entries = max_entries
+
+    def claims(self, path: str, entry: FileEntry) -> bool:
+        return entry.is_file and path.lower().endswith(ARCHIVE_SUFFIXES)
+
+    def analyze(self, path: str, entry: FileEntry, content: IO[bytes]) -> FileFacts | None:
+        scan = _Scan(
+            remaining=self.max_total_bytes,
+            max_depth=self.max_depth,
+            max_in_memory=self.max_in_memory,
+            max_entries=self.max_entries,
+        )
+        try:
+            self._scan_archive(content, path, path, 0, scan)
+        except _Skip as exc:
+            raise AnalyzerFailure(f"{path}: {exc}") from exc
+        except _BudgetExceeded:
+            scan.note(
+                "java-budget-exceeded",
+                f"stopped after {self.max_total_bytes} decompressed bytes (zip bomb?); results are partial",
+                path,
+            )
+        except Exception as exc:  # a parser bug must not take the layer down with it
+            raise AnalyzerFailure(f"{path}: unexpected error: {exc!r}") from exc
+        facts = FileFacts(packages=scan.packages)
+        if scan.notes:
+            facts.hints["notes"] = scan.notes
+        return None if facts.empty() else facts
+
+    def _scan_archive(self, fp: IO[bytes], display: str, file_name: str, depth: int, scan: _Scan) -> None:
+        try:
+            entries, cd_size = _zip_entry_count(fp)
+        except _Skip:
+            raise
+        except Exception as exc:
+            raise _Skip(f"cannot read the zip end records: {exc}") from exc
+        if entries > scan.max_entries or cd_size > scan.max_entries * 512:
+            raise _Skip(f"zip archive claims {entries} entries (limit {scan.max_entries})")
+        try:
+            fp.seek(0)
+            zf = zipfile.ZipFile(fp)
+            infos = zf.infolist()
+        except Exception as exc:
+            raise _Skip(f"not a readable zip archive: {exc}") from exc
+        with zf:
+            self._scan_members(zf, infos, display, file_name, depth, scan)
+
+    def _scan_members(
+        self,
+        zf: zipfile.ZipFile,
+        infos: list[zipfile.ZipInfo],
+        display: str,
+        file_name: str,
+        depth: int,
+        scan: _Scan,
+    ) -> None:
+        by_name = {info.filename: info for info in infos}
+        manifest_info = next((i for i in infos if i.filename.upper() == "META-INF/MANIFEST.MF"), None)
+        manifest: dict[str, str] = {}
+        if manifest_info is not None:
+            try:
+                raw = _read_member(zf, manifest_info, 1 * _MIB, scan)
+                manifest = _parse_manifest(raw.decode("utf-8", "replace"))
+            except _Skip as exc:
+                scan.note("java-bad-member", str(exc), display)
+
+        found: list[Package] = []
+        seen: set[tuple[str, str, str]] = set()
+        for info in infos:
+            match = _POM_PROPERTIES.match(info.filename)
+            if not match or info.is_dir():
+                continue
+            try:
+                props = _parse_properties(_read_member(zf, info, 64 * 1024, scan).decode("utf-8", "replace"))
+            except _Skip as exc:
+                scan.note("java-bad-member", str(exc), display)
+                continue
+            group = props.get("groupId", "") or match.group(1)
+            artifact = props.get("artifactId", "") or match.group(2)
+            version = props.get("version", "")
+            if (group, artifact, version) in seen:
+                continue
+            seen.add((group, artifact, version))
+            licenses: list[str] = []
+            pom_xml = by_name.get(info.filename[: -len("pom.properties")] + "pom.xml")
+            if pom_xml is not None:
+                try:
+                    licenses = _pom_licenses(_read_member(zf, pom_xml, 1 * _MIB, scan).decode("utf-8", "replace"))
+                except _Skip as exc:
+                    scan.note("java-bad-member", str(exc), display)
+            found.append(_maven_package(group, artifact, version, display, "pom.properties", licenses))
+
+        if len(found) == 1 and manifest:
+            # The manifest describes the archive itself, i.e. its only Maven artifact.
+            pkg = found[0]
+            pkg.vendor = manifest.get("implementation-vendor") or manifest.get("bundle-vendor") or ""
+            if not pkg.licenses:
+                pkg.licenses = _bundle_licenses(manifest.get("bundle-license", ""))
+        if not found:
+            fallback = _manifest_package(manifest, display, file_name)
+            if fallback is not None:
+                found.append(fallback)
+        scan.packages.extend(found)
+
+        for info in infos:
+            if info.is_dir() or not info.filename.lower().endswith(ARCHIVE_SUFFIXES):
+                continue
+            inner_display = f"{display}!{info.filename}"
+            if depth + 1 > scan.max_depth:
+                scan.note("java-too-deep", f"not opened: nested deeper than {scan.max_depth} archives", inner_display)
+                continue
+            self._scan_nested(zf, info, inner_display, depth + 1, scan)
+
+    def _scan_nested(
+        self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, display: str, depth: int, scan: _Scan
+    ) -> None:
+        with tempfile.SpooledTemporaryFile(max_size=scan.max_in_memory) as spool:
+            try:
+                with zf.open(info) as member:
+                    while True:
+                        chunk = member.read(_CHUNK)
+                        if not chunk:
+                            break
+                        scan.charge(len(chunk))
+                        spool.write(chunk)
+            except _BudgetExceeded:
+                raise
+            except Exception as exc:  # corrupt member, unsupported compression, encryption, bad CRC
+                scan.note("java-bad-member", f"cannot read nested archive: {exc}", display)
+                return
+            spool.seek(0)
+            try:
+                self._scan_archive(spool, display, info.filename, depth, scan)
+            except _Skip as exc:
+                scan.note("java-bad-archive", str(exc), display)
+
+
+ANALYZERS = [JavaArchiveAnalyzer()]

@@ -1,0 +1,110 @@
+"""rpm's SQLite package database (`rpmdb.sqlite`, rpm >= 4.16): table `Packages(hnum, blob)`.
+
+sqlite3 needs a file, so the stream is copied to a private temporary file (next to the stream's own
+file when it has one, so it lands in the scan's work directory), opened read-only and immutable (no
+locks, no journal, no WAL replay, nothing written), and deleted afterwards.
+
+A hostile file gets no say in what runs: `Packages` must be a real table (a view could hide an
+endless recursive query), the schema is untrusted (`trusted_schema=OFF`), values are capped in length
+and a progress handler aborts any statement that runs past a deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Generator, Iterator
+from typing import IO
+
+from hullscan.analyzers.base import AnalyzerFailure
+from hullscan.analyzers.rpmdb import Problems
+from hullscan.analyzers.rpmdb.header import MAX_DATA_LENGTH
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+QUERY_SECONDS = 120.0
+_COPY_CHUNK = 1024 * 1024
+
+
+def is_sqlite(prefix: bytes) -> bool:
+    return prefix.startswith(SQLITE_MAGIC)
+
+
+def _temp_dir(content: IO[bytes]) -> str | None:
+    name = getattr(content, "name", None)
+    if isinstance(name, str) and name:
+        directory = os.path.dirname(os.path.abspath(name))
+        if os.path.isdir(directory) and os.access(directory, os.W_OK):
+            return directory
+    return None
+
+
+def _copy_to_temp(content: IO[bytes]) -> str:
+    directory = _temp_dir(content)
+    try:
+        fd, path = tempfile.mkstemp(prefix=".hullscan-rpmdb-", suffix=".sqlite", dir=directory)
+    except OSError:
+        if directory is None:
+            raise
+        fd, path = tempfile.mkstemp(prefix=".hullscan-rpmdb-", suffix=".sqlite")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            content.seek(0)
+            shutil.copyfileobj(content, out, _COPY_CHUNK)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path
+
+
+def read_sqlite(content: IO[bytes], size: int, problems: Problems) -> Generator[tuple[int, bytes], None, None]:
+    """Yield (hnum, header blob) from an rpm SQLite database, in hnum order."""
+    try:
+        path = _copy_to_temp(content)
+    except OSError as exc:
+        raise AnalyzerFailure(f"rpm SQLite: cannot write a temporary copy: {exc}") from exc
+    try:
+        yield from _query(path, problems)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _query(path: str, problems: Problems) -> Iterator[tuple[int, bytes]]:
+    uri = f"file:{urllib.parse.quote(path)}?mode=ro&immutable=1"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise AnalyzerFailure(f"rpm SQLite: cannot open the database: {exc}") from exc
+    try:
+        deadline = time.monotonic() + QUERY_SECONDS
+        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_DATA_LENGTH + 2 * 1024 * 1024)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, 100_000)
+        conn.execute("PRAGMA trusted_schema = OFF")
+        conn.execute("PRAGMA query_only = ON")
+        row = conn.execute("SELECT type FROM sqlite_master WHERE name = 'Packages' COLLATE NOCASE").fetchone()
+        if row is None:
+            raise AnalyzerFailure("rpm SQLite: the database has no Packages table")
+        if row[0] != "table":
+            raise AnalyzerFailure(f"rpm SQLite: Packages is a {row[0]}, not a table")
+        cursor = conn.execute("SELECT hnum, blob FROM Packages")
+        while True:
+            rows = cursor.fetchmany(64)
+            if not rows:
+                break
+            for hnum, blob in rows:
+                if not isinstance(blob, bytes) or not isinstance(hnum, int):
+                    problems.add(f"rpm SQLite: row {hnum!r} holds no header blob")
+                    continue
+                yield hnum, blob
+    except sqlite3.Error as exc:
+        if "interrupted" in str(exc):
+            raise AnalyzerFailure(f"rpm SQLite: reading took longer than {QUERY_SECONDS:.0f}s") from exc
+        raise AnalyzerFailure(f"rpm SQLite: {exc}") from exc
+    finally:
+        conn.close()

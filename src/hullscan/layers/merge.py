@@ -1,0 +1,147 @@
+"""Merge per-layer facts into the image's final view.
+
+Layers apply in order: opaque whiteouts clear a directory, whiteouts delete a path and everything
+under it, and a later file replaces an earlier one. A package is attributed to the earliest layer
+from which its database file continuously listed that same package and version, which is the layer
+that installed that version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from hullscan.layers.paths import parents, resolve_link
+from hullscan.model import FileEntry, FileFacts, ImageFacts, LayerFacts, LayerInfo, Note, OSInfo, Package
+from hullscan.osid import finalize_os_package
+
+MAX_LINK_HOPS = 40
+
+# Where the OS is described, best first; a symlinked os-release is resolved inside the image.
+OS_FILES = ("etc/os-release", "usr/lib/os-release")
+
+
+class FileTree:
+    """The merged filesystem: path -> (entry, layer index)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, tuple[FileEntry, int]] = {}
+
+    def remove_tree(self, roots: set[str], keep_roots: bool) -> list[str]:
+        if not roots:
+            return []
+        removed = [p for p in self.nodes if (not keep_roots and p in roots) or any(a in roots for a in parents(p))]
+        for p in removed:
+            del self.nodes[p]
+        return removed
+
+    def resolve(self, path: str) -> str | None:
+        """Follow symlinks (in any path component) inside the image; None on a loop or a dangling link."""
+        hops = 0
+        parts = path.split("/")
+        done: list[str] = []
+        while parts:
+            part = parts.pop(0)
+            current = "/".join([*done, part])
+            node = self.nodes.get(current)
+            if node is not None and node[0].type == "l":
+                hops += 1
+                if hops > MAX_LINK_HOPS:
+                    return None
+                target = resolve_link(current, node[0].linkname)
+                parts = [p for p in target.split("/") if p] + parts
+                done = []
+                continue
+            done.append(part)
+        return "/".join(done)
+
+
+def merge(reference: str, layers: Sequence[LayerInfo], facts: Sequence[LayerFacts]) -> ImageFacts:
+    tree = FileTree()
+    found: dict[str, tuple[FileFacts, int]] = {}
+    notes: list[Note] = []
+    for info, lf in zip(layers, facts, strict=True):
+        i = info.index
+        removed = tree.remove_tree(set(lf.opaque_dirs), keep_roots=True)
+        removed += tree.remove_tree(set(lf.whiteouts), keep_roots=False)
+        for p in removed:
+            found.pop(p, None)
+        for w in lf.whiteouts:
+            found.pop(w, None)
+        for entry in lf.entries:
+            old = tree.nodes.get(entry.path)
+            if old is not None and old[0].type == "d" and entry.type != "d":
+                # a file replacing a directory hides everything that was under it
+                for p in tree.remove_tree({entry.path}, keep_roots=True):
+                    found.pop(p, None)
+            tree.nodes[entry.path] = (entry, i)
+            if entry.path not in lf.files:
+                found.pop(entry.path, None)
+        for path, ff in lf.files.items():
+            found[path] = (_attribute(ff, found.get(path), info), i)
+        notes.extend(_with_layer(n, i) for n in lf.notes)
+
+    image = ImageFacts(reference=reference, layers=list(layers), notes=notes)
+    image.os = _pick_os(tree, found)
+    image.packages = _packages(found, image.os)
+    image.files = sorted(tree.nodes.values(), key=lambda n: n[0].path)
+    return image
+
+
+def _with_layer(n: Note, index: int) -> Note:
+    return n if n.layer_index == index else dataclasses.replace(n, layer_index=index)
+
+
+def _attribute(ff: FileFacts, previous: tuple[FileFacts, int] | None, info: LayerInfo) -> FileFacts:
+    earlier: dict[tuple[str, str, str, str], Package] = {}
+    if previous is not None:
+        earlier = {p.key: p for p in previous[0].packages}
+    packages = []
+    for p in ff.packages:
+        before = earlier.get(p.key)
+        if before is not None:
+            packages.append(dataclasses.replace(p, layer_index=before.layer_index,
+                                                layer_diff_id=before.layer_diff_id,
+                                                layer_created_by=before.layer_created_by))
+        else:
+            packages.append(dataclasses.replace(p, layer_index=info.index, layer_diff_id=info.diff_id,
+                                                layer_created_by=info.created_by))
+    return FileFacts(packages, ff.os, ff.hints)
+
+
+def _pick_os(tree: FileTree, found: dict[str, tuple[FileFacts, int]]) -> OSInfo | None:
+    for path in OS_FILES:
+        real = tree.resolve(path)
+        if real is not None and real in found and found[real][0].os is not None:
+            return found[real][0].os
+    # Distribution-specific release files (alpine-release, redhat-release, ...) by their priority.
+    candidates = [ff.os for ff, _ in found.values() if ff.os is not None]
+    return max(candidates, key=lambda o: o.priority) if candidates else None
+
+
+def _packages(found: dict[str, tuple[FileFacts, int]], os_info: OSInfo | None) -> list[Package]:
+    dpkg_licenses: dict[str, list[str]] = {}
+    for ff, _ in found.values():
+        for name, lic in ff.hints.get("dpkg_licenses", {}).items():
+            dpkg_licenses[name] = list(lic)
+    out: list[Package] = []
+    installed: set[tuple[str, str, str]] = set()
+    lock: list[Package] = []
+    for path in sorted(found):
+        for p in found[path][0].packages:
+            if p.metadata.get("source") == "lockfile":
+                lock.append(p)
+                continue
+            if p.ecosystem == "deb" and not p.licenses:
+                p = dataclasses.replace(p, licenses=dpkg_licenses.get(p.name, []))
+            p = finalize_os_package(p, os_info)
+            installed.add((p.ecosystem, p.name, p.version))
+            out.append(p)
+    # A lock file only adds what is not installed for real (a dependency the build did not ship).
+    seen: set[tuple[str, str, str]] = set()
+    for p in lock:
+        k = (p.ecosystem, p.name, p.version)
+        if k not in installed and k not in seen:
+            seen.add(k)
+            out.append(p)
+    return out

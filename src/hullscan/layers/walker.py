@@ -1,0 +1,295 @@
+"""Walk one layer once, as a stream: normalise each member, record whiteouts, feed analyzers.
+
+Nothing is extracted: the tar is read member by member and only files that an analyzer claims are
+buffered (in memory when small, else spooled into the work directory), so hostile names can never
+write anywhere and memory stays bounded whatever the layer holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import stat
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+from hullscan.analyzers.base import Analyzer, AnalyzerFailure, analyzers_key
+from hullscan.errors import DigestMismatch, HullscanError, LayerError
+from hullscan.layers.paths import OPAQUE_MARKER, WHITEOUT_PREFIX, PathEscape, normalize
+from hullscan.layers.streams import LayerStream
+from hullscan.model import FileEntry, FileFacts, LayerFacts, Note
+from hullscan.oci.source import BlobStream, Limits
+
+IN_MEMORY_MAX = 8 << 20
+_TAR_TYPES = {
+    tarfile.REGTYPE: "f", tarfile.AREGTYPE: "f", tarfile.CONTTYPE: "f", tarfile.DIRTYPE: "d",
+    tarfile.SYMTYPE: "l", tarfile.LNKTYPE: "h", tarfile.CHRTYPE: "c", tarfile.BLKTYPE: "b",
+    tarfile.FIFOTYPE: "p",
+}
+
+Opener = Callable[[], IO[bytes]]
+
+
+class LayerWalker:
+    def __init__(self, analyzers: Sequence[Analyzer], limits: Limits, workdir: Path) -> None:
+        self.analyzers = list(analyzers)
+        self.key = analyzers_key(self.analyzers)
+        self.limits = limits
+        self.workdir = workdir
+
+    # -- sources of members -------------------------------------------------------------------------
+
+    def walk_tar(self, raw: BlobStream, diff_id: str, index: int,
+                 on_progress: Callable[[int], None] | None = None) -> LayerFacts:
+        """Walk a layer blob (gzip, zstd or plain tar), checking its diff_id when one is given."""
+        facts = LayerFacts(diff_id=diff_id, analyzers_key=self.key)
+        stream = LayerStream(raw, diff_id, self.limits)
+        try:
+            tf = tarfile.open(  # type: ignore[call-overload]  # noqa: SIM115 - consumed to the end below
+                fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape")
+        except tarfile.ReadError as exc:
+            if stream.size == 0:
+                return self._finish_empty(stream, facts)
+            raise LayerError(f"layer {index} is not a tar archive: {exc}") from None
+        try:
+            self._process(self._tar_members(tf, facts, index, on_progress, stream), facts, index)
+            stream.finish()
+        except (HullscanError, DigestMismatch):
+            raise
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise LayerError(f"layer {index} is truncated or corrupt: {exc}") from None
+        facts.uncompressed_size = stream.size
+        return facts
+
+    def _finish_empty(self, stream: LayerStream, facts: LayerFacts) -> LayerFacts:
+        stream.finish()
+        return facts
+
+    def walk_dir(self, root: Path) -> LayerFacts:
+        """Walk a plain root filesystem as if it were one layer. Symlinks are recorded, never followed."""
+        facts = LayerFacts(diff_id="", analyzers_key=self.key)
+        self._process(self._dir_members(root, facts), facts, 0)
+        return facts
+
+    def _tar_members(self, tf: tarfile.TarFile, facts: LayerFacts, index: int,
+                     on_progress: Callable[[int], None] | None,
+                     stream: LayerStream) -> Iterator[tuple[FileEntry, Opener | None]]:
+        count = 0
+        for member in tf:
+            count += 1
+            if count > self.limits.max_entries:
+                raise LayerError(f"layer {index} has more than {self.limits.max_entries:,} entries")
+            if on_progress is not None and count % 512 == 0:
+                on_progress(stream.compressed.count)
+            name = self._decode_name(member.name, facts, index)
+            if name is None:
+                continue
+            entry = self._classify(name, member, facts, index)
+            if entry is None:
+                continue
+            opener: Opener | None = None
+            if entry.type == "f":
+                def opener(m: tarfile.TarInfo = member) -> IO[bytes]:
+                    f = tf.extractfile(m)
+                    if f is None:
+                        raise LayerError(f"cannot read {m.name}")
+                    return f
+            yield entry, opener
+        if on_progress is not None:
+            on_progress(stream.compressed.count)
+
+    def _decode_name(self, raw: str, facts: LayerFacts, index: int) -> str | None:
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            facts.notes.append(Note("INVALID_NAME", "file name is not valid UTF-8; kept with escapes",
+                                    shown, index))
+            raw = shown
+        if "\0" in raw:
+            facts.notes.append(Note("INVALID_NAME", "file name contains a NUL byte; skipped", raw, index))
+            return None
+        try:
+            path = normalize(raw)
+        except PathEscape:
+            facts.notes.append(Note("PATH_TRAVERSAL", "entry climbs out of the image root; skipped", raw, index))
+            return None
+        if raw.startswith("/"):
+            facts.notes.append(Note("ABSOLUTE_PATH", "absolute entry name taken relative to the image root",
+                                    raw, index))
+        return path
+
+    def _classify(self, path: str, member: tarfile.TarInfo, facts: LayerFacts, index: int) -> FileEntry | None:
+        base = path.rsplit("/", 1)[-1]
+        if base.startswith(WHITEOUT_PREFIX):
+            parent = path.rsplit("/", 1)[0] if "/" in path else ""
+            if base == OPAQUE_MARKER:
+                facts.opaque_dirs.append(parent)
+            else:
+                target = base[len(WHITEOUT_PREFIX):]
+                facts.whiteouts.append(f"{parent}/{target}" if parent else target)
+            return None
+        if not path:
+            return None  # the root directory itself
+        kind = _TAR_TYPES.get(member.type)
+        if kind is None:
+            facts.notes.append(Note("UNKNOWN_MEMBER", f"unsupported tar member type {member.type!r}",
+                                    path, index))
+            return None
+        link = ""
+        if kind in ("l", "h"):
+            link = member.linkname
+            if kind == "h":
+                try:
+                    link = normalize(link)
+                except PathEscape:
+                    facts.notes.append(Note("LINK_ESCAPE", "hard link points outside the image; skipped",
+                                            path, index))
+                    return None
+        if member.size < 0:
+            raise LayerError(f"member {path} has a negative size")
+        return FileEntry(path, kind, member.size if kind == "f" else 0, member.mode, member.uid, member.gid, link)
+
+    def _dir_members(self, root: Path, facts: LayerFacts) -> Iterator[tuple[FileEntry, Opener | None]]:
+        count = 0
+        stack = [(root, "")]
+        while stack:
+            directory, rel = stack.pop()
+            try:
+                items = sorted(os.scandir(directory), key=lambda e: e.name)
+            except OSError as exc:
+                facts.notes.append(Note("UNREADABLE", f"directory not readable: {exc.strerror}", rel))
+                continue
+            for item in items:
+                count += 1
+                if count > self.limits.max_entries:
+                    raise LayerError(f"the filesystem has more than {self.limits.max_entries:,} entries")
+                name = os.fsdecode(item.name)
+                path = f"{rel}/{name}" if rel else name
+                checked = self._decode_name(path, facts, 0)
+                if checked is None:
+                    continue
+                try:
+                    st = item.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                entry, opener = _dir_entry(checked, item.path, st)
+                if entry is None:
+                    continue
+                if entry.type == "d":
+                    stack.append((Path(item.path), path))
+                yield entry, opener
+
+    # -- analysis --------------------------------------------------------------------------------
+
+    def _process(self, members: Iterator[tuple[FileEntry, Opener | None]], facts: LayerFacts, index: int) -> None:
+        produced: dict[str, FileFacts] = {}
+        for entry, opener in members:
+            facts.entries.append(entry)
+            claimed = [a for a in self.analyzers if a.claims(entry.path, entry)] if entry.type in ("f", "h") else []
+            if not claimed:
+                continue
+            if entry.type == "h":
+                self._hard_link(entry, produced, facts, index)
+                continue
+            readable = []
+            for a in claimed:
+                if entry.size > a.max_size:
+                    facts.notes.append(Note("FILE_TOO_LARGE", f"{entry.size:,} bytes is over the {a.name} "
+                                            f"analyzer's limit of {a.max_size:,}; not analysed", entry.path, index))
+                else:
+                    readable.append(a)
+            if not readable or opener is None:
+                continue
+            with self._buffer(opener, entry) as content:
+                merged = FileFacts()
+                for a in readable:
+                    content.seek(0)
+                    try:
+                        result = a.analyze(entry.path, entry, content)
+                    except AnalyzerFailure as exc:
+                        facts.notes.append(Note("ANALYZER_FAILED", f"{a.name}: {exc}", entry.path, index))
+                        continue
+                    except (HullscanError, MemoryError):
+                        raise
+                    except Exception as exc:  # an analyzer bug must not lose the whole scan
+                        facts.notes.append(Note("ANALYZER_ERROR", f"{a.name}: {type(exc).__name__}: {exc}",
+                                                entry.path, index))
+                        continue
+                    if result is not None:
+                        _absorb(merged, result)
+                if not merged.empty():
+                    produced[entry.path] = merged
+        facts.files = produced
+
+    def _hard_link(self, entry: FileEntry, produced: dict[str, FileFacts], facts: LayerFacts, index: int) -> None:
+        # In a stream the target's bytes are gone; reuse what the target's analysis found.
+        source = produced.get(entry.linkname)
+        if source is None:
+            facts.notes.append(Note("HARDLINK_SKIPPED", f"hard link to {entry.linkname} was not analysed",
+                                    entry.path, index))
+            return
+        copy = FileFacts(os=source.os, hints=dict(source.hints))
+        for p in source.packages:
+            q = dataclasses.replace(p, path=entry.path)
+            copy.packages.append(q)
+        produced[entry.path] = copy
+
+    def _buffer(self, opener: Opener, entry: FileEntry) -> IO[bytes]:
+        src = opener()
+        if entry.size <= IN_MEMORY_MAX:
+            data = _read_exact(src, entry.size)
+            return io.BytesIO(data)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        spool = tempfile.NamedTemporaryFile(dir=self.workdir, prefix="claimed-", delete=True)  # noqa: SIM115
+        remaining = entry.size
+        while remaining > 0:
+            chunk = src.read(min(remaining, 1 << 20))
+            if not chunk:
+                raise LayerError(f"layer is truncated inside {entry.path}")
+            spool.write(chunk)
+            remaining -= len(chunk)
+        spool.flush()
+        spool.seek(0)
+        return spool
+
+
+def _read_exact(src: IO[bytes], size: int) -> bytes:
+    data = src.read(size)
+    if len(data) != size:
+        raise LayerError(f"layer is truncated: expected {size} bytes, got {len(data)}")
+    return data
+
+
+def _dir_entry(path: str, real: str, st: os.stat_result) -> tuple[FileEntry | None, Opener | None]:
+    mode = st.st_mode
+    perm = stat.S_IMODE(mode)
+    if stat.S_ISDIR(mode):
+        return FileEntry(path, "d", 0, perm, st.st_uid, st.st_gid), None
+    if stat.S_ISLNK(mode):
+        try:
+            target = os.readlink(real)
+        except OSError:
+            target = ""
+        return FileEntry(path, "l", 0, perm, st.st_uid, st.st_gid, target), None
+    if stat.S_ISREG(mode):
+        def opener() -> IO[bytes]:
+            # O_NOFOLLOW: a file swapped for a symlink after the scandir must not lead outside the root.
+            fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW)
+            return os.fdopen(fd, "rb")
+        return FileEntry(path, "f", st.st_size, perm, st.st_uid, st.st_gid), opener
+    kind = "c" if stat.S_ISCHR(mode) else "b" if stat.S_ISBLK(mode) else "p" if stat.S_ISFIFO(mode) else None
+    if kind is None:
+        return None, None
+    return FileEntry(path, kind, 0, perm, st.st_uid, st.st_gid), None
+
+
+def _absorb(into: FileFacts, result: FileFacts) -> None:
+    into.packages.extend(result.packages)
+    if result.os is not None and (into.os is None or result.os.priority > into.os.priority):
+        into.os = result.os
+    into.hints.update(result.hints)

@@ -1,0 +1,228 @@
+"""Local image sources: OCI layouts (directory or tar) and `docker save` archives."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+from typing import IO, Any
+
+from hullscan.errors import LimitExceeded, ManifestError, NotFoundError, SourceError
+from hullscan.layers.paths import PathEscape, normalize
+from hullscan.model import Descriptor, LayerInfo, Platform
+from hullscan.oci import manifest as mf
+from hullscan.oci import media
+from hullscan.oci.source import BlobStream, Limits, ResolvedImage, VerifyingReader, hasher_for
+
+MAX_JSON = 32 << 20  # manifests, indexes and configs are small; anything bigger is hostile
+
+
+class _Files:
+    """Read-only access to files of a directory or of a tar, by relative path, never escaping it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._tar: tarfile.TarFile | None = None
+        self._members: dict[str, tarfile.TarInfo] = {}
+        if path.is_file():
+            try:
+                self._tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by close()
+                for m in self._tar.getmembers():
+                    try:
+                        self._members[normalize(m.name)] = m
+                    except PathEscape:
+                        continue  # a member outside the archive root can never be a blob we look up
+            except (tarfile.TarError, OSError) as exc:
+                raise SourceError(f"{path} is not a readable tar archive: {exc}") from None
+        elif not path.is_dir():
+            raise SourceError(f"{path} does not exist")
+
+    def exists(self, rel: str) -> bool:
+        if self._tar is not None:
+            return rel in self._members
+        return self._safe(rel).is_file()
+
+    def size(self, rel: str) -> int:
+        if self._tar is not None:
+            return self._member(rel).size
+        return self._safe(rel).stat().st_size
+
+    def open(self, rel: str) -> IO[bytes]:
+        if self._tar is not None:
+            f = self._tar.extractfile(self._member(rel))
+            if f is None:
+                raise SourceError(f"{rel} in {self.path} is not a regular file")
+            return f
+        return self._safe(rel).open("rb")
+
+    def read(self, rel: str, limit: int = MAX_JSON) -> bytes:
+        with self.open(rel) as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise ManifestError(f"{rel} is larger than {limit:,} bytes")
+        return data
+
+    def _member(self, rel: str) -> tarfile.TarInfo:
+        try:
+            return self._members[normalize(rel)]
+        except (KeyError, PathEscape):
+            raise NotFoundError(f"{rel} is missing from {self.path}") from None
+
+    def _safe(self, rel: str) -> Path:
+        try:
+            clean = normalize(rel)
+        except PathEscape:
+            raise SourceError(f"path {rel!r} escapes {self.path}") from None
+        p = self.path / clean
+        resolved = p.resolve()
+        if not resolved.is_relative_to(self.path.resolve()):
+            raise SourceError(f"{rel} resolves outside {self.path}")
+        if not resolved.is_file():
+            raise NotFoundError(f"{rel} is missing from {self.path}")
+        return resolved
+
+    def close(self) -> None:
+        if self._tar is not None:
+            self._tar.close()
+
+
+def _blob_path(digest: str) -> str:
+    hasher_for(digest)  # validates algorithm and hex, so the digest is safe as a path
+    algo, _, hexpart = digest.partition(":")
+    return f"blobs/{algo}/{hexpart}"
+
+
+class OCILayoutSource:
+    """An OCI image layout, as a directory or packed in a tar (`oci-archive`)."""
+
+    def __init__(self, path: Path, tag: str | None = None, limits: Limits | None = None) -> None:
+        self.files = _Files(path)
+        self.tag = tag
+        self.limits = limits or Limits()
+        self.label = f"{path}:{tag}" if tag else str(path)
+        if not self.files.exists("index.json"):
+            self.files.close()
+            raise SourceError(f"{path} is not an OCI layout (no index.json)")
+
+    def _read_blob(self, desc: Descriptor, limit: int = MAX_JSON) -> bytes:
+        if desc.size > limit:
+            raise ManifestError(f"blob {desc.digest} claims {desc.size:,} bytes, over {limit:,}")
+        reader = VerifyingReader(self.files.open(_blob_path(desc.digest)), desc, limit, "blob")
+        chunks = []
+        while True:
+            chunk = reader.read(1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def resolve(self, platform: Platform | None) -> ResolvedImage:
+        index = mf.load_json(self.files.read("index.json"), "index.json")
+        entries = index.get("manifests")
+        if not isinstance(entries, list) or not entries:
+            raise ManifestError("index.json lists no manifests")
+        chosen = self._pick(entries)
+        desc = mf._descriptor(chosen, "index.json entry")
+        doc = mf.load_json(self._read_blob(desc), f"manifest {desc.digest}")
+        mt = mf.detect_media_type(doc, desc.media_type)
+        mf.check_not_schema1(mt)
+        if mt in media.INDEXES:
+            desc = mf.choose_platform(doc, platform)
+            doc = mf.load_json(self._read_blob(desc), f"manifest {desc.digest}")
+            mt = mf.detect_media_type(doc, desc.media_type)
+            if mt in media.INDEXES:
+                raise ManifestError("nested indexes are not supported")
+        return mf.resolve_manifest(self.label, desc.digest, doc, mt, self._read_blob, self.limits)
+
+    def _pick(self, entries: list[Any]) -> Any:
+        if self.tag is None:
+            if len(entries) == 1:
+                return entries[0]
+            names = [str((e.get("annotations") or {}).get("org.opencontainers.image.ref.name", "?"))
+                     for e in entries if isinstance(e, dict)]
+            raise SourceError(f"the layout holds {len(entries)} images; name one as PATH:TAG "
+                              f"(tags: {', '.join(names)})")
+        for e in entries:
+            if isinstance(e, dict) and (e.get("annotations") or {}).get(
+                    "org.opencontainers.image.ref.name") == self.tag:
+                return e
+        raise NotFoundError(f"tag {self.tag!r} is not in the layout")
+
+    def open_layer(self, layer: LayerInfo) -> BlobStream:
+        d = layer.descriptor
+        return VerifyingReader(self.files.open(_blob_path(d.digest)), d, self.limits.max_layer_size)
+
+    def close(self) -> None:
+        self.files.close()
+
+
+class _Limited:
+    """A stream cut at a byte limit (for archives, whose layers carry no blob digest)."""
+
+    def __init__(self, raw: IO[bytes], limit: int, what: str) -> None:
+        self._raw, self._limit, self._what, self.count = raw, limit, what, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self.count += len(data)
+        if self.count > self._limit:
+            raise LimitExceeded(f"{self._what} is larger than {self._limit:,} bytes", code="LAYER_TOO_LARGE")
+        return data
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+class DockerArchiveSource:
+    """A `docker save` tar: manifest.json naming a config and layer tars (diff_ids are verified)."""
+
+    def __init__(self, path: Path, tag: str | None = None, limits: Limits | None = None) -> None:
+        self.files = _Files(path)
+        self.tag = tag
+        self.limits = limits or Limits()
+        self.path = path
+
+    def resolve(self, platform: Platform | None) -> ResolvedImage:
+        doc = json.loads(self.files.read("manifest.json")) if self.files.exists("manifest.json") else None
+        if not isinstance(doc, list) or not doc:
+            raise SourceError(f"{self.path} is not a docker archive (no manifest.json)")
+        entry = self._pick(doc)
+        config_name, layer_names = entry.get("Config"), entry.get("Layers")
+        if not isinstance(config_name, str) or not isinstance(layer_names, list):
+            raise ManifestError("manifest.json entry lacks Config or Layers")
+        descs = [Descriptor(media.DOCKER_LAYER, "", self.files.size(str(n)), {"path": str(n)})
+                 for n in layer_names]
+        mf.check_limits(descs, self.limits)
+        raw_config = self.files.read(config_name)
+        config = mf.load_json(raw_config, "image config")
+        found = mf.check_config(config)
+        if platform is not None and (platform.architecture, platform.os) != (found.architecture, found.os):
+            raise SourceError(f"the archive holds a {found} image, not {platform}")
+        layers = mf.layers_from_config(config, descs)
+        tags = entry.get("RepoTags") or []
+        reference = str(tags[0]) if tags else str(self.path)
+        h = hasher_for("sha256:" + "0" * 64)
+        h.update(raw_config)
+        return ResolvedImage(reference, "", media.DOCKER_MANIFEST, f"sha256:{h.hexdigest()}", config, found, layers)
+
+    def _pick(self, doc: list[Any]) -> dict[str, Any]:
+        if self.tag is None:
+            if len(doc) > 1:
+                tags = [t for e in doc if isinstance(e, dict) for t in (e.get("RepoTags") or [])]
+                raise SourceError(f"the archive holds {len(doc)} images; name one as PATH:TAG "
+                                  f"(tags: {', '.join(tags)})")
+            first = doc[0]
+            if not isinstance(first, dict):
+                raise ManifestError("manifest.json entry is not an object")
+            return first
+        for e in doc:
+            if isinstance(e, dict) and self.tag in (e.get("RepoTags") or []):
+                return e
+        raise NotFoundError(f"{self.tag!r} is not in the archive")
+
+    def open_layer(self, layer: LayerInfo) -> BlobStream:
+        path = layer.descriptor.annotations["path"]
+        return _Limited(self.files.open(path), self.limits.max_layer_size, f"layer {path}")
+
+    def close(self) -> None:
+        self.files.close()
