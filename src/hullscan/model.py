@@ -52,9 +52,9 @@ class Package:
     metadata: dict[str, str] = field(default_factory=dict)
 
     @property
-    def key(self) -> tuple[str, str, str, str]:
-        """Identity of an installed package within one database file."""
-        return (self.ecosystem, self.name, self.version, self.arch)
+    def key(self) -> tuple[str, str, str, str, str, str]:
+        """Identity of an installed package within one database file (rpm keeps kernels side by side)."""
+        return (self.ecosystem, self.name, self.version, self.release, str(self.epoch), self.arch)
 
 
 @dataclass

@@ -125,9 +125,11 @@ def open_target(target: str, options: ScanOptions) -> Target:
 
 
 def _registry_source(ref: str, options: ScanOptions) -> ImageSource:
-    from hullscan.oci.registry_factory import registry_source
+    from hullscan.oci.registry_source import RegistrySource  # httpx and TLS set-up only when needed
 
-    return registry_source(ref, options.registry, options.limits)
+    r = options.registry
+    return RegistrySource.open(ref, username=r.username, password=r.password, docker_config=r.docker_config,
+                               insecure=r.insecure, ca_cert=r.ca_cert, limits=options.limits)
 
 
 class Scanner:

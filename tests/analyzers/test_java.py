@@ -81,7 +81,9 @@ def test_pom_properties_with_licence_from_pom_xml() -> None:
   <url>https://www.apache.org/licenses/LICENSE-2.0.txt</url></license></licenses>
 </project>"""
     data = maven_jar(
-        "org.apache.commons", "commons-lang3", "3.12.0",
+        "org.apache.commons",
+        "commons-lang3",
+        "3.12.0",
         {"META-INF/maven/org.apache.commons/commons-lang3/pom.xml": pom_xml},
     )
     facts = run(data, "usr/share/java/commons-lang3-3.12.0.jar")
@@ -141,7 +143,7 @@ def test_manifest_fallback_bundle_headers_with_continuation_lines() -> None:
         b"Bundle-SymbolicName: org.apache.commons.example;singleton:=true\n"
         b"Bundle-Version: 1.4.0\n"
         b"Bundle-Vendor: The Apache Software Foundation\n"
-        b"Bundle-License: Apache-2.0;link=\"https://www.apache.org/licenses/LICENSE-2.0.txt\"\n"
+        b'Bundle-License: Apache-2.0;link="https://www.apache.org/licenses/LICENSE-2.0.txt"\n'
     )
     facts = run(make_zip({"META-INF/MANIFEST.MF": manifest}), "app/x.jar")
     [pkg] = by_name(facts).values()
@@ -220,18 +222,19 @@ def test_war_with_nested_libraries() -> None:
 
 
 def test_spring_boot_jar_with_launch_script_and_spooled_nested_jars() -> None:
-    libs = {
-        f"BOOT-INF/lib/lib{i}-1.{i}.0.jar": maven_jar("org.example.libs", f"lib{i}", f"1.{i}.0") for i in range(5)
-    }
+    libs = {f"BOOT-INF/lib/lib{i}-1.{i}.0.jar": maven_jar("org.example.libs", f"lib{i}", f"1.{i}.0") for i in range(5)}
     inner = make_zip(
         {
-            "META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\r\nMain-Class: org.springframework.boot.loader.JarLauncher\r\n",
-            "META-INF/maven/com.example/boot-app/pom.properties": pom_props("com.example", "boot-app", "0.0.1-SNAPSHOT"),
+            "META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\r\n"
+            b"Main-Class: org.springframework.boot.loader.JarLauncher\r\n",
+            "META-INF/maven/com.example/boot-app/pom.properties": pom_props(
+                "com.example", "boot-app", "0.0.1-SNAPSHOT"
+            ),
             **libs,
         },
         compression=zipfile.ZIP_STORED,  # Spring Boot stores nested jars uncompressed
     )
-    script = b"#!/bin/bash\n# fully executable jar launch script\nexec java -jar \"$0\" \"$@\"\n" + b"#" * 500 + b"\n"
+    script = b'#!/bin/bash\n# fully executable jar launch script\nexec java -jar "$0" "$@"\n' + b"#" * 500 + b"\n"
     # tiny in-memory threshold: every nested jar goes through a temporary file
     facts = run(script + inner, "app.jar", JavaArchiveAnalyzer(max_in_memory=1024))
     pkgs = by_name(facts)
@@ -243,7 +246,12 @@ def test_spring_boot_jar_with_launch_script_and_spooled_nested_jars() -> None:
 
 def test_ear_war_jar_three_levels() -> None:
     jar = maven_jar("org.inner", "core", "3.3.3")
-    war = make_zip({"WEB-INF/lib/core-3.3.3.jar": jar, "META-INF/maven/org.mid/web/pom.properties": pom_props("org.mid", "web", "2.2")})
+    war = make_zip(
+        {
+            "WEB-INF/lib/core-3.3.3.jar": jar,
+            "META-INF/maven/org.mid/web/pom.properties": pom_props("org.mid", "web", "2.2"),
+        }
+    )
     ear = make_zip({"web.war": war, "lib/util-1.1.jar": maven_jar("org.util", "util", "1.1")})
     pkgs = by_name(run(ear, "srv/app.ear"))
     assert pkgs["org.inner:core"].path == "srv/app.ear!web.war!WEB-INF/lib/core-3.3.3.jar"
@@ -254,10 +262,14 @@ def test_ear_war_jar_three_levels() -> None:
 def test_nesting_deeper_than_the_limit_is_cut_with_a_note() -> None:
     data = maven_jar("org.level", "level6", "6.0")
     for level in range(5, -1, -1):
-        data = make_zip({
-            f"META-INF/maven/org.level/level{level}/pom.properties": pom_props("org.level", f"level{level}", f"{level}.0"),
-            f"lib/level{level + 1}.jar": data,
-        })
+        data = make_zip(
+            {
+                f"META-INF/maven/org.level/level{level}/pom.properties": pom_props(
+                    "org.level", f"level{level}", f"{level}.0"
+                ),
+                f"lib/level{level + 1}.jar": data,
+            }
+        )
     facts = run(data, "deep.jar")
     pkgs = by_name(facts)
     assert sorted(pkgs) == [f"org.level:level{i}" for i in range(5)]  # depths 0..4
@@ -269,11 +281,13 @@ def test_zip_bomb_stops_at_the_budget_with_partial_results() -> None:
     # a valid jar behind 16 MiB of zeros (zip readers allow a prefix): deflates to ~16 KiB
     padded = b"\0" * (16 * 1024 * 1024) + maven_jar("org.never", "never", "1")
     bomb = make_zip({f"lib/bomb{i}.jar": padded for i in range(8)})  # 8 x 16 MiB inside ~150 KiB
-    data = make_zip({
-        "META-INF/maven/org.ok/ok/pom.properties": pom_props("org.ok", "ok", "1"),
-        "lib/a-1.0.jar": maven_jar("org.a", "a", "1.0"),
-        "lib/bomb.jar": bomb,
-    })
+    data = make_zip(
+        {
+            "META-INF/maven/org.ok/ok/pom.properties": pom_props("org.ok", "ok", "1"),
+            "lib/a-1.0.jar": maven_jar("org.a", "a", "1.0"),
+            "lib/bomb.jar": bomb,
+        }
+    )
     assert len(data) < 512 * 1024
     analyzer = JavaArchiveAnalyzer(max_total_bytes=4 * 1024 * 1024, max_in_memory=1024 * 1024)
     facts = run(data, "bomb.jar", analyzer)
@@ -285,10 +299,12 @@ def test_zip_bomb_stops_at_the_budget_with_partial_results() -> None:
 
 
 def test_zip_bomb_in_metadata_file_is_skipped() -> None:
-    data = make_zip({
-        "META-INF/maven/org.big/big/pom.properties": b"groupId=x\n" + b"#" * (8 * 1024 * 1024),
-        "META-INF/maven/org.ok/ok/pom.properties": pom_props("org.ok", "ok", "1"),
-    })
+    data = make_zip(
+        {
+            "META-INF/maven/org.big/big/pom.properties": b"groupId=x\n" + b"#" * (8 * 1024 * 1024),
+            "META-INF/maven/org.ok/ok/pom.properties": pom_props("org.ok", "ok", "1"),
+        }
+    )
     facts = run(data)
     assert list(by_name(facts)) == ["org.ok:ok"]
     assert notes(facts)[0]["code"] == "java-bad-member"
@@ -319,12 +335,14 @@ def test_corrupt_nested_archive_gives_partial_results() -> None:
     good = maven_jar("org.good", "good", "1.0")
     corrupt = bytearray(maven_jar("org.bad", "bad", "1.0"))
     corrupt[40:80] = b"\xff" * 40  # damage compressed data of the first member
-    data = make_zip({
-        "lib/good-1.0.jar": good,
-        "lib/truncated.jar": good[: len(good) // 2],
-        "lib/garbage.jar": b"garbage",
-        "lib/corrupt.jar": bytes(corrupt),
-    })
+    data = make_zip(
+        {
+            "lib/good-1.0.jar": good,
+            "lib/truncated.jar": good[: len(good) // 2],
+            "lib/garbage.jar": b"garbage",
+            "lib/corrupt.jar": bytes(corrupt),
+        }
+    )
     facts = run(data, "outer-1.0.jar")
     pkgs = by_name(facts)
     assert pkgs["org.good:good"].version == "1.0"
@@ -338,11 +356,13 @@ def test_corrupt_nested_archive_gives_partial_results() -> None:
 @given(st.data())
 def test_mutated_archives_never_crash(data: st.DataObject) -> None:
     base = bytearray(
-        make_zip({
-            "META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\r\nImplementation-Version: 1\r\n",
-            "META-INF/maven/g/a/pom.properties": pom_props("g", "a", "1"),
-            "lib/n-1.0.jar": maven_jar("g", "n", "1.0"),
-        })
+        make_zip(
+            {
+                "META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\r\nImplementation-Version: 1\r\n",
+                "META-INF/maven/g/a/pom.properties": pom_props("g", "a", "1"),
+                "lib/n-1.0.jar": maven_jar("g", "n", "1.0"),
+            }
+        )
     )
     for _ in range(data.draw(st.integers(1, 8))):
         pos = data.draw(st.integers(0, len(base) - 1))
@@ -372,9 +392,21 @@ def test_real_jar_built_with_the_jdk(tmp_path: Path) -> None:
     )
     out = tmp_path / "hello.jar"
     subprocess.run(
-        ["jar", "--create", "--file", str(out), "--manifest", str(tmp_path / "manifest.txt"),
-         "--main-class", "com.example.Hello", "-C", str(classes), "."],
-        check=True, timeout=120,
+        [
+            "jar",
+            "--create",
+            "--file",
+            str(out),
+            "--manifest",
+            str(tmp_path / "manifest.txt"),
+            "--main-class",
+            "com.example.Hello",
+            "-C",
+            str(classes),
+            ".",
+        ],
+        check=True,
+        timeout=120,
     )
     [pkg] = by_name(run(out.read_bytes(), "opt/hello.jar")).values()
     assert (pkg.name, pkg.version, pkg.vendor) == ("com.example:hello", "4.5.6", "Example Inc")
@@ -384,9 +416,19 @@ def test_real_jar_built_with_the_jdk(tmp_path: Path) -> None:
     (meta / "pom.properties").unlink()
     bare = tmp_path / "bare.jar"
     subprocess.run(
-        ["jar", "--create", "--file", str(bare), "--manifest", str(tmp_path / "manifest.txt"),
-         "-C", str(classes), "com"],
-        check=True, timeout=120,
+        [
+            "jar",
+            "--create",
+            "--file",
+            str(bare),
+            "--manifest",
+            str(tmp_path / "manifest.txt"),
+            "-C",
+            str(classes),
+            "com",
+        ],
+        check=True,
+        timeout=120,
     )
     [pkg] = by_name(run(bare.read_bytes(), "opt/bare.jar")).values()
     assert (pkg.name, pkg.version, pkg.metadata["source"]) == ("hello", "4.5.6", "manifest")

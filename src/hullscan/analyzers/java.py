@@ -98,12 +98,8 @@ def _zip_entry_count(fp: IO[bytes]) -> tuple[int, int]:
     pos = tail.rfind(_EOCD)
     if pos < 0 or len(tail) - pos < 22:
         raise _Skip("not a zip archive (no end of central directory record)")
-    _sig, _disk, _cd_disk, _n_disk, entries, cd_size, _cd_off, _clen = struct.unpack_from(
-        "<4sHHHHIIH", tail, pos
-    )
-    if (entries == 0xFFFF or cd_size == 0xFFFFFFFF) and pos >= 20 and tail[pos - 20 : pos - 16] == (
-        _ZIP64_LOCATOR
-    ):
+    _sig, _disk, _cd_disk, _n_disk, entries, cd_size, _cd_off, _clen = struct.unpack_from("<4sHHHHIIH", tail, pos)
+    if (entries == 0xFFFF or cd_size == 0xFFFFFFFF) and pos >= 20 and tail[pos - 20 : pos - 16] == (_ZIP64_LOCATOR):
         _lsig, _ldisk, z64_off, _ltotal = struct.unpack_from("<4sIQI", tail, pos - 20)
         # The record normally sits right before the locator; the recorded offset is relative to the
         # start of the zip data, which may be preceded by a launch script.
@@ -448,9 +444,7 @@ class JavaArchiveAnalyzer:
                 continue
             self._scan_nested(zf, info, inner_display, depth + 1, scan)
 
-    def _scan_nested(
-        self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, display: str, depth: int, scan: _Scan
-    ) -> None:
+    def _scan_nested(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, display: str, depth: int, scan: _Scan) -> None:
         with tempfile.SpooledTemporaryFile(max_size=scan.max_in_memory) as spool:
             try:
                 with zf.open(info) as member:

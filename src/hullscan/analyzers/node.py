@@ -45,12 +45,71 @@ def _load_json(data: bytes) -> Any:
         raise AnalyzerFailure(f"invalid JSON: {exc}") from None
 
 
+_YAML_MAX_DEPTH = 200
+_YAML_TRUE = frozenset({"true", "True", "TRUE"})
+_YAML_FALSE = frozenset({"false", "False", "FALSE"})
+_YAML_NULL = frozenset({"", "~", "null", "Null", "NULL"})
+_NO_KEY = object()
+_BAD_KEY = object()
+
+
+def _yaml_scalar(event: yaml.ScalarEvent) -> Any:
+    if not event.style and event.implicit[0]:  # plain: true/false/null resolve, the rest stays text
+        if event.value in _YAML_TRUE:
+            return True
+        if event.value in _YAML_FALSE:
+            return False
+        if event.value in _YAML_NULL:
+            return None
+    return event.value
+
+
 def _load_yaml(text: str) -> Any:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    """Build the first YAML document from parser events, without recursion and without aliases.
+
+    PyYAML's loaders compose nodes recursively (the C one can overflow the C stack on deep nesting)
+    and construct Python objects slowly; lock files need only mappings, lists, strings, booleans and
+    nulls. Aliases (which lock file writers never emit) become None, so an alias bomb costs nothing.
+    Tags are ignored: nothing is ever constructed from them.
+    """
+    parser = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    root: Any = None
+    stack: list[list[Any]] = []  # [container, pending key]
+
+    def add(value: Any) -> None:
+        nonlocal root
+        if not stack:
+            root = value
+            return
+        frame = stack[-1]
+        container = frame[0]
+        if isinstance(container, list):
+            container.append(value)
+        elif frame[1] is _NO_KEY:
+            frame[1] = value if isinstance(value, str | int | float | bool) or value is None else _BAD_KEY
+        else:
+            if frame[1] is not _BAD_KEY:
+                container[frame[1]] = value
+            frame[1] = _NO_KEY
+
     try:
-        return yaml.load(text, Loader=loader)
-    except Exception as exc:  # PyYAML raises many unrelated types on hostile input
-        raise AnalyzerFailure(f"invalid YAML: {type(exc).__name__}: {exc}"[:500]) from None
+        for event in yaml.parse(text, Loader=parser):
+            if isinstance(event, yaml.ScalarEvent):
+                add(_yaml_scalar(event))
+            elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                if len(stack) >= _YAML_MAX_DEPTH:
+                    raise AnalyzerFailure(f"YAML nested deeper than {_YAML_MAX_DEPTH} levels")
+                stack.append([{} if isinstance(event, yaml.MappingStartEvent) else [], _NO_KEY])
+            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                container = stack.pop()[0] if stack else None
+                add(container)
+            elif isinstance(event, yaml.AliasEvent):
+                add(None)
+            elif isinstance(event, yaml.DocumentEndEvent):
+                break
+    except yaml.YAMLError as exc:
+        raise AnalyzerFailure(f"invalid YAML: {exc}"[:500]) from None
+    return root
 
 
 def _str(value: object) -> str:

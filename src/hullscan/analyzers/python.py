@@ -8,12 +8,14 @@ Python itself would see. Only the header block is read: the description body can
 
 from __future__ import annotations
 
+import functools
 import re
 from email.message import Message
 from email.parser import HeaderParser
 from email.policy import compat32
-from typing import IO
+from typing import IO, Any
 
+from license_expression import get_spdx_licensing
 from packageurl import PackageURL
 
 from hullscan.analyzers.base import AnalyzerFailure
@@ -39,7 +41,11 @@ _CLASSIFIERS = {
     "gnu lesser general public license v3 or later (lgplv3+)": "LGPL-3.0-or-later",
     "gnu affero general public license v3": "AGPL-3.0-only",
     "gnu affero general public license v3 or later (agplv3+)": "AGPL-3.0-or-later",
-    "gnu free documentation license (fdl)": "GFDL-1.3-or-later",
+    # No version given: SPDX reads an unversioned GNU licence as "any version".
+    "gnu library or lesser general public license (lgpl)": "LGPL-2.0-or-later",
+    "gnu general public license (gpl)": "GPL-1.0-or-later",
+    "gnu affero general public license (agpl)": "AGPL-3.0-or-later",
+    "gnu free documentation license (fdl)": "GFDL-1.1-or-later",
     "mozilla public license 1.0 (mpl)": "MPL-1.0",
     "mozilla public license 1.1 (mpl 1.1)": "MPL-1.1",
     "mozilla public license 2.0 (mpl 2.0)": "MPL-2.0",
@@ -102,13 +108,21 @@ def _header_end(data: bytes, start: int) -> int:
     return min(ends) if ends else -1
 
 
-def _licenses(expression: str, license_field: str, classifiers: list[str]) -> list[str]:
-    if expression.strip():
-        return normalize_all([expression])
-    text = license_field.strip()
-    # `License:` often holds the whole licence text (folded over many lines): that is no identifier.
-    if "\n" not in text and len(text) <= 120 and text.lower() not in _UNUSABLE_LICENSE:
-        return normalize_all([text])
+@functools.lru_cache(maxsize=1)
+def _spdx() -> Any:
+    return get_spdx_licensing()
+
+
+def _recognised(expression: str) -> bool:
+    if expression.startswith("LicenseRef-"):
+        return True
+    try:
+        return not _spdx().validate(expression).errors
+    except Exception:  # license_expression raises several unrelated types on junk
+        return False
+
+
+def _classifier_licenses(classifiers: list[str]) -> list[str]:
     found: list[str] = []
     for classifier in classifiers:
         parts = [p.strip() for p in classifier.split("::")]
@@ -121,6 +135,23 @@ def _licenses(expression: str, license_field: str, classifiers: list[str]) -> li
         if spdx and spdx not in found:
             found.append(spdx)
     return found
+
+
+def _licenses(expression: str, license_field: str, classifiers: list[str]) -> list[str]:
+    """License-Expression, else License, else the licence classifiers.
+
+    `License` is free text: when it is not a recognisable SPDX expression ("BSD-like", "ZPL 2.1", a
+    whole licence text) and classifiers say something, the classifiers win.
+    """
+    if expression.strip():
+        return normalize_all([expression])
+    from_classifiers = _classifier_licenses(classifiers)
+    text = license_field.strip()
+    if "\n" not in text and len(text) <= 120 and text.lower() not in _UNUSABLE_LICENSE:
+        declared = normalize(text)
+        if declared and (_recognised(declared) or not from_classifiers):
+            return [declared]
+    return from_classifiers
 
 
 def _header(msg: Message, name: str) -> str:

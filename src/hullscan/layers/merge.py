@@ -93,7 +93,7 @@ def _with_layer(n: Note, index: int) -> Note:
 
 
 def _attribute(ff: FileFacts, previous: tuple[FileFacts, int] | None, info: LayerInfo) -> FileFacts:
-    earlier: dict[tuple[str, str, str, str], Package] = {}
+    earlier: dict[tuple[str, ...], Package] = {}
     if previous is not None:
         earlier = {p.key: p for p in previous[0].packages}
     packages = []

@@ -221,6 +221,8 @@ class LayerWalker:
                                                 entry.path, index))
                         continue
                     if result is not None:
+                        for warning in result.hints.pop("warnings", []):
+                            facts.notes.append(Note("ANALYZER_WARNING", f"{a.name}: {warning}", entry.path, index))
                         _absorb(merged, result)
                 if not merged.empty():
                     produced[entry.path] = merged

@@ -39,11 +39,9 @@ def _os_label(os_info: OSInfo | None) -> str:
     if os_info is None:
         return "unknown"
     ident = " ".join(part for part in (os_info.family, os_info.version) if part)
-    if os_info.codename:
-        ident += f" ({os_info.codename})"
-    if os_info.name and os_info.name != ident:
-        return f"{os_info.name} [{ident}]" if ident else os_info.name
-    return ident or "unknown"
+    if not os_info.name:
+        return f"{ident} ({os_info.codename})" if os_info.codename else ident or "unknown"
+    return f"{os_info.name} [{ident}]" if ident else os_info.name
 
 
 def _header(facts: ImageFacts) -> Table:
@@ -59,13 +57,14 @@ def _header(facts: ImageFacts) -> Table:
 
 
 def _packages(facts: ImageFacts) -> Table:
+    # Long cells fold (never an ellipsis: a truncated name or version misleads); Type and Layer are short.
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold", expand=False)
-    table.add_column("Name", overflow="fold", ratio=3)
-    table.add_column("Version", overflow="fold", ratio=2)
+    table.add_column("Name", overflow="fold")
+    table.add_column("Version", overflow="fold")
     table.add_column("Type", no_wrap=True)
-    table.add_column("Licence", overflow="fold", ratio=2)
+    table.add_column("Licence", overflow="fold")
     table.add_column("Layer", justify="right", no_wrap=True)
-    table.add_column("Path", overflow="fold", ratio=3)
+    table.add_column("Path", overflow="fold")
     for pkg in sorted_packages(facts):
         table.add_row(
             _text(pkg.name),

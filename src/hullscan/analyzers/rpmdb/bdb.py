@@ -44,7 +44,8 @@ MAX_BLOB = MAX_DATA_LENGTH + 16 * 0xFFFF + 16
 def is_bdb(prefix: bytes) -> bool:
     if len(prefix) < 16:
         return False
-    return HASH_MAGIC in struct.unpack_from("<I", prefix, 12) + struct.unpack_from(">I", prefix, 12)
+    magics = struct.unpack_from("<I", prefix, 12) + struct.unpack_from(">I", prefix, 12)
+    return HASH_MAGIC in magics or BTREE_MAGIC in magics  # btree only to refuse it clearly
 
 
 class _HashDb:
@@ -148,7 +149,7 @@ class _HashDb:
         # An item runs from its offset to the next item above it (or the page end), whatever order
         # the index array lists them in.
         bounds = sorted({off for off in offsets if index_end <= off < self.pagesize})
-        ends = dict(zip(bounds, [*bounds[1:], self.pagesize], strict=True))
+        ends = dict(zip(bounds, [*bounds[1:], self.pagesize], strict=False))
 
         def item(off: int) -> bytes | None:
             end = ends.get(off)

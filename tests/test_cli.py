@@ -1,0 +1,82 @@
+"""The CLI end to end on the demo image: formats, output files, exit codes, cache behaviour."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hullscan.cli import app
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "demo"))
+import run as demo  # noqa: E402
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def demo_layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    demo.OUT = tmp_path_factory.mktemp("demo")
+    return demo.build()
+
+
+def _json(layout: Path, cache: Path, *extra: str) -> dict:  # type: ignore[type-arg]
+    result = runner.invoke(app, ["sbom", f"oci:{layout}:demo", "-f", "json", "--cache-dir", str(cache), *extra])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_demo_inventory_shows_final_state_with_layers(demo_layout: Path, tmp_path: Path) -> None:
+    doc = _json(demo_layout, tmp_path)
+    pkgs = {(p["ecosystem"], p["name"]): p for p in doc["packages"]}
+    # urllib3 was upgraded in layer 3 and Jinja2 removed there: only the final state is reported.
+    assert pkgs[("pypi", "urllib3")]["version"] == "1.26.5"
+    assert pkgs[("pypi", "urllib3")]["layer"]["index"] == 3
+    assert ("pypi", "jinja2") not in pkgs
+    # bash is in the base layer's status and again in layer 1's rewritten status: still layer 0.
+    assert pkgs[("deb", "bash")]["layer"]["index"] == 0
+    assert pkgs[("deb", "curl")]["layer"]["index"] == 1
+    assert pkgs[("deb", "curl")]["layer"]["created_by"].startswith("RUN apt-get install")
+    assert pkgs[("deb", "zlib1g")]["licenses"] == ["Zlib"]
+    assert pkgs[("deb", "libc6")]["purl"].startswith("pkg:deb/debian/libc6@")
+    assert "distro=debian-12" in pkgs[("deb", "libc6")]["purl"]
+    assert pkgs[("maven", "org.apache.logging.log4j:log4j-core")]["version"] == "2.14.1"
+    assert pkgs[("npm", "@babel/code-frame")]["purl"] == "pkg:npm/%40babel/code-frame@7.0.0"
+    assert ("npm", "demo-app") not in pkgs  # the app's own package.json is not an installed package
+    assert doc["artifact"]["os"]["family"] == "debian"
+
+
+def test_formats_write_files(demo_layout: Path, tmp_path: Path) -> None:
+    for fmt, probe in (("cyclonedx", '"bomFormat"'), ("spdx", '"spdxVersion"'), ("table", "urllib3")):
+        out = tmp_path / f"report.{fmt}"
+        result = runner.invoke(app, ["sbom", f"oci:{demo_layout}:demo", "-f", fmt, "-o", str(out),
+                                     "--cache-dir", str(tmp_path / "c")])
+        assert result.exit_code == 0, result.output
+        assert probe in out.read_text()
+
+
+def test_cache_makes_second_scan_equal_and_clean_removes_it(demo_layout: Path, tmp_path: Path) -> None:
+    first = _json(demo_layout, tmp_path)
+    assert list((tmp_path / "layers").rglob("*.json.zst"))
+    second = _json(demo_layout, tmp_path)
+    assert first["packages"] == second["packages"]
+    result = runner.invoke(app, ["cache", "clean", "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 0 and "removed 4" in result.stdout
+    assert not any(tmp_path.rglob("*.json.zst"))
+
+
+def test_errors_exit_3_with_cause_and_solution(tmp_path: Path) -> None:
+    bogus = tmp_path / "not-an-image.tar"
+    bogus.write_bytes(b"definitely not a tar")
+    result = runner.invoke(app, ["scan", str(bogus), "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 3
+    assert "SOURCE_INVALID" in result.output
+
+
+def test_bad_platform_is_usage_error(demo_layout: Path) -> None:
+    result = runner.invoke(app, ["scan", f"oci:{demo_layout}:demo", "--platform", "amd64"])
+    assert result.exit_code == 2
+    assert "os/arch" in result.output
