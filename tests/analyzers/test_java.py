@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
@@ -24,8 +25,8 @@ from hullscan.model import FileEntry, FileFacts, Package
 def make_zip(files: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression) as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
+        for name, data in files.items():  # fixed timestamps: the same input gives the same bytes
+            zf.writestr(zipfile.ZipInfo(name, date_time=(2023, 1, 2, 3, 4, 6)), data, compress_type=compression)
     return buf.getvalue()
 
 
@@ -96,6 +97,26 @@ def test_pom_properties_with_licence_from_pom_xml() -> None:
     assert pkg.licenses == ["Apache-2.0"]
     assert pkg.metadata["groupId"] == "org.apache.commons"
     assert pkg.metadata["artifactId"] == "commons-lang3"
+
+
+def test_pom_licences_and_pathological_metadata_text() -> None:
+    from hullscan.analyzers.java import _bundle_licenses, _pom_licenses
+
+    pom = (
+        "<project><licenses>\n<license>\n<name><![CDATA[MIT License]]></name></license>"
+        "<license><name>Eclipse Public License - v 2.0</name><url>x</url></license>"
+        "<license><comments>no name</comments></license></licenses></project>"
+    )
+    assert _pom_licenses(pom)[0] == "MIT"
+    assert len(_pom_licenses(pom)) == 2
+    assert _bundle_licenses("MIT, https://www.eclipse.org/legal/epl-2.0/") == ["MIT", "EPL-2.0"]
+    started = time.monotonic()
+    _pom_licenses("<licenses>" * 100_000)
+    _pom_licenses("<licenses><license><name>" * 40_000)
+    _bundle_licenses("," * 300_000 + " " * 300_000 + ";")
+    _parse_manifest("A: b\n" + " c\n" * 300_000)
+    _parse_properties("a=\\\n" * 30_000)
+    assert time.monotonic() - started < 5
 
 
 def test_shaded_jar_reports_every_pom_properties_once() -> None:
@@ -298,6 +319,13 @@ def test_zip_bomb_stops_at_the_budget_with_partial_results() -> None:
     assert [n["code"] for n in notes(facts)] == ["java-budget-exceeded"]
 
 
+def test_many_tiny_nested_archives_are_capped() -> None:
+    data = make_zip({f"lib/l{i:02d}-1.0.jar": maven_jar("org.many", f"l{i:02d}", "1.0") for i in range(30)})
+    facts = run(data, "many.jar", JavaArchiveAnalyzer(max_archives=10))
+    assert len(by_name(facts)) == 10
+    assert [n["code"] for n in notes(facts)] == ["java-budget-exceeded"]
+
+
 def test_zip_bomb_in_metadata_file_is_skipped() -> None:
     data = make_zip(
         {
@@ -412,23 +440,8 @@ def test_real_jar_built_with_the_jdk(tmp_path: Path) -> None:
     assert (pkg.name, pkg.version, pkg.vendor) == ("com.example:hello", "4.5.6", "Example Inc")
     assert pkg.purl == "pkg:maven/com.example/hello@4.5.6"
 
-    # the same classes without Maven metadata: the manifest written by `jar` is the source
-    (meta / "pom.properties").unlink()
-    bare = tmp_path / "bare.jar"
-    subprocess.run(
-        [
-            "jar",
-            "--create",
-            "--file",
-            str(bare),
-            "--manifest",
-            str(tmp_path / "manifest.txt"),
-            "-C",
-            str(classes),
-            "com",
-        ],
-        check=True,
-        timeout=120,
-    )
-    [pkg] = by_name(run(bare.read_bytes(), "opt/bare.jar")).values()
+    # the same jar without its Maven metadata: the manifest written by `jar` is the source
+    with zipfile.ZipFile(out) as src_zip:
+        bare = make_zip({i.filename: src_zip.read(i) for i in src_zip.infolist() if "maven" not in i.filename})
+    [pkg] = by_name(run(bare, "opt/bare.jar")).values()
     assert (pkg.name, pkg.version, pkg.metadata["source"]) == ("hello", "4.5.6", "manifest")

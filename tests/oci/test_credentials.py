@@ -25,7 +25,8 @@ read -r server
 echo "$1 $server" >> "$FAKE_HELPER_LOG"
 case "$server" in
   registry.example.com) echo '{"ServerURL":"registry.example.com","Username":"helperuser","Secret":"helpersecret"}' ;;
-  https://index.docker.io/v1/) echo '{"ServerURL":"https://index.docker.io/v1/","Username":"hubuser","Secret":"hubsecret"}' ;;
+  https://index.docker.io/v1/)
+    echo '{"ServerURL":"https://index.docker.io/v1/","Username":"hubuser","Secret":"hubsecret"}' ;;
   token.example.com) echo '{"ServerURL":"token.example.com","Username":"<token>","Secret":"refresh-me"}' ;;
   broken.example.com) echo 'this is not json' ;;
   crash.example.com) echo 'keychain locked' >&2; exit 3 ;;

@@ -8,6 +8,7 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
+from hullscan.model import Package
 from hullscan.report import cyclonedx
 
 from . import DIFF, MANIFEST, SCRIPT_NAME, UNICODE_NAME, VENV1, VENV2, empty_facts, sample_facts
@@ -164,3 +165,18 @@ def test_unparseable_purl_is_kept_as_a_property() -> None:
     openssl = _component(json.loads(text), "openssl")
     assert "purl" not in openssl
     assert _props(openssl)["hullscan:package:purl"] == "not a purl"
+
+
+def test_odd_packages_still_validate() -> None:
+    facts = empty_facts()
+    facts.packages = [
+        Package("", "", "npm"),
+        Package("x", "1", "npm", purl="not a purl", licenses=["(", "MIT AND", "LicenseRef-a b", ""]),
+        Package("x", "1", "npm", purl="not a purl", vendor="()"),
+        Package("x", "1", "npm", purl="not a purl", vendor="()"),
+    ]
+    text = cyclonedx.render(facts)
+    _valid(text)
+    refs = [c["bom-ref"] for c in json.loads(text)["components"]]
+    assert len(set(refs)) == 4
+    assert "not a purl||2" in refs

@@ -23,11 +23,13 @@ import base64
 import contextlib
 import hashlib
 import http.client
+import io
 import json
 import re
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -99,7 +101,7 @@ class FaultProxy:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True, name="fault-proxy").start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True, name="fault-proxy").start()
         return self
 
     def stop(self) -> None:
@@ -267,6 +269,8 @@ class FaultProxy:
             n = int(actions["reset_after"].options["after_bytes"])
             h.wfile.write(body[:n])
             h.wfile.flush()
+            # Let the client take the headers and the first bytes (an RST discards unread data), then abort.
+            time.sleep(0.2)
             self._rst(h)
             return
         h.wfile.write(body)
@@ -312,3 +316,5 @@ class FaultProxy:
                 f.close()
         with contextlib.suppress(OSError):
             sock.close()
+        # The handler flushes and closes its files afterwards: give it harmless ones.
+        h.rfile, h.wfile = io.BytesIO(), io.BytesIO()

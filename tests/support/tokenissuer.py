@@ -112,7 +112,7 @@ class TokenIssuer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True, name="token-issuer").start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True, name="token-issuer").start()
         return self
 
     def stop(self) -> None:

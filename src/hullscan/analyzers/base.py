@@ -9,7 +9,11 @@ image content and must treat every byte as hostile: bad input yields a Note, nev
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
 from typing import IO, Protocol
 
 from hullscan.model import FileEntry, FileFacts
@@ -34,3 +38,24 @@ def analyzers_key(analyzers: Sequence[Analyzer]) -> str:
     """Cache key part: changes whenever the set of analyzers or any of their versions changes."""
     text = ",".join(sorted(f"{a.name}:{a.version}" for a in analyzers))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# The scan's private work directory. Analyzers that need scratch files (sqlite copies, nested archives)
+# put them here, so a scan never writes outside its work directory. A context variable rather than a
+# parameter keeps the analyzer interface tiny; the walker sets it for the duration of a layer.
+_SCRATCH: ContextVar[Path | None] = ContextVar("hullscan_scratch", default=None)
+
+
+def scratch_dir() -> str:
+    d = _SCRATCH.get()
+    return str(d) if d is not None else tempfile.gettempdir()
+
+
+@contextmanager
+def scratch(directory: Path) -> Iterator[None]:
+    directory.mkdir(parents=True, exist_ok=True)
+    token = _SCRATCH.set(directory)
+    try:
+        yield
+    finally:
+        _SCRATCH.reset(token)

@@ -21,7 +21,7 @@ from typing import IO
 
 from packageurl import PackageURL
 
-from hullscan.analyzers.base import AnalyzerFailure
+from hullscan.analyzers.base import AnalyzerFailure, scratch_dir
 from hullscan.licenses import normalize
 from hullscan.model import FileEntry, FileFacts, Package
 
@@ -31,8 +31,6 @@ _MIB = 1024 * 1024
 _CHUNK = 256 * 1024
 _POM_PROPERTIES = re.compile(r"^META-INF/maven/([^/]+)/([^/]+)/pom\.properties$")
 _VERSION_START = re.compile(r"-(?=\d)")
-_LICENSES_BLOCK = re.compile(r"<licenses\b[^>]*>(.*?)</licenses\s*>", re.S)
-_LICENSE_NAME = re.compile(r"<license\b[^>]*>.*?<name\b[^>]*>(.*?)</name\s*>", re.S)
 # Bundle-License is often a URL; these are the ones worth recognising.
 _LICENSE_URLS = {
     "apache.org/licenses/license-2.0": "Apache-2.0",
@@ -69,9 +67,10 @@ class _Scan:
     max_depth: int
     max_in_memory: int
     max_entries: int
+    archives_left: int  # nested archives we may still open (many tiny archives cost time, not bytes)
+    entries_left: int  # directory entries, summed over every archive
     packages: list[Package] = field(default_factory=list)
     notes: list[dict[str, str]] = field(default_factory=list)
-    exhausted: bool = False
 
     def note(self, code: str, message: str, path: str) -> None:
         if len(self.notes) < 100:
@@ -80,7 +79,6 @@ class _Scan:
     def charge(self, n: int) -> None:
         self.remaining -= n
         if self.remaining < 0:
-            self.exhausted = True
             raise _BudgetExceeded
 
 
@@ -142,7 +140,7 @@ def _parse_properties(text: str) -> dict[str, str]:
     """java.util.Properties text format: comments, `key=value`/`key: value`/`key value`, escapes."""
     props: dict[str, str] = {}
     logical: list[str] = []
-    pending = ""
+    pending: list[str] = []
     for raw in text.splitlines():
         line = raw.lstrip(" \t\f")
         if not pending and (not line or line[0] in "#!"):
@@ -150,12 +148,12 @@ def _parse_properties(text: str) -> dict[str, str]:
         # An odd number of trailing backslashes continues the line.
         stripped = line.rstrip("\\")
         if (len(line) - len(stripped)) % 2 == 1:
-            pending += line[:-1]
+            pending.append(line[:-1])
             continue
-        logical.append(pending + line)
-        pending = ""
+        logical.append("".join(pending) + line)
+        pending = []
     if pending:
-        logical.append(pending)
+        logical.append("".join(pending))
     for line in logical:
         key_chars: list[str] = []
         i = 0
@@ -202,7 +200,7 @@ def _unescape_properties(text: str) -> str:
 
 def _parse_manifest(text: str) -> dict[str, str]:
     """Main section of a MANIFEST.MF, header names lower-cased; continuation lines start with a space."""
-    headers: dict[str, str] = {}
+    headers: dict[str, list[str]] = {}
     last = ""
     for line in re.split(r"\r\n|\r|\n", text):
         if not line:
@@ -210,37 +208,51 @@ def _parse_manifest(text: str) -> dict[str, str]:
                 break  # end of the main section
             continue
         if line.startswith(" ") and last:
-            headers[last] += line[1:]
+            headers[last].append(line[1:])
             continue
         name, sep, value = line.partition(":")
         if not sep:
             continue
         last = name.strip().lower()
         if last and len(headers) < 1000:
-            headers[last] = value.strip()
+            headers[last] = [value.lstrip()]
         else:
             last = ""
-    return {k: v.strip() for k, v in headers.items()}
+    return {k: "".join(v).strip() for k, v in headers.items()}
 
 
 def _pom_licenses(pom_xml: str) -> list[str]:
-    block = _LICENSES_BLOCK.search(pom_xml)
-    if not block:
+    """Names in <licenses><license><name>; plain string scanning, linear even on hostile text."""
+    start = pom_xml.find("<licenses")
+    if start < 0:
         return []
+    end = pom_xml.find("</licenses", start)
+    block = pom_xml[start : end if end >= 0 else len(pom_xml)]
     found: list[str] = []
-    for match in _LICENSE_NAME.finditer(block.group(1)):
-        name = html.unescape(re.sub(r"<!\[CDATA\[(.*?)\]\]>", r"\1", match.group(1), flags=re.S)).strip()
-        norm = normalize(name) if name else ""
+    for piece in block.split("<license")[1:]:
+        if piece[:1] not in (">", " ", "\t", "\r", "\n"):
+            continue  # "<licenses>" itself
+        open_tag = piece.find("<name")
+        gt = piece.find(">", open_tag) if open_tag >= 0 else -1
+        close = piece.find("</name", gt) if gt >= 0 else -1
+        if close < 0 or close - gt > 1000:
+            continue
+        name = piece[gt + 1 : close].strip()
+        if name.startswith("<![CDATA[") and name.endswith("]]>"):
+            name = name[9:-3]
+        norm = normalize(html.unescape(name).strip()) if name else ""
         if norm and norm not in found:
             found.append(norm)
+        if len(found) >= 20:
+            break
     return found
 
 
 def _bundle_licenses(value: str) -> list[str]:
     found: list[str] = []
     # "Apache-2.0;link=https://...", "https://www.apache.org/licenses/LICENSE-2.0.txt", "MIT, EPL-2.0"
-    parts = [value] if "://" not in value and ";" not in value else re.split(r",(?=\s*\S)", value)
-    for part in parts:
+    parts = [value] if "://" not in value and ";" not in value else value.split(",")
+    for part in parts[:20]:
         text = part.split(";", 1)[0].strip().strip('"')
         if not text:
             continue
@@ -318,7 +330,7 @@ def _manifest_package(manifest: dict[str, str], display: str, file_name: str) ->
 class JavaArchiveAnalyzer:
     name = "java-archive"
     version = 1
-    max_size = 2 * 1024 * _MIB
+    max_size = 1024 * _MIB
 
     def __init__(
         self,
@@ -327,11 +339,13 @@ class JavaArchiveAnalyzer:
         max_total_bytes: int = 512 * _MIB,
         max_in_memory: int = 64 * _MIB,
         max_entries: int = 200_000,
+        max_archives: int = 5_000,
     ) -> None:
         self.max_depth = max_depth
         self.max_total_bytes = max_total_bytes
         self.max_in_memory = max_in_memory
         self.max_entries = max_entries
+        self.max_archives = max_archives
 
     def claims(self, path: str, entry: FileEntry) -> bool:
         return entry.is_file and path.lower().endswith(ARCHIVE_SUFFIXES)
@@ -342,6 +356,8 @@ class JavaArchiveAnalyzer:
             max_depth=self.max_depth,
             max_in_memory=self.max_in_memory,
             max_entries=self.max_entries,
+            archives_left=self.max_archives,
+            entries_left=4 * self.max_entries,
         )
         try:
             self._scan_archive(content, path, path, 0, scan)
@@ -350,7 +366,8 @@ class JavaArchiveAnalyzer:
         except _BudgetExceeded:
             scan.note(
                 "java-budget-exceeded",
-                f"stopped after {self.max_total_bytes} decompressed bytes (zip bomb?); results are partial",
+                f"stopped at the limit of {self.max_total_bytes} decompressed bytes, {self.max_archives} nested"
+                f" archives or {4 * self.max_entries} entries (zip bomb?); results are partial",
                 path,
             )
         except Exception as exc:  # a parser bug must not take the layer down with it
@@ -369,6 +386,9 @@ class JavaArchiveAnalyzer:
             raise _Skip(f"cannot read the zip end records: {exc}") from exc
         if entries > scan.max_entries or cd_size > scan.max_entries * 512:
             raise _Skip(f"zip archive claims {entries} entries (limit {scan.max_entries})")
+        scan.entries_left -= entries
+        if scan.entries_left < 0:
+            raise _BudgetExceeded
         try:
             fp.seek(0)
             zf = zipfile.ZipFile(fp)
@@ -387,7 +407,6 @@ class JavaArchiveAnalyzer:
         depth: int,
         scan: _Scan,
     ) -> None:
-        by_name = {info.filename: info for info in infos}
         manifest_info = next((i for i in infos if i.filename.upper() == "META-INF/MANIFEST.MF"), None)
         manifest: dict[str, str] = {}
         if manifest_info is not None:
@@ -398,6 +417,41 @@ class JavaArchiveAnalyzer:
                 scan.note("java-bad-member", str(exc), display)
 
         found: list[Package] = []
+        try:
+            self._pom_packages(zf, infos, display, scan, found)
+        except _BudgetExceeded:
+            scan.packages.extend(found)  # keep what was read before the budget ran out
+            raise
+
+        if len(found) == 1 and manifest:
+            # The manifest describes the archive itself, i.e. its only Maven artifact.
+            pkg = found[0]
+            pkg.vendor = manifest.get("implementation-vendor") or manifest.get("bundle-vendor") or ""
+            if not pkg.licenses:
+                pkg.licenses = _bundle_licenses(manifest.get("bundle-license", ""))
+        if not found:
+            fallback = _manifest_package(manifest, display, file_name)
+            if fallback is not None:
+                found.append(fallback)
+        scan.packages.extend(found)
+
+        for info in infos:
+            if info.is_dir() or not info.filename.lower().endswith(ARCHIVE_SUFFIXES):
+                continue
+            inner_display = f"{display}!{info.filename}"
+            if depth + 1 > scan.max_depth:
+                scan.note("java-too-deep", f"not opened: nested deeper than {scan.max_depth} archives", inner_display)
+                continue
+            scan.archives_left -= 1
+            if scan.archives_left < 0:
+                raise _BudgetExceeded
+            self._scan_nested(zf, info, inner_display, depth + 1, scan)
+
+    def _pom_packages(
+        self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], display: str, scan: _Scan, found: list[Package]
+    ) -> None:
+        """One package per META-INF/maven/<g>/<a>/pom.properties, licences from the pom.xml beside it."""
+        by_name = {info.filename: info for info in infos}
         seen: set[tuple[str, str, str]] = set()
         for info in infos:
             match = _POM_PROPERTIES.match(info.filename)
@@ -423,29 +477,8 @@ class JavaArchiveAnalyzer:
                     scan.note("java-bad-member", str(exc), display)
             found.append(_maven_package(group, artifact, version, display, "pom.properties", licenses))
 
-        if len(found) == 1 and manifest:
-            # The manifest describes the archive itself, i.e. its only Maven artifact.
-            pkg = found[0]
-            pkg.vendor = manifest.get("implementation-vendor") or manifest.get("bundle-vendor") or ""
-            if not pkg.licenses:
-                pkg.licenses = _bundle_licenses(manifest.get("bundle-license", ""))
-        if not found:
-            fallback = _manifest_package(manifest, display, file_name)
-            if fallback is not None:
-                found.append(fallback)
-        scan.packages.extend(found)
-
-        for info in infos:
-            if info.is_dir() or not info.filename.lower().endswith(ARCHIVE_SUFFIXES):
-                continue
-            inner_display = f"{display}!{info.filename}"
-            if depth + 1 > scan.max_depth:
-                scan.note("java-too-deep", f"not opened: nested deeper than {scan.max_depth} archives", inner_display)
-                continue
-            self._scan_nested(zf, info, inner_display, depth + 1, scan)
-
     def _scan_nested(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, display: str, depth: int, scan: _Scan) -> None:
-        with tempfile.SpooledTemporaryFile(max_size=scan.max_in_memory) as spool:
+        with tempfile.SpooledTemporaryFile(max_size=scan.max_in_memory, dir=scratch_dir()) as spool:
             try:
                 with zf.open(info) as member:
                     while True:

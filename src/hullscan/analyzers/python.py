@@ -93,7 +93,9 @@ def _read_headers(content: IO[bytes]) -> str:
             data = data[:end]
             break
     else:
+        # Cut at the limit, and drop the partial line there: half a header would be misread.
         data = data[:_HEADER_LIMIT]
+        data = data[: data.rfind(b"\n") + 1]
     return data.decode("utf-8-sig", errors="replace")
 
 

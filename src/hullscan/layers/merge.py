@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from hullscan.layers.paths import parents, resolve_link
+from hullscan.layers.paths import resolve_link
 from hullscan.model import FileEntry, FileFacts, ImageFacts, LayerFacts, LayerInfo, Note, OSInfo, Package
 from hullscan.osid import finalize_os_package
 
@@ -22,17 +22,44 @@ OS_FILES = ("etc/os-release", "usr/lib/os-release")
 
 
 class FileTree:
-    """The merged filesystem: path -> (entry, layer index)."""
+    """The merged filesystem: path -> (entry, layer index).
+
+    A child index (which also knows directories that no tar member declared) makes removing a subtree
+    cost the size of that subtree, so no sequence of whiteouts and replacements can go quadratic.
+    """
 
     def __init__(self) -> None:
         self.nodes: dict[str, tuple[FileEntry, int]] = {}
+        self._children: dict[str, set[str]] = {}  # parent path ('' is the root) -> child paths
+
+    def add(self, entry: FileEntry, layer: int) -> None:
+        self.nodes[entry.path] = (entry, layer)
+        path = entry.path
+        while path:
+            parent = path.rsplit("/", 1)[0] if "/" in path else ""
+            kids = self._children.setdefault(parent, set())
+            if path in kids:
+                break
+            kids.add(path)
+            path = parent
+
+    def has_children(self, path: str) -> bool:
+        return bool(self._children.get(path))
 
     def remove_tree(self, roots: set[str], keep_roots: bool) -> list[str]:
-        if not roots:
-            return []
-        removed = [p for p in self.nodes if (not keep_roots and p in roots) or any(a in roots for a in parents(p))]
-        for p in removed:
-            del self.nodes[p]
+        removed = []
+        for root in roots:
+            stack = list(self._children.pop(root, ()))
+            while stack:
+                p = stack.pop()
+                stack.extend(self._children.pop(p, ()))
+                if self.nodes.pop(p, None) is not None:
+                    removed.append(p)
+            if not keep_roots and root:
+                if self.nodes.pop(root, None) is not None:
+                    removed.append(root)
+                parent = root.rsplit("/", 1)[0] if "/" in root else ""
+                self._children.get(parent, set()).discard(root)
         return removed
 
     def resolve(self, path: str) -> str | None:
@@ -69,16 +96,16 @@ def merge(reference: str, layers: Sequence[LayerInfo], facts: Sequence[LayerFact
         for w in lf.whiteouts:
             found.pop(w, None)
         for entry in lf.entries:
-            old = tree.nodes.get(entry.path)
-            if old is not None and old[0].type == "d" and entry.type != "d":
-                # a file replacing a directory hides everything that was under it
+            if entry.type != "d" and tree.has_children(entry.path):
+                # a file replacing a directory (declared or only implied by its content) hides all under it
                 for p in tree.remove_tree({entry.path}, keep_roots=True):
                     found.pop(p, None)
-            tree.nodes[entry.path] = (entry, i)
+            tree.add(entry, i)
             if entry.path not in lf.files:
                 found.pop(entry.path, None)
         for path, ff in lf.files.items():
-            found[path] = (_attribute(ff, found.get(path), info), i)
+            if path in tree.nodes:
+                found[path] = (_attribute(ff, found.get(path), info), i)
         notes.extend(_with_layer(n, i) for n in lf.notes)
 
     image = ImageFacts(reference=reference, layers=list(layers), notes=notes)

@@ -11,6 +11,7 @@ import zlib
 from typing import Any
 
 import zstandard
+from isal import isal_zlib  # ISA-L inflate: same API as zlib, about 3x faster on layer-sized streams
 
 from hullscan.errors import DigestMismatch, LayerError
 from hullscan.oci.source import BlobStream, Limits
@@ -18,7 +19,7 @@ from hullscan.oci.source import BlobStream, Limits
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 CHUNK = 1 << 20
-BOMB_GRACE = 256 << 20  # decompressed bytes before the ratio test applies
+BOMB_GRACE = Limits.bomb_grace  # default decompressed bytes before the ratio test applies
 
 
 class CountingReader:
@@ -44,7 +45,7 @@ class _GzipReader:
 
     def __init__(self, src: CountingReader) -> None:
         self._src = src
-        self._d = zlib.decompressobj(wbits=31)
+        self._d = isal_zlib.decompressobj(wbits=31)
         self._buf = b""  # compressed input not yet consumed
         self._done = False
 
@@ -65,11 +66,11 @@ class _GzipReader:
                     continue
                 if not rest.startswith(GZIP_MAGIC[: len(rest)]):
                     raise LayerError("layer has trailing garbage after the gzip stream")
-                self._d = zlib.decompressobj(wbits=31)
+                self._d = isal_zlib.decompressobj(wbits=31)
                 self._buf = rest
             try:
                 out = self._d.decompress(self._buf, n)
-            except zlib.error as exc:
+            except (zlib.error, isal_zlib.error) as exc:  # type: ignore[misc]
                 raise LayerError(f"layer is not valid gzip: {exc}") from None
             self._buf = self._d.unused_data if self._d.eof else self._d.unconsumed_tail
             if out:
@@ -118,17 +119,33 @@ class LayerStream:
         self._limits = limits
         self.size = 0
         self._ended = False
+        self._buf = b""
+        self._pos = 0
 
     def readable(self) -> bool:
         return True
 
     def read(self, n: int = -1) -> bytes:
+        # tarfile asks for 10 KiB at a time; inflating in 1 MiB steps and slicing is far cheaper.
         if n is None or n < 0:
             n = CHUNK
-        data = self._inner.read(n) if n else b""
+        if self._pos >= len(self._buf):
+            self._refill()
+            if not self._buf:
+                return b""
+        data = self._buf[self._pos:self._pos + n]
+        self._pos += len(data)
+        return data
+
+    def _refill(self) -> None:
+        self._buf, self._pos = b"", 0
+        if self._ended:
+            return
+        data = self._inner.read(CHUNK)
         if not data:
             self._ended = True
-            return b""
+            return
+        self._buf = data
         self.size += len(data)
         self._hash.update(data)
         if self.size > self._limits.max_layer_uncompressed:
@@ -139,11 +156,10 @@ class LayerStream:
             raise LayerError(
                 f"layer expands more than {self._limits.max_ratio}x ({self.compressed.count:,} -> "
                 f"{self.size:,} bytes so far): refusing a likely decompression bomb")
-        return data
 
     def finish(self) -> None:
         """Read what the tar reader left (padding) and check the diff_id."""
-        while self.read(CHUNK):
+        while not self._ended and self.read(CHUNK):
             pass
         if not self._diff_id:
             return

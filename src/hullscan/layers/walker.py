@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from hullscan.analyzers.base import Analyzer, AnalyzerFailure, analyzers_key
+from hullscan.analyzers.base import Analyzer, AnalyzerFailure, analyzers_key, scratch
 from hullscan.errors import DigestMismatch, HullscanError, LayerError
 from hullscan.layers.paths import OPAQUE_MARKER, WHITEOUT_PREFIX, PathEscape, normalize
 from hullscan.layers.streams import LayerStream
@@ -56,7 +56,8 @@ class LayerWalker:
                 return self._finish_empty(stream, facts)
             raise LayerError(f"layer {index} is not a tar archive: {exc}") from None
         try:
-            self._process(self._tar_members(tf, facts, index, on_progress, stream), facts, index)
+            with scratch(self.workdir):
+                self._process(self._tar_members(tf, facts, index, on_progress, stream), facts, index)
             stream.finish()
         except (HullscanError, DigestMismatch):
             raise
@@ -72,14 +73,17 @@ class LayerWalker:
     def walk_dir(self, root: Path) -> LayerFacts:
         """Walk a plain root filesystem as if it were one layer. Symlinks are recorded, never followed."""
         facts = LayerFacts(diff_id="", analyzers_key=self.key)
-        self._process(self._dir_members(root, facts), facts, 0)
+        with scratch(self.workdir):
+            self._process(self._dir_members(root, facts), facts, 0)
         return facts
 
     def _tar_members(self, tf: tarfile.TarFile, facts: LayerFacts, index: int,
                      on_progress: Callable[[int], None] | None,
                      stream: LayerStream) -> Iterator[tuple[FileEntry, Opener | None]]:
         count = 0
-        for member in tf:
+        for member in iter(tf.next, None):
+            # A stream-mode TarFile keeps every member it has read: drop them, memory must stay bounded.
+            tf.members.clear()  # type: ignore[attr-defined]  # not in typeshed, present since 2.x
             count += 1
             if count > self.limits.max_entries:
                 raise LayerError(f"layer {index} has more than {self.limits.max_entries:,} entries")
@@ -131,6 +135,9 @@ class LayerWalker:
                 facts.opaque_dirs.append(parent)
             else:
                 target = base[len(WHITEOUT_PREFIX):]
+                if target in ("", ".", ".."):
+                    facts.notes.append(Note("INVALID_NAME", "whiteout names no file; ignored", path, index))
+                    return None
                 facts.whiteouts.append(f"{parent}/{target}" if parent else target)
             return None
         if not path:
@@ -152,6 +159,9 @@ class LayerWalker:
                     return None
         if member.size < 0:
             raise LayerError(f"member {path} has a negative size")
+        if member.size > self.limits.max_layer_uncompressed:
+            raise LayerError(f"member {path} claims {member.size:,} bytes, more than a layer may hold "
+                             f"({self.limits.max_layer_uncompressed:,})")
         return FileEntry(path, kind, member.size if kind == "f" else 0, member.mode, member.uid, member.gid, link)
 
     def _dir_members(self, root: Path, facts: LayerFacts) -> Iterator[tuple[FileEntry, Opener | None]]:
@@ -190,6 +200,7 @@ class LayerWalker:
         produced: dict[str, FileFacts] = {}
         for entry, opener in members:
             facts.entries.append(entry)
+            produced.pop(entry.path, None)  # a later member with the same name replaces the earlier one
             claimed = [a for a in self.analyzers if a.claims(entry.path, entry)] if entry.type in ("f", "h") else []
             if not claimed:
                 continue
@@ -221,8 +232,7 @@ class LayerWalker:
                                                 entry.path, index))
                         continue
                     if result is not None:
-                        for warning in result.hints.pop("warnings", []):
-                            facts.notes.append(Note("ANALYZER_WARNING", f"{a.name}: {warning}", entry.path, index))
+                        _collect_notes(a.name, result, entry.path, index, facts.notes)
                         _absorb(merged, result)
                 if not merged.empty():
                     produced[entry.path] = merged
@@ -280,14 +290,27 @@ def _dir_entry(path: str, real: str, st: os.stat_result) -> tuple[FileEntry | No
         return FileEntry(path, "l", 0, perm, st.st_uid, st.st_gid, target), None
     if stat.S_ISREG(mode):
         def opener() -> IO[bytes]:
-            # O_NOFOLLOW: a file swapped for a symlink after the scandir must not lead outside the root.
-            fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW)
+            # O_NOFOLLOW: a file swapped for a symlink after the scandir must not lead outside the root;
+            # O_NONBLOCK and the fstat: nor may one swapped for a FIFO or a device block or be read.
+            fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise LayerError(f"{path} changed to a special file while it was being read")
             return os.fdopen(fd, "rb")
         return FileEntry(path, "f", st.st_size, perm, st.st_uid, st.st_gid), opener
     kind = "c" if stat.S_ISCHR(mode) else "b" if stat.S_ISBLK(mode) else "p" if stat.S_ISFIFO(mode) else None
     if kind is None:
         return None, None
     return FileEntry(path, kind, 0, perm, st.st_uid, st.st_gid), None
+
+
+def _collect_notes(analyzer: str, result: FileFacts, path: str, index: int, notes: list[Note]) -> None:
+    """Analyzers report partial results as hints: plain warnings, or notes with a code and a path."""
+    for warning in result.hints.pop("warnings", []):
+        notes.append(Note("ANALYZER_WARNING", f"{analyzer}: {warning}", path, index))
+    for n in result.hints.pop("notes", []):
+        notes.append(Note(str(n.get("code", "ANALYZER_WARNING")), f"{analyzer}: {n.get('message', '')}",
+                          str(n.get("path") or path), index))
 
 
 def _absorb(into: FileFacts, result: FileFacts) -> None:

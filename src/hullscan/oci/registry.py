@@ -238,7 +238,7 @@ class BlobStream:
         self._repo = repo
         self.digest = digest
         self._resp: httpx.Response | None = response
-        self._iter: Iterator[bytes] | None = response.iter_raw(CHUNK)
+        self._iter: Iterator[bytes] | None = response.iter_raw()
         self._buf = b""
         self._pos = 0  # bytes delivered to the reader
         self._resumes = 0
@@ -294,7 +294,7 @@ class BlobStream:
                 resp.close()
                 raise RegistryError(f"the registry resumed blob {self.digest} at the wrong offset")
         self._resp = resp
-        self._iter = resp.iter_raw(CHUNK)
+        self._iter = resp.iter_raw()
         while skip > 0:
             try:
                 chunk = next(self._iter)

@@ -23,9 +23,10 @@ from hullscan.model import ImageFacts, Package
 FORMATS = ("table", "json", "cyclonedx", "spdx")
 
 
-def package_sort_key(pkg: Package) -> tuple[str, str, str, str, str]:
-    """The order every renderer lists packages in: ecosystem, name, version, path (arch breaks ties)."""
-    return (pkg.ecosystem, pkg.name, pkg.version, pkg.path, pkg.arch)
+def package_sort_key(pkg: Package) -> tuple[str, str, str, str, str, str, int]:
+    """The order every renderer lists packages in: ecosystem, name, version, path (then release, arch, epoch)."""
+    epoch = -1 if pkg.epoch is None else pkg.epoch
+    return (pkg.ecosystem, pkg.name, pkg.version, pkg.path, pkg.release, pkg.arch, epoch)
 
 
 def sorted_packages(facts: ImageFacts) -> list[Package]:

@@ -214,7 +214,8 @@ class _Builder:
         self.relationships.append(Relationship(image_id, RelationshipType.CONTAINS, spdx_id))
 
     def package(self, image_id: str, pkg: Package) -> None:
-        spdx_id = self.unique_id(_hash_id("Package", pkg.ecosystem, pkg.name, pkg.version, pkg.path, pkg.arch))
+        identity = (pkg.ecosystem, pkg.name, pkg.version, pkg.path, pkg.arch, pkg.release, str(pkg.epoch))
+        spdx_id = self.unique_id(_hash_id("Package", *identity))
         source = " ".join(part for part in (pkg.source_name, pkg.source_version) if part)
         purl_refs = _purl_ref(pkg.purl)
         self.packages.append(

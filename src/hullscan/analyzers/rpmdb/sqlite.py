@@ -23,7 +23,7 @@ import urllib.parse
 from collections.abc import Generator
 from typing import IO
 
-from hullscan.analyzers.base import AnalyzerFailure
+from hullscan.analyzers.base import AnalyzerFailure, scratch_dir
 from hullscan.analyzers.rpmdb import Problems
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -37,23 +37,8 @@ def is_sqlite(prefix: bytes) -> bool:
     return prefix.startswith(SQLITE_MAGIC)
 
 
-def _temp_dir(content: IO[bytes]) -> str | None:
-    name = getattr(content, "name", None)
-    if isinstance(name, str) and name:
-        directory = os.path.dirname(os.path.abspath(name))
-        if os.path.isdir(directory) and os.access(directory, os.W_OK):
-            return directory
-    return None
-
-
 def _copy_to_temp(content: IO[bytes]) -> str:
-    directory = _temp_dir(content)
-    try:
-        fd, path = tempfile.mkstemp(prefix=".hullscan-rpmdb-", suffix=".sqlite", dir=directory)
-    except OSError:
-        if directory is None:
-            raise
-        fd, path = tempfile.mkstemp(prefix=".hullscan-rpmdb-", suffix=".sqlite")
+    fd, path = tempfile.mkstemp(prefix=".hullscan-rpmdb-", suffix=".sqlite", dir=scratch_dir())
     try:
         with os.fdopen(fd, "wb") as out:
             content.seek(0)
