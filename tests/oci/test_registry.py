@@ -58,11 +58,14 @@ def image(name: str = "app", *, layers: int = 1, compression: str = "gzip", arch
     return Image(out, architecture=arch, variant=variant)
 
 
-def source(server_or_host: RegistryServer | str, repo_tag: str, *, creds: Credentials | None = None,
+def source(server_or_host: RegistryServer | str, repo_tag: str, *, creds: Credentials | None | bool = True,
            limits: Limits | None = None, sleeps: list[float] | None = None, **kw: Any) -> RegistrySource:
+    """A RegistrySource; creds=True means the server fixture's own credentials (none for a bare host)."""
     host = server_or_host.host if isinstance(server_or_host, RegistryServer) else server_or_host
-    if isinstance(server_or_host, RegistryServer) and creds is None:
-        creds = server_or_host.credentials
+    if creds is True:
+        creds = server_or_host.credentials if isinstance(server_or_host, RegistryServer) else None
+    elif creds is False:
+        creds = None
     client = RegistryClient(host, creds, retry=FAST_RETRY, sleep=(sleeps.append if sleeps is not None else
                                                                   lambda _s: None), **kw)
     return RegistrySource(parse_reference(f"{host}/{repo_tag}"), client, limits, owns_client=True)
@@ -148,10 +151,9 @@ def test_basic_auth(basic_registry: RegistryServer, tmp_path: Path) -> None:
     assert basic_registry.host in msg and "credentials were given" in msg and USER in msg
     assert "not-the-password" not in msg and "command-line flags" in msg
 
-    with source(basic_registry, "private/app:1", creds=None) as src:
-        src.client.credentials = None
-        with pytest.raises(AuthError, match="no credentials were given"):
-            src.resolve(None)
+    with source(basic_registry, "private/app:1", creds=None) as src, \
+            pytest.raises(AuthError, match="no credentials were given"):
+        src.resolve(None)
 
     with basic_registry.client(credentials=bad) as c, pytest.raises(AuthError):
         c.ping()
@@ -195,10 +197,8 @@ def test_bearer_tokens_cached_per_scope(token_registry: RegistryServer, tmp_path
 
 def test_bearer_denied(token_registry: RegistryServer, tmp_path: Path) -> None:
     token_registry.push_images(image("deny"), "team/deny:1", tmp_path)
-    with source(token_registry, "team/deny:1", creds=None) as src:
-        src.client.credentials = None
-        with pytest.raises(AuthError) as info:
-            src.resolve(None)
+    with source(token_registry, "team/deny:1", creds=None) as src, pytest.raises(AuthError) as info:
+        src.resolve(None)
     assert "no credentials were given" in str(info.value) and token_registry.host in str(info.value)
     wrong = Credentials(USER, "bad-password", source="environment (HULLSCAN_USERNAME)")
     with source(token_registry, "team/deny:1", creds=wrong) as src, pytest.raises(AuthError) as info:

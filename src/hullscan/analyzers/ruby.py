@@ -195,8 +195,7 @@ class RubyGemspecAnalyzer:
         data = content.read(self.max_size + 1)
         if len(data) > self.max_size:
             raise AnalyzerFailure(f"gemspec larger than {self.max_size} bytes")
-        if b"\x00" in data:
-            raise AnalyzerFailure("gemspec contains NUL bytes: not a gemspec")
+        # No NUL check: RubyGems itself writes NUL-separated extension lists into the "# stub:" lines.
         spec = parse_gemspec(data.decode("utf-8", errors="replace"))
         stub = spec.get("stub")
         stub_words = [w for w in stub if isinstance(w, str)] if isinstance(stub, list) else []

@@ -699,7 +699,10 @@ class RegistryClient:
             if status in ok:
                 return reply
             if body_cap is None:
-                reply.body = _read_capped(resp, MAX_ERROR_BODY, tolerate_overflow=True)
+                try:
+                    reply.body = _read_capped(resp, MAX_ERROR_BODY, tolerate_overflow=True)
+                except httpx.TransportError:
+                    reply.body = b""
             resp.close()
             self._raise_for_status(reply, what, sent_auth=sent_auth)
 
