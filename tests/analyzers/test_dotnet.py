@@ -41,8 +41,7 @@ def deps_json(libraries: list[tuple[str, str, str]], target: str = ".NETCoreApp,
     for kind, name, version in libraries:
         node: dict[str, Any] = {}
         if kind == "project":
-            node = {"dependencies": {n: v for k, n, v in libraries if k == "package"},
-                    "runtime": {f"{name}.dll": {}}}
+            node = {"dependencies": {n: v for k, n, v in libraries if k == "package"}, "runtime": {f"{name}.dll": {}}}
         elif kind == "package":
             node = {"runtime": {f"lib/net8.0/{name}.dll": {"assemblyVersion": "1.0.0.0", "fileVersion": "1.0.0.0"}}}
         targets[f"{name}/{version}"] = node
@@ -93,8 +92,11 @@ def test_published_app() -> None:
 
 def test_netstandard_library_layout() -> None:
     """Libraries built for .NET Standard carry a "/"-suffixed target name and an empty target."""
-    data = json.loads(deps_json([("project", "Lib", "1.0.0"), ("package", "NETStandard.Library", "2.0.3")],
-                                ".NETStandard,Version=v2.0/"))
+    data = json.loads(
+        deps_json(
+            [("project", "Lib", "1.0.0"), ("package", "NETStandard.Library", "2.0.3")], ".NETStandard,Version=v2.0/"
+        )
+    )
     data["targets"][".NETStandard,Version=v2.0"] = {}
     (pkg,) = analyze(json.dumps(data).encode(), "opt/tool/Lib.deps.json")
     assert (pkg.name, pkg.version) == ("NETStandard.Library", "2.0.3")

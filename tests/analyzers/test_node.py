@@ -34,8 +34,15 @@ MANIFEST = {
     "devDependencies": {"is-number": "7.0.0", "rimraf": "2.7.1"},  # rimraf brings a dev-only tree
 }
 NETWORK_MARKERS = (
-    "ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENETUNREACH", "network",
-    "getaddrinfo", "socket hang up",
+    "ENOTFOUND",
+    "EAI_AGAIN",
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "ETIMEDOUT",
+    "ENETUNREACH",
+    "network",
+    "getaddrinfo",
+    "socket hang up",
 )
 
 
@@ -96,12 +103,21 @@ def npm_project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def node_tools(npm_project: dict[str, Any]) -> Path:
-    tools = npm_project["root"] / "tools"
+    tools: Path = npm_project["root"] / "tools"
     tools.mkdir()
     run_tool(
         [
-            "npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", str(tools),
-            "yarn@1.22.22", "pnpm@9.15.9", "pnpm8@npm:pnpm@8.15.9", "pnpm7@npm:pnpm@7.33.7",
+            "npm",
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--ignore-scripts",
+            "--prefix",
+            str(tools),
+            "yarn@1.22.22",
+            "pnpm@9.15.9",
+            "pnpm8@npm:pnpm@8.15.9",
+            "pnpm7@npm:pnpm@7.33.7",
         ],
         npm_project["root"],
     )
@@ -109,7 +125,7 @@ def node_tools(npm_project: dict[str, Any]) -> Path:
 
 
 def lock_project(npm_project: dict[str, Any], name: str) -> Path:
-    project = npm_project["root"] / name
+    project: Path = npm_project["root"] / name
     project.mkdir()
     (project / "package.json").write_text(json.dumps(MANIFEST))
     return project
@@ -190,8 +206,13 @@ def test_yarn_classic_lock(npm_project: dict[str, Any], node_tools: Path) -> Non
     project = lock_project(npm_project, "yarn")
     run_tool(
         [
-            str(node_tools / ".bin" / "yarn"), "install", "--registry", "https://registry.npmjs.org",
-            "--ignore-scripts", "--no-progress", "--non-interactive",
+            str(node_tools / ".bin" / "yarn"),
+            "install",
+            "--registry",
+            "https://registry.npmjs.org",
+            "--ignore-scripts",
+            "--no-progress",
+            "--non-interactive",
         ],
         project,
     )
@@ -199,9 +220,7 @@ def test_yarn_classic_lock(npm_project: dict[str, Any], node_tools: Path) -> Non
     check_lockfile(npm_project, project, "yarn.lock", has_dev=False)  # yarn v1 does not record dev
 
 
-@pytest.mark.parametrize(
-    ("tool", "lock_version"), [("pnpm", "9.0"), ("pnpm8", "6.0"), ("pnpm7", "5.4")]
-)
+@pytest.mark.parametrize(("tool", "lock_version"), [("pnpm", "9.0"), ("pnpm8", "6.0"), ("pnpm7", "5.4")])
 def test_pnpm_lock(npm_project: dict[str, Any], node_tools: Path, tool: str, lock_version: str) -> None:
     project = lock_project(npm_project, tool)
     script = node_tools / tool / "bin" / "pnpm.cjs"
@@ -267,11 +286,11 @@ def test_lockfile_claims(path: str, claimed: bool) -> None:
 
 
 def test_claims_are_cheap() -> None:
-    paths = [
-        f"usr/lib/python3/dist-packages/pkg{i}/module{i}.py" for i in range(50_000)
-    ] + [f"app/node_modules/pkg{i}/lib/index.js" for i in range(50_000)] + [
-        f"app/node_modules/pkg{i}/package.json" for i in range(10_000)
-    ]
+    paths = (
+        [f"usr/lib/python3/dist-packages/pkg{i}/module{i}.py" for i in range(50_000)]
+        + [f"app/node_modules/pkg{i}/lib/index.js" for i in range(50_000)]
+        + [f"app/node_modules/pkg{i}/package.json" for i in range(10_000)]
+    )
     entries = [entry(p) for p in paths]
     start = time.perf_counter()
     hits = sum(PACKAGES.claims(p, e) + LOCKS.claims(p, e) for p, e in zip(paths, entries, strict=True))
@@ -643,7 +662,7 @@ def test_lockfile_malformed(path: str, data: bytes) -> None:
     [
         ("package-lock.json", b'{"packages": 5, "dependencies": [1]}'),
         ("package-lock.json", b'{"dependencies": {"a": {"version": 5}}}'),
-        ("yarn.lock", b"\x00\xff binary \x00 junk\n  version \"1\"\n"),
+        ("yarn.lock", b'\x00\xff binary \x00 junk\n  version "1"\n'),
         ("yarn.lock", b""),
     ],
 )

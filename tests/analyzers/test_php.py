@@ -56,8 +56,9 @@ def analyze(data: bytes, path: str = PATH) -> list[Package]:
 
 
 def composer(app: Path, *args: str) -> Any:
-    env = dict(os.environ, COMPOSER_HOME=str(app.parent / "home"), COMPOSER_NO_INTERACTION="1",
-               COMPOSER_ALLOW_SUPERUSER="1")
+    env = dict(
+        os.environ, COMPOSER_HOME=str(app.parent / "home"), COMPOSER_NO_INTERACTION="1", COMPOSER_ALLOW_SUPERUSER="1"
+    )
     proc = subprocess.run(["composer", *args], cwd=app, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout) if "--format=json" in args else proc.stdout
@@ -83,10 +84,7 @@ def test_composer2_installed_json_matches_composer(composer_app: Path) -> None:
     assert isinstance(json.loads(data), dict), "Composer 2 format"
     packages = analyze(data)
     everything = {(p["name"], p["version"]) for p in composer(composer_app, "show", "--format=json")["installed"]}
-    prod = {
-        (p["name"], p["version"])
-        for p in composer(composer_app, "show", "--no-dev", "--format=json")["installed"]
-    }
+    prod = {(p["name"], p["version"]) for p in composer(composer_app, "show", "--no-dev", "--format=json")["installed"]}
     assert {(p.name, p.version) for p in packages} == everything
     assert {(p.name, p.version) for p in packages if p.metadata.get("dev") != "true"} == prod
     assert ("acme/log", "v1.2.3") in everything  # the recorded version keeps its "v"

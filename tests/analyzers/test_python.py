@@ -22,14 +22,27 @@ ANALYZER = PythonAnalyzer()
 # Old releases with varied metadata: Metadata-Version 2.0-2.4, License vs License-Expression vs
 # classifiers, names with "." and "_" and capitals, a version ("2.2") that differs from the pin.
 WHEELS = [
-    "requests==2.19.0", "urllib3==1.24.1", "Django==2.2.0", "six==1.16.0", "idna==2.7",
-    "certifi==2018.4.16", "zope.event==4.4", "typing_extensions==4.15.0", "ruamel.yaml==0.17.21",
+    "requests==2.19.0",
+    "urllib3==1.24.1",
+    "Django==2.2.0",
+    "six==1.16.0",
+    "idna==2.7",
+    "certifi==2018.4.16",
+    "zope.event==4.4",
+    "typing_extensions==4.15.0",
+    "ruamel.yaml==0.17.21",
     "attrs==25.3.0",
 ]
 NETWORK_MARKERS = (
-    "NewConnectionError", "Max retries exceeded", "Temporary failure in name resolution",
-    "Network is unreachable", "ConnectTimeout", "ReadTimeout", "Connection refused",
-    "No matching distribution found", "Could not fetch URL",
+    "NewConnectionError",
+    "Max retries exceeded",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "ConnectTimeout",
+    "ReadTimeout",
+    "Connection refused",
+    "No matching distribution found",
+    "Could not fetch URL",
 )
 
 
@@ -334,7 +347,10 @@ def test_malformed(data: bytes) -> None:
 
 
 def test_many_headers_are_bounded() -> None:
-    data = b"Metadata-Version: 2.1\nName: x\nVersion: 1.0\n" + b"Classifier: License :: OSI Approved :: MIT License\n" * 200_000
+    data = (
+        b"Metadata-Version: 2.1\nName: x\nVersion: 1.0\n"
+        + b"Classifier: License :: OSI Approved :: MIT License\n" * 200_000
+    )
     start = time.perf_counter()
     facts = ANALYZER.analyze("a.dist-info/METADATA", entry("a", len(data)), io.BytesIO(data))
     assert time.perf_counter() - start < 5

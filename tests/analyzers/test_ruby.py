@@ -228,7 +228,10 @@ end
     assert analyze_text(dynamic).version == "4.5.6"
     no_stub = dynamic.split("\n", 1)[1]
     path = "var/lib/gems/3.1.0/specifications/dyn-7.8.9-x86_64-linux.gemspec"
-    assert analyze_text(no_stub.replace('s.name = "dyn"', 's.name = "dyn"\n  s.platform = "x86_64-linux"'), path).version == "7.8.9"
+    assert (
+        analyze_text(no_stub.replace('s.name = "dyn"', 's.name = "dyn"\n  s.platform = "x86_64-linux"'), path).version
+        == "7.8.9"
+    )
     assert analyze_text(no_stub, "var/lib/gems/3.1.0/specifications/dyn-7.8.9.gemspec").version == "7.8.9"
     interpolated = 'Gem::Specification.new do |s|\n  s.name = "dyn"\n  s.version = "#{V}"\nend\n'
     assert analyze_text(interpolated, "specifications/dyn-1.2.gemspec").version == "1.2"
@@ -299,7 +302,7 @@ def test_string_literals(text: str, literals: list[str | None]) -> None:
         b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 100,
         b"s.name = Foo::NAME\ns.version = Foo::VERSION\n",
         b's.name = "has space"\ns.version = "1.0"\n',
-        b"s.name = \"" + b"a" * 1_000_000 + b"\"\ns.version = \"1\"\n",
+        b's.name = "' + b"a" * 1_000_000 + b'"\ns.version = "1"\n',
     ],
 )
 def test_malformed(data: bytes) -> None:

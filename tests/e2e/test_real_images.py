@@ -32,6 +32,15 @@ PYPI_OLD = ["requests==2.19.0", "urllib3==1.24.1", "Django==2.2", "PyYAML==6.0.1
 NPM_OLD = ["lodash@4.17.15", "minimist@1.2.0", "express@4.16.0", "handlebars@4.0.11"]
 
 
+PIP = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--only-binary=:all:",
+       "--python-version", "3.11", "--platform", "manylinux2014_x86_64"]
+
+
+def _repack(layout: Path, bundle: Path, created_by: str) -> None:
+    _run(["umoci", "repack", "--refresh-bundle", "--image", f"{layout}:real", "--history.created_by", created_by,
+          str(bundle)])
+
+
 def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=1500, **kw)  # type: ignore[call-overload, no-any-return]
 
@@ -62,27 +71,26 @@ def real_image(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     _run(["umoci", "unpack", "--image", f"{layout}:real", str(bundle)])
     rootfs = bundle / "rootfs"
     _run(["cp", "-a", f"{base}/.", str(rootfs)])
-    _run(["umoci", "repack", "--image", f"{layout}:real", "--history.created_by", "debootstrap bookworm", str(bundle)])
+    _repack(layout, bundle, "debootstrap bookworm")
     # Layer 2: old PyPI releases and old npm releases.
-    _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--only-binary=:all:", "--python-version", "3.11",
-          "--platform", "manylinux2014_x86_64", "--target", str(rootfs / SITE), *PYPI_OLD])
+    _run([*PIP, "--target", str(rootfs / SITE), *PYPI_OLD])
     app_dir = rootfs / "srv/app"
     app_dir.mkdir(parents=True)
     (app_dir / "package.json").write_text('{"name": "real-app", "version": "1.0.0", "private": true}')
     _run(["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", str(app_dir), *NPM_OLD])
-    _run(["umoci", "repack", "--image", f"{layout}:real", "--history.created_by", "pip + npm install", str(bundle)])
+    _repack(layout, bundle, "pip + npm install")
     # Layer 3: upgrade one package, delete another: umoci records the deletions as whiteouts.
     shutil.rmtree(rootfs / SITE / "six-1.11.0.dist-info")
     shutil.rmtree(rootfs / SITE / "urllib3-1.24.1.dist-info")
-    _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--only-binary=:all:", "--python-version", "3.11",
-          "--platform", "manylinux2014_x86_64", "--target", str(work / "up"), "urllib3==1.26.5"])
+    _run([*PIP, "--target", str(work / "up"), "urllib3==1.26.5"])
     shutil.copytree(work / "up" / "urllib3-1.26.5.dist-info", rootfs / SITE / "urllib3-1.26.5.dist-info")
-    _run(["umoci", "repack", "--image", f"{layout}:real", "--history.created_by", "pip upgrade", str(bundle)])
+    _repack(layout, bundle, "pip upgrade")
     return layout, rootfs
 
 
 def _dpkg_reference(rootfs: Path) -> set[tuple[str, str]]:
-    out = _run(["dpkg-query", f"--admindir={rootfs}/var/lib/dpkg", "-W", "-f", "${db:Status-Abbrev}\t${Package}\t${Version}\n"])
+    fmt = "${db:Status-Abbrev}\t${Package}\t${Version}\n"
+    out = _run(["dpkg-query", f"--admindir={rootfs}/var/lib/dpkg", "-W", "-f", fmt])
     return {(name, version) for status, name, version in (line.split("\t") for line in out.stdout.splitlines())
             if status.startswith("ii")}
 

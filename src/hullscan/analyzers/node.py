@@ -123,10 +123,7 @@ def _valid_name(name: str) -> bool:
 def _valid_version(version: str) -> bool:
     # Registry versions only: git URLs, file: and link: specifiers are no version to match on.
     return (
-        0 < len(version) <= 256
-        and ":" not in version
-        and "/" not in version
-        and not any(c.isspace() for c in version)
+        0 < len(version) <= 256 and ":" not in version and "/" not in version and not any(c.isspace() for c in version)
     )
 
 
@@ -135,9 +132,7 @@ def npm_purl(name: str, version: str) -> str:
     return PackageURL(type="npm", namespace=namespace or None, name=short, version=version).to_string()
 
 
-def _make(
-    name: str, version: str, path: str, licenses: list[str], metadata: dict[str, str] | None = None
-) -> Package:
+def _make(name: str, version: str, path: str, licenses: list[str], metadata: dict[str, str] | None = None) -> Package:
     return Package(
         name=name,
         version=version,

@@ -15,7 +15,7 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 from hullscan.analyzers.base import Analyzer, AnalyzerFailure, analyzers_key, scratch
 from hullscan.errors import DigestMismatch, HullscanError, LayerError
@@ -34,6 +34,20 @@ _TAR_TYPES = {
 Opener = Callable[[], IO[bytes]]
 
 
+class _StrictTarInfo(tarfile.TarInfo):
+    """tarfile ends an archive silently at a broken header; a scanner must not miss what follows it."""
+
+    @classmethod
+    def fromtarfile(cls, tf: tarfile.TarFile) -> Self:
+        try:
+            return super().fromtarfile(tf)
+        except tarfile.HeaderError as exc:
+            # A zero block (EOFHeaderError) or no more bytes (EmptyHeaderError) end an archive cleanly.
+            if type(exc).__name__ not in ("TruncatedHeaderError", "InvalidHeaderError") or tf.offset == 0:
+                raise
+            raise LayerError(f"layer is truncated or corrupt: bad tar header at offset {tf.offset:,} ({exc})") from None
+
+
 class LayerWalker:
     def __init__(self, analyzers: Sequence[Analyzer], limits: Limits, workdir: Path) -> None:
         self.analyzers = list(analyzers)
@@ -50,7 +64,7 @@ class LayerWalker:
         stream = LayerStream(raw, diff_id, self.limits)
         try:
             tf = tarfile.open(  # type: ignore[call-overload]  # noqa: SIM115 - consumed to the end below
-                fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape")
+                fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape", tarinfo=_StrictTarInfo)
         except tarfile.ReadError as exc:
             if stream.size == 0:
                 return self._finish_empty(stream, facts)

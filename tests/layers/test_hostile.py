@@ -1,0 +1,555 @@
+"""Hostile layers: every one ends in a catalogue error or a Note, never another exception, never a hang,
+and never a byte written (or a host file read) outside the scan's own work and cache directories."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+import uuid
+import zlib
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from hullscan.errors import HullscanError
+from hullscan.imagebuild import FileSpec, layer_tar, sha256
+from hullscan.layers.merge import FileTree
+from hullscan.model import FileEntry, ImageFacts
+from hullscan.oci import media
+from hullscan.oci.source import Limits
+
+from ._support import (
+    STATUS,
+    RawImage,
+    RawLayer,
+    confined,
+    dist_info,
+    dpkg_status,
+    member,
+    note_codes,
+    os_release,
+    outcome,
+    raw_tar,
+    scan,
+    scan_tars,
+    versions,
+    walk,
+    write_raw_layout,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+GOOD_STATUS = (STATUS, dpkg_status(("bash", "5.2.15-2")))
+
+
+def hostile_scan(tmp_path: Path, *layers: RawLayer, limits: Limits | None = None) -> ImageFacts | HullscanError:
+    """Scan an OCI layout of these layers, confined: returns the facts or the catalogue error."""
+    layout = write_raw_layout(tmp_path / "image", RawImage(list(layers)))
+    with confined(tmp_path, layout):
+        return outcome(scan, f"oci:{layout}:latest", tmp_path, limits)
+
+
+def hostile_tars(tmp_path: Path, *tars: bytes, compression: str = "gzip",
+                 limits: Limits | None = None) -> ImageFacts | HullscanError:
+    return hostile_scan(tmp_path, *(RawLayer.of(t, compression) for t in tars), limits=limits)
+
+
+def facts_of(result: ImageFacts | HullscanError) -> ImageFacts:
+    assert isinstance(result, ImageFacts), f"expected a result, got {result!r}"
+    return result
+
+
+def error_of(result: ImageFacts | HullscanError, code: str) -> HullscanError:
+    assert isinstance(result, HullscanError), f"expected {code}, got a result"
+    assert result.code == code, result
+    return result
+
+
+# -- names that climb or start at / -----------------------------------------------------------------
+
+
+def test_path_traversal_entries_are_skipped_with_notes(tmp_path: Path) -> None:
+    tar = raw_tar([
+        member("../../escaped", b"owned"),
+        member("a/../../escaped-too", b"owned"),
+        member("./../../../../../../../../tmp/escaped-" + uuid.uuid4().hex, b"owned"),
+        member("x/../../etc/os-release", os_release("evil").encode()),
+        member("../etc/os-release", os_release("evil").encode()),
+        member("a/../etc/os-release", os_release("debian", "12").encode()),  # climbs, but stays inside
+        member(*GOOD_STATUS),  # type: ignore[arg-type]
+        member("../../escaped-link", type=tarfile.SYMTYPE, linkname="/etc/passwd"),
+        member("..", type=tarfile.DIRTYPE),
+    ])
+    image = facts_of(hostile_tars(tmp_path, tar))
+    assert image.os is not None and image.os.family == "debian"
+    assert versions(image) == {"bash": "5.2.15-2"}
+    traversal = [n for n in image.notes if n.code == "PATH_TRAVERSAL"]
+    assert len(traversal) == 7
+    assert {n.path for n in traversal} >= {"../../escaped", "a/../../escaped-too", "../etc/os-release"}
+    assert all(n.layer_index == 0 for n in traversal)
+    assert {e.path for e, _ in image.files} == {"etc/os-release", STATUS}
+
+
+def test_absolute_names_are_taken_relative_to_the_image_root(tmp_path: Path) -> None:
+    marker = f"/tmp/hullscan-escape-{uuid.uuid4().hex}"
+    tar = raw_tar([
+        member("/etc/passwd", b"root:x:0:0::/root:/bin/sh\n"),
+        member("/etc/os-release", os_release("alpine", "3.20").encode()),
+        member(marker, b"owned"),
+        member("//var/lib/dpkg/status", GOOD_STATUS[1].encode()),
+    ])
+    image = facts_of(hostile_tars(tmp_path, tar))
+    assert not os.path.exists(marker)
+    paths = {e.path for e, _ in image.files}
+    assert {"etc/passwd", "etc/os-release", marker.lstrip("/"), STATUS} == paths
+    absolute = [n for n in image.notes if n.code == "ABSOLUTE_PATH"]
+    assert {n.path for n in absolute} == {"/etc/passwd", "/etc/os-release", marker, "//var/lib/dpkg/status"}
+    assert image.os is not None and image.os.family == "alpine"  # the image's, not the host's
+    assert versions(image) == {"bash": "5.2.15-2"}
+
+
+# -- symlinks ----------------------------------------------------------------------------------------
+
+
+def test_os_release_symlink_climbing_out_resolves_inside_the_image(tmp_path: Path) -> None:
+    tar = layer_tar([
+        FileSpec("etc/os-release", type="l", linkname="../../../../../usr/lib/os-release"),
+        ("usr/lib/os-release", os_release("inside-os", "7")),
+        ("etc/debian_version", "12.5"),
+    ])
+    image = facts_of(hostile_tars(tmp_path, tar))
+    assert image.os is not None and (image.os.family, image.os.source) == ("inside-os", "usr/lib/os-release")
+
+
+def test_os_release_symlink_to_a_host_path_is_never_followed_to_the_host(tmp_path: Path) -> None:
+    tar = layer_tar([
+        FileSpec("etc/os-release", type="l", linkname="../../../../../host/os-release"),
+        FileSpec("usr/lib/os-release", type="l", linkname="/etc/os-release"),
+        ("etc/debian_version", "12.5"),
+    ])
+    image = facts_of(hostile_tars(tmp_path, tar))
+    # Nothing in the image says more than debian_version; the host's os-release was never read.
+    assert image.os is not None and (image.os.family, image.os.version) == ("debian", "12.5")
+    tree = FileTree()
+    for e, i in image.files:
+        tree.add(e, i)
+    assert tree.resolve("etc/os-release") == "host/os-release"
+    assert tree.resolve("usr/lib/os-release") == "host/os-release"
+
+
+def test_symlink_to_the_root(tmp_path: Path) -> None:
+    tar = layer_tar([
+        FileSpec("etc", type="l", linkname="/"),
+        FileSpec("usr/lib/os-release", type="l", linkname="../../../.."),
+        ("os-release", os_release("root-level")),
+        GOOD_STATUS,
+    ])
+    image = facts_of(hostile_tars(tmp_path, tar))
+    assert image.os is None  # /os-release is no release file, and nothing was read from the host
+    assert versions(image) == {"bash": "5.2.15-2"}
+
+
+def test_os_release_through_a_symlinked_directory(tmp_path: Path) -> None:
+    tar = layer_tar([
+        FileSpec("usr/lib", type="d"),
+        FileSpec("lib", type="l", linkname="usr/lib"),
+        FileSpec("etc", type="d"),
+        FileSpec("etc/os-release", type="l", linkname="../lib/os-release"),
+        ("usr/lib/os-release", os_release("merged-usr", "1")),
+        ("etc/lsb-release", "DISTRIB_ID=Other\nDISTRIB_RELEASE=9\n"),
+    ])
+    image = facts_of(hostile_tars(tmp_path, tar))
+    assert image.os is not None and image.os.family == "merged-usr"
+
+
+@pytest.mark.timeout(20)
+def test_symlink_loops_do_not_hang(tmp_path: Path) -> None:
+    tar = layer_tar([
+        FileSpec("a", type="l", linkname="b"),
+        FileSpec("b", type="l", linkname="a"),
+        FileSpec("etc/os-release", type="l", linkname="os-release.d/x"),
+        FileSpec("etc/os-release.d", type="l", linkname="../etc/os-release"),
+        FileSpec("usr/lib/os-release", type="l", linkname="/a/os-release"),
+        FileSpec("self", type="l", linkname="self/self/self"),
+        GOOD_STATUS,
+    ])
+    image = facts_of(hostile_tars(tmp_path, tar))
+    assert image.os is None
+    assert versions(image) == {"bash": "5.2.15-2"}
+    tree = FileTree()
+    for e, i in image.files:
+        tree.add(e, i)
+    assert tree.resolve("etc/os-release") is None
+    assert tree.resolve("self/x") is None
+    assert tree.resolve("a") is None
+
+
+def test_symlink_loop_with_a_directory_self_reference() -> None:
+    tree = FileTree()
+    tree.add(FileEntry("etc", "l", linkname="etc"), 0)
+    tree.add(FileEntry("x", "l", linkname="./x/../x"), 0)
+    tree.add(FileEntry("etc/os-release", "f"), 0)  # a tar can hold this; the link hides it
+    assert tree.resolve("etc/os-release") is None
+    assert tree.resolve("x") is None
+
+
+def test_hard_links_pointing_outside(tmp_path: Path) -> None:
+    tar = raw_tar([
+        member("usr/bin/passwd-copy", type=tarfile.LNKTYPE, linkname="../../etc/passwd"),
+        member(STATUS, type=tarfile.LNKTYPE, linkname="../../../../host/var/lib/dpkg/status"),
+        member("etc/os-release", type=tarfile.LNKTYPE, linkname="/etc/os-release"),  # itself, image-rooted
+        member("etc/shadow-copy", type=tarfile.LNKTYPE, linkname="/etc/shadow"),  # not in the image
+    ])
+    image = facts_of(hostile_tars(tmp_path, tar))
+    escapes = [n for n in image.notes if n.code == "LINK_ESCAPE"]
+    assert {n.path for n in escapes} == {"usr/bin/passwd-copy", STATUS}
+    assert [n.path for n in image.notes if n.code == "HARDLINK_SKIPPED"] == ["etc/os-release"]
+    assert image.os is None and image.packages == []
+    assert {e.path for e, _ in image.files} == {"etc/os-release", "etc/shadow-copy"}
+
+
+# -- decompression bombs and lying sizes ------------------------------------------------------------
+
+GiB = 1 << 30
+MiB = 1 << 20
+
+
+def _bomb_tar_header(size: int) -> bytes:
+    ti = tarfile.TarInfo("var/lib/dpkg/status")
+    ti.size = size
+    return ti.tobuf(tarfile.PAX_FORMAT)
+
+
+def gzip_bomb(total: int) -> bytes:
+    """One gzip member holding a tar of `total` zero bytes, built in well under a second.
+
+    Deflate output after a full flush does not depend on what came before, so one compressed MiB of
+    zeros is repeated; the trailer carries the true CRC and size, so the stream is valid gzip.
+    """
+    header = _bomb_tar_header(total - MiB)
+    chunk = b"\0" * MiB
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    head = c.compress(header) + c.flush(zlib.Z_FULL_FLUSH)
+    block = c.compress(chunk) + c.flush(zlib.Z_FULL_FLUSH)
+    end = c.flush()[:-8]
+    crc = zlib.crc32(header)
+    for _ in range(total // MiB):
+        crc = zlib.crc32(chunk, crc)
+    return head + block * (total // MiB) + end + struct.pack("<II", crc, (len(header) + total) & 0xFFFFFFFF)
+
+
+def multi_member_gzip_bomb(total: int) -> bytes:
+    chunk = gzip.compress(b"\0" * MiB, mtime=0)
+    return gzip.compress(_bomb_tar_header(total - MiB), mtime=0) + chunk * (total // MiB)
+
+
+def zstd_bomb(total: int) -> bytes:
+    c = zstandard.ZstdCompressor(level=3).compressobj()
+    out = [c.compress(_bomb_tar_header(total - MiB))]
+    chunk = b"\0" * MiB
+    out.extend(c.compress(chunk) for _ in range(total // MiB))
+    out.append(c.flush())
+    return b"".join(out)
+
+
+def test_gzip_bomb_builder_is_valid_gzip() -> None:
+    small = gzip_bomb(4 * MiB)
+    assert gzip.decompress(small) == _bomb_tar_header(3 * MiB) + b"\0" * (4 * MiB)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("kind", "limits"), [
+    ("gzip", None),  # default limits: refused once past the grace, long before the GiB
+    ("gzip", Limits(max_ratio=100, bomb_grace=8 * MiB)),
+    ("gzip-multi-member", Limits(max_ratio=100, bomb_grace=8 * MiB)),
+    ("zstd", Limits(max_ratio=100, bomb_grace=8 * MiB)),
+])
+def test_decompression_bomb_is_refused_quickly(tmp_path: Path, kind: str, limits: Limits | None) -> None:
+    blob = {"gzip": gzip_bomb, "gzip-multi-member": multi_member_gzip_bomb, "zstd": zstd_bomb}[kind](GiB)
+    assert len(blob) < 2 * MiB
+    mt = media.OCI_LAYER_ZSTD if kind == "zstd" else media.OCI_LAYER_GZIP
+    start = time.monotonic()
+    err = error_of(hostile_scan(tmp_path, RawLayer(blob, "sha256:" + "0" * 64, mt), limits=limits), "LAYER_INVALID")
+    assert time.monotonic() - start < 30
+    ratio = (limits or Limits()).max_ratio
+    assert f"{ratio}x" in str(err) and "decompression bomb" in str(err)
+
+
+def test_highly_compressible_small_layer_is_not_a_bomb(tmp_path: Path) -> None:
+    tar = layer_tar([("zeros.bin", b"\0" * (20 * MiB)), GOOD_STATUS])
+    image = facts_of(hostile_tars(tmp_path, tar))
+    assert versions(image) == {"bash": "5.2.15-2"}
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("claimed", [100 * 10**9, 30 * 10**9])
+@pytest.mark.parametrize("compression", ["gzip", "none"])
+def test_member_claiming_a_huge_size_in_a_small_truncated_stream(tmp_path: Path, claimed: int,
+                                                                 compression: str) -> None:
+    ti = tarfile.TarInfo("var/lib/dpkg/status")
+    ti.size = claimed
+    tar = ti.tobuf(tarfile.PAX_FORMAT) + b"Package: x\n" * 500
+    start = time.monotonic()
+    err = error_of(hostile_tars(tmp_path, tar, compression=compression), "LAYER_INVALID")
+    assert time.monotonic() - start < 5
+    assert "truncated" in str(err) or "claims" in str(err)
+
+
+def test_member_claiming_more_than_the_layer_limit(tmp_path: Path) -> None:
+    ti = tarfile.TarInfo("big")
+    ti.size = 10 * MiB
+    tar = ti.tobuf(tarfile.PAX_FORMAT) + b"\0" * (10 * MiB) + b"\0" * 1024
+    err = error_of(hostile_tars(tmp_path, tar, limits=Limits(max_layer_uncompressed=MiB)), "LAYER_INVALID")
+    assert "10,485,760" in str(err)
+
+
+# -- big layers --------------------------------------------------------------------------------------
+
+
+_MEMORY_PROBE = textwrap.dedent("""
+    import json, resource, sys, tracemalloc
+    from pathlib import Path
+    from hullscan.analyzers import dpkg, osrelease, python
+    from hullscan.oci.source import Limits
+    from hullscan.scan import Scanner, ScanOptions
+
+    layout, tmp = sys.argv[1], Path(sys.argv[2])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    options = ScanOptions(cache_dir=tmp / "cache", workdir=tmp / "work", limits=Limits(),
+                          analyzers=[*osrelease.ANALYZERS, *dpkg.ANALYZERS, *python.ANALYZERS])
+    image = Scanner(options).scan(f"oci:{layout}:latest")
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"files": len(image.files), "packages": [p.name for p in image.packages],
+                      "rss_delta_kib": after - before}))
+""")
+
+
+def _many_files_blob(path: Path, count: int) -> tuple[str, int]:
+    """A gzip layer of `count` empty files plus a dpkg status, streamed to disk header by header."""
+    template = bytearray(tarfile.TarInfo("").tobuf(tarfile.USTAR_FORMAT))
+    base = sum(template) - sum(template[148:156]) + 8 * 32
+    hasher = hashlib.sha256()
+    comp = zlib.compressobj(1, zlib.DEFLATED, 31)
+    size = 0
+    with path.open("wb") as out:
+        def emit(data: bytes) -> None:
+            nonlocal size
+            hasher.update(data)
+            size += len(data)
+            out.write(comp.compress(data))
+
+        emit(_status_members())
+        batch = bytearray()
+        for i in range(count):
+            name = b"usr/share/many/d%03d/file-%07d.txt" % (i // 1000, i)
+            h = bytearray(template)
+            h[: len(name)] = name
+            h[148:156] = b"%06o\0 " % (base + sum(name))
+            batch += h
+            if len(batch) >= MiB:
+                emit(bytes(batch))
+                batch.clear()
+        emit(bytes(batch) + b"\0" * 1024)
+        out.write(comp.flush())
+    return "sha256:" + hasher.hexdigest(), size
+
+
+def _status_members() -> bytes:
+    tar = raw_tar([member(*GOOD_STATUS)], fmt=tarfile.USTAR_FORMAT)  # type: ignore[arg-type]
+    # drop the end-of-archive blocks (and record padding): more members follow
+    header_and_data = 512 + ((len(GOOD_STATUS[1]) + 511) // 512) * 512
+    return tar[:header_and_data]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_layer_of_200k_files_completes_in_bounded_memory(tmp_path: Path) -> None:
+    count = 200_000
+    blob_file = tmp_path / "layer.tar.gz"
+    diff_id, _ = _many_files_blob(blob_file, count)
+    layout = write_raw_layout(tmp_path / "image", RawImage([RawLayer(blob_file.read_bytes(), diff_id)]))
+    blob_file.unlink()
+    proc = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(layout), str(tmp_path)],
+                          capture_output=True, text=True, timeout=550, check=False)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["files"] == count + 1
+    assert result["packages"] == ["bash"]
+    assert result["rss_delta_kib"] < 400 * 1024, f"{result['rss_delta_kib'] / 1024:.0f} MiB"
+
+
+def test_many_files_blob_builder_is_a_valid_layer(tmp_path: Path) -> None:
+    blob_file = tmp_path / "layer.tar.gz"
+    diff_id, size = _many_files_blob(blob_file, 1500)
+    data = gzip.decompress(blob_file.read_bytes())
+    assert sha256(data) == diff_id and len(data) == size
+    facts = walk(blob_file.read_bytes(), tmp_path, diff_id=diff_id)
+    assert len(facts.entries) == 1501
+    assert [p.name for p in facts.files[STATUS].packages] == ["bash"]
+
+
+# -- names that are not text -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT])
+def test_invalid_utf8_names_are_kept_escaped_with_a_note(tmp_path: Path, fmt: int) -> None:
+    bad = b"usr/share/caf\xe9/\xff\xfe.txt".decode("utf-8", "surrogateescape")
+    bad_doc = b"usr/share/doc/\xc3(/copyright".decode("utf-8", "surrogateescape")
+    tar = raw_tar([member(bad, b"data"), member(bad_doc, b"License: MIT\n"), member(*GOOD_STATUS),  # type: ignore[arg-type]
+                   member("etc/os-release", os_release("debian", "12").encode())], fmt=fmt)
+    image = facts_of(hostile_tars(tmp_path, tar))
+    assert versions(image) == {"bash": "5.2.15-2"}
+    assert image.os is not None and image.os.family == "debian"
+    invalid = [n for n in image.notes if n.code == "INVALID_NAME"]
+    assert {n.path for n in invalid} == {r"usr/share/caf\xe9/\xff\xfe.txt", r"usr/share/doc/\xc3(/copyright"}
+    paths = {e.path for e, _ in image.files}
+    assert r"usr/share/caf\xe9/\xff\xfe.txt" in paths
+    for p in paths:
+        p.encode("utf-8")  # every reported path is valid text
+
+
+def test_nul_in_a_name_is_skipped_with_a_note(tmp_path: Path) -> None:
+    ti, data = member("placeholder", os_release("evil").encode())
+    ti.pax_headers = {"path": "etc/os-release\x00.evil"}
+    tar = raw_tar([(ti, data), member(*GOOD_STATUS)])  # type: ignore[arg-type]
+    facts = walk(tar, tmp_path)
+    assert [n.code for n in facts.notes] == ["INVALID_NAME"]
+    image = facts_of(hostile_tars(tmp_path, tar))
+    assert image.os is None
+    assert versions(image) == {"bash": "5.2.15-2"}
+    assert {e.path for e, _ in image.files} == {STATUS}
+
+
+# -- broken streams ----------------------------------------------------------------------------------
+
+
+def _good_tar() -> bytes:
+    return layer_tar([("etc/os-release", os_release("debian", "12")), GOOD_STATUS,
+                      ("usr/share/big.bin", os.urandom(50_000))])
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.9, 0.99])
+def test_truncated_gzip(tmp_path: Path, cut: float) -> None:
+    tar = _good_tar()
+    blob = gzip.compress(tar)
+    err = error_of(hostile_scan(tmp_path, RawLayer(blob[: int(len(blob) * cut)], sha256(tar))), "LAYER_INVALID")
+    assert "truncated" in str(err) or "corrupt" in str(err)
+
+
+def test_truncated_zstd(tmp_path: Path) -> None:
+    tar = _good_tar()
+    blob = zstandard.ZstdCompressor().compress(tar)
+    error_of(hostile_scan(tmp_path, RawLayer(blob[: len(blob) // 2], sha256(tar), media.OCI_LAYER_ZSTD)),
+             "LAYER_INVALID")
+
+
+@pytest.mark.parametrize("where", ["inside member data", "inside a header", "inside a pax header"])
+def test_truncated_tar(tmp_path: Path, where: str) -> None:
+    tar = _good_tar()
+    offsets = {"inside member data": 3 * 512 + 20_000, "inside a header": 4 * 512 + 100,
+               "inside a pax header": 512 + 100}
+    assert tar[4 * 512 - 512: 4 * 512].strip(b"\0")  # there is a real header around there
+    cut = tar[: offsets[where]]
+    # the config's diff_id describes the truncated bytes: only the tar structure can tell
+    err = error_of(hostile_scan(tmp_path, RawLayer(cut, sha256(cut), media.OCI_LAYER)), "LAYER_INVALID")
+    assert "truncated" in str(err) or "corrupt" in str(err)
+
+
+def test_tar_cut_at_a_member_boundary_without_end_marker_is_accepted(tmp_path: Path) -> None:
+    tar = raw_tar([member("etc/os-release", os_release("debian", "12").encode()), member(*GOOD_STATUS)],  # type: ignore[arg-type]
+                  fmt=tarfile.USTAR_FORMAT)
+    cut = tar[: 4 * 512]  # two members, no end-of-archive blocks (some writers omit them)
+    image = facts_of(hostile_tars(tmp_path, cut))
+    assert versions(image) == {"bash": "5.2.15-2"}
+
+
+def test_corrupt_header_in_the_middle_is_refused_not_ignored(tmp_path: Path) -> None:
+    tar = bytearray(raw_tar([member("etc/os-release", os_release("debian", "12").encode()),
+                             member("hidden/after", b"x"), member(*GOOD_STATUS)],  # type: ignore[arg-type]
+                            fmt=tarfile.USTAR_FORMAT))
+    tar[2 * 512 + 148: 2 * 512 + 156] = b"9999999\0"  # break the second header's checksum
+    err = error_of(hostile_tars(tmp_path, bytes(tar)), "LAYER_INVALID")
+    assert "offset" in str(err)
+
+
+@pytest.mark.parametrize("garbage", [b"garbage after the stream", b"\x1f\x8b\x08garbage", b"\0" * 100 + b"x"])
+def test_garbage_after_gzip(tmp_path: Path, garbage: bytes) -> None:
+    tar = _good_tar()
+    err = error_of(hostile_scan(tmp_path, RawLayer(gzip.compress(tar) + garbage, sha256(tar))), "LAYER_INVALID")
+    assert "gzip" in str(err)
+
+
+def test_garbage_instead_of_a_layer(tmp_path: Path) -> None:
+    for blob in (os.urandom(5000), b"\x1f\x8b" + os.urandom(5000), b"\x28\xb5\x2f\xfd" + os.urandom(100)):
+        error_of(hostile_scan(tmp_path, RawLayer(blob, sha256(blob), media.OCI_LAYER)), "LAYER_INVALID")
+
+
+# -- special files -----------------------------------------------------------------------------------
+
+
+def test_device_nodes_and_fifos_are_recorded_never_opened(tmp_path: Path) -> None:
+    tar = raw_tar([
+        member("dev/null", type=tarfile.CHRTYPE), member("dev/sda", type=tarfile.BLKTYPE),
+        member("etc/os-release", type=tarfile.FIFOTYPE), member(STATUS, type=tarfile.CHRTYPE),
+        member("usr/lib/os-release", type=tarfile.BLKTYPE),
+    ])
+    image = facts_of(hostile_tars(tmp_path, tar))
+    assert {(e.path, e.type) for e, _ in image.files} == {
+        ("dev/null", "c"), ("dev/sda", "b"), ("etc/os-release", "p"), (STATUS, "c"), ("usr/lib/os-release", "b")}
+    assert image.os is None and image.packages == []
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifo_in_a_root_filesystem_is_never_opened(tmp_path: Path) -> None:
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "etc").mkdir(parents=True)
+    (rootfs / "var/lib/dpkg").mkdir(parents=True)
+    os.mkfifo(rootfs / "etc/os-release")  # opening it for reading would block forever
+    (rootfs / STATUS).write_text(GOOD_STATUS[1])
+    with confined(tmp_path, rootfs):
+        image = scan(f"dir:{rootfs}", tmp_path)
+    assert image.os is None
+    assert versions(image) == {"bash": "5.2.15-2"}
+    assert ("etc/os-release", "p") in {(e.path, e.type) for e, _ in image.files}
+
+
+def test_entries_limit_in_a_scan(tmp_path: Path) -> None:
+    tar = layer_tar([(f"f{i}", b"") for i in range(50)])
+    err = error_of(hostile_tars(tmp_path, tar, limits=Limits(max_entries=20)), "LAYER_INVALID")
+    assert "20" in str(err)
+
+
+def test_whiteout_tricks_stay_inside_the_image(tmp_path: Path) -> None:
+    base = layer_tar([("etc/os-release", os_release("debian", "12")), GOOD_STATUS, dist_info("requests", "2.0")])
+    tricks = raw_tar([
+        member("../.wh.etc", b""),  # climbs: skipped
+        member("/.wh.var", b""),  # absolute: means the image's /var
+        member(".wh.", b""), member("etc/.wh..", b""),  # names nothing
+        member("usr/.wh..wh..opq/x", b""),  # a directory named like the marker is just a directory
+    ])
+    image = facts_of(hostile_tars(tmp_path, base, tricks))
+    assert image.os is not None and image.os.family == "debian"
+    assert versions(image) == {"requests": "2.0"}
+    codes = note_codes(image.notes)
+    assert "PATH_TRAVERSAL" in codes and "INVALID_NAME" in codes and "ABSOLUTE_PATH" in codes
+
+
+def test_every_hostile_result_is_json_renderable(tmp_path: Path) -> None:
+    """Notes carry only text: escaped names can go into any report format."""
+    from dataclasses import asdict
+
+    tar = raw_tar([member(b"bad-\xff".decode("utf-8", "surrogateescape"), b""), member("../x", b""),
+                   member("/abs", b"")])
+    image = scan_tars(tmp_path, tar)
+    json.dumps([asdict(n) for n in image.notes])
+    json.dumps([asdict(e) for e, _ in image.files])
