@@ -66,8 +66,10 @@ def dirs(*paths: str) -> list[FileSpec]:
 # -- raw tar members --------------------------------------------------------------------------------
 
 
-def member(name: str, data: bytes = b"", *, type: bytes = tarfile.REGTYPE, linkname: str = "",
+def member(name: str, data: bytes | str = b"", *, type: bytes = tarfile.REGTYPE, linkname: str = "",
            size: int | None = None) -> tuple[tarfile.TarInfo, bytes | None]:
+    if isinstance(data, str):
+        data = data.encode()
     ti = tarfile.TarInfo(name)
     ti.type, ti.linkname, ti.mtime, ti.mode = type, linkname, 1_700_000_000, 0o644
     if type in (tarfile.REGTYPE, tarfile.AREGTYPE):

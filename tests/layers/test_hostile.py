@@ -85,7 +85,7 @@ def test_path_traversal_entries_are_skipped_with_notes(tmp_path: Path) -> None:
         member("x/../../etc/os-release", os_release("evil").encode()),
         member("../etc/os-release", os_release("evil").encode()),
         member("a/../etc/os-release", os_release("debian", "12").encode()),  # climbs, but stays inside
-        member(*GOOD_STATUS),  # type: ignore[arg-type]
+        member(*GOOD_STATUS),
         member("../../escaped-link", type=tarfile.SYMTYPE, linkname="/etc/passwd"),
         member("..", type=tarfile.DIRTYPE),
     ])
@@ -364,7 +364,7 @@ def _many_files_blob(path: Path, count: int) -> tuple[str, int]:
 
 
 def _status_members() -> bytes:
-    tar = raw_tar([member(*GOOD_STATUS)], fmt=tarfile.USTAR_FORMAT)  # type: ignore[arg-type]
+    tar = raw_tar([member(*GOOD_STATUS)], fmt=tarfile.USTAR_FORMAT)
     # drop the end-of-archive blocks (and record padding): more members follow
     header_and_data = 512 + ((len(GOOD_STATUS[1]) + 511) // 512) * 512
     return tar[:header_and_data]
@@ -404,7 +404,7 @@ def test_many_files_blob_builder_is_a_valid_layer(tmp_path: Path) -> None:
 def test_invalid_utf8_names_are_kept_escaped_with_a_note(tmp_path: Path, fmt: int) -> None:
     bad = b"usr/share/caf\xe9/\xff\xfe.txt".decode("utf-8", "surrogateescape")
     bad_doc = b"usr/share/doc/\xc3(/copyright".decode("utf-8", "surrogateescape")
-    tar = raw_tar([member(bad, b"data"), member(bad_doc, b"License: MIT\n"), member(*GOOD_STATUS),  # type: ignore[arg-type]
+    tar = raw_tar([member(bad, b"data"), member(bad_doc, b"License: MIT\n"), member(*GOOD_STATUS),
                    member("etc/os-release", os_release("debian", "12").encode())], fmt=fmt)
     image = facts_of(hostile_tars(tmp_path, tar))
     assert versions(image) == {"bash": "5.2.15-2"}
@@ -420,7 +420,7 @@ def test_invalid_utf8_names_are_kept_escaped_with_a_note(tmp_path: Path, fmt: in
 def test_nul_in_a_name_is_skipped_with_a_note(tmp_path: Path) -> None:
     ti, data = member("placeholder", os_release("evil").encode())
     ti.pax_headers = {"path": "etc/os-release\x00.evil"}
-    tar = raw_tar([(ti, data), member(*GOOD_STATUS)])  # type: ignore[arg-type]
+    tar = raw_tar([(ti, data), member(*GOOD_STATUS)])
     facts = walk(tar, tmp_path)
     assert [n.code for n in facts.notes] == ["INVALID_NAME"]
     image = facts_of(hostile_tars(tmp_path, tar))
@@ -465,7 +465,7 @@ def test_truncated_tar(tmp_path: Path, where: str) -> None:
 
 
 def test_tar_cut_at_a_member_boundary_without_end_marker_is_accepted(tmp_path: Path) -> None:
-    tar = raw_tar([member("etc/os-release", os_release("debian", "12").encode()), member(*GOOD_STATUS)],  # type: ignore[arg-type]
+    tar = raw_tar([member("etc/os-release", os_release("debian", "12").encode()), member(*GOOD_STATUS)],
                   fmt=tarfile.USTAR_FORMAT)
     cut = tar[: 4 * 512]  # two members, no end-of-archive blocks (some writers omit them)
     image = facts_of(hostile_tars(tmp_path, cut))
@@ -474,7 +474,7 @@ def test_tar_cut_at_a_member_boundary_without_end_marker_is_accepted(tmp_path: P
 
 def test_corrupt_header_in_the_middle_is_refused_not_ignored(tmp_path: Path) -> None:
     tar = bytearray(raw_tar([member("etc/os-release", os_release("debian", "12").encode()),
-                             member("hidden/after", b"x"), member(*GOOD_STATUS)],  # type: ignore[arg-type]
+                             member("hidden/after", b"x"), member(*GOOD_STATUS)],
                             fmt=tarfile.USTAR_FORMAT))
     tar[2 * 512 + 148: 2 * 512 + 156] = b"9999999\0"  # break the second header's checksum
     err = error_of(hostile_tars(tmp_path, bytes(tar)), "LAYER_INVALID")

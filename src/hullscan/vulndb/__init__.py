@@ -1,0 +1,1 @@
+"""Vulnerability data: OSV import, the local store, version ordering and matching."""
