@@ -105,12 +105,18 @@ def _options(platform: str | None, username: str | None, password_stdin: bool, i
                        registry=RegistryOptions(username, password, insecure, ca_cert, docker_config))
 
 
+def _stdout_console() -> Console:
+    # Piped output has no terminal width; 80 columns would fold every purl and path into a column.
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
 def _render(facts: ImageFacts, fmt: Format, output: Path | None) -> None:
     from hullscan.report import cyclonedx, json_report, spdx, table
 
     if fmt is Format.table:
         if output is None:
-            table.render(facts, Console())
+            table.render(facts, _stdout_console())
         else:
             with output.open("w", encoding="utf-8") as f:
                 table.render(facts, Console(file=f, width=160, no_color=True))

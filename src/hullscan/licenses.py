@@ -28,6 +28,21 @@ _ALIASES = {
 }
 
 
+_GPL_FAMILY = re.compile(r"^(AGPL|LGPL|GPL|GFDL)-?v?(\d)(?:\.(\d))?(\+)?$", re.IGNORECASE)
+
+
+def _token(tok: str) -> str:
+    """One licence word to its SPDX id: aliases first, then the GPL family's many spellings."""
+    alias = _ALIASES.get(tok.lower())
+    if alias:
+        return alias
+    m = _GPL_FAMILY.match(tok)
+    if m:
+        family, major, minor, plus = m.groups()
+        return f"{family.upper()}-{major}.{minor or 0}-{'or-later' if plus else 'only'}"
+    return tok
+
+
 @functools.lru_cache(maxsize=1)
 def _licensing():  # type: ignore[no-untyped-def]
     return get_spdx_licensing()
@@ -39,12 +54,12 @@ def normalize(raw: str) -> str:
     text = " ".join(raw.split()).strip()
     if not text:
         return ""
-    alias = _ALIASES.get(text.lower())
-    if alias:
-        return alias
+    single = _token(text)
+    if single != text:
+        return single
     # rpm and dpkg write "and"/"or" in lower case; SPDX wants upper case operators.
     candidate = re.sub(r"\b(and|or|with)\b", lambda m: m.group(1).upper(), text)
-    candidate = " ".join(_ALIASES.get(tok.lower(), tok) for tok in candidate.split(" "))
+    candidate = " ".join(_token(tok) for tok in candidate.split(" "))
     try:
         parsed = _licensing().parse(candidate, validate=True, strict=False)
     except (ExpressionError, Exception):  # the parser raises several unrelated types on junk

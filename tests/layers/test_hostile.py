@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -269,9 +270,9 @@ def test_gzip_bomb_builder_is_valid_gzip() -> None:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(("kind", "limits"), [
     ("gzip", None),  # default limits: refused once past the grace, long before the GiB
-    ("gzip", Limits(max_ratio=100, bomb_grace=8 * MiB)),
-    ("gzip-multi-member", Limits(max_ratio=100, bomb_grace=8 * MiB)),
-    ("zstd", Limits(max_ratio=100, bomb_grace=8 * MiB)),
+    ("gzip", Limits(max_ratio=20, bomb_grace=8 * MiB)),
+    ("gzip-multi-member", Limits(max_ratio=20, bomb_grace=8 * MiB)),
+    ("zstd", Limits(max_ratio=20, bomb_grace=8 * MiB)),
 ])
 def test_decompression_bomb_is_refused_quickly(tmp_path: Path, kind: str, limits: Limits | None) -> None:
     blob = {"gzip": gzip_bomb, "gzip-multi-member": multi_member_gzip_bomb, "zstd": zstd_bomb}[kind](GiB)
@@ -280,8 +281,12 @@ def test_decompression_bomb_is_refused_quickly(tmp_path: Path, kind: str, limits
     start = time.monotonic()
     err = error_of(hostile_scan(tmp_path, RawLayer(blob, "sha256:" + "0" * 64, mt), limits=limits), "LAYER_INVALID")
     assert time.monotonic() - start < 30
-    ratio = (limits or Limits()).max_ratio
-    assert f"{ratio}x" in str(err) and "decompression bomb" in str(err)
+    used = limits or Limits()
+    assert f"{used.max_ratio}x" in str(err) and "decompression bomb" in str(err)
+    # refused right after the grace, not at some later limit
+    match = re.search(r"-> ([\d,]+) bytes so far", str(err))
+    assert match is not None, err
+    assert int(match.group(1).replace(",", "")) <= used.bomb_grace + 4 * MiB
 
 
 def test_highly_compressible_small_layer_is_not_a_bomb(tmp_path: Path) -> None:
@@ -291,7 +296,7 @@ def test_highly_compressible_small_layer_is_not_a_bomb(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(20)
-@pytest.mark.parametrize("claimed", [100 * 10**9, 30 * 10**9])
+@pytest.mark.parametrize("claimed", [100 * 10**9, 39 * 10**9])
 @pytest.mark.parametrize("compression", ["gzip", "none"])
 def test_member_claiming_a_huge_size_in_a_small_truncated_stream(tmp_path: Path, claimed: int,
                                                                  compression: str) -> None:
@@ -300,7 +305,7 @@ def test_member_claiming_a_huge_size_in_a_small_truncated_stream(tmp_path: Path,
     tar = ti.tobuf(tarfile.PAX_FORMAT) + b"Package: x\n" * 500
     start = time.monotonic()
     err = error_of(hostile_tars(tmp_path, tar, compression=compression), "LAYER_INVALID")
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 2  # skipping 39 GB of nothing block by block would take many seconds
     assert "truncated" in str(err) or "claims" in str(err)
 
 
@@ -384,7 +389,8 @@ def test_layer_of_200k_files_completes_in_bounded_memory(tmp_path: Path) -> None
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["files"] == count + 1
     assert result["packages"] == ["bash"]
-    assert result["rss_delta_kib"] < 400 * 1024, f"{result['rss_delta_kib'] / 1024:.0f} MiB"
+    # ~60 MiB when written; tarfile keeping every member alone would add ~100 MiB
+    assert result["rss_delta_kib"] < 256 * 1024, f"{result['rss_delta_kib'] / 1024:.0f} MiB"
 
 
 def test_many_files_blob_builder_is_a_valid_layer(tmp_path: Path) -> None:

@@ -143,6 +143,17 @@ def test_layer_stream_sniffs_compression() -> None:
         stream.finish()
 
 
+def test_reading_past_the_end_of_a_layer_is_refused() -> None:
+    tar = base_tar()
+    stream = LayerStream(io.BytesIO(gzip.compress(tar)), sha256(tar), Limits())
+    while stream.read(10240):
+        pass
+    # tarfile skipping the data of a member that claims more than the layer holds lands here
+    with pytest.raises(LayerError, match="truncated"):
+        stream.read(10240)
+    stream.finish()  # the end itself is fine, and the diff_id matches
+
+
 # -- empty layers ------------------------------------------------------------------------------------
 
 

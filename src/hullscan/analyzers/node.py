@@ -117,7 +117,7 @@ def _str(value: object) -> str:
 
 
 def _valid_name(name: str) -> bool:
-    return 0 < len(name) <= _MAX_NAME and not any(c in name for c in "\n\r\x00")
+    return 0 < len(name) <= _MAX_NAME and name[0] != "/" and name[-1] != "/" and not any(c in name for c in "\n\r\x00")
 
 
 def _valid_version(version: str) -> bool:
@@ -128,17 +128,26 @@ def _valid_version(version: str) -> bool:
 
 
 def npm_purl(name: str, version: str) -> str:
+    """``pkg:npm/%40scope/name@version``; "" when the name cannot form a purl."""
     namespace, _, short = name.rpartition("/")
-    return PackageURL(type="npm", namespace=namespace or None, name=short, version=version).to_string()
+    try:
+        return PackageURL(type="npm", namespace=namespace or None, name=short, version=version).to_string()
+    except ValueError:
+        return ""
 
 
-def _make(name: str, version: str, path: str, licenses: list[str], metadata: dict[str, str] | None = None) -> Package:
+def _make(
+    name: str, version: str, path: str, licenses: list[str], metadata: dict[str, str] | None = None
+) -> Package | None:
+    purl = npm_purl(name, version)
+    if not purl:
+        return None
     return Package(
         name=name,
         version=version,
         ecosystem="npm",
         path=path,
-        purl=npm_purl(name, version),
+        purl=purl,
         licenses=licenses,
         metadata=metadata or {},
     )
@@ -204,7 +213,8 @@ class NodePackageAnalyzer:
         version = _str(doc.get("version"))
         if not _valid_name(name) or not version or len(version) > 256:
             return None  # private or broken manifests carry no package identity
-        return FileFacts(packages=[_make(name, version, path, package_licenses(doc))])
+        package = _make(name, version, path, package_licenses(doc))
+        return FileFacts(packages=[package]) if package else None
 
 
 class _Collector:
@@ -225,7 +235,9 @@ class _Collector:
             meta = {"source": "lockfile"}
             if dev:
                 meta["dev"] = "true"
-            self.found[key] = _make(name, version, self.path, licenses or [], meta)
+            package = _make(name, version, self.path, licenses or [], meta)
+            if package is not None:
+                self.found[key] = package
             return
         if not dev:
             known.metadata.pop("dev", None)

@@ -78,16 +78,95 @@ class _GzipReader:
         return b""
 
 
+class _ZstdFrames:
+    """Follows zstd frame and block boundaries through the compressed bytes.
+
+    zstandard's stream reader simply stops where its input stops, so a truncated layer would look
+    complete; knowing where each frame ends tells the two apart.
+    """
+
+    def __init__(self) -> None:
+        self._state = "magic"
+        self._pending = b""  # bytes of the structure being read (magic, header, block header)
+        self._skip = 0  # content bytes to pass over
+        self._need = 4
+        self._checksum = False
+
+    def complete(self) -> bool:
+        return self._state == "magic" and not self._pending and not self._skip
+
+    def feed(self, data: bytes) -> None:
+        pos = 0
+        while pos < len(data):
+            if self._skip:
+                step = min(self._skip, len(data) - pos)
+                self._skip -= step
+                pos += step
+                continue
+            take = data[pos:pos + self._need - len(self._pending)]
+            self._pending += take
+            pos += len(take)
+            if len(self._pending) == self._need:
+                self._advance(self._pending)
+                self._pending = b""
+
+    def _advance(self, got: bytes) -> None:
+        state = self._state
+        if state == "magic":
+            if got[1:] == b"\x2a\x4d\x18" and got[0] & 0xF0 == 0x50:
+                self._state, self._need = "skippable", 4
+            elif got == ZSTD_MAGIC:
+                self._state, self._need = "descriptor", 1
+            else:
+                raise LayerError("layer is not valid zstd: data after the last frame")
+        elif state == "skippable":
+            self._skip = int.from_bytes(got, "little")
+            self._state, self._need = "magic", 4
+        elif state == "descriptor":
+            fhd = got[0]
+            single = (fhd >> 5) & 1
+            self._checksum = bool((fhd >> 2) & 1)
+            rest = (0 if single else 1) + (0, 1, 2, 4)[fhd & 3] + (single, 2, 4, 8)[fhd >> 6]
+            self._state, self._need = "header", rest
+        elif state in ("header", "block"):
+            if state == "block":
+                header = int.from_bytes(got, "little")
+                last, kind, size = header & 1, (header >> 1) & 3, header >> 3
+                self._skip = 1 if kind == 1 else size
+                if last:
+                    self._state, self._need = ("checksum", 4) if self._checksum else ("magic", 4)
+                    return
+            self._state, self._need = "block", 3
+        else:  # checksum
+            self._state, self._need = "magic", 4
+
+
 class _ZstdReader:
     def __init__(self, src: CountingReader) -> None:
+        self._frames = _ZstdFrames()
         self._r = zstandard.ZstdDecompressor().stream_reader(
-            src, read_across_frames=True, read_size=CHUNK // 4)  # type: ignore[arg-type]
+            _Tee(src, self._frames), read_across_frames=True, read_size=CHUNK // 4)  # type: ignore[arg-type]
 
     def read(self, n: int) -> bytes:
         try:
-            return bytes(self._r.read(n))
+            out = bytes(self._r.read(n))
         except zstandard.ZstdError as exc:
             raise LayerError(f"layer is not valid zstd: {exc}") from None
+        if not out and not self._frames.complete():
+            raise LayerError("layer is truncated: the zstd stream ended inside a frame")
+        return out
+
+
+class _Tee:
+    """The compressed bytes, shown to the frame tracker on their way to the decompressor."""
+
+    def __init__(self, src: CountingReader, frames: _ZstdFrames) -> None:
+        self._src, self._frames = src, frames
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._src.read(n)
+        self._frames.feed(data)
+        return data
 
 
 class _PlainReader:
@@ -130,6 +209,11 @@ class LayerStream:
         if n is None or n < 0:
             n = CHUNK
         if self._pos >= len(self._buf):
+            if self._ended and n:
+                # The tar reader came back for more after the end: a member claims more bytes than the
+                # layer holds. Refuse at once; skipping a huge claimed size block by block takes minutes.
+                raise LayerError(f"layer is truncated: the tar archive ends after {self.size:,} bytes "
+                                 "in the middle of a member")
             self._refill()
             if not self._buf:
                 return b""
@@ -151,7 +235,7 @@ class LayerStream:
         if self.size > self._limits.max_layer_uncompressed:
             raise LayerError(
                 f"layer expands beyond {self._limits.max_layer_uncompressed:,} bytes (decompression bomb?)")
-        if (self.compression != "none" and self.size > BOMB_GRACE
+        if (self.compression != "none" and self.size > self._limits.bomb_grace
                 and self.size > self._limits.max_ratio * max(self.compressed.count, 1)):
             raise LayerError(
                 f"layer expands more than {self._limits.max_ratio}x ({self.compressed.count:,} -> "
