@@ -57,6 +57,17 @@ CATALOGUE: dict[str, Cause] = {
               "Run 'hullscan cache clean' or pass --no-cache."),
         Cause("CREDENTIAL_HELPER", "A Docker credential helper failed",
               "Check that the docker-credential-* program named in config.json is installed and logged in."),
+        Cause("NO_DATABASE", "No vulnerability database",
+              "Run `hullscan db update` (online) or `hullscan db import PATH` (offline), "
+              "or pull one with `hullscan db pull REF`."),
+        Cause("DB_INVALID", "The vulnerability database cannot be used",
+              "Rebuild it with `hullscan db update` or `hullscan db import PATH`, or pull one made by this "
+              "hullscan version with `hullscan db pull REF`."),
+        Cause("DB_DOWNLOAD_FAILED", "The vulnerability data could not be downloaded",
+              "Check the network and --base-url and retry; offline, use `hullscan db import PATH` or "
+              "`hullscan db pull REF`. The existing database was left unchanged."),
+        Cause("DB_IMPORT_FAILED", "The vulnerability data could not be read",
+              "Give an OSV all.zip, a directory of OSV JSON files (or of all.zip files) or one OSV JSON file."),
     ]
 }
 
@@ -119,3 +130,9 @@ class LayerError(HullscanError):
 
 class SourceError(HullscanError):
     code = "SOURCE_INVALID"
+
+
+class DatabaseError(HullscanError):
+    """The vulnerability database is missing, unreadable or of another schema; or its data could not be fetched."""
+
+    code = "DB_INVALID"

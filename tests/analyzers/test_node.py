@@ -342,6 +342,8 @@ def test_package_json_scoped_purl() -> None:
         {"name": "x", "version": {"v": 1}},
         {"name": "x" * 5000, "version": "1.0.0"},
         {"name": "x\ny", "version": "1.0.0"},
+        {"name": "@scope/", "version": "1.0.0"},
+        {"name": "/x", "version": "1.0.0"},
     ],
 )
 def test_package_json_without_identity_is_ignored(doc: dict[str, Any]) -> None:

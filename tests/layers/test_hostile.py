@@ -321,7 +321,7 @@ def test_member_claiming_more_than_the_layer_limit(tmp_path: Path) -> None:
 
 
 _MEMORY_PROBE = textwrap.dedent("""
-    import json, resource, sys, tracemalloc
+    import json, resource, sys
     from pathlib import Path
     from hullscan.analyzers import dpkg, osrelease, python
     from hullscan.oci.source import Limits

@@ -6,6 +6,7 @@ by many images is analysed once, and a warm re-scan downloads nothing but manife
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -17,9 +18,12 @@ from typing import Any
 import platformdirs
 import zstandard
 
+from hullscan.errors import HullscanError
 from hullscan.model import FileEntry, FileFacts, LayerFacts, Note, OSInfo, Package
 
 FORMAT = 1  # bump when the serialised shape changes
+_HEX = "0123456789abcdef"
+_HEX_LENGTHS = {"sha256": 64, "sha512": 128}
 
 
 def default_cache_dir() -> Path:
@@ -31,40 +35,51 @@ class LayerCache:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def _path(self, diff_id: str, key: str) -> Path:
+    def _path(self, diff_id: str, key: str) -> Path | None:
+        """Where an entry lives; None for a diff_id that is no well-formed digest (it comes from the
+        image config: such a layer cannot be cached, and its digest check will refuse it anyway)."""
         algo, _, hexpart = diff_id.partition(":")
-        if not hexpart or not hexpart.isalnum() or not algo.isalnum():
-            raise ValueError(f"bad diff_id {diff_id!r}")
+        if algo not in _HEX_LENGTHS or len(hexpart) != _HEX_LENGTHS[algo] or hexpart.strip(_HEX):
+            return None
+        if not key or key.strip(_HEX):
+            return None
         return self.root / "layers" / algo / hexpart[:2] / f"{hexpart}-{key}-v{FORMAT}.json.zst"
 
     def get(self, diff_id: str, key: str) -> LayerFacts | None:
-        if not diff_id:
-            return None
         path = self._path(diff_id, key)
+        if path is None:
+            return None
         try:
             raw = path.read_bytes()
             doc = json.loads(zstandard.ZstdDecompressor().decompress(raw))
             return _facts_from(doc)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError, zstandard.ZstdError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, zstandard.ZstdError):
             # A damaged entry is a miss, not a failure: the layer is analysed again and rewritten.
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
             return None
 
     def put(self, facts: LayerFacts) -> None:
-        if not facts.diff_id:
-            return
         path = self._path(facts.diff_id, facts.analyzers_key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path is None:
+            return
         data = zstandard.ZstdCompressor(level=3).compress(json.dumps(_facts_to(facts)).encode())
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        except OSError as exc:
+            raise HullscanError(f"cannot write to the layer cache in {self.root}: {exc}", code="CACHE_ERROR") from None
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.replace(tmp, path)  # atomic: a concurrent reader sees the old entry or the new one
-        except BaseException:
+        except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise HullscanError(f"cannot write to the layer cache in {self.root}: {exc}",
+                                    code="CACHE_ERROR") from None
             raise
 
     def clean(self) -> int:

@@ -164,10 +164,16 @@ def _packages(found: dict[str, tuple[FileFacts, int]], os_info: OSInfo | None) -
             p = finalize_os_package(p, os_info)
             installed.add((p.ecosystem, p.name, p.version))
             out.append(p)
-    # A lock file only adds what is not installed for real (a dependency the build did not ship).
+    # A project whose dependencies are installed is described by what is on disk: its lock file also
+    # names optional packages for other platforms (fsevents on macOS) that were never installed.
+    # Lock files count only for projects shipped without their installed tree.
+    installed_roots = {p.path.split("node_modules/", 1)[0] for p in out if "node_modules/" in p.path}
     seen: set[tuple[str, str, str]] = set()
     for p in lock:
         k = (p.ecosystem, p.name, p.version)
+        project = p.path.rsplit("/", 1)[0] + "/" if "/" in p.path else ""
+        if project in installed_roots:
+            continue
         if k not in installed and k not in seen:
             seen.add(k)
             out.append(p)

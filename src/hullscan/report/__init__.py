@@ -1,12 +1,16 @@
-"""Renderers for the software inventory of one image.
+"""Renderers for one image: its software inventory, and what the detectors concluded about it.
 
-Every renderer is a pure function of an :class:`~hullscan.model.ImageFacts`: it formats what the scan found and
-never re-computes anything. One module per format:
+Every renderer is a pure function of its input and never re-computes anything: the inventory renderers
+(``render``) take an :class:`~hullscan.model.ImageFacts` (the ``sbom`` command); the report renderers
+(``render_report``, ``sarif.render``) take a :class:`~hullscan.findings.ScanReport` (the ``scan`` command). One
+module per format:
 
-- :mod:`hullscan.report.json_report` -- hullscan's own JSON document (``hullscan/report/v1``)
-- :mod:`hullscan.report.table` -- a Rich table for people
-- :mod:`hullscan.report.cyclonedx` -- CycloneDX 1.6 JSON
-- :mod:`hullscan.report.spdx` -- SPDX 2.3 JSON
+- :mod:`hullscan.report.json_report` -- hullscan's own JSON document (``hullscan/report/v1``, and
+  ``hullscan/report/v2`` with findings)
+- :mod:`hullscan.report.table` -- Rich tables for people
+- :mod:`hullscan.report.cyclonedx` -- CycloneDX 1.6 JSON (with a ``vulnerabilities`` section for a report)
+- :mod:`hullscan.report.spdx` -- SPDX 2.3 JSON (inventory only)
+- :mod:`hullscan.report.sarif` -- SARIF 2.1.0 (findings only)
 
 This package only holds the helpers they share (ordering, counts); importing it pulls in no renderer library.
 """
@@ -15,12 +19,17 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from urllib.parse import quote, urlsplit
 
 from packageurl import PackageURL
 
+from hullscan.findings import SEVERITIES, VulnFinding, severity_rank
 from hullscan.model import ImageFacts, Package
 
 FORMATS = ("table", "json", "cyclonedx", "spdx")
+REPORT_FORMATS = ("table", "json", "sarif", "cyclonedx")
 
 
 def package_sort_key(pkg: Package) -> tuple[str, str, str, str, str, str, int]:
@@ -39,10 +48,88 @@ def ecosystem_counts(facts: ImageFacts) -> dict[str, int]:
     return {eco: counts[eco] for eco in sorted(counts)}
 
 
+def severity_of(finding: VulnFinding) -> str:
+    """The finding's severity as one of SEVERITIES (anything else counts as UNKNOWN)."""
+    severity = finding.severity.upper()
+    return severity if severity in SEVERITIES else "UNKNOWN"
+
+
+def is_fixable(finding: VulnFinding) -> bool:
+    """True when a fixed version exists (upgrading the package removes the finding)."""
+    return finding.status == "fixed"
+
+
+def finding_sort_key(finding: VulnFinding) -> tuple[int, tuple[str, str, str, str, str, str, int], str]:
+    """The order every renderer lists findings in: most severe first, then by package, then by id."""
+    return (-severity_rank(severity_of(finding)), package_sort_key(finding.package), finding.id)
+
+
+def sorted_findings(findings: Iterable[VulnFinding]) -> list[VulnFinding]:
+    return sorted(findings, key=finding_sort_key)
+
+
+def severity_counts(findings: Iterable[VulnFinding]) -> dict[str, int]:
+    """Number of findings per severity, every severity present, most severe first."""
+    counts = Counter(severity_of(f) for f in findings)
+    return {severity: counts[severity] for severity in SEVERITIES}
+
+
+# RFC 3986 characters that may stand as they are in an absolute http(s) URI (everything else is encoded).
+_URI_SAFE = ":/?#@!$&'()*+,;=~-._%"
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def web_uri(url: str) -> str:
+    """`url` (an advisory reference) as a valid absolute http(s) URI, percent-encoding what RFC 3986 does not allow
+    (non-ASCII, ``<>"{}|\\^`` and the like, a ``%`` that starts no escape, a second ``#``); "" when it is not an
+    http(s) URL with a host, or holds whitespace."""
+    text = url.strip()
+    if not text or any(ch.isspace() for ch in text):
+        return ""
+    encoded = quote(_BAD_PERCENT.sub("%25", text), safe=_URI_SAFE, errors="surrogateescape")
+    head, hash_, fragment = encoded.partition("#")
+    encoded = head + hash_ + fragment.replace("#", "%23")
+    try:
+        parts = urlsplit(encoded)
+        host = parts.hostname
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return ""
+    return encoded
+
+
+def parse_time(text: str) -> datetime | None:
+    """An ISO 8601 timestamp (OSV and the database use them) as an aware datetime (UTC when it names no zone)."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 def tool_version() -> str:
     from hullscan import __version__
 
     return __version__
+
+
+def information_uri() -> str:
+    """hullscan's home page as its package metadata declares it (``[project.urls]``), or "" when it declares none."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        urls = metadata("hullscan").get_all("Project-URL") or []
+    except PackageNotFoundError:
+        return ""
+    by_label: dict[str, str] = {}
+    for entry in urls:
+        label, _, url = entry.partition(",")
+        by_label.setdefault(label.strip().lower(), url.strip())
+    for label in ("homepage", "home", "repository", "source", "documentation"):
+        if by_label.get(label, "").startswith(("https://", "http://")):
+            return by_label[label]
+    return ""
 
 
 # A distribution reference, as `docker pull` reads it: [domain/]path[:tag][@digest].

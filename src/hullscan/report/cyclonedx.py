@@ -14,6 +14,23 @@
 
 ``serialNumber`` and ``metadata.timestamp`` change from run to run unless ``deterministic=True``, which derives the
 serial number from the image identity and uses `timestamp` (default: the Unix epoch).
+
+A scan report (:func:`render_report`) adds a ``vulnerabilities`` section: one entry per vulnerability id and data
+source (findings of one advisory on several packages share it), most severe first:
+
+- ``id``, ``source`` (name = the OSV ecosystem the advisory came from, e.g. ``Debian:12``; url = its OSV page),
+  ``references`` (every alias and advisory id, each with its OSV page);
+- ``ratings``: the finding's severity, with its CVSS score, method (CVSSv2/v3/v31/v4, or other) and vector when the
+  severity came from CVSS; a vendor severity (``severity_source`` ``vendor:<name>``) is a rating of its own with
+  method ``other``, next to an unrated CVSS score when the advisory has one;
+- ``description`` = the title, ``detail`` = the description, ``recommendation`` = ``Upgrade <package> to
+  <versions>`` for each fixable package (or that no fix exists yet), ``advisories`` = the reference URLs,
+  ``published`` / ``updated``;
+- ``affects``: the bom-ref of each affected package's component, with the installed version as ``affected``;
+- properties ``hullscan:kev`` (``true`` for a known exploited vulnerability), ``hullscan:advisory_ids`` and
+  ``hullscan:status`` (``fixed`` when every affected package has a fix, else ``affected``).
+
+Ignored findings are left out: the BOM lists the vulnerabilities that remain.
 """
 
 from __future__ import annotations
@@ -22,22 +39,47 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from decimal import Decimal
+from urllib.parse import quote
 
-from cyclonedx.model import Property
+from cyclonedx.model import Property, XsUri
 from cyclonedx.model.bom import Bom, BomMetaData
 from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.model.contact import OrganizationalEntity
 from cyclonedx.model.dependency import Dependency
+from cyclonedx.model.impact_analysis import ImpactAnalysisAffectedStatus
 from cyclonedx.model.license import DisjunctiveLicense, License, LicenseExpression
+from cyclonedx.model.vulnerability import (
+    BomTarget,
+    BomTargetVersionRange,
+    Vulnerability,
+    VulnerabilityAdvisory,
+    VulnerabilityRating,
+    VulnerabilityReference,
+    VulnerabilityScoreSource,
+    VulnerabilitySeverity,
+    VulnerabilitySource,
+)
 from cyclonedx.output.json import JsonV1Dot6
 from cyclonedx.spdx import fixup_id
 from license_expression import get_spdx_licensing
 from packageurl import PackageURL
 
+from hullscan.findings import ScanReport, VulnFinding
 from hullscan.model import ImageFacts, OSInfo, Package
-from hullscan.report import image_purl, sorted_packages, tool_version
+from hullscan.report import (
+    image_purl,
+    is_fixable,
+    package_sort_key,
+    parse_time,
+    severity_of,
+    sorted_findings,
+    tool_version,
+    web_uri,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+OSV_URL = "https://osv.dev/vulnerability/"
 _licensing = get_spdx_licensing()
 
 
@@ -160,6 +202,13 @@ def _image_component(facts: ImageFacts) -> Component:
 
 def build_bom(facts: ImageFacts, *, deterministic: bool = False, timestamp: datetime | None = None) -> Bom:
     """The CycloneDX model of `facts` (for callers that want to add to it before writing)."""
+    return _inventory_bom(facts, facts.packages, deterministic, timestamp)[0]
+
+
+def _inventory_bom(
+    facts: ImageFacts, packages: list[Package], deterministic: bool, timestamp: datetime | None
+) -> tuple[Bom, dict[int, str]]:
+    """The BOM of `facts` listing `packages`, and the bom-ref of each package (keyed by ``id(package)``)."""
     root = _image_component(facts)
     version = tool_version()
     metadata = BomMetaData(component=root)
@@ -176,14 +225,16 @@ def build_bom(facts: ImageFacts, *, deterministic: bool = False, timestamp: date
     components: list[Component] = []
     if facts.os is not None:
         components.append(_os_component(facts.os))
-    packages = sorted_packages(facts)
-    for pkg, ref in zip(packages, _bom_refs(packages), strict=True):
+    ordered = sorted(packages, key=package_sort_key)
+    refs = _bom_refs(ordered)
+    for pkg, ref in zip(ordered, refs, strict=True):
         components.append(_package_component(pkg, ref))
     # The graph is built here rather than with Bom.register_dependency, which scans the whole graph on every
     # call (quadratic on big images).
     dependencies = [Dependency(ref=root.bom_ref, dependencies=[Dependency(ref=c.bom_ref) for c in components])]
     dependencies += [Dependency(ref=c.bom_ref) for c in components]
-    return Bom(serial_number=serial, metadata=metadata, components=components, dependencies=dependencies)
+    bom = Bom(serial_number=serial, metadata=metadata, components=components, dependencies=dependencies)
+    return bom, {id(pkg): ref for pkg, ref in zip(ordered, refs, strict=True)}
 
 
 def render(facts: ImageFacts, *, deterministic: bool = False, timestamp: datetime | None = None) -> str:
@@ -194,4 +245,146 @@ def render(facts: ImageFacts, *, deterministic: bool = False, timestamp: datetim
     (CycloneDX/cyclonedx-python-lib#1006, fix proposed in #1007).
     """
     bom = build_bom(facts, deterministic=deterministic, timestamp=timestamp)
+    return JsonV1Dot6(bom).output_as_string(indent=2) + "\n"
+
+
+def osv_url(advisory_id: str) -> str:
+    """The OSV page of an advisory (any id OSV knows: CVE, GHSA, DSA, PYSEC, ...)."""
+    return OSV_URL + quote(advisory_id, safe="")
+
+
+def _score_method(finding: VulnFinding) -> VulnerabilityScoreSource | None:
+    """The CVSS version of the finding's score, from its vector's prefix or else its severity source."""
+    if not finding.cvss_vector and finding.cvss_score is None:
+        return None
+    method = VulnerabilityScoreSource.get_from_vector(finding.cvss_vector)
+    if method is not VulnerabilityScoreSource.OTHER:
+        return method
+    source = finding.severity_source.lower().replace(" ", "")
+    for prefix, known in (
+        ("cvss:4", VulnerabilityScoreSource.CVSS_V4),
+        ("cvss:3.1", VulnerabilityScoreSource.CVSS_V3_1),
+        ("cvss:3", VulnerabilityScoreSource.CVSS_V3),
+        ("cvss:2", VulnerabilityScoreSource.CVSS_V2),
+    ):
+        if source.startswith(prefix):
+            return known
+    # OSV's CVSS_V2 vectors carry no prefix: "AV:N/AC:L/Au:N/C:P/I:P/A:P" (Au is v2 only).
+    if "Au:" in finding.cvss_vector:
+        return VulnerabilityScoreSource.CVSS_V2
+    return VulnerabilityScoreSource.OTHER
+
+
+def _ratings(finding: VulnFinding) -> list[VulnerabilityRating]:
+    severity = VulnerabilitySeverity(severity_of(finding).lower())
+    method = _score_method(finding)
+    score = None if finding.cvss_score is None else Decimal(str(finding.cvss_score))
+    vector = finding.cvss_vector or None
+    data_source = VulnerabilitySource(name=finding.data_source) if finding.data_source else None
+    kind, _, vendor = finding.severity_source.partition(":")
+    if kind.lower() == "vendor" and vendor:
+        ratings = [VulnerabilityRating(source=VulnerabilitySource(name=vendor), severity=severity,
+                                       method=VulnerabilityScoreSource.OTHER)]
+        if method is not None:
+            ratings.append(VulnerabilityRating(source=data_source, score=score, method=method, vector=vector))
+        return ratings
+    return [VulnerabilityRating(source=data_source, severity=severity, score=score, method=method, vector=vector)]
+
+
+def _recommendation(findings: list[VulnFinding]) -> str:
+    upgrades: list[str] = []
+    for f in findings:
+        if is_fixable(f) and f.fixed_versions:
+            line = f"Upgrade {f.package.name} to {' or '.join(f.fixed_versions)}"
+            if line not in upgrades:
+                upgrades.append(line)
+    if not upgrades:
+        return "No fixed version is available yet."
+    return "; ".join(upgrades) + "."
+
+
+def _vulnerability(key: tuple[str, str], findings: list[VulnFinding], refs: dict[int, str]) -> Vulnerability:
+    vid, data_source = key
+    lead = findings[0]  # the most severe finding of the group
+    origin = next(iter(lead.advisory_ids), vid)
+    ids: list[str] = []
+    for f in findings:
+        for other in (*f.aliases, *f.advisory_ids):
+            if other and other != vid and other not in ids:
+                ids.append(other)
+    ratings: list[VulnerabilityRating] = []
+    for f in findings:
+        ratings += [r for r in _ratings(f) if r not in ratings]
+    advisories: list[str] = []
+    for f in findings:
+        advisories += [u for u in (web_uri(r) for r in f.references) if u and u not in advisories]
+    affects: dict[str, BomTarget] = {}
+    for f in findings:
+        ref = refs[id(f.package)]
+        version = f.installed_version or f.package.version
+        versions = [BomTargetVersionRange(version=version, status=ImpactAnalysisAffectedStatus.AFFECTED)] if version \
+            else []
+        affects.setdefault(ref, BomTarget(ref=ref, versions=versions))
+    published = min((t for f in findings if (t := parse_time(f.published)) is not None), default=None)
+    updated = max((t for f in findings if (t := parse_time(f.modified)) is not None), default=None)
+    title = " ".join(lead.title.split())
+    properties = [
+        ("hullscan:kev", "true" if any(f.kev for f in findings) else ""),
+        ("hullscan:advisory_ids", ", ".join(dict.fromkeys(a for f in findings for a in f.advisory_ids))),
+        ("hullscan:status", "fixed" if all(is_fixable(f) for f in findings) else "affected"),
+        ("hullscan:severity_source", lead.severity_source),
+    ]
+    return Vulnerability(
+        bom_ref=f"hullscan:vulnerability:{vid}:{data_source}",
+        id=vid,
+        source=VulnerabilitySource(name=data_source or "OSV", url=XsUri(osv_url(origin))),
+        references=[VulnerabilityReference(id=other, source=VulnerabilitySource(name="OSV", url=XsUri(osv_url(other))))
+                    for other in ids],
+        ratings=ratings,
+        description=title or None,
+        detail=lead.description.strip() or None,
+        recommendation=_recommendation(findings),
+        advisories=[VulnerabilityAdvisory(url=XsUri(url)) for url in advisories],
+        published=published,
+        updated=updated,
+        affects=list(affects.values()),
+        properties=_properties(properties),
+    )
+
+
+def _identity(pkg: Package) -> tuple[str, ...]:
+    return (*pkg.key, pkg.path, pkg.purl)
+
+
+def build_report_bom(report: ScanReport, *, deterministic: bool = False, timestamp: datetime | None = None) -> Bom:
+    """The CycloneDX model of a scan report: the inventory plus a ``vulnerabilities`` section."""
+    packages = list(report.facts.packages)
+    known = {id(p) for p in packages}
+    by_identity = {_identity(p): p for p in packages}
+    twin_of: dict[int, Package] = {}  # a finding's package object -> the inventory's equal package
+    for finding in report.vulnerabilities:
+        pkg = finding.package
+        if id(pkg) in known or id(pkg) in twin_of:
+            continue
+        twin = by_identity.get(_identity(pkg))
+        if twin is None:  # a finding on a package the inventory does not list: it gets a component too
+            packages.append(pkg)
+            known.add(id(pkg))
+            by_identity[_identity(pkg)] = pkg
+        else:
+            twin_of[id(pkg)] = twin
+    bom, refs = _inventory_bom(report.facts, packages, deterministic, timestamp)
+    for alias, twin in twin_of.items():
+        refs[alias] = refs[id(twin)]
+
+    groups: dict[tuple[str, str], list[VulnFinding]] = {}
+    for finding in sorted_findings(report.vulnerabilities):
+        groups.setdefault((finding.id, finding.data_source), []).append(finding)
+    bom.vulnerabilities = [_vulnerability(key, group, refs) for key, group in groups.items()]
+    return bom
+
+
+def render_report(report: ScanReport, *, deterministic: bool = False, timestamp: datetime | None = None) -> str:
+    """CycloneDX 1.6 JSON for a scan report: the inventory of `render` plus a ``vulnerabilities`` section."""
+    bom = build_report_bom(report, deterministic=deterministic, timestamp=timestamp)
     return JsonV1Dot6(bom).output_as_string(indent=2) + "\n"

@@ -31,6 +31,30 @@ The document is stable: fields are only ever added under a new ``schema`` value.
     }
 
 Empty strings stand for "not known"; keys are always present.
+
+A scan report (:func:`render_report`) is ``hullscan/report/v2``: every v1 field, with the detectors' notes added
+to ``notes`` (after the image's), plus::
+
+      "scanners": ["vuln"],
+      "database": {"schema_version": 1, "built_at": "...", "updated_at": "...", "sources": ["..."],
+                   "counts": {"Debian": 123}},          # or null when no database was used
+      "vulnerabilities": [                           # most severe first, then by package, then by id
+        {"id": "CVE-2024-0001", "aliases": ["DSA-5000-1"], "advisory_ids": ["DSA-5000-1"],
+         "package": {"name": "openssl", "version": "3.0.11-1", "ecosystem": "deb", "purl": "pkg:deb/...",
+                     "path": "var/lib/dpkg/status",
+                     "layer": {"index": 1, "diff_id": "sha256:...", "created_by": "..."}},
+         "installed_version": "3.0.11-1", "fixed_versions": ["3.0.13-1"],
+         "status": "fixed",                          # fixed | affected (no fix yet)
+         "severity": "HIGH", "severity_source": "vendor:Debian",
+         "cvss": {"score": 7.5, "vector": "CVSS:3.1/..."},   # score null when unknown
+         "title": "...", "description": "...", "references": ["https://..."],
+         "published": "2024-01-01T00:00:00Z", "modified": "...", "data_source": "Debian:12", "kev": false}
+      ],
+      "ignored": [{...a vulnerability..., "reason": "not reachable", "expires": "2030-01-01"}],
+      "summary": {"packages": 1, "by_ecosystem": {"deb": 1},
+                  "vulnerabilities": {"total": 1, "by_severity": {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 0, "LOW": 0,
+                                                                  "UNKNOWN": 0},
+                                      "fixable": 1, "fixable_by_severity": {...}, "kev": 0, "ignored": 0}}
 """
 
 from __future__ import annotations
@@ -38,10 +62,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hullscan.findings import IgnoredFinding, ScanReport, VulnFinding
 from hullscan.model import ImageFacts, LayerInfo, Note, OSInfo, Package
-from hullscan.report import ecosystem_counts, sorted_packages, tool_version
+from hullscan.report import (
+    ecosystem_counts,
+    finding_sort_key,
+    is_fixable,
+    severity_counts,
+    severity_of,
+    sorted_findings,
+    sorted_packages,
+    tool_version,
+)
+from hullscan.vulndb.model import DatabaseInfo
 
 SCHEMA = "hullscan/report/v1"
+REPORT_SCHEMA = "hullscan/report/v2"
 
 
 def _os(os_info: OSInfo | None) -> dict[str, str] | None:
@@ -119,3 +155,85 @@ def to_dict(facts: ImageFacts) -> dict[str, Any]:
 def render(facts: ImageFacts, *, indent: int | None = 2) -> str:
     """The report as a JSON document (UTF-8 text, non-ASCII characters kept as they are)."""
     return json.dumps(to_dict(facts), indent=indent, ensure_ascii=False) + "\n"
+
+
+def _finding(finding: VulnFinding) -> dict[str, Any]:
+    pkg = finding.package
+    return {
+        "id": finding.id,
+        "aliases": list(finding.aliases),
+        "advisory_ids": list(finding.advisory_ids),
+        "package": {
+            "name": pkg.name,
+            "version": pkg.version,
+            "ecosystem": pkg.ecosystem,
+            "purl": pkg.purl,
+            "path": pkg.path,
+            "layer": {
+                "index": pkg.layer_index if pkg.layer_index >= 0 else None,
+                "diff_id": pkg.layer_diff_id,
+                "created_by": pkg.layer_created_by,
+            },
+        },
+        "installed_version": finding.installed_version,
+        "fixed_versions": list(finding.fixed_versions),
+        "status": finding.status,
+        "severity": severity_of(finding),
+        "severity_source": finding.severity_source,
+        "cvss": {"score": finding.cvss_score, "vector": finding.cvss_vector},
+        "title": finding.title,
+        "description": finding.description,
+        "references": list(finding.references),
+        "published": finding.published,
+        "modified": finding.modified,
+        "data_source": finding.data_source,
+        "kev": finding.kev,
+    }
+
+
+def _ignored(entry: IgnoredFinding) -> dict[str, Any]:
+    return {**_finding(entry.finding), "reason": entry.reason, "expires": entry.expires}
+
+
+def _database(info: DatabaseInfo | None) -> dict[str, Any] | None:
+    if info is None:
+        return None
+    return {
+        "schema_version": info.schema_version,
+        "built_at": info.built_at,
+        "updated_at": info.updated_at,
+        "sources": list(info.sources),
+        "counts": {eco: info.counts[eco] for eco in sorted(info.counts)},
+    }
+
+
+def vulnerability_summary(report: ScanReport) -> dict[str, Any]:
+    """Counts of the report's findings: total, per severity, fixable (per severity), known-exploited, ignored."""
+    fixable = [f for f in report.vulnerabilities if is_fixable(f)]
+    return {
+        "total": len(report.vulnerabilities),
+        "by_severity": severity_counts(report.vulnerabilities),
+        "fixable": len(fixable),
+        "fixable_by_severity": severity_counts(fixable),
+        "kev": sum(1 for f in report.vulnerabilities if f.kev),
+        "ignored": len(report.ignored),
+    }
+
+
+def report_to_dict(report: ScanReport) -> dict[str, Any]:
+    """A scan report as plain JSON-compatible data: the v1 inventory plus findings (see the module docstring)."""
+    doc = to_dict(report.facts)
+    doc["schema"] = REPORT_SCHEMA
+    doc["notes"] += [_note(n) for n in report.notes]
+    doc["scanners"] = list(report.scanners)
+    doc["database"] = _database(report.database)
+    doc["vulnerabilities"] = [_finding(f) for f in sorted_findings(report.vulnerabilities)]
+    ordered = sorted(report.ignored, key=lambda entry: finding_sort_key(entry.finding))
+    doc["ignored"] = [_ignored(entry) for entry in ordered]
+    doc["summary"]["vulnerabilities"] = vulnerability_summary(report)
+    return doc
+
+
+def render_report(report: ScanReport, *, indent: int | None = 2) -> str:
+    """A scan report as a JSON document (UTF-8 text, non-ASCII characters kept as they are)."""
+    return json.dumps(report_to_dict(report), indent=indent, ensure_ascii=False) + "\n"

@@ -1,4 +1,5 @@
-"""A Rich rendering of an image's software inventory, for people at a terminal.
+"""A Rich rendering of an image's software inventory (`render`) or of a scan report (`render_report`), for people
+at a terminal.
 
 Everything shown comes from the image, so every string is attacker-controlled: it is printed as plain
 :class:`rich.text.Text` (never parsed as Rich markup) with control and formatting characters escaped, so a
@@ -8,13 +9,31 @@ that is not a terminal, or has ``no_color`` set, prints none.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from hullscan.findings import SEVERITIES, IgnoredFinding, ScanReport, VulnFinding
 from hullscan.model import ImageFacts, Note, OSInfo
-from hullscan.report import ecosystem_counts, sorted_packages
+from hullscan.report import (
+    ecosystem_counts,
+    finding_sort_key,
+    is_fixable,
+    parse_time,
+    severity_counts,
+    severity_of,
+    sorted_findings,
+    sorted_packages,
+)
+from hullscan.vulndb.model import DatabaseInfo
+
+SEVERITY_STYLES = {"CRITICAL": "bold red", "HIGH": "red", "MEDIUM": "yellow", "LOW": "blue", "UNKNOWN": "magenta"}
+STALE_AFTER = timedelta(days=7)  # `db status` warns past this age too
+TITLE_WIDTH = 60  # titles are cut (with an ellipsis) past this many columns, or sooner on a narrow console
+IGNORE_EXPIRED = "IGNORE_EXPIRED"  # the note code hullscan.ignorefile gives an expired entry
 
 
 def clean(value: str) -> str:
@@ -108,4 +127,133 @@ def render(facts: ImageFacts, console: Console) -> None:
         console.print()
         console.print(Text(f"Warnings ({len(facts.notes)})", style="bold yellow"))
         for note in facts.notes:
+            console.print(_note_text(note))
+
+
+def _age_words(age: timedelta) -> str:
+    seconds = max(0, int(age.total_seconds()))
+    if seconds < 3600:
+        return "less than an hour old"
+    if seconds < 2 * 86400:
+        hours = seconds // 3600
+        return f"{hours} hour{'s' if hours != 1 else ''} old"
+    return f"{seconds // 86400} days old"
+
+
+def database_label(info: DatabaseInfo | None, now: datetime | None = None) -> tuple[str, bool]:
+    """How the header describes the vulnerability database, and whether it is stale (older than STALE_AFTER)."""
+    if info is None:
+        return "none", False
+    stamp = info.updated_at or info.built_at
+    when = parse_time(stamp) if stamp else None
+    if when is None:
+        return f"updated {stamp or 'at an unknown time'}", False
+    age = (now or datetime.now(UTC)) - when
+    label = f"updated {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({_age_words(age)})"
+    if age > STALE_AFTER:
+        return f"{label}; older than {STALE_AFTER.days} days, run 'hullscan db update'", True
+    return label, False
+
+
+def _report_header(report: ScanReport, now: datetime | None) -> Table:
+    grid = _header(report.facts)
+    grid.add_row("Packages", Text(str(len(report.facts.packages))))
+    if report.database is not None or "vuln" in report.scanners:
+        label, stale = database_label(report.database, now)
+        grid.add_row("Vulnerability DB", _text(label, style="yellow" if stale else ""))
+    return grid
+
+
+def _finding_id(finding: VulnFinding) -> Text:
+    cell = _text(finding.id)
+    if finding.kev:
+        cell.append(" KEV", style="bold red")
+    return cell
+
+
+def _title(finding: VulnFinding) -> Text:
+    # Whitespace (newlines included) collapses to single spaces: a title is one line in a table.
+    return _text(" ".join(finding.title.split()) or "-")
+
+
+def _vulnerabilities(findings: list[VulnFinding]) -> Table:
+    # Identity cells fold (never an ellipsis: a cut name or version misleads); only the title is cut.
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold", expand=False)
+    table.add_column("Package", overflow="fold", min_width=8)
+    table.add_column("Installed", overflow="fold", min_width=7)
+    table.add_column("Fixed in", overflow="fold", min_width=7)
+    table.add_column("Severity", no_wrap=True)
+    table.add_column("ID", overflow="fold", min_width=13)
+    table.add_column("Title", overflow="ellipsis", no_wrap=True, max_width=TITLE_WIDTH)
+    table.add_column("Layer", justify="right", no_wrap=True)
+    for finding in sorted_findings(findings):
+        severity = severity_of(finding)
+        pkg = finding.package
+        table.add_row(
+            _text(pkg.name),
+            _text(finding.installed_version or pkg.version),
+            _text(", ".join(finding.fixed_versions)) if finding.fixed_versions else Text("no fix yet", style="dim"),
+            Text(severity, style=SEVERITY_STYLES[severity]),
+            _finding_id(finding),
+            _title(finding),
+            Text(str(pkg.layer_index) if pkg.layer_index >= 0 else "-"),
+        )
+    return table
+
+
+def report_summary_line(report: ScanReport) -> str:
+    """``Total: N (CRITICAL: a, HIGH: b, MEDIUM: c, LOW: d, UNKNOWN: e), fixable: k``."""
+    counts = severity_counts(report.vulnerabilities)
+    per_severity = ", ".join(f"{severity}: {counts[severity]}" for severity in SEVERITIES)
+    fixable = sum(1 for f in report.vulnerabilities if is_fixable(f))
+    return f"Total: {len(report.vulnerabilities)} ({per_severity}), fixable: {fixable}"
+
+
+def _ignored_text(entry: IgnoredFinding) -> Text:
+    finding = entry.finding
+    line = f"  {finding.id} in {finding.package.name} {finding.installed_version or finding.package.version}"
+    details = [part for part in (entry.reason, f"until {entry.expires}" if entry.expires else "") if part]
+    if details:
+        line += f" ({'; '.join(details)})"
+    return _text(line, style="dim")
+
+
+def render_report(
+    report: ScanReport, console: Console, *, show_packages: bool = False, now: datetime | None = None
+) -> None:
+    """Print a scan report to `console`: the header (image, digest, OS, database age), the vulnerabilities sorted
+    by severity then package, the summary line, the ignored findings, and every warning (the image's and the
+    detectors', e.g. an OS whose packages were not checked) in yellow. `show_packages` adds the inventory table
+    before the vulnerabilities; `now` is the clock the database age is measured against (default: now)."""
+    console.print(_report_header(report, now))
+    console.print()
+    if show_packages and report.facts.packages:
+        console.print(_packages(report.facts))
+        console.print(Text(summary_line(report.facts), style="bold"))
+        console.print()
+    if report.vulnerabilities:
+        console.print(_vulnerabilities(report.vulnerabilities))
+        console.print()
+    else:
+        console.print(Text("No vulnerabilities found.", style="bold green"))
+    console.print(Text(report_summary_line(report), style="bold"))
+    kev = sum(1 for f in report.vulnerabilities if f.kev)
+    if kev:
+        console.print(Text(f"Known exploited (CISA KEV): {kev}", style="bold red"))
+
+    notes = [*report.facts.notes, *report.notes]
+    expired = sum(1 for note in report.notes if note.code == IGNORE_EXPIRED)
+    if report.ignored or expired:
+        console.print()
+        console.print(Text(f"Ignored: {len(report.ignored)}", style="bold"))
+        for entry in sorted(report.ignored, key=lambda e: finding_sort_key(e.finding)):
+            console.print(_ignored_text(entry))
+        if expired:
+            verb = "entry has expired and no longer applies" if expired == 1 else \
+                "entries have expired and no longer apply"
+            console.print(Text(f"{expired} ignore {verb} (see the warnings)", style="yellow"))
+    if notes:
+        console.print()
+        console.print(Text(f"Warnings ({len(notes)})", style="bold yellow"))
+        for note in notes:
             console.print(_note_text(note))

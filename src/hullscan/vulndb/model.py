@@ -27,11 +27,17 @@ class Affected:
     versions: list[str] = field(default_factory=list)
     ecosystem_specific: dict[str, Any] = field(default_factory=dict)
     database_specific: dict[str, Any] = field(default_factory=dict)
+    # Severity for this package only: OSV's affected[].severity plus the vendor's word found in
+    # ecosystem_specific/database_specific (Debian's per-release `urgency` -> SeverityScore("Debian", "low")).
+    severity: list[SeverityScore] = field(default_factory=list)
 
 
 @dataclass
 class SeverityScore:
-    type: str  # CVSS_V2, CVSS_V3, CVSS_V4, Ubuntu, ...
+    # CVSS_V2, CVSS_V3, CVSS_V4 (a vector), or a vendor's own rating: "Ubuntu" (OSV severity type), and as the
+    # importer normalises them from database_specific/ecosystem_specific: "GHSA" (LOW/MODERATE/HIGH/CRITICAL),
+    # "Debian" (urgency: unimportant/low/medium/high), or another ecosystem's name with its word.
+    type: str
     score: str  # the vector (or the vendor's word for non-CVSS types)
 
 
