@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
 from hullscan import __version__
+from hullscan.cli_db import db_app
 from hullscan.errors import HullscanError
 from hullscan.layers.cache import LayerCache, default_cache_dir
 from hullscan.model import ImageFacts, LayerInfo, Platform
@@ -27,6 +28,7 @@ app = typer.Typer(help="hullscan: scan container images for what they hold and w
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 cache_app = typer.Typer(help="Manage the per-layer cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
+app.add_typer(db_app, name="db")
 
 EXIT_SCAN_FAILED = 3
 EXIT_INTERNAL = 4

@@ -554,8 +554,12 @@ def test_every_hostile_result_is_json_renderable(tmp_path: Path) -> None:
     """Notes carry only text: escaped names can go into any report format."""
     from dataclasses import asdict
 
-    tar = raw_tar([member(b"bad-\xff".decode("utf-8", "surrogateescape"), b""), member("../x", b""),
-                   member("/abs", b"")])
+    bad = b"bad-\xff".decode("utf-8", "surrogateescape")
+    tar = raw_tar([member(bad, b""), member("../x", b""), member("/abs", b""),
+                   member("link", type=tarfile.SYMTYPE, linkname=bad), member("hard", type=tarfile.LNKTYPE,
+                                                                              linkname=bad)])
     image = scan_tars(tmp_path, tar)
-    json.dumps([asdict(n) for n in image.notes])
-    json.dumps([asdict(e) for e, _ in image.files])
+    json.dumps([asdict(n) for n in image.notes], ensure_ascii=False).encode("utf-8")
+    json.dumps([asdict(e) for e, _ in image.files], ensure_ascii=False).encode("utf-8")
+    links = {e.path: e.linkname for e, _ in image.files if e.type in ("l", "h")}
+    assert links == {"link": r"bad-\xff", "hard": r"bad-\xff"}

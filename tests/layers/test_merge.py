@@ -202,7 +202,7 @@ def test_merge_is_not_quadratic_in_replacements() -> None:
     base = LayerFacts("sha256:" + "1" * 64, "k",
                       entries=[FileEntry(f"usr/share/d{i // 100}/f{i}", "f") for i in range(100_000)])
     flips: list[FileEntry] = []
-    for i in range(20_000):
+    for _ in range(20_000):
         flips += [FileEntry("x", "d"), FileEntry("x/y", "f"), FileEntry("x", "f")]
     top = LayerFacts("sha256:" + "2" * 64, "k", entries=flips,
                      files={"x/y": FileFacts([Package("p", "1", "pypi")])})

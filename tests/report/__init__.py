@@ -1,10 +1,12 @@
-"""Shared, hand-built ImageFacts for the renderer tests."""
+"""Shared, hand-built ImageFacts and ScanReports for the renderer tests."""
 
 from __future__ import annotations
 
 from packageurl import PackageURL
 
+from hullscan.findings import IgnoredFinding, ScanReport, VulnFinding
 from hullscan.model import Descriptor, ImageFacts, LayerInfo, Note, OSInfo, Package, Platform
+from hullscan.vulndb.model import DatabaseInfo
 
 MANIFEST = "sha256:" + "ab" * 32
 CONFIG = "sha256:" + "cd" * 32
@@ -114,3 +116,118 @@ def sample_facts() -> ImageFacts:
 
 def empty_facts() -> ImageFacts:
     return ImageFacts(reference="/tmp/rootfs")
+
+
+HTML_TITLE = 'Session <script>alert("x")</script> & "verify" \\u0000 </title>'
+MARKUP_TITLE = "[link=https://evil.example]click[/link] ReDoS in [bold]boom[/bold]"
+ESCAPE_TITLE = "terminal\x1b]0;pwned\x07 title\nsecond line"
+DB_UPDATED = "2024-05-02T10:00:00Z"
+
+
+def _pkg(facts: ImageFacts, name: str, path: str = "") -> Package:
+    return next(p for p in facts.packages if p.name == name and (not path or p.path == path))
+
+
+def sample_findings(facts: ImageFacts) -> list[VulnFinding]:
+    """Every severity, a KEV one, unfixed ones, one id on two packages, hostile names and titles. Listed out of
+    order on purpose."""
+    openssl, log4j = _pkg(facts, "openssl"), _pkg(facts, "org.apache.logging.log4j:log4j-core")
+    return [
+        VulnFinding(
+            "CVE-2011-3374", _pkg(facts, "bash"), advisory_ids=["DEBIAN-CVE-2011-3374"],
+            installed_version="5.2.15-2+b2", status="affected", severity="LOW", severity_source="vendor:Debian",
+            cvss_score=4.3, cvss_vector="AV:N/AC:M/Au:N/C:N/I:P/A:N",
+            title="apt-key does not correctly validate keyring downloads",
+            description="It was found that apt-key in apt, all versions, do not correctly validate gpg keys.",
+            references=["https://security-tracker.debian.org/tracker/CVE-2011-3374"],
+            published="2019-11-26T00:15:00Z", data_source="Debian:12",
+        ),
+        VulnFinding(
+            "CVE-2024-35195", _pkg(facts, "requests", VENV2), advisory_ids=["GHSA-9wx4-h78v-vm56"],
+            aliases=["GHSA-9wx4-h78v-vm56", "PYSEC-2024-0001"], installed_version="2.31.0", fixed_versions=["2.32.0"],
+            severity="HIGH", severity_source="vendor:GitHub", cvss_score=5.6,
+            cvss_vector="CVSS:3.1/AV:L/AC:H/PR:H/UI:R/S:U/C:H/I:H/A:N", title=HTML_TITLE,
+            description="Requests `Session` objects keep verify=False.\n\n<img src=x onerror=alert(1)>",
+            references=["https://github.com/psf/requests/security/advisories/GHSA-9wx4-h78v-vm56",
+                        "https://example.com/a b", "not a url"],
+            published="2024-05-20T20:15:00Z", modified="2024-06-10T18:15:00Z", data_source="PyPI",
+        ),
+        VulnFinding(
+            "CVE-2024-35195", _pkg(facts, "requests", VENV1), advisory_ids=["GHSA-9wx4-h78v-vm56"],
+            aliases=["GHSA-9wx4-h78v-vm56"], installed_version="2.31.0", fixed_versions=["2.32.0"],
+            severity="HIGH", severity_source="vendor:GitHub", cvss_score=5.6,
+            cvss_vector="CVSS:3.1/AV:L/AC:H/PR:H/UI:R/S:U/C:H/I:H/A:N", title=HTML_TITLE,
+            references=["https://github.com/psf/requests/security/advisories/GHSA-9wx4-h78v-vm56"],
+            published="2024-05-20T20:15:00Z", data_source="PyPI",
+        ),
+        VulnFinding(
+            "CVE-2023-45288", _pkg(facts, "stdlib"), advisory_ids=["GO-2024-2687"], installed_version="1.21.5",
+            fixed_versions=["1.21.9", "1.22.2"], severity="UNKNOWN", title="net/http: memory exhaustion",
+            references=["https://go.dev/issue/65051"], published="2024-04-03T21:05:00Z", data_source="Go",
+        ),
+        VulnFinding(
+            "CVE-2021-45046", log4j, advisory_ids=["GHSA-7rjr-3q55-vv33"], installed_version="2.17.1",
+            fixed_versions=["2.17.2"], severity="CRITICAL", severity_source="cvss:3.1", cvss_score=9.0,
+            cvss_vector="CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:C/C:H/I:H/A:H", title="Incomplete fix for Apache Log4j",
+            references=["https://logging.apache.org/log4j/2.x/security.html"], data_source="Maven",
+        ),
+        VulnFinding(
+            "CVE-2022-0001", _pkg(facts, MARKUP_NAME), advisory_ids=["GHSA-xxxx-yyyy-zzzz"], installed_version="0.0.1",
+            fixed_versions=["0.0.2"], severity="MEDIUM", severity_source="cvss:3.1", cvss_score=5.3,
+            cvss_vector="CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:L", title=MARKUP_TITLE,
+            references=["https://example.com/advisory?id=1&x=[y]#frag#more"], data_source="npm",
+        ),
+        VulnFinding(
+            "CVE-2023-5678", openssl, advisory_ids=["DSA-5600-1"], aliases=["DSA-5600-1"],
+            installed_version="3.0.11-1~deb12u2", fixed_versions=["3.0.13-1~deb12u1"], severity="CRITICAL",
+            severity_source="cvss:3.1", cvss_score=9.8, cvss_vector="CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+            title="OpenSSL: excessive time spent in DH check / generation with large Q parameter value",
+            description="Generating excessively long X9.42 DH keys may be very slow.",
+            references=["https://security-tracker.debian.org/tracker/CVE-2023-5678",
+                        "https://www.openssl.org/news/secadv/20231106.txt"],
+            published="2023-11-06T16:15:00Z", modified="2024-02-01T00:00:00Z", data_source="Debian:12", kev=True,
+        ),
+        VulnFinding(
+            "CVE-2024-6666", _pkg(facts, ESCAPE_NAME), advisory_ids=["GHSA-6666-6666-6666"], installed_version="6.6.6",
+            status="affected", severity="HIGH", severity_source="cvss:3.1", cvss_score=7.5,
+            cvss_vector="CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N", title=ESCAPE_TITLE, data_source="npm",
+        ),
+    ]
+
+
+def sample_report() -> ScanReport:
+    facts = sample_facts()
+    openssl = _pkg(facts, "openssl")
+    ignored = [
+        IgnoredFinding(
+            VulnFinding("CVE-2024-0727", openssl, installed_version="3.0.11-1~deb12u2",
+                        fixed_versions=["3.0.13-1~deb12u1"], severity="LOW", title="PKCS12 NULL dereference",
+                        data_source="Debian:12"),
+            reason="no PKCS12 parsing in this image", expires="2099-12-31",
+        ),
+        IgnoredFinding(
+            VulnFinding("CVE-2023-9999", _pkg(facts, "six"), installed_version="1.16.0", severity="CRITICAL",
+                        data_source="PyPI"),
+            reason="",
+        ),
+    ]
+    return ScanReport(
+        facts=facts,
+        vulnerabilities=sample_findings(facts),
+        ignored=ignored,
+        database=DatabaseInfo(
+            schema_version=1, built_at="2024-05-01T10:00:00Z", updated_at=DB_UPDATED,
+            sources=["osv:Debian", "osv:PyPI"], counts={"PyPI": 10, "Debian": 20}, path="/home/u/.cache/db.sqlite",
+        ),
+        scanners=["vuln"],
+        notes=[
+            Note("OS_NOT_CHECKED", "OS packages not checked: no vulnerability data for rocky 9"),
+            Note("IGNORE_EXPIRED", "ignore entry CVE-2020-0001 expired on 2024-01-01; it no longer applies (legacy)",
+                 "line 3"),
+        ],
+    )
+
+
+def empty_report() -> ScanReport:
+    return ScanReport(facts=empty_facts(), scanners=["vuln"],
+                      database=DatabaseInfo(schema_version=1, built_at="", updated_at=""))

@@ -164,6 +164,12 @@ class LayerWalker:
         link = ""
         if kind in ("l", "h"):
             link = member.linkname
+            try:
+                link.encode("utf-8")
+            except UnicodeEncodeError:  # kept with escapes, like names: reports must stay valid text
+                link = link.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                facts.notes.append(Note("INVALID_NAME", "link target is not valid UTF-8; kept with escapes",
+                                        path, index))
             if kind == "h":
                 try:
                     link = normalize(link)

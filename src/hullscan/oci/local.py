@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import tarfile
 from pathlib import Path
 from typing import IO, Any
@@ -15,6 +16,7 @@ from hullscan.oci import media
 from hullscan.oci.source import BlobStream, Limits, ResolvedImage, VerifyingReader, hasher_for
 
 MAX_JSON = 32 << 20  # manifests, indexes and configs are small; anything bigger is hostile
+MAX_LINKS = 16  # links followed inside an archive before giving up (loops)
 
 
 class _Files:
@@ -38,18 +40,23 @@ class _Files:
             raise SourceError(f"{path} does not exist")
 
     def exists(self, rel: str) -> bool:
-        if self._tar is not None:
-            return rel in self._members
-        return self._safe(rel).is_file()
+        try:
+            if self._tar is not None:
+                self._regular(rel)
+            else:
+                self._safe(rel)
+        except NotFoundError:
+            return False
+        return True
 
     def size(self, rel: str) -> int:
         if self._tar is not None:
-            return self._member(rel).size
+            return self._regular(rel).size
         return self._safe(rel).stat().st_size
 
     def open(self, rel: str) -> IO[bytes]:
         if self._tar is not None:
-            f = self._tar.extractfile(self._member(rel))
+            f = self._tar.extractfile(self._regular(rel))
             if f is None:
                 raise SourceError(f"{rel} in {self.path} is not a regular file")
             return f
@@ -68,13 +75,32 @@ class _Files:
         except (KeyError, PathEscape):
             raise NotFoundError(f"{rel} is missing from {self.path}") from None
 
+    def _regular(self, rel: str) -> tarfile.TarInfo:
+        """The regular file a name stands for. Links are followed inside the archive only (older
+        `docker save` links a layer that two images share); tarfile's own lookup would recurse forever
+        on a loop and fail with a KeyError on a link to a missing member."""
+        m = self._member(rel)
+        for _ in range(MAX_LINKS):
+            if m.isreg():
+                return m
+            if not (m.issym() or m.islnk()):
+                raise SourceError(f"{rel} in {self.path} is not a regular file")
+            target = m.linkname
+            if m.issym():
+                target = posixpath.join(posixpath.dirname(normalize(m.name)), target)
+            m = self._member(target)
+        raise SourceError(f"{rel} in {self.path}: too many levels of links")
+
     def _safe(self, rel: str) -> Path:
         try:
             clean = normalize(rel)
         except PathEscape:
             raise SourceError(f"path {rel!r} escapes {self.path}") from None
         p = self.path / clean
-        resolved = p.resolve()
+        try:
+            resolved = p.resolve()
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+            raise SourceError(f"{rel} in {self.path} cannot be resolved: {exc}") from None
         if not resolved.is_relative_to(self.path.resolve()):
             raise SourceError(f"{rel} resolves outside {self.path}")
         if not resolved.is_file():
@@ -173,6 +199,11 @@ class _Limited:
         self._raw.close()
 
 
+def _repo_tags(entry: dict[str, Any]) -> list[str]:
+    tags = entry.get("RepoTags")
+    return [str(t) for t in tags] if isinstance(tags, list) else []
+
+
 class DockerArchiveSource:
     """A `docker save` tar: manifest.json naming a config and layer tars (diff_ids are verified)."""
 
@@ -181,9 +212,15 @@ class DockerArchiveSource:
         self.tag = tag
         self.limits = limits or Limits()
         self.path = path
+        self._chosen = ""
 
     def resolve(self, platform: Platform | None) -> ResolvedImage:
-        doc = json.loads(self.files.read("manifest.json")) if self.files.exists("manifest.json") else None
+        doc = None
+        if self.files.exists("manifest.json"):
+            try:
+                doc = json.loads(self.files.read("manifest.json"))
+            except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+                raise ManifestError(f"manifest.json is not valid JSON: {exc}") from None
         if not isinstance(doc, list) or not doc:
             raise SourceError(f"{self.path} is not a docker archive (no manifest.json)")
         entry = self._pick(doc)
@@ -199,8 +236,8 @@ class DockerArchiveSource:
         if platform is not None and (platform.architecture, platform.os) != (found.architecture, found.os):
             raise SourceError(f"the archive holds a {found} image, not {platform}")
         layers = mf.layers_from_config(config, descs)
-        tags = entry.get("RepoTags") or []
-        reference = str(tags[0]) if tags else str(self.path)
+        tags = _repo_tags(entry)
+        reference = self._chosen if self._chosen else tags[0] if tags else str(self.path)
         h = hasher_for("sha256:" + "0" * 64)
         h.update(raw_config)
         return ResolvedImage(reference, "", media.DOCKER_MANIFEST, f"sha256:{h.hexdigest()}", config, found, layers)
@@ -208,16 +245,21 @@ class DockerArchiveSource:
     def _pick(self, doc: list[Any]) -> dict[str, Any]:
         if self.tag is None:
             if len(doc) > 1:
-                tags = [t for e in doc if isinstance(e, dict) for t in (e.get("RepoTags") or [])]
+                tags = [t for e in doc if isinstance(e, dict) for t in _repo_tags(e)]
                 raise SourceError(f"the archive holds {len(doc)} images; name one as PATH:TAG "
                                   f"(tags: {', '.join(tags)})")
             first = doc[0]
             if not isinstance(first, dict):
                 raise ManifestError("manifest.json entry is not an object")
             return first
+        # `name` means `name:latest`, as everywhere in Docker
+        wanted = [self.tag] if ":" in self.tag.rsplit("/", 1)[-1] else [self.tag, f"{self.tag}:latest"]
         for e in doc:
-            if isinstance(e, dict) and self.tag in (e.get("RepoTags") or []):
-                return e
+            if isinstance(e, dict):
+                for tag in wanted:
+                    if tag in _repo_tags(e):
+                        self._chosen = tag
+                        return e
         raise NotFoundError(f"{self.tag!r} is not in the archive")
 
     def open_layer(self, layer: LayerInfo) -> BlobStream:

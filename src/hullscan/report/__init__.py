@@ -21,7 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from packageurl import PackageURL
 
@@ -74,29 +74,43 @@ def severity_counts(findings: Iterable[VulnFinding]) -> dict[str, int]:
     return {severity: counts[severity] for severity in SEVERITIES}
 
 
-# RFC 3986 characters that may stand as they are in an absolute http(s) URI (everything else is encoded).
-_URI_SAFE = ":/?#@!$&'()*+,;=~-._%"
+# What RFC 3986 lets stand as it is in each part of an http(s) URI (besides unreserved characters and "%", whose
+# stray uses are escaped first); everything else is percent-encoded as UTF-8.
+_SUB_DELIMS = "!$&'()*+,;="
+_PATH_SAFE = _SUB_DELIMS + ":@/%"
+_QUERY_SAFE = _PATH_SAFE + "?"
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_AUTHORITY = re.compile(
+    r"^(?:[A-Za-z0-9._~%!$&'()*+,;=:-]*@)?"  # userinfo
+    r"(?:[A-Za-z0-9._~%!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\])"  # reg-name, IPv4, or a bracketed IPv6 literal
+    r"(?::[0-9]*)?$"  # port
+)
 
 
 def web_uri(url: str) -> str:
     """`url` (an advisory reference) as a valid absolute http(s) URI, percent-encoding what RFC 3986 does not allow
     (non-ASCII, ``<>"{}|\\^`` and the like, a ``%`` that starts no escape, a second ``#``); "" when it is not an
-    http(s) URL with a host, or holds whitespace."""
+    http(s) URL with a well-formed host, or holds whitespace."""
     text = url.strip()
-    if not text or any(ch.isspace() for ch in text):
+    if not text or any(ch.isspace() or not ch.isprintable() for ch in text):
         return ""
-    encoded = quote(_BAD_PERCENT.sub("%25", text), safe=_URI_SAFE, errors="surrogateescape")
-    head, hash_, fragment = encoded.partition("#")
-    encoded = head + hash_ + fragment.replace("#", "%23")
-    try:
-        parts = urlsplit(encoded)
-        host = parts.hostname
-    except ValueError:
+    text = _BAD_PERCENT.sub("%25", text)
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
         return ""
-    if parts.scheme.lower() not in ("http", "https") or not host:
+    authority_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, rest = quote(rest[:authority_end], safe=_SUB_DELIMS + ":@[]%", errors="surrogateescape"), \
+        rest[authority_end:]
+    if not _AUTHORITY.match(authority):
         return ""
-    return encoded
+    rest, hash_, fragment = rest.partition("#")
+    path, question, query = rest.partition("?")
+    return "".join((
+        scheme.lower(), "://", authority,
+        quote(path, safe=_PATH_SAFE, errors="surrogateescape"),
+        question, quote(query, safe=_QUERY_SAFE, errors="surrogateescape"),
+        hash_, quote(fragment, safe=_QUERY_SAFE, errors="surrogateescape"),
+    ))
 
 
 def parse_time(text: str) -> datetime | None:

@@ -16,7 +16,7 @@
 serial number from the image identity and uses `timestamp` (default: the Unix epoch).
 
 A scan report (:func:`render_report`) adds a ``vulnerabilities`` section: one entry per vulnerability id and data
-source (findings of one advisory on several packages share it), most severe first:
+source (findings of one advisory on several packages share it), in the library's order (by id):
 
 - ``id``, ``source`` (name = the OSV ecosystem the advisory came from, e.g. ``Debian:12``; url = its OSV page),
   ``references`` (every alias and advisory id, each with its OSV page);

@@ -56,7 +56,9 @@ LEVELS = {"CRITICAL": "error", "HIGH": "error", "MEDIUM": "warning", "LOW": "not
 # GitHub code scanning's reading of security-severity: (lowest score, representative score) per severity.
 _BANDS = {"CRITICAL": (9.0, "9.5"), "HIGH": (7.0, "8.0"), "MEDIUM": (4.0, "5.5"), "LOW": (0.1, "2.0")}
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&\"'])")
+# Markdown that can start mid-line (emphasis, code, links, HTML, table cells, strike-through, entities); content
+# never starts a line (line breaks are collapsed), so list and heading markers need no escape.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()<>|~&])")
 
 
 def artifact_uri(path: str) -> str:

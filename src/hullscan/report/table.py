@@ -176,20 +176,17 @@ def _title(finding: VulnFinding) -> Text:
     return _text(" ".join(finding.title.split()) or "-")
 
 
-def _vulnerabilities(findings: list[VulnFinding]) -> Table:
-    # Identity cells fold (never an ellipsis: a cut name or version misleads); only the title is cut.
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold", expand=False)
-    table.add_column("Package", overflow="fold", min_width=8)
-    table.add_column("Installed", overflow="fold", min_width=7)
-    table.add_column("Fixed in", overflow="fold", min_width=7)
-    table.add_column("Severity", no_wrap=True)
-    table.add_column("ID", overflow="fold", min_width=13)
-    table.add_column("Title", overflow="ellipsis", no_wrap=True, max_width=TITLE_WIDTH)
-    table.add_column("Layer", justify="right", no_wrap=True)
+_VULN_COLUMNS = ("Package", "Installed", "Fixed in", "Severity", "ID", "Title", "Layer")
+_COLUMN_GAP = 3  # what SIMPLE_HEAD with padding puts between two columns
+_MIN_TITLE = 12
+
+
+def _vulnerabilities(findings: list[VulnFinding], width: int) -> Table:
+    rows: list[list[Text]] = []
     for finding in sorted_findings(findings):
         severity = severity_of(finding)
         pkg = finding.package
-        table.add_row(
+        rows.append([
             _text(pkg.name),
             _text(finding.installed_version or pkg.version),
             _text(", ".join(finding.fixed_versions)) if finding.fixed_versions else Text("no fix yet", style="dim"),
@@ -197,7 +194,25 @@ def _vulnerabilities(findings: list[VulnFinding]) -> Table:
             _finding_id(finding),
             _title(finding),
             Text(str(pkg.layer_index) if pkg.layer_index >= 0 else "-"),
-        )
+        ])
+    # The title gets what the other columns leave of the console (never less than _MIN_TITLE, never more than
+    # TITLE_WIDTH) and is cut with an ellipsis; the identity columns fold only when even that is not enough (a cut
+    # name or version would mislead).
+    natural = [max([len(header), *(row[i].cell_len for row in rows)]) for i, header in enumerate(_VULN_COLUMNS)]
+    others = sum(w for i, w in enumerate(natural) if _VULN_COLUMNS[i] != "Title")
+    room = width - others - _COLUMN_GAP * (len(_VULN_COLUMNS) - 1)
+    title_width = max(_MIN_TITLE, min(TITLE_WIDTH, natural[5], room))
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold", expand=False)
+    table.add_column("Package", overflow="fold")
+    table.add_column("Installed", overflow="fold")
+    table.add_column("Fixed in", overflow="fold")
+    table.add_column("Severity", no_wrap=True)
+    table.add_column("ID", no_wrap=True)
+    table.add_column("Title", no_wrap=True, overflow="ellipsis", width=title_width)
+    table.add_column("Layer", justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
@@ -232,7 +247,7 @@ def render_report(
         console.print(Text(summary_line(report.facts), style="bold"))
         console.print()
     if report.vulnerabilities:
-        console.print(_vulnerabilities(report.vulnerabilities))
+        console.print(_vulnerabilities(report.vulnerabilities, console.width))
         console.print()
     else:
         console.print(Text("No vulnerabilities found.", style="bold green"))

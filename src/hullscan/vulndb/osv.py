@@ -138,7 +138,7 @@ def _object(doc: dict[str, Any], key: str, what: str = "") -> dict[str, Any]:
 def _severities(doc: dict[str, Any], what: str = "") -> list[SeverityScore]:
     out = []
     for i, item in enumerate(_opt(doc, "severity", list, what) or []):
-        if not isinstance(item, dict) or not isinstance(item.get("type"), str) or not isinstance(item.get("score"), str):
+        if not (isinstance(item, dict) and isinstance(item.get("type"), str) and isinstance(item.get("score"), str)):
             raise MalformedRecord(f"{what}severity[{i}] needs string type and score")
         out.append(SeverityScore(item["type"], item["score"]))
     return out

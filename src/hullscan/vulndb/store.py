@@ -41,7 +41,7 @@ import zstandard
 from hullscan import __version__
 from hullscan.errors import DatabaseError
 from hullscan.vulndb.model import Advisory, Affected, DatabaseInfo, Range, SeverityScore, normalize_name
-from hullscan.vulndb.osv import ImportStats, KevCatalog, iter_path, load_kev
+from hullscan.vulndb.osv import ImportStats, KevCatalog, OSVImportError, iter_path, load_kev
 
 SCHEMA_VERSION = 1
 DB_FILENAME = "hullscan.db"
@@ -49,8 +49,9 @@ ENV_DB = "HULLSCAN_DB"
 STALE_AFTER_DAYS = 7
 ZSTD_LEVEL = 12
 DICT_SAMPLES = 5000
+MIN_DICT_SAMPLES = 200  # below this a dictionary does not pay for itself (and zstd may refuse to train one)
 DICT_SIZE = {"advisory": 96 * 1024, "affected": 64 * 1024}
-_CACHE_LIMIT = 50_000  # decoded advisories kept per open Store
+_CACHE_LIMIT = 20_000  # decoded advisories (and, separately, affected entries) kept per open Store
 _ZERO_TIME = "0001-01-01"
 
 
@@ -207,7 +208,8 @@ class Store:
         self.path = path
         self._conn = conn
         self._lock = threading.Lock()
-        self._cache: dict[int, Advisory] = {}
+        self._cache: dict[int, Advisory] = {}  # decoded advisories by rowid (without affected entries)
+        self._entries: dict[tuple[int, int], Affected] = {}  # decoded affected entries by (rowid, seq)
         self._meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
         dicts = dict(conn.execute("SELECT name, data FROM dictionaries").fetchall())
         self._adv_codec = _Codec(dicts.get("advisory"))
@@ -264,14 +266,20 @@ class Store:
         key = normalize_name(ecosystem, name)
         with self._lock:
             rows = self._conn.execute(
-                "SELECT f.adv, f.doc, a.id, a.kev, a.doc FROM affected f JOIN advisories a ON a.rowid = f.adv "
+                "SELECT f.adv, f.seq, f.doc, a.id, a.kev, a.doc FROM affected f JOIN advisories a ON a.rowid = f.adv "
                 "WHERE f.ecosystem = ? AND f.name = ? AND a.withdrawn = 0 ORDER BY f.adv, f.seq",
                 (ecosystem, key)).fetchall()
         out: list[tuple[Advisory, Affected]] = []
         current: Advisory | None = None
         current_rowid = -1
-        for rowid, aff_blob, rid, kev, adv_blob in rows:
-            affected = _affected_from(self._aff_codec.unpack(aff_blob))
+        entries = self._entries
+        for rowid, seq, aff_blob, rid, kev, adv_blob in rows:
+            affected = entries.get((rowid, seq))
+            if affected is None:
+                affected = _affected_from(self._aff_codec.unpack(aff_blob))
+                if len(entries) >= _CACHE_LIMIT:
+                    entries.clear()
+                entries[(rowid, seq)] = affected
             if rowid != current_rowid:
                 base = self._cache.get(rowid)
                 if base is None:
@@ -482,6 +490,9 @@ class _Staging:
     def finish(self) -> None:
         self.conn.execute("COMMIT")
 
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM adv").fetchone()[0])
+
     def sample(self, table: str) -> list[bytes]:
         return [r[0] for r in self.conn.execute(f"SELECT doc FROM {table} ORDER BY random() LIMIT {DICT_SAMPLES}")]
 
@@ -490,10 +501,11 @@ class _Staging:
 
 
 def _train(samples: list[bytes], size: int) -> bytes | None:
-    if len(samples) < 200 or sum(len(s) for s in samples) < 4 * size:
+    if len(samples) < MIN_DICT_SAMPLES or sum(len(s) for s in samples) < 4 * size:
         return None
     try:
-        return bytes(zstandard.train_dictionary(size, samples, level=ZSTD_LEVEL).as_bytes())
+        buffers: list[bytes | bytearray | memoryview] = list(samples)
+        return bytes(zstandard.train_dictionary(size, buffers, level=ZSTD_LEVEL).as_bytes())
     except zstandard.ZstdError:
         return None
 
@@ -577,6 +589,9 @@ def build_database(
                 if on_record is not None:
                     on_record(advisory)
             staging.finish()
+            if staging.count() == 0:
+                raise OSVImportError("no advisory was found in " + (", ".join(sources or stats.sources) or "the input")
+                                     + (f" ({stats.malformed:,} malformed records)" if stats.malformed else ""))
             built = now_iso()
             meta: dict[str, Any] = {
                 "schema_version": SCHEMA_VERSION, "built_at": built, "updated_at": updated_at or built,
@@ -632,7 +647,8 @@ def refresh(target: Path, updated_at: str | None = None) -> DatabaseInfo:
             shutil.copyfile(target, tmp)
             conn = sqlite3.connect(tmp, isolation_level=None)
             try:
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'updated_at'", (json.dumps(updated_at or now_iso()),))
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'updated_at'",
+                             (json.dumps(updated_at or now_iso()),))
             finally:
                 conn.close()
             install(tmp, target)
@@ -648,4 +664,5 @@ def random_keys(store: Store, count: int, seed: int = 0) -> list[tuple[str, str]
     with store._lock:
         keys = store._conn.execute("SELECT DISTINCT ecosystem, name FROM affected").fetchall()
     rng = random.Random(seed)
-    return [tuple(rng.choice(keys)) for _ in range(count)] if keys else []
+    pairs = [(str(e), str(n)) for e, n in keys]
+    return [rng.choice(pairs) for _ in range(count)] if pairs else []

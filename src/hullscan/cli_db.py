@@ -1,0 +1,273 @@
+"""`hullscan db ...`: get, inspect and carry the vulnerability database.
+
+    hullscan db update [--base-url URL] [--ecosystem NAME]... [--kev FILE] [--force]
+    hullscan db import PATH... [--kev FILE]
+    hullscan db status [--strict] [--json]
+    hullscan db push REF [--username U --password-stdin] [--insecure] [--ca-cert FILE]
+    hullscan db pull REF [same]
+
+Every command takes --db PATH (or HULLSCAN_DB); the default is <user data dir>/hullscan/db/hullscan.db.
+Failures print the catalogue cause and its solution and exit 3; `status --strict` exits 1 for a stale
+database.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
+from hullscan.errors import DatabaseError, HullscanError
+from hullscan.vulndb.osv import ImportStats
+from hullscan.vulndb.store import STALE_AFTER_DAYS, Store, build_from_paths, default_db_path, parse_time
+from hullscan.vulndb.update import DEFAULT_BASE_URL, DEFAULT_ECOSYSTEMS, pull_database, push_database, update_database
+
+db_app = typer.Typer(help="Manage the vulnerability database (OSV data in a local SQLite file).",
+                     no_args_is_help=True)
+
+DbOpt = Annotated[Path | None, typer.Option("--db", envvar="HULLSCAN_DB",
+                                            help="Database file [default: <user data dir>/hullscan/db/hullscan.db]")]
+KevOpt = Annotated[Path | None, typer.Option("--kev", help="CISA KEV catalogue (JSON) marking exploited CVEs",
+                                             exists=True, dir_okay=False)]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output")]
+UserOpt = Annotated[str | None, typer.Option("--username", "-u", envvar="HULLSCAN_USERNAME", help="Registry user")]
+PwStdinOpt = Annotated[bool, typer.Option("--password-stdin", help="Read the registry password from stdin")]
+InsecureOpt = Annotated[bool, typer.Option("--insecure", help="Allow plain HTTP and unverified TLS")]
+CaOpt = Annotated[Path | None, typer.Option("--ca-cert", help="CA bundle for the registry's TLS certificate")]
+DockerCfgOpt = Annotated[Path | None, typer.Option("--docker-config", help="Path to a Docker config.json")]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _err() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _catalogue_errors(func: F) -> F:
+    """Render catalogue errors with their solution and exit with the cause's code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except HullscanError as exc:
+            _err().print(f"[bold red]error[/]: {exc.render()}", markup=True)
+            raise typer.Exit(exc.cause.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _db_path(db: Path | None) -> Path:
+    return (db or default_db_path()).expanduser().absolute()
+
+
+def _ago(when: str, now: datetime | None = None) -> str:
+    t = parse_time(when)
+    if t is None:
+        return "unknown"
+    seconds = ((now or datetime.now(UTC)) - t).total_seconds()
+    if seconds < 0:
+        return "in the future"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return "just now"
+
+
+def _report_problems(stats: ImportStats, console: Console, limit: int = 10) -> None:
+    if stats.malformed:
+        console.print(f"[yellow]warning[/]: {stats.malformed:,} malformed record(s) skipped:", markup=True)
+        for p in stats.problems[:limit]:
+            console.print(f"  {p}", markup=False)
+        if stats.malformed > limit:
+            console.print(f"  ... and {stats.malformed - limit:,} more (`hullscan db status --json` lists up to "
+                          f"{len(stats.problems)})", markup=False)
+
+
+def _summary(stats: ImportStats, counts: dict[str, int], path: Path, size: int, seconds: float) -> str:
+    by = ", ".join(f"{k} {v:,}" for k, v in counts.items())
+    skipped = f"; {stats.git_ranges:,} GIT ranges skipped" if stats.git_ranges else ""
+    return (f"built {path} ({size / 1e6:.1f} MB) in {seconds:.1f}s from {stats.records:,} records; advisories per "
+            f"ecosystem: {by}; {stats.withdrawn:,} withdrawn (kept, never matched){skipped}")
+
+
+class _RichDownloads:
+    def __init__(self, progress: Progress) -> None:
+        self.p = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def started(self, ecosystem: str, total: int | None) -> None:
+        self.tasks[ecosystem] = self.p.add_task(ecosystem, total=total)
+
+    def advanced(self, ecosystem: str, received: int) -> None:
+        self.p.update(self.tasks[ecosystem], completed=received)
+
+    def finished(self, ecosystem: str, status: str) -> None:
+        task = self.tasks.get(ecosystem)
+        if task is None:
+            task = self.tasks[ecosystem] = self.p.add_task(ecosystem, total=1)
+        self.p.update(task, completed=self.p.tasks[task].total or 1, description=f"{ecosystem} ({status})")
+
+
+@db_app.command("update")
+@_catalogue_errors
+def update_cmd(
+    db: DbOpt = None,
+    base_url: Annotated[str, typer.Option("--base-url", envvar="HULLSCAN_OSV_URL",
+                                          help="Where <Ecosystem>/all.zip files are served")] = DEFAULT_BASE_URL,
+    ecosystem: Annotated[list[str] | None, typer.Option("--ecosystem", "-e", help="OSV ecosystem to download "
+                                                        "(repeatable) [default: every one hullscan detects]")] = None,
+    kev: KevOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even when no source changed")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Download OSV data (conditionally: unchanged files are not fetched again) and rebuild the database."""
+    path = _db_path(db)
+    err = _err()
+    ecosystems = ecosystem or list(DEFAULT_ECOSYSTEMS)
+    if quiet or not err.is_terminal:
+        result = update_database(path, base_url=base_url, ecosystems=ecosystems, kev_path=kev, force=force)
+    else:
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+        with Progress(*columns, console=err, transient=True) as progress:
+            result = update_database(path, base_url=base_url, ecosystems=ecosystems, kev_path=kev, force=force,
+                                     progress=_RichDownloads(progress))
+    for warning in result.warnings:
+        err.print(f"[yellow]warning[/]: {warning}", markup=True)
+    fetched = sum(d.status == "downloaded" for d in result.downloads)
+    unchanged = sum(d.status == "not-modified" for d in result.downloads)
+    out = Console(highlight=False, soft_wrap=True)
+    if result.build is not None:
+        _report_problems(result.build.stats, err)
+        out.print(f"downloaded {fetched}, unchanged {unchanged}; "
+                  + _summary(result.build.stats, result.build.info.counts, path, result.build.size,
+                             result.build.seconds), markup=False)
+    else:
+        out.print(f"all {unchanged} source(s) unchanged; {path} is current (updated_at refreshed)", markup=False)
+
+
+@db_app.command("import")
+@_catalogue_errors
+def import_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="OSV all.zip files, directories of JSON (or zip) files, "
+                                                     "or JSON files", exists=True)],
+    db: DbOpt = None,
+    kev: KevOpt = None,
+) -> None:
+    """Build the database offline from local OSV data (replaces the current database atomically)."""
+    path = _db_path(db)
+    result = build_from_paths(path, [p.absolute() for p in paths], kev_path=kev)
+    _report_problems(result.stats, _err())
+    summary = _summary(result.stats, result.info.counts, path, result.size, result.seconds)
+    Console(highlight=False, soft_wrap=True).print(summary, markup=False)
+
+
+@db_app.command("status")
+@_catalogue_errors
+def status_cmd(
+    db: DbOpt = None,
+    strict: Annotated[bool, typer.Option("--strict", help=f"Exit 1 when older than {STALE_AFTER_DAYS} days")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Show where the database is, how old it is and what it holds."""
+    path = _db_path(db)
+    if not path.exists():
+        raise DatabaseError(f"there is no vulnerability database at {path}", code="NO_DATABASE")
+    with Store.open(path) as store:
+        info = store.info()
+        stats = store.stats()
+        age = store.age_days()
+        stale = store.is_stale()
+        totals = store.meta("totals") or {}
+        kev_version = store.meta("kev") or ""
+        newest = store.meta("newest_modified") or ""
+    if as_json:
+        doc = {"path": info.path, "schema_version": info.schema_version, "built_at": info.built_at,
+               "updated_at": info.updated_at, "age_days": None if age is None else round(age, 3), "stale": stale,
+               "newest_modified": newest, "sources": info.sources, "counts": info.counts, "totals": totals,
+               "kev_catalogue": kev_version, "import": stats.to_dict()}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        out = Console(highlight=False)
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        table.add_row("Database", f"{info.path} ({path.stat().st_size / 1e6:.1f} MB)")
+        table.add_row("Schema", str(info.schema_version))
+        table.add_row("Built", f"{info.built_at} ({_ago(info.built_at)})")
+        table.add_row("Updated", f"{info.updated_at} ({_ago(info.updated_at)})")
+        if newest:
+            table.add_row("Newest record", newest)
+        for i, source in enumerate(info.sources):
+            table.add_row("Sources" if i == 0 else "", source)
+        table.add_row("Advisories", f"{totals.get('advisories', 0):,} ({totals.get('withdrawn', 0):,} withdrawn, "
+                                    f"never matched; {totals.get('kev', 0):,} known exploited)")
+        if stats.malformed or stats.git_ranges:
+            table.add_row("Import", f"{stats.malformed:,} malformed records skipped, {stats.git_ranges:,} GIT "
+                                    f"ranges skipped")
+        out.print(table)
+        counts = Table("Ecosystem", "Advisories", box=None, padding=(0, 2))
+        for name, n in info.counts.items():
+            counts.add_row(name, f"{n:,}")
+        out.print(counts)
+    if stale:
+        days = "of unknown age" if age is None else f"{age:.0f} days old"
+        _err().print(f"[yellow]warning[/]: the database is {days} (more than {STALE_AFTER_DAYS}); run "
+                     f"`hullscan db update` (or import / pull a newer one)", markup=True)
+        if strict:
+            raise typer.Exit(1)
+
+
+def _password(password_stdin: bool) -> str | None:
+    if not password_stdin:
+        return None
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise typer.BadParameter("--password-stdin was given but stdin held no password")
+    return password
+
+
+@db_app.command("push")
+@_catalogue_errors
+def push_cmd(
+    reference: Annotated[str, typer.Argument(help="registry/repository:tag to push the database to")],
+    db: DbOpt = None, username: UserOpt = None, password_stdin: PwStdinOpt = False, insecure: InsecureOpt = False,
+    ca_cert: CaOpt = None, docker_config: DockerCfgOpt = None,
+) -> None:
+    """Push the database to a registry as an OCI artifact (for air-gapped sites: `db pull` it there)."""
+    path = _db_path(db)
+    if not path.exists():
+        raise DatabaseError(f"there is no vulnerability database at {path} to push", code="NO_DATABASE")
+    result = push_database(path, reference, username=username, password=_password(password_stdin),
+                           docker_config=docker_config, insecure=insecure, ca_cert=ca_cert)
+    Console(highlight=False, soft_wrap=True).print(
+        f"pushed {path} ({result.db_size / 1e6:.1f} MB, {result.layer_size / 1e6:.1f} MB compressed) to "
+        f"{result.reference}@{result.manifest_digest}", markup=False)
+
+
+@db_app.command("pull")
+@_catalogue_errors
+def pull_cmd(
+    reference: Annotated[str, typer.Argument(help="registry/repository:tag (or @digest) of a pushed database")],
+    db: DbOpt = None, username: UserOpt = None, password_stdin: PwStdinOpt = False, insecure: InsecureOpt = False,
+    ca_cert: CaOpt = None, docker_config: DockerCfgOpt = None,
+) -> None:
+    """Pull a database pushed with `hullscan db push`, verify it and swap it in atomically."""
+    path = _db_path(db)
+    result = pull_database(reference, path, username=username, password=_password(password_stdin),
+                           docker_config=docker_config, insecure=insecure, ca_cert=ca_cert)
+    info = result.info
+    Console(highlight=False, soft_wrap=True).print(
+        f"pulled {result.reference}@{result.manifest_digest} into {path}: schema {info.schema_version}, built "
+        f"{info.built_at}, updated {info.updated_at} ({_ago(info.updated_at)}), "
+        f"{sum(info.counts.values()):,} advisories", markup=False)

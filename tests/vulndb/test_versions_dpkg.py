@@ -1,0 +1,200 @@
+"""dpkg ordering, proven against `dpkg --compare-versions` itself.
+
+Each pair is checked with one dpkg call: the operator is our answer (lt, eq or gt), so exit status 0
+confirms it completely, 1 refutes it, and 2 means dpkg rejects the syntax (which must be exactly the
+pairs where our parser raises InvalidVersion). The calls run in a shell loop over a file, split across
+the CPUs.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hullscan.vulndb.versions import InvalidVersion, compare, sort_key
+
+pytestmark = pytest.mark.skipif(shutil.which("dpkg") is None, reason="dpkg is not installed")
+
+OSV_DEBIAN = Path("/work/shared/vulndata/osv/Debian/all.zip")
+ECO = "Debian:12"
+
+_LOOP = 'while IFS="\t" read -r op a b; do dpkg --compare-versions "$a" "$op" "$b" 2>/dev/null; echo $?; done'
+
+
+def _ours(a: str, b: str) -> str:
+    try:
+        c = compare(ECO, a, b)
+    except InvalidVersion:
+        return "invalid"
+    return {-1: "lt", 0: "eq", 1: "gt"}[c]
+
+
+def dpkg_disagreements(pairs: Sequence[tuple[str, str]], tmp: Path) -> list[tuple[str, str, str, int]]:
+    """(a, b, our answer, dpkg exit status) for every pair where dpkg does not confirm our answer."""
+    ours = [_ours(a, b) for a, b in pairs]
+    jobs = max(1, min(os.cpu_count() or 1, 8))
+    chunks = [list(range(i, len(pairs), jobs)) for i in range(jobs)]
+    procs = []
+    for n, idx in enumerate(chunks):
+        path = tmp / f"pairs{n}.tsv"
+        with path.open("w") as f:
+            for i in idx:
+                op = "lt" if ours[i] == "invalid" else ours[i]
+                f.write(f"{op}\t{pairs[i][0]}\t{pairs[i][1]}\n")
+        procs.append(subprocess.Popen(["bash", "-c", f"{_LOOP} < {path}"], stdout=subprocess.PIPE, text=True))
+    bad = []
+    for idx, proc in zip(chunks, procs, strict=True):
+        out, _ = proc.communicate(timeout=600)
+        codes = [int(x) for x in out.split()]
+        assert len(codes) == len(idx)
+        for i, rc in zip(idx, codes, strict=True):
+            expected = 2 if ours[i] == "invalid" else 0
+            if rc != expected:
+                bad.append((pairs[i][0], pairs[i][1], ours[i], rc))
+    return bad
+
+
+# --- hypothesis: versions built from the pieces that matter to dpkg's ordering -------------------------
+_digits = st.one_of(
+    st.integers(0, 12).map(str),
+    st.integers(0, 10**12).map(str),
+    st.sampled_from(["0", "00", "007", "010", "1", "01"]),
+)
+_letters = st.sampled_from(["a", "b", "z", "A", "Z", "rc", "dfsg", "deb", "ubuntu", "git", "beta"])
+_seps = st.sampled_from([".", "+", "~", "~~", ".", "+", "~", "-"])
+_odd = st.sampled_from(["_", "!", "#", "%", "=", ":", "@"])  # dpkg warns about these, still compares
+_run = st.lists(st.one_of(_digits, _digits, _letters, _seps, _odd.filter(lambda _: True)), min_size=1, max_size=7)
+
+
+def _upstream(parts: list[str]) -> str:
+    return "".join(parts)
+
+
+_epoch = st.one_of(st.just(""), st.just(""), st.integers(0, 5).map(lambda e: f"{e}:"), st.sampled_from(["00:", "a:", ":", "-1:", "+1:"]))
+_revision = st.one_of(st.just(""), st.lists(st.one_of(_digits, _letters, st.sampled_from([".", "+", "~"])), min_size=0, max_size=5).map(lambda p: "-" + "".join(p)))
+version = st.builds(lambda e, u, r: e + u + r, _epoch, st.one_of(_digits, _run.map(_upstream)), _revision).filter(
+    lambda v: v.strip() != "" and "\t" not in v
+)
+
+_suffixes = ["~", "~~", "~a", "a", ".0", "0", "+b1", "-1", "-0", "+", ".", "~rc1", "+deb11u1", "A", "-1~bpo1"]
+
+
+def _mutate(v: str, how: int, extra: str) -> str:
+    if how == 0:
+        return v
+    if how == 1:
+        return v + extra
+    if how == 2 and len(v) > 1:
+        return v[:-1]
+    if how == 3:
+        return v.replace("0", "", 1) if "0" in v else "0" + v
+    if how == 4:
+        return "1:" + v if ":" not in v else v.split(":", 1)[1]
+    return v[: len(v) // 2] + extra + v[len(v) // 2 :]
+
+
+pair = st.one_of(
+    st.tuples(version, version),
+    version.flatmap(
+        lambda a: st.tuples(st.just(a), st.builds(_mutate, st.just(a), st.integers(0, 5), st.sampled_from(_suffixes)))
+    ),
+)
+
+
+def test_dpkg_ordering_matches_dpkg_on_10000_hypothesis_pairs(tmp_path: Path) -> None:
+    collected: list[tuple[str, str]] = []
+
+    @settings(max_examples=260, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(pair, min_size=50, max_size=50))
+    def gather(pairs: list[tuple[str, str]]) -> None:
+        collected.extend(pairs)
+
+    gather()
+    pairs = list(dict.fromkeys(collected))
+    assert len(pairs) >= 10_000, len(pairs)
+    kinds = [_ours(a, b) for a, b in pairs]
+    # the generator must exercise every outcome, including dpkg's syntax errors
+    assert all(kinds.count(k) > 100 for k in ("lt", "eq", "gt", "invalid")), {k: kinds.count(k) for k in set(kinds)}
+    bad = dpkg_disagreements(pairs, tmp_path)
+    assert not bad, f"{len(bad)} of {len(pairs)} pairs disagree with dpkg, e.g. {bad[:10]}"
+
+
+def _status_versions() -> list[str]:
+    status = Path("/var/lib/dpkg/status")
+    if not status.exists():
+        return []
+    out = []
+    for line in status.read_text(errors="replace").splitlines():
+        if line.startswith("Version: "):
+            out.append(line.split(": ", 1)[1].strip())
+        elif line.startswith("Source: ") and "(" in line:  # "Source: foo (1.2-3)"
+            out.append(line.split("(", 1)[1].rstrip(")").strip())
+    return sorted(set(out))
+
+
+def _dsa_versions(limit: int) -> list[str]:
+    import json
+
+    if not OSV_DEBIAN.exists():
+        return []
+    found: set[str] = set()
+    with zipfile.ZipFile(OSV_DEBIAN) as z:
+        for name in z.namelist():
+            rec = json.loads(z.read(name))
+            for aff in rec.get("affected", []):
+                for r in aff.get("ranges", []):
+                    for ev in r.get("events", []):
+                        for k, v in ev.items():
+                            if k != "introduced":
+                                found.add(v)
+    versions = sorted(found)
+    random.Random(7).shuffle(versions)
+    return versions[:limit]
+
+
+def test_dpkg_ordering_matches_dpkg_on_real_versions(tmp_path: Path) -> None:
+    """Installed versions and DSA/DLA fixed versions: sorted with our key, every neighbour pair is
+    confirmed by dpkg (which proves the whole order), plus random pairs."""
+    real = sorted(set(_status_versions()) | set(_dsa_versions(2500)), key=lambda v: sort_key(ECO, v))
+    assert len(real) > 2000
+    assert any(":" in v for v in real) and any("~" in v for v in real)
+    pairs = list(zip(real, real[1:], strict=False))
+    rng = random.Random(11)
+    pairs += [(rng.choice(real), rng.choice(real)) for _ in range(1500)]
+    bad = dpkg_disagreements(pairs, tmp_path)
+    assert not bad, f"{len(bad)} of {len(pairs)} pairs disagree with dpkg, e.g. {bad[:10]}"
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("1.0~rc1-1", "1.0-1", -1),  # tilde sorts before the end
+        ("1.0-1", "1.0+deb11u1-1", -1),
+        ("1:1.0-1", "2.0-1", 1),  # epoch wins
+        ("0:1.0", "1.0", 0),  # missing epoch = 0
+        ("1.0", "1.0-0", 0),  # missing revision = "0"
+        ("1.00", "1.0", 0),  # numbers, not strings
+        ("1.0a", "1.0+", -1),  # letters before other characters
+        ("2:1.2.11.dfsg-2+deb11u2", "2:1.2.11.dfsg-2+deb11u1", 1),
+        ("7.74.0-1.3+deb11u7", "7.74.0-1.3+deb11u10", -1),
+    ],
+)
+def test_documented_dpkg_orderings(a: str, b: str, expected: int) -> None:
+    assert compare(ECO, a, b) == expected
+    assert compare(ECO, b, a) == -expected
+
+
+@pytest.mark.parametrize("bad", ["", " ", "a:1.0", "1:", "1.0-", "1.0 2", ":1.0", "-1"])
+def test_dpkg_rejects_what_dpkg_rejects(bad: str) -> None:
+    with pytest.raises(InvalidVersion):
+        sort_key(ECO, bad)
+    assert isinstance(InvalidVersion("dpkg", bad), ValueError)
