@@ -12,7 +12,7 @@ from typing import Protocol
 
 from hullscan.analyzers import default_analyzers
 from hullscan.analyzers.base import Analyzer
-from hullscan.errors import SourceError
+from hullscan.errors import LayerError, SourceError
 from hullscan.layers.cache import LayerCache, default_cache_dir
 from hullscan.layers.merge import merge
 from hullscan.layers.walker import LayerWalker
@@ -68,9 +68,13 @@ class NoProgress:
 
 
 def _split_tag(spec: str) -> tuple[str, str | None]:
-    """`path[:tag]` where the path exists; a colon inside an existing path is part of the path."""
+    """`path[:tag]`: the shortest prefix at a colon that exists as a path is the path (tags may hold colons,
+    as in `app.tar:repo/name:1.0`); a colon inside an existing path is part of the path."""
     if Path(spec).exists() or ":" not in spec:
         return spec, None
+    for i, ch in enumerate(spec):
+        if ch == ":" and Path(spec[:i]).exists():
+            return spec[:i], spec[i + 1:] or None
     path, _, tag = spec.rpartition(":")
     return path, tag or None
 
@@ -197,6 +201,13 @@ class Scanner:
         stream = source.open_layer(layer)
         try:
             facts = walker.walk_tar(stream, layer.diff_id, layer.index, on_bytes)
+        except LayerError:
+            # A blob that fails to decompress may simply be corrupt in transit: when its digest is wrong,
+            # that is the cause to report (and the one with the right remedy).
+            drain = getattr(stream, "drain", None)
+            if drain is not None:
+                drain()
+            raise
         finally:
             stream.close()
         if self.cache is not None:

@@ -277,8 +277,6 @@ def test_multi_image_docker_archive(tmp_path: Path) -> None:
     assert facts.reference == "example/two:1.0"
 
 
-@pytest.mark.xfail(strict=True, reason="scan._split_tag splits PATH:REPO:TAG at the last colon, so a docker "
-                                       "archive image named with a tag cannot be chosen from the command line")
 def test_multi_image_docker_archive_by_full_repo_tag(tmp_path: Path) -> None:
     archive = _multi_image_archive(tmp_path / "multi.tar")
     assert summary(scan(f"docker-archive:{archive}:example/two:1.0", tmp_path))[0] == "ubuntu"

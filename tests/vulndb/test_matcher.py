@@ -13,7 +13,7 @@ import pytest
 
 from hullscan.model import ImageFacts, OSInfo, Package
 from hullscan.vulndb.matcher import MatchResult, match_image, vulnerability_ids
-from hullscan.vulndb.model import Advisory, Affected, AdvisoryStore, DatabaseInfo, normalize_name
+from hullscan.vulndb.model import Advisory, AdvisoryStore, Affected, DatabaseInfo, normalize_name
 from hullscan.vulndb.osv import parse_record
 
 DATA = Path(__file__).parent / "data_matcher"

@@ -114,8 +114,9 @@ def test_debian_urgency() -> None:
     }
     adv = parse_record(record)
     bullseye, bookworm = adv.affected
-    assert assess(adv, bullseye) == Severity("LOW", "vendor:Debian", 7.4, "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:N/A:H")
-    assert assess(adv, bookworm) == Severity("HIGH", "cvss:3.1", 7.4, "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:N/A:H")
+    vector = "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:N/A:H"
+    assert assess(adv, bullseye) == Severity("LOW", "vendor:Debian", 7.4, vector)
+    assert assess(adv, bookworm) == Severity("HIGH", "cvss:3.1", 7.4, vector)
 
 
 def test_ubuntu_priority() -> None:

@@ -147,7 +147,8 @@ def _suse_candidates(os_info: OSInfo, available: Collection[str]) -> list[str]:
         if os_info.family in ("sles", "suse", ""):
             wanted.append(f"SUSE:Linux Enterprise Server {release}")
         suffix = f" {release}"
-        modules = sorted(e for e in available if e.startswith("SUSE:Linux Enterprise Module for ") and e.endswith(suffix))
+        module = "SUSE:Linux Enterprise Module for "
+        modules = sorted(e for e in available if e.startswith(module) and e.endswith(suffix))
         wanted.extend(modules)
     return wanted
 
@@ -175,7 +176,8 @@ def _redhat_candidates(version: str, available: Collection[str]) -> list[str]:
     major = nums[0]
     releases = [major] + ([f"{major}.{nums[1]}"] if len(nums) > 1 else [])
     wanted = [f"Red Hat:enterprise_linux:{r}" for r in releases]
-    pattern = re.compile(r"^Red Hat:enterprise_linux:(%s)(::.+)?$" % "|".join(re.escape(r) for r in releases))
+    alternatives = "|".join(re.escape(r) for r in releases)
+    pattern = re.compile(rf"^Red Hat:enterprise_linux:({alternatives})(::.+)?$")
     streams = sorted(e for e in available if pattern.match(e) and e not in wanted)
     # baseos and appstream first: they hold what container images install.
     streams.sort(key=lambda e: (0 if e.endswith(("::baseos", "::appstream", "::server")) else 1, e))

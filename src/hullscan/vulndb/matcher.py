@@ -49,7 +49,7 @@ from hullscan.vulndb.ecosystems import (
     resolve_os,
     rpm_evr,
 )
-from hullscan.vulndb.model import Advisory, Affected, AdvisoryStore
+from hullscan.vulndb.model import Advisory, AdvisoryStore, Affected
 from hullscan.vulndb.severity import Severity, assess, highest
 
 VERSION_RANGE_TYPES = frozenset({"ECOSYSTEM", "SEMVER"})
