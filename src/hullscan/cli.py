@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,10 +19,13 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 from hullscan import __version__
 from hullscan.cli_db import db_app
 from hullscan.errors import HullscanError
+from hullscan.findings import ScanReport
+from hullscan.ignorefile import IgnoreEntry
 from hullscan.layers.cache import LayerCache, default_cache_dir
 from hullscan.model import ImageFacts, LayerInfo, Platform
 from hullscan.oci.source import GB, Limits
 from hullscan.scan import RegistryOptions, Scanner, ScanOptions
+from hullscan.vulndb.model import AdvisoryStore
 
 app = typer.Typer(help="hullscan: scan container images for what they hold and what is wrong with it.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -34,14 +37,14 @@ EXIT_SCAN_FAILED = 3
 EXIT_INTERNAL = 4
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     cyclonedx = "cyclonedx"
     spdx = "spdx"
 
 
-PlatformOpt = Annotated[str | None, typer.Option("--platform", help="os/arch[/variant] to pick from a multi-arch index")]
+PlatformOpt = Annotated[str | None, typer.Option("--platform", help="os/arch[/variant] to pick from an index")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file")]
 UserOpt = Annotated[str | None, typer.Option("--username", "-u", envvar="HULLSCAN_USERNAME", help="Registry user")]
@@ -129,10 +132,7 @@ def _render(facts: ImageFacts, fmt: Format, output: Path | None) -> None:
         text = cyclonedx.render(facts)
     else:
         text = spdx.render(facts)
-    if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    else:
-        output.write_text(text, encoding="utf-8")
+    _write(text, output)
 
 
 def _inventory(target: str, fmt: Format, output: Path | None, platform: str | None, username: str | None,
@@ -163,18 +163,205 @@ def sbom(
                cache_dir, no_cache, max_image_size, max_layer_size, quiet)
 
 
+class ScanFormat(StrEnum):
+    table = "table"
+    json = "json"
+    sarif = "sarif"
+    cyclonedx = "cyclonedx"
+    spdx = "spdx"
+
+
+SCANNERS = ("vuln",)
+
+
 @app.command()
 def scan(
     image: Annotated[str, typer.Argument(help="Registry reference, docker-archive tar, OCI layout or root fs")],
-    fmt: FormatOpt = Format.table,
+    fmt: Annotated[ScanFormat, typer.Option("--format", "-f", help="Output format")] = ScanFormat.table,
     output: OutputOpt = None, platform: PlatformOpt = None, username: UserOpt = None,
     password_stdin: PwStdinOpt = False, insecure: InsecureOpt = False, ca_cert: CaOpt = None,
     docker_config: DockerCfgOpt = None, cache_dir: CacheDirOpt = None, no_cache: NoCacheOpt = False,
     max_image_size: MaxImageOpt = 50.0, max_layer_size: MaxLayerOpt = 10.0, quiet: QuietOpt = False,
+    scanners: Annotated[str, typer.Option("--scanners", help="Scan items, comma-separated: vuln, or none "
+                                          "for the inventory only")] = "vuln",
+    severity: Annotated[str, typer.Option("--severity", "-s", help="Report this severity and above "
+                                          "(HIGH), or exactly a list (CRITICAL,LOW)")] = "UNKNOWN",
+    ignore_unfixed: Annotated[bool, typer.Option("--ignore-unfixed", help="Leave out findings with no fix")] = False,
+    exit_code: Annotated[int, typer.Option("--exit-code", help="Exit with this code when findings remain "
+                                           "after --severity, --ignore-unfixed and the ignore file")] = 0,
+    ignore_file: Annotated[Path | None, typer.Option("--ignore-file", help="Ignore file [default: "
+                                                     ".hullscanignore when present]")] = None,
+    db: Annotated[Path | None, typer.Option("--db", envvar="HULLSCAN_DB", help="Vulnerability database")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Make no network request for data")] = False,
+    skip_db_update: Annotated[bool, typer.Option("--skip-db-update", help="Use the database as it is")] = False,
+    list_packages: Annotated[bool, typer.Option("--list-packages", help="Show the inventory in the table too")] = False,
 ) -> None:
-    """Scan an image and report what it holds (a table by default)."""
-    _inventory(image, fmt, output, platform, username, password_stdin, insecure, ca_cert, docker_config,
-               cache_dir, no_cache, max_image_size, max_layer_size, quiet)
+    """Scan an image: its software and the vulnerabilities in it (a table by default)."""
+    from hullscan.detect import SeverityFilter, VulnOptions
+
+    items = [w.strip() for w in scanners.split(",") if w.strip()]
+    unknown = [w for w in items if w not in (*SCANNERS, "none")]
+    if unknown:
+        raise typer.BadParameter(f"unknown scanner {', '.join(unknown)}; choose from {', '.join(SCANNERS)}",
+                                 param_hint="--scanners")
+    try:
+        sev = SeverityFilter.parse(severity)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--severity") from None
+    options = _options(platform, username, password_stdin, insecure, ca_cert, docker_config, cache_dir,
+                       no_cache, max_image_size, max_layer_size)
+    err = Console(stderr=True, highlight=False)
+    try:
+        ignore = _ignore_entries(ignore_file)
+        store = _open_database(db, offline or skip_db_update, err) if "vuln" in items else None
+        facts = _run_scan(image, options, quiet)
+        if store is not None:
+            from hullscan.detect import evaluate
+
+            report = evaluate(facts, store, VulnOptions(ignore_unfixed, sev, ignore))
+            _remember(report)
+        else:
+            report = ScanReport(facts=facts)
+    except HullscanError as exc:
+        err.print(f"[bold red]error[/]: {exc.render()}", markup=True)
+        raise typer.Exit(exc.cause.exit_code) from None
+    _render_report(report, fmt, output, list_packages)
+    if exit_code and report.vulnerabilities:
+        raise typer.Exit(exit_code)
+
+
+def _ignore_entries(path: Path | None) -> list[IgnoreEntry]:
+    from hullscan.ignorefile import load
+
+    if path is None:
+        default = Path(".hullscanignore")
+        return load(default) if default.is_file() else []
+    return load(path)
+
+
+def _open_database(db: Path | None, no_update: bool, err: Console) -> AdvisoryStore:
+    """The vulnerability database, updated first when missing or over 7 days old (unless told not to)."""
+    from hullscan.vulndb.store import default_db_path, open_default
+    from hullscan.vulndb.update import update_database
+
+    path = db or default_db_path()
+    if not no_update:
+        stale = True
+        if path.exists():
+            with open_default(path) as current:
+                stale = current.is_stale()
+        if stale:
+            try:
+                update_database(path)
+            except HullscanError as exc:
+                if not path.exists():
+                    raise
+                err.print(f"[yellow]warning[/]: the database could not be updated ({exc.detail}); using the "
+                          "existing one", markup=True)
+    store = open_default(path)
+    if store.is_stale():
+        err.print(f"[yellow]warning[/]: the vulnerability database is {store.age_days():.0f} days old; run "
+                  "'hullscan db update'", markup=True)
+    return store
+
+
+def _remember(report: ScanReport) -> None:
+    """Store the image facts so `hullscan rescan` can re-evaluate them against a newer database."""
+    import datetime as dt
+
+    from hullscan.scanstore import ScanStore, StoredScan, finding_key
+
+    store = ScanStore()
+    built = report.database.built_at if report.database else ""
+    try:
+        store.save(StoredScan(ScanStore.key_for(report.facts), report.facts,
+                              [finding_key(f) for f in report.vulnerabilities], built,
+                              dt.datetime.now(dt.UTC).isoformat(timespec="seconds")))
+    except OSError as exc:
+        Console(stderr=True).print(f"warning: could not store the scan for rescan: {exc}", markup=False)
+
+
+def _render_report(report: ScanReport, fmt: ScanFormat, output: Path | None, list_packages: bool) -> None:
+    from hullscan.report import cyclonedx, json_report, sarif, spdx, table
+
+    if fmt is ScanFormat.table:
+        if output is None:
+            table.render_report(report, _stdout_console(), show_packages=list_packages)
+        else:
+            with output.open("w", encoding="utf-8") as f:
+                table.render_report(report, Console(file=f, width=160, no_color=True), show_packages=list_packages)
+        return
+    if fmt is ScanFormat.json:
+        text = json_report.render_report(report)
+    elif fmt is ScanFormat.sarif:
+        text = sarif.render(report)
+    elif fmt is ScanFormat.cyclonedx:
+        text = cyclonedx.render_report(report)
+    else:
+        text = spdx.render(report.facts)
+    _write(text, output)
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@app.command()
+def rescan(
+    images: Annotated[list[str] | None, typer.Argument(help="Stored scans to redo [default: all]")] = None,
+    db: Annotated[Path | None, typer.Option("--db", envvar="HULLSCAN_DB", help="Vulnerability database")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the changes as JSON")] = False,
+) -> None:
+    """Re-evaluate stored scans against the current database, without downloading any layer.
+
+    Reports, per image, the findings that are new and those that are gone since the last evaluation.
+    """
+    import datetime as dt
+    import json
+
+    from hullscan.detect import VulnOptions, evaluate
+    from hullscan.scanstore import ScanStore, StoredScan, finding_key
+    from hullscan.vulndb.store import open_default
+
+    err = Console(stderr=True, highlight=False)
+    try:
+        store = open_default(db)
+    except HullscanError as exc:
+        err.print(f"[bold red]error[/]: {exc.render()}", markup=True)
+        raise typer.Exit(exc.cause.exit_code) from None
+    scans = ScanStore()
+    wanted = set(images or [])
+    changes: list[dict[str, Any]] = []
+    for stored in scans.all():
+        if wanted and stored.facts.reference not in wanted:
+            continue
+        report = evaluate(stored.facts, store, VulnOptions())
+        keys = {finding_key(f): f for f in report.vulnerabilities}
+        before = set(stored.finding_keys)
+        new = sorted(k for k in keys if k not in before)
+        fixed = sorted(before - set(keys))
+        changes.append({"image": stored.facts.reference, "digest": stored.facts.manifest_digest,
+                        "total": len(keys), "new": [k.split("|", 1)[0] + " in " + k.split("|")[2] for k in new],
+                        "gone": [k.split("|", 1)[0] + " in " + k.split("|")[2] for k in fixed]})
+        scans.save(StoredScan(stored.key, stored.facts, sorted(keys), store.info().built_at,
+                              dt.datetime.now(dt.UTC).isoformat(timespec="seconds")))
+    if wanted and not changes:
+        err.print("no stored scan matches; scan the image first with 'hullscan scan'", markup=False)
+        raise typer.Exit(EXIT_SCAN_FAILED)
+    if json_out:
+        sys.stdout.write(json.dumps(changes, indent=2) + "\n")
+        return
+    out = Console(highlight=False)
+    for c in changes:
+        out.print(f"{c['image']}: {c['total']} findings, {len(c['new'])} new, {len(c['gone'])} gone",
+                  markup=False)
+        for line in c["new"]:
+            out.print(f"  + {line}", markup=False)
+        for line in c["gone"]:
+            out.print(f"  - {line}", markup=False)
 
 
 @cache_app.command("clean")

@@ -267,6 +267,7 @@ class _Matcher:
         self.store = store
         self._lookups: dict[tuple[str, str], list[tuple[Advisory, Affected]]] = {}
         self._hits: dict[tuple[tuple[str, ...], tuple[str, ...], str], list[Hit]] = {}
+        self._findings: dict[tuple[tuple[str, ...], tuple[str, ...], str], list[VulnFinding]] = {}
 
     def lookup(self, ecosystem: str, name: str) -> list[tuple[Advisory, Affected]]:
         key = (ecosystem, name)
@@ -304,6 +305,32 @@ class _Matcher:
         result = list(by_id.values())
         self._hits[key] = result
         return result
+
+    def findings(self, pkg: Package, ecosystems: Sequence[str], names: Sequence[str], version: str,
+                 installed: str) -> list[VulnFinding]:
+        """The package's findings; packages that query the same names at the same version (the binaries of
+        one source package, a library vendored at several paths) share one evaluation."""
+        key = (tuple(ecosystems), tuple(names), version)
+        protos = self._findings.get(key)
+        if protos is None:
+            hits = self.hits(ecosystems, names, version)
+            protos = collapse(pkg, hits, installed, ecosystems[0]) if hits else []
+            self._findings[key] = protos
+            return protos
+        return [_instance(p, pkg, installed) for p in protos]
+
+
+def _instance(proto: VulnFinding, pkg: Package, installed: str) -> VulnFinding:
+    # copy.copy/dataclasses.replace cost several times more; the lists are copied so findings stay independent.
+    new = object.__new__(VulnFinding)
+    new.__dict__.update(proto.__dict__)
+    new.package = pkg
+    new.installed_version = installed
+    new.advisory_ids = list(proto.advisory_ids)
+    new.aliases = list(proto.aliases)
+    new.fixed_versions = list(proto.fixed_versions)
+    new.references = list(proto.references)
+    return new
 
 
 @dataclass
@@ -381,11 +408,8 @@ def match_image(facts: ImageFacts, store: AdvisoryStore, *, ignore_unfixed: bool
             continue
         names = query_names(pkg, ecosystems[0])
         result.checked[label] = result.checked.get(label, 0) + 1
-        hits = matcher.hits(ecosystems, names, version)
-        if not hits:
-            continue
         installed = rpm_evr(pkg) if pkg.ecosystem == "rpm" else pkg.version
-        for finding in collapse(pkg, hits, installed, ecosystems[0]):
+        for finding in matcher.findings(pkg, ecosystems, names, version, installed):
             if ignore_unfixed and finding.status != "fixed":
                 continue
             if kev is not None:
