@@ -71,7 +71,7 @@ def test_cache_makes_second_scan_equal_and_clean_removes_it(demo_layout: Path, t
 def test_errors_exit_3_with_cause_and_solution(tmp_path: Path) -> None:
     bogus = tmp_path / "not-an-image.tar"
     bogus.write_bytes(b"definitely not a tar")
-    result = runner.invoke(app, ["scan", str(bogus), "--cache-dir", str(tmp_path)])
+    result = runner.invoke(app, ["scan", str(bogus), "--scanners", "none", "--cache-dir", str(tmp_path)])
     assert result.exit_code == 3
     assert "SOURCE_INVALID" in result.output
 

@@ -47,6 +47,38 @@ class IgnoredFinding:
     expires: str = ""
 
 
+ITEMS = ("vuln", "secret", "malware", "file", "baseline", "compliance", "base")
+
+
+@dataclass
+class CheckFinding:
+    """A finding of any scan item other than vulnerabilities (secrets, malware, files, baseline,
+    compliance, base image): one shape, so every renderer shows every item the same way."""
+
+    item: str  # one of ITEMS
+    id: str  # the rule or check id
+    title: str
+    severity: str = "UNKNOWN"
+    description: str = ""
+    remediation: str = ""
+    path: str = ""  # inside the image, when the finding is about a file
+    line: int = 0
+    evidence: str = ""  # redacted when it could be sensitive
+    layer_index: int = -1
+    layer_diff_id: str = ""
+    layer_created_by: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class BaseImage:
+    name: str  # the base's reference
+    digest: str = ""
+    method: str = ""  # "annotation" or "catalogue"
+    layers: int = 0  # how many of the image's layers come from the base
+    recommendation: str = ""  # a newer tag of the same base with fewer findings, when known
+
+
 @dataclass
 class ScanReport:
     """One scan's result: the image facts plus each scan item's findings."""
@@ -57,3 +89,5 @@ class ScanReport:
     database: DatabaseInfo | None = None
     scanners: list[str] = field(default_factory=list)  # which items ran: "vuln", later "secret", ...
     notes: list[Note] = field(default_factory=list)  # detector notes (e.g. "OS packages not checked")
+    checks: list[CheckFinding] = field(default_factory=list)  # every item but vulnerabilities
+    base_image: BaseImage | None = None

@@ -79,6 +79,31 @@ class Note:
 
 
 @dataclass
+class Detection:
+    """Something found inside one file while walking a layer: a secret, a malicious file, ...
+
+    Kept for every layer, not only the final image: a secret deleted by a later layer can still be
+    pulled out of the layer that added it.
+    """
+
+    kind: str  # secret | malware
+    rule_id: str
+    title: str
+    severity: str  # CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN
+    path: str = ""
+    line: int = 0
+    match: str = ""  # a redacted excerpt; never the secret itself
+    engine: str = ""  # for malware: yara, clamav, sha256-blocklist
+    sha256: str = ""
+    category: str = ""
+    remediation: str = ""
+    layer_index: int = -1
+    layer_diff_id: str = ""
+    layer_created_by: str = ""
+    in_final_image: bool = True
+
+
+@dataclass
 class FileFacts:
     """What analyzers learned from one file."""
 
@@ -86,9 +111,10 @@ class FileFacts:
     os: OSInfo | None = None
     # Facts that only make sense once every layer is merged (e.g. licences from dpkg copyright files).
     hints: dict[str, Any] = field(default_factory=dict)
+    detections: list[Detection] = field(default_factory=list)
 
     def empty(self) -> bool:
-        return not self.packages and self.os is None and not self.hints
+        return not self.packages and self.os is None and not self.hints and not self.detections
 
 
 @dataclass
@@ -154,3 +180,6 @@ class ImageFacts:
     packages: list[Package] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     files: list[tuple[FileEntry, int]] = field(default_factory=list)  # final file tree, entry + layer
+    detections: list[Detection] = field(default_factory=list)  # from every layer (see Detection)
+    # Final content of small configuration files analyzers kept for image-level checks (path -> text).
+    config_files: dict[str, str] = field(default_factory=dict)

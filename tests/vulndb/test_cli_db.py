@@ -120,9 +120,10 @@ def test_push_and_pull_commands_with_credentials(basic_registry: RegistryServer,
 
 
 def test_pull_of_an_image_is_refused(registry: RegistryServer, tmp_path: Path) -> None:
-    from hullscan.imagebuild import Image
+    from hullscan.imagebuild import Image, Layer, layer_tar
 
-    registry.push_images(Image(layers=[{"etc/os-release": b"ID=debian\n"}]), "hullscan/not-a-db:latest", tmp_path)
+    image = Image(layers=[Layer(layer_tar([("etc/os-release", b"ID=debian\n")]))])
+    registry.push_images(image, "hullscan/not-a-db:latest", tmp_path)
     result = runner.invoke(app, ["db", "pull", registry.ref("hullscan/not-a-db:latest"),
                                  "--db", str(tmp_path / "x.db")])
     assert result.exit_code == 3

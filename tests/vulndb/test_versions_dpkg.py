@@ -90,7 +90,8 @@ def _pair(mode: int, ea: str, ta: str, tb: str, eb: str, k: int) -> tuple[str, s
         b = eb + ta
     else:
         b = a[: len(a) // 2] + _SUFFIXES[k % len(_SUFFIXES)] + a[len(a) // 2 :]
-    return a, b
+    # dpkg reads an empty argument as "no version" rather than as a syntax error; keep to real strings
+    return a, b or "0"
 
 
 pair = st.builds(_pair, st.integers(0, 9), _epoch, _text, _text, _epoch, st.integers(0, 100))

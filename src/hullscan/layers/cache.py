@@ -19,9 +19,9 @@ import platformdirs
 import zstandard
 
 from hullscan.errors import HullscanError
-from hullscan.model import FileEntry, FileFacts, LayerFacts, Note, OSInfo, Package
+from hullscan.model import Detection, FileEntry, FileFacts, LayerFacts, Note, OSInfo, Package
 
-FORMAT = 1  # bump when the serialised shape changes
+FORMAT = 2  # bump when the serialised shape changes
 _HEX = "0123456789abcdef"
 _HEX_LENGTHS = {"sha256": 64, "sha512": 128}
 
@@ -110,7 +110,8 @@ def _facts_from(d: dict[str, Any]) -> LayerFacts:
     files = {}
     for path, ff in d["files"].items():
         os_info = OSInfo(**ff["os"]) if ff.get("os") else None
-        files[path] = FileFacts([Package(**p) for p in ff["packages"]], os_info, ff.get("hints") or {})
+        files[path] = FileFacts([Package(**p) for p in ff["packages"]], os_info, ff.get("hints") or {},
+                                [Detection(**d) for d in ff.get("detections", [])])
     return LayerFacts(
         diff_id=d["diff_id"],
         analyzers_key=d["key"],

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from hullscan.layers.paths import resolve_link
-from hullscan.model import FileEntry, FileFacts, ImageFacts, LayerFacts, LayerInfo, Note, OSInfo, Package
+from hullscan.model import Detection, FileEntry, FileFacts, ImageFacts, LayerFacts, LayerInfo, Note, OSInfo, Package
 from hullscan.osid import finalize_os_package
 
 MAX_LINK_HOPS = 40
@@ -87,8 +87,12 @@ def merge(reference: str, layers: Sequence[LayerInfo], facts: Sequence[LayerFact
     tree = FileTree()
     found: dict[str, tuple[FileFacts, int]] = {}
     notes: list[Note] = []
+    detections: list[Detection] = []
     for info, lf in zip(layers, facts, strict=True):
         i = info.index
+        for ff in lf.files.values():
+            detections.extend(dataclasses.replace(d, layer_index=i, layer_diff_id=info.diff_id,
+                                                  layer_created_by=info.created_by) for d in ff.detections)
         removed = tree.remove_tree(set(lf.opaque_dirs), keep_roots=True)
         removed += tree.remove_tree(set(lf.whiteouts), keep_roots=False)
         for p in removed:
@@ -112,6 +116,12 @@ def merge(reference: str, layers: Sequence[LayerInfo], facts: Sequence[LayerFact
     image.os = _pick_os(tree, found)
     image.packages = _packages(found, image.os)
     image.files = sorted(tree.nodes.values(), key=lambda n: n[0].path)
+    for d in detections:
+        node = tree.nodes.get(d.path.split("!", 1)[0])  # "outer.jar!inner" lives in outer.jar
+        d.in_final_image = node is not None and node[1] == d.layer_index
+    image.detections = detections
+    image.config_files = {path: str(ff.hints["config_file"]) for path, (ff, _) in sorted(found.items())
+                          if "config_file" in ff.hints}
     return image
 
 
@@ -133,7 +143,7 @@ def _attribute(ff: FileFacts, previous: tuple[FileFacts, int] | None, info: Laye
         else:
             packages.append(dataclasses.replace(p, layer_index=info.index, layer_diff_id=info.diff_id,
                                                 layer_created_by=info.created_by))
-    return FileFacts(packages, ff.os, ff.hints)
+    return FileFacts(packages, ff.os, ff.hints, ff.detections)
 
 
 def _pick_os(tree: FileTree, found: dict[str, tuple[FileFacts, int]]) -> OSInfo | None:

@@ -265,7 +265,8 @@ class LayerWalker:
             facts.notes.append(Note("HARDLINK_SKIPPED", f"hard link to {entry.linkname} was not analysed",
                                     entry.path, index))
             return
-        copy = FileFacts(os=source.os, hints=dict(source.hints))
+        copy = FileFacts(os=source.os, hints=dict(source.hints),
+                         detections=[dataclasses.replace(d, path=entry.path) for d in source.detections])
         for p in source.packages:
             q = dataclasses.replace(p, path=entry.path)
             copy.packages.append(q)
@@ -338,3 +339,4 @@ def _absorb(into: FileFacts, result: FileFacts) -> None:
     if result.os is not None and (into.os is None or result.os.priority > into.os.priority):
         into.os = result.os
     into.hints.update(result.hints)
+    into.detections.extend(result.detections)

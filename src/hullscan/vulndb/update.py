@@ -226,7 +226,8 @@ class Downloader:
             try:
                 return self._attempt(ecosystem, url, folder, zip_path, headers)
             except _Retryable as exc:
-                if attempt >= self.retry.attempts:
+                # A refused or unresolvable connection is unlikely to heal within seconds: try it twice only.
+                if attempt >= (min(2, self.retry.attempts) if exc.connect else self.retry.attempts):
                     raise download_failed(f"{url}: {exc.reason} (after {attempt} attempts)") from None
                 self._sleep(self.retry.delay(attempt, exc.retry_after))
 
@@ -247,7 +248,8 @@ class Downloader:
         except httpx.TransportError as exc:
             if isinstance(exc, httpx.UnsupportedProtocol):
                 raise download_failed(f"{url}: {exc}") from None
-            raise _Retryable(f"{type(exc).__name__}: {exc or 'connection dropped'}") from None
+            raise _Retryable(f"{type(exc).__name__}: {exc or 'connection dropped'}",
+                             connect=isinstance(exc, httpx.ConnectError)) from None
 
     def _save(self, ecosystem: str, url: str, folder: Path, zip_path: Path, resp: httpx.Response) -> Download:
         folder.mkdir(parents=True, exist_ok=True)
@@ -281,10 +283,11 @@ class Downloader:
 
 
 class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: str | None = None) -> None:
+    def __init__(self, reason: str, retry_after: str | None = None, *, connect: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.connect = connect
 
 
 @dataclass
