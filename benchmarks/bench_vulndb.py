@@ -85,7 +85,8 @@ def main() -> int:
         figures = run(args.data, work, args.runs)
     print(f"records imported      {figures['records']:,} ({figures['affected_entries']:,} affected entries)")
     print(f"build time (median)   {figures['build_seconds_median']:.2f} s   runs: {figures['build_seconds_all']}")
-    print(f"database size         {figures['db_bytes'] / 1e6:.2f} MB  (input zips {figures['input_bytes'] / 1e6:.2f} MB)")
+    print(f"database size         {figures['db_bytes'] / 1e6:.2f} MB  "
+          f"(input zips {figures['input_bytes'] / 1e6:.2f} MB)")
     for count, f in figures["lookups"].items():
         print(f"{int(count):>6,} lookups        first pass {f['first_pass_s'] * 1000:7.1f} ms   repeat "
               f"{f['repeat_pass_s'] * 1000:7.1f} ms   misses {f['misses_s'] * 1000:6.1f} ms   "

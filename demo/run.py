@@ -8,6 +8,7 @@ own image builder. Nothing is downloaded and no image blob is checked in.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -75,10 +76,15 @@ def build() -> Path:
 
 def main() -> int:
     layout = build()
-    print(f"built a 4-layer sample image at {layout}; scanning it:\n", flush=True)
-    exe = Path(sys.executable).with_name("hullscan")
-    cache = OUT / "cache"
-    return subprocess.call([str(exe), "scan", f"oci:{layout}:demo", "--cache-dir", str(cache)])
+    exe = str(Path(sys.executable).with_name("hullscan"))
+    db = OUT / "vuln.db"
+    # The vulnerability database comes from real OSV records shipped in demo/osv (see PROVENANCE.md).
+    subprocess.run([exe, "db", "import", str(HERE / "osv"), "--db", str(db)], check=True)
+    print(f"\nbuilt a 4-layer sample image at {layout}; scanning it:\n", flush=True)
+    code = subprocess.call([exe, "scan", f"oci:{layout}:demo", "--cache-dir", str(OUT / "cache"), "--db", str(db),
+                            "--skip-db-update", "--list-packages"],
+                           env={**os.environ, "HULLSCAN_DATA_DIR": str(OUT / "data")})
+    return code
 
 
 if __name__ == "__main__":

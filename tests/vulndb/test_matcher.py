@@ -404,3 +404,74 @@ def test_many_packages_are_fast(store: MemoryStore) -> None:
     elapsed = time.perf_counter() - started
     assert sum(result.checked.values()) + sum(result.unchecked.values()) == 10_000
     assert elapsed < 5.0, f"{elapsed:.2f}s for 10,000 packages"
+
+
+# -- other distributions (record shapes as their feeds publish them; versions from the real advisories) -----------
+
+
+def _ubuntu_store() -> MemoryStore:
+    """Entries of Canonical's OSV record CVE-2023-0286 (ubuntu-security-notices, osv/cve/2023), cut to openssl;
+    the Ubuntu:Pro:22.04:LTS entry is added to test precedence (the real record has none)."""
+    def entry(eco: str, fixed: str | None, priority: str = "high") -> dict[str, Any]:
+        events: list[dict[str, str]] = [{"introduced": "0"}] + ([{"fixed": fixed}] if fixed else [])
+        return {"package": {"ecosystem": eco, "name": "openssl"}, "ranges": [{"type": "ECOSYSTEM", "events": events}],
+                "ecosystem_specific": {"ubuntu_priority": priority}}
+
+    record = {"id": "CVE-2023-0286", "modified": "2024-08-23T16:30:36Z", "published": "2023-02-07T00:00:00Z",
+              "details": "There is a type confusion vulnerability relating to X.400 address processing ...",
+              "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:N/A:H"}],
+              "affected": [entry("Ubuntu:Pro:16.04:LTS", "1.0.2g-1ubuntu4.20+esm6"),
+                           entry("Ubuntu:18.04:LTS", "1.1.1-1ubuntu2.1~18.04.21"),
+                           entry("Ubuntu:22.04:LTS", "3.0.2-0ubuntu1.8"),
+                           entry("Ubuntu:Pro:22.04:LTS", None)]}
+    return MemoryStore([parse_record(record)])
+
+
+def test_ubuntu_release_and_pro() -> None:
+    store = _ubuntu_store()
+    jammy = OSInfo("ubuntu", "22.04", "jammy", "Ubuntu 22.04.3 LTS")
+    libssl = Package("libssl3", "3.0.2-0ubuntu1.7", "deb", source_name="openssl", source_version="3.0.2-0ubuntu1.7")
+    (f,) = match_image(ImageFacts("x", os=jammy, packages=[libssl]), store).findings
+    assert (f.id, f.fixed_versions, f.data_source) == ("CVE-2023-0286", ["3.0.2-0ubuntu1.8"], "Ubuntu:22.04:LTS")
+    assert (f.severity, f.severity_source, f.cvss_score) == ("HIGH", "vendor:Ubuntu", 7.4)
+    assert f.title.startswith("There is a type confusion")
+    # fixed in the release: the Pro entry of the same record does not bring it back
+    fixed = Package("libssl3", "3.0.2-0ubuntu1.8", "deb", source_name="openssl", source_version="3.0.2-0ubuntu1.8")
+    result = match_image(ImageFacts("x", os=jammy, packages=[fixed]), store)
+    assert result.findings == [] and result.checked == {"Ubuntu:22.04:LTS": 1}
+    # 16.04 only has ESM (Pro) data: found there, with the ESM fix
+    xenial = OSInfo("ubuntu", "16.04")
+    old = Package("libssl1.0.0", "1.0.2g-1ubuntu4.20", "deb", source_name="openssl",
+                  source_version="1.0.2g-1ubuntu4.20")
+    (f,) = match_image(ImageFacts("x", os=xenial, packages=[old]), store).findings
+    assert (f.fixed_versions, f.data_source) == (["1.0.2g-1ubuntu4.20+esm6"], "Ubuntu:Pro:16.04:LTS")
+    assert match_image(ImageFacts("x", os=xenial, packages=[old]), store).checked == {"Ubuntu:Pro:16.04:LTS": 1}
+
+
+def test_red_hat_rpm() -> None:
+    """A record shaped like Red Hat's OSV feed (binary rpm names, epoch:version-release fixed versions, one
+    ecosystem per product stream, the vendor's word in database_specific); id and versions are illustrative,
+    the shared data has no Red Hat records."""
+    record = {"id": "RHSA-2023:0001", "modified": "2023-09-19T00:00:00Z", "summary": "openssl security update",
+              "upstream": ["CVE-2023-2650", "CVE-2023-3446"], "database_specific": {"severity": "Moderate"},
+              "affected": [{"package": {"ecosystem": "Red Hat:enterprise_linux:9::baseos", "name": name},
+                            "ranges": [{"type": "ECOSYSTEM",
+                                        "events": [{"introduced": "0"}, {"fixed": "1:3.0.7-18.el9_2"}]}]}
+                           for name in ("openssl", "openssl-libs")]}
+    store = MemoryStore([parse_record(record)])
+    ubi = OSInfo("rhel", "9.2", name="Red Hat Enterprise Linux 9.2 (Plow)")
+    libs = Package("openssl-libs", "3.0.7", "rpm", source_name="openssl", source_version="3.0.7-16.el9_2",
+                   epoch=1, release="16.el9_2")
+    result = match_image(ImageFacts("ubi9", os=ubi, packages=[libs]), store)
+    assert sorted(f.id for f in result.findings) == ["CVE-2023-2650", "CVE-2023-3446"]
+    f = result.findings[0]
+    assert f.installed_version == "1:3.0.7-16.el9_2" and f.fixed_versions == ["1:3.0.7-18.el9_2"]
+    assert (f.severity, f.severity_source) == ("MEDIUM", "vendor:Red Hat")
+    assert result.checked == {"Red Hat:enterprise_linux:9::baseos": 1}
+    # the binary and its source rpm both name the advisory: still one finding per CVE
+    assert len(result.findings) == 2
+    patched = Package("openssl-libs", "3.0.7", "rpm", source_name="openssl", epoch=1, release="18.el9_2")
+    assert match_image(ImageFacts("ubi9", os=ubi, packages=[patched]), store).findings == []
+    # epoch 0 (none recorded) sorts below epoch 1, whatever the version says
+    no_epoch = Package("openssl-libs", "3.9.9", "rpm", source_name="openssl", release="1.el9")
+    assert len(match_image(ImageFacts("ubi9", os=ubi, packages=[no_epoch]), store).findings) == 2

@@ -23,7 +23,7 @@ from hullscan.vulndb.update import (
 )
 from tests.support.registry import RegistryServer
 
-from .osvserver import KEV_EXTRACT, OSV_EXTRACT, SHARED_OSV, OSVBucket, bucket_from_extract, copy_shared_bucket
+from .osvserver import KEV_EXTRACT, OSV_EXTRACT, SHARED_OSV, OSVBucket, bucket_from_extract
 
 NO_WAIT = Retry(attempts=4, base_delay=0.0, max_delay=0.0)
 

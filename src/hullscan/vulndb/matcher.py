@@ -25,9 +25,9 @@ Severity: each record is rated for the matched package (vulndb.severity: vendor 
 the finding takes the highest rating among its records; a notice's own rating, which covers all its
 CVEs at once, counts only when no record about the single vulnerability rates it.
 
-Speed: lookups are cached per (ecosystem, name) and evaluations per (ecosystems, names, version), so the
+Speed: lookups are cached per (ecosystem, name) and findings per (ecosystems, names, version), so the
 binary packages of one source package (or the same library at several paths) are matched once; parsed
-versions are cached by vulndb.versions.
+versions are cached by vulndb.versions; the cyclic garbage collector is paused while matching.
 """
 
 from __future__ import annotations
@@ -216,10 +216,7 @@ def _finding(pkg: Package, members: list[tuple[list[str], Hit, bool]], installed
     for unit_ids, _hit, _shared in members:
         ids.extend(unit_ids)
     ids = list(dict.fromkeys(ids))
-    hits: dict[str, tuple[Hit, bool]] = {}
-    for _ids, hit, shared in members:
-        prev = hits.get(hit.advisory.id)
-        hits[hit.advisory.id] = (hit, shared and (prev[1] if prev else True))
+    hits: dict[str, tuple[Hit, bool]] = {hit.advisory.id: (hit, shared) for _ids, hit, shared in members}
     record_ids = sorted(hits)
     vid = primary_id(ids, record_ids)
     # Records about this one vulnerability first, then notices; the finding's text comes from the first.
@@ -229,7 +226,6 @@ def _finding(pkg: Package, members: list[tuple[list[str], Hit, bool]], installed
     rated = [s for s in own if s.level != "UNKNOWN"]
     severity = highest(rated) if rated else highest([h.severity for h, _ in ordered])
     fixed = _sort_versions(compare_ecosystem, (v for h, _ in ordered for v in h.fixed))
-    first = ordered[0][0].advisory
     title = next((h.advisory.summary for h, _ in ordered if h.advisory.summary), "")
     description = next((h.advisory.details for h, _ in ordered if h.advisory.details), "")
     if not title and description:
@@ -259,7 +255,7 @@ def _finding(pkg: Package, members: list[tuple[list[str], Hit, bool]], installed
         published=published,
         modified=modified,
         data_source=ordered[0][0].entries[0].ecosystem if ordered[0][0].entries else "",
-        kev=any(h.advisory.kev for h, _ in ordered) or first.kev,
+        kev=any(h.advisory.kev for h, _ in ordered),
     )
 
 
@@ -270,7 +266,6 @@ class _Matcher:
     def __init__(self, store: AdvisoryStore) -> None:
         self.store = store
         self._lookups: dict[tuple[str, str], list[tuple[Advisory, Affected]]] = {}
-        self._hits: dict[tuple[tuple[str, ...], tuple[str, ...], str], list[Hit]] = {}
         self._findings: dict[tuple[tuple[str, ...], tuple[str, ...], str], list[VulnFinding]] = {}
 
     def lookup(self, ecosystem: str, name: str) -> list[tuple[Advisory, Affected]]:
@@ -282,33 +277,34 @@ class _Matcher:
         return found
 
     def hits(self, ecosystems: Sequence[str], names: Sequence[str], version: str) -> list[Hit]:
-        key = (tuple(ecosystems), tuple(names), version)
-        cached = self._hits.get(key)
-        if cached is not None:
-            return cached
+        """The advisories that apply. With several ecosystems (Ubuntu's LTS and Pro, Red Hat's streams), the
+        first one holding an advisory's entries for the package decides for that advisory: a fix recorded
+        for the release is not undone by the same advisory's Pro entry."""
         by_id: dict[str, Hit] = {}
-        seen_entries: set[int] = set()
+        decided: set[str] = set()  # advisories with entries in an ecosystem already evaluated
         for ecosystem in ecosystems:
+            here: set[str] = set()
+            seen_entries: set[int] = set()
             for name in names:
                 for advisory, entry in self.lookup(ecosystem, name):
-                    if advisory.withdrawn or id(entry) in seen_entries:
+                    if advisory.withdrawn or advisory.id in decided or id(entry) in seen_entries:
                         continue
                     seen_entries.add(id(entry))
+                    here.add(advisory.id)
                     ok, fixed = entry_matches(entry, version)
                     if not ok:
                         continue
                     hit = by_id.get(advisory.id)
                     if hit is None:
                         by_id[advisory.id] = Hit(advisory, [entry], fixed, assess(advisory, entry))
-                    else:
-                        hit.entries.append(entry)
-                        hit.fixed.extend(f for f in fixed if f not in hit.fixed)
-                        better = assess(advisory, entry)
-                        if better.rank > hit.severity.rank:
-                            hit.severity = better
-        result = list(by_id.values())
-        self._hits[key] = result
-        return result
+                        continue
+                    hit.entries.append(entry)
+                    hit.fixed.extend(f for f in fixed if f not in hit.fixed)
+                    rating = assess(advisory, entry)
+                    if rating.rank > hit.severity.rank:
+                        hit.severity = rating
+            decided |= here
+        return list(by_id.values())
 
     def findings(self, pkg: Package, ecosystems: Sequence[str], names: Sequence[str], version: str,
                  installed: str) -> list[VulnFinding]:

@@ -167,6 +167,8 @@ def _vendor_from_scores(scores: Iterable[SeverityScore]) -> tuple[str, str]:
 
 def _vendor_from_specific(blocks: Iterable[Mapping[str, Any]]) -> str:
     for block in blocks:
+        if not block:
+            continue
         for key in _SPECIFIC_KEYS:
             value = block.get(key)
             if isinstance(value, str):

@@ -8,8 +8,8 @@ string; ``^`` sorts after the end but before any further segment.
 
 The key is a tuple of ``(rank, value)`` tokens closed by an end token, the ranks being
 ``~`` < end < ``^`` < letters < number, which makes tuple comparison give rpmvercmp's answer. A missing
-release orders like an empty one (before any release), as python3-rpm's ``labelCompare`` and ``rpm.ver``
-do.
+release sorts before every release (even an empty one or ``~1``), as python3-rpm's ``rpm.ver`` and
+``labelCompare`` order it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ _TILDE, _END, _CARET, _ALPHA, _NUM = 0, 1, 2, 3, 4
 _TOKENS = re.compile(r"[0-9]+|[A-Za-z]+|~|\^")
 _END_TOKEN: Token = (_END, 0)
 _EPOCH = re.compile(r"([0-9]*):")
+_NO_RELEASE: Part = ((-1, 0),)  # below every release, even "" and "~1", as rpm orders a missing one
 
 
 def part(s: str) -> Part:
@@ -57,7 +58,9 @@ def key(evr: str) -> Key:
         s = s[m.end() :]
     version, sep, release = s.rpartition("-")
     if not sep:
-        version, release = s, ""
+        if not s:
+            raise InvalidVersion("rpm", evr, "empty version")
+        return (epoch, part(s), _NO_RELEASE)
     if not version:
         raise InvalidVersion("rpm", evr, "empty version")
     return (epoch, part(version), part(release))
