@@ -169,6 +169,7 @@ class ScanFormat(StrEnum):
     sarif = "sarif"
     cyclonedx = "cyclonedx"
     spdx = "spdx"
+    html = "html"
 
 
 SCANNERS = ("vuln",)
@@ -282,7 +283,7 @@ def _remember(report: ScanReport) -> None:
 
 
 def _render_report(report: ScanReport, fmt: ScanFormat, output: Path | None, list_packages: bool) -> None:
-    from hullscan.report import cyclonedx, json_report, sarif, spdx, table
+    from hullscan.report import cyclonedx, html, json_report, sarif, spdx, table
 
     if fmt is ScanFormat.table:
         if output is None:
@@ -297,6 +298,8 @@ def _render_report(report: ScanReport, fmt: ScanFormat, output: Path | None, lis
         text = sarif.render(report)
     elif fmt is ScanFormat.cyclonedx:
         text = cyclonedx.render_report(report)
+    elif fmt is ScanFormat.html:
+        text = html.render(report)
     else:
         text = spdx.render(report.facts)
     _write(text, output)

@@ -35,7 +35,7 @@ db_app = typer.Typer(help="Manage the vulnerability database (OSV data in a loca
                      no_args_is_help=True)
 
 DbOpt = Annotated[Path | None, typer.Option("--db", envvar="HULLSCAN_DB",
-                                            help="Database file [default: <user data dir>/hullscan/db/hullscan.db]")]
+                                            help="Database file (default: <user data dir>/hullscan/db/hullscan.db)")]
 KevOpt = Annotated[Path | None, typer.Option("--kev", help="CISA KEV catalogue (JSON) marking exploited CVEs",
                                              exists=True, dir_okay=False)]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output")]
@@ -126,7 +126,7 @@ def update_cmd(
     base_url: Annotated[str, typer.Option("--base-url", envvar="HULLSCAN_OSV_URL",
                                           help="Where <Ecosystem>/all.zip files are served")] = DEFAULT_BASE_URL,
     ecosystem: Annotated[list[str] | None, typer.Option("--ecosystem", "-e", help="OSV ecosystem to download "
-                                                        "(repeatable) [default: every one hullscan detects]")] = None,
+                                                        "(repeatable; default: every one hullscan detects)")] = None,
     kev: KevOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even when no source changed")] = False,
     quiet: QuietOpt = False,
@@ -140,8 +140,12 @@ def update_cmd(
     else:
         columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
         with Progress(*columns, console=err, transient=True) as progress:
+
+            def phase(name: str) -> None:
+                progress.add_task(f"{name} the database", total=None)
+
             result = update_database(path, base_url=base_url, ecosystems=ecosystems, kev_path=kev, force=force,
-                                     progress=_RichDownloads(progress))
+                                     progress=_RichDownloads(progress), on_phase=phase)
     for warning in result.warnings:
         err.print(f"[yellow]warning[/]: {warning}", markup=True)
     fetched = sum(d.status == "downloaded" for d in result.downloads)
@@ -163,11 +167,17 @@ def import_cmd(
                                                      "or JSON files", exists=True)],
     db: DbOpt = None,
     kev: KevOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Build the database offline from local OSV data (replaces the current database atomically)."""
     path = _db_path(db)
-    result = build_from_paths(path, [p.absolute() for p in paths], kev_path=kev)
-    _report_problems(result.stats, _err())
+    err = _err()
+    if quiet or not err.is_terminal:
+        result = build_from_paths(path, [p.absolute() for p in paths], kev_path=kev)
+    else:
+        with err.status(f"building {path}"):
+            result = build_from_paths(path, [p.absolute() for p in paths], kev_path=kev)
+    _report_problems(result.stats, err)
     summary = _summary(result.stats, result.info.counts, path, result.size, result.seconds)
     Console(highlight=False, soft_wrap=True).print(summary, markup=False)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
-import shutil
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -41,13 +40,6 @@ def bucket_from_extract(root: Path, ecosystems: Iterator[str] | list[str] | None
     names = list(ecosystems) if ecosystems is not None else sorted(p.name for p in OSV_EXTRACT.iterdir())
     for eco in names:
         zip_folder(OSV_EXTRACT / eco, root / eco / "all.zip")
-    return root
-
-
-def copy_shared_bucket(root: Path, ecosystems: list[str]) -> Path:
-    for eco in ecosystems:
-        (root / eco).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(SHARED_OSV / eco / "all.zip", root / eco / "all.zip")
     return root
 
 
@@ -85,35 +77,40 @@ class OSVBucket:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 path = unquote(urlsplit(self.path).path)
-                with bucket.lock:
+                request = Request(path, {k.lower(): v for k, v in self.headers.items()}, 0)
+                with bucket.lock:  # logged before answering, so the log is in the order requests came
+                    bucket.requests.append(request)
                     queue = bucket.faults.get(path) or []
                     action = queue.pop(0) if queue else None
-                status = self._serve(path, action)
-                with bucket.lock:
-                    bucket.requests.append(Request(path, {k.lower(): v for k, v in self.headers.items()}, status))
+                self._serve(path, action, request)
 
-            def _serve(self, path: str, action: int | str | None) -> int:
+            def _serve(self, path: str, action: int | str | None, request: Request) -> None:
+                # The status is logged before the answer goes out, so a client never sees it first.
                 if isinstance(action, int):
                     body = b"try again later"
+                    request.status = action
                     self.send_response(action)
                     if action == 429:
                         self.send_header("Retry-After", "0")
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body)
-                    return action
+                    return
                 file = (bucket.root / path.lstrip("/")).resolve()
                 if not file.is_file() or bucket.root.resolve() not in file.parents:
+                    request.status = 404
                     self.send_error(404)
-                    return 404
+                    return
                 data = file.read_bytes()
                 etag = '"' + hashlib.sha256(data).hexdigest()[:20] + '"'
                 last_modified = email.utils.formatdate(file.stat().st_mtime, usegmt=True)
                 if self.headers.get("If-None-Match") == etag:
+                    request.status = 304
                     self.send_response(304)
                     self.send_header("ETag", etag)
                     self.end_headers()
-                    return 304
+                    return
+                request.status = 200
                 self.send_response(200)
                 self.send_header("Content-Type", "application/zip")
                 self.send_header("Content-Length", str(len(data)))
@@ -125,9 +122,8 @@ class OSVBucket:
                     self.wfile.flush()
                     self.close_connection = True
                     self.connection.shutdown(2)
-                    return 200
+                    return
                 self.wfile.write(data)
-                return 200
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

@@ -33,6 +33,7 @@ STORE = {
     (OSInfo("debian", "3.0"), ["Debian:3.0"]),
     (OSInfo("debian", "6.0.10"), ["Debian:6.0"]),
     (OSInfo("debian", "", "bookworm"), ["Debian:12"]),  # testing images have no VERSION_ID
+    (OSInfo("debian", "", "trixie/sid", "trixie/sid"), ["Debian:13"]),  # /etc/debian_version of testing
     (OSInfo("ubuntu", "22.04", "jammy"), ["Ubuntu:22.04:LTS", "Ubuntu:22.04", "Ubuntu:Pro:22.04:LTS"]),
     (OSInfo("ubuntu", "23.10"), ["Ubuntu:23.10", "Ubuntu:23.10:LTS", "Ubuntu:Pro:23.10:LTS"]),
     (OSInfo("alpine", "3.18.4"), ["Alpine:v3.18"]),

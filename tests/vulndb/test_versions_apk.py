@@ -89,33 +89,48 @@ def disagreements(binary: Path, pairs: Sequence[tuple[str, str]]) -> list[tuple[
     return bad
 
 
-# --- valid apk versions by construction ----------------------------------------------------------------
-_num = st.one_of(st.integers(0, 20), st.integers(0, 10**6)).map(str)
-_dotted = st.one_of(_num, st.sampled_from(["0", "00", "01", "007", "010", "0"]))
-_suffix = st.tuples(
-    st.sampled_from(["alpha", "beta", "pre", "rc", "cvs", "svn", "git", "hg", "p"]),
-    st.one_of(st.just(""), _num),
-).map(lambda t: "_" + t[0] + t[1])
+# --- valid apk versions by construction, from cheap text draws ----------------------------------------
+_SUFFIX_OF = dict(zip("ABCDEFGHI", ["alpha", "beta", "pre", "rc", "cvs", "svn", "git", "hg", "p"], strict=True))
+
+
+def _shape(first: str, rest: str, letter: str, suffixes: str, rev: str) -> str:
+    """digits{.digits}[letter]{_suffix[digits]}[-rdigits] out of the drawn pieces."""
+    out = first + "".join("." + part for part in rest.split(".") if part)
+    out += letter
+    in_suffix = False
+    for c in suffixes:
+        if c in _SUFFIX_OF:
+            out += "_" + _SUFFIX_OF[c]
+            in_suffix = True
+        elif in_suffix:  # a digit: the suffix's number
+            out += c
+    if rev:
+        out += "-r" + rev
+    return out
+
+
 version = st.builds(
-    lambda first, rest, letter, suffixes, rev: first + "".join("." + r for r in rest) + letter + "".join(suffixes) + rev,
-    _num,
-    st.lists(_dotted, max_size=4),
-    st.one_of(st.just(""), st.just(""), st.sampled_from("abcpz")),
-    st.lists(_suffix, max_size=2),
-    st.one_of(st.just(""), _num.map(lambda n: "-r" + n)),
+    _shape,
+    st.text("0123456789", min_size=1, max_size=4),
+    st.text("0123456789" + "." * 4, max_size=12),
+    st.text("abcpz", max_size=1),
+    st.text("ABCDEFGHI0123", max_size=5),
+    st.text("0123456789", max_size=3),
 )
 
 
 def _pair(a: str, b: str, mode: int, extra: str) -> tuple[str, str]:
+    base, _, rev = a.partition("-r")
+    rev_part = "-r" + rev if rev else ""
     if mode == 0:
         return a, b
     if mode == 1:
         return a, a
-    if mode == 2:  # same version, one more piece
-        return a, (a.split("-r")[0] + extra + ("-r" + a.split("-r")[1] if "-r" in a else ""))
-    if mode == 3:  # shared prefix
-        return a, a.split("-r")[0] + b[len(b.split(".")[0]) :] if "." in b else b
-    return a, b.split("-r")[0] + ("-r" + a.split("-r")[1] if "-r" in a else "")
+    if mode == 2:  # the same version with one more piece
+        return a, base + extra + rev_part
+    if mode == 3:  # the same version, another revision
+        return a, base + "-r" + str(len(b))
+    return a, base.rstrip("0123456789") + b.partition("-r")[0].lstrip("0123456789")[:3] + rev_part  # shared prefix
 
 
 pair = st.builds(_pair, version, version, st.integers(0, 4), st.sampled_from(["_rc1", "_p1", "a", ".0", ".1", "_alpha", "_git"]))
@@ -124,14 +139,14 @@ pair = st.builds(_pair, version, version, st.integers(0, 4), st.sampled_from(["_
 def test_apk_ordering_matches_go_apk_version_on_hypothesis_pairs(go_apk: Path) -> None:
     collected: list[tuple[str, str]] = []
 
-    @settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=200, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(pair, min_size=40, max_size=40, unique=True))
     def gather(pairs: list[tuple[str, str]]) -> None:
         collected.extend(pairs)
 
     gather()
     pairs = [p for p in dict.fromkeys(collected) if is_valid(ECO, p[0]) and is_valid(ECO, p[1])]
-    assert len(pairs) >= 5000
+    assert len(pairs) >= 5000, len(pairs)
     bad = disagreements(go_apk, pairs)
     assert not bad, f"{len(bad)} of {len(pairs)} pairs disagree with go-apk-version, e.g. {bad[:10]}"
 
@@ -151,10 +166,10 @@ def test_apk_ordering_matches_go_apk_version_on_secdb_versions(go_apk: Path) -> 
     versions = secdb_versions()
     valid = [v for v in versions if is_valid(ECO, v)]
     invalid = sorted(set(versions) - set(valid))
-    assert len(valid) > 2000
-    # the few the secdb README calls "not valid apk versions"; apk-tools' validator agrees
-    assert len(invalid) < 30, invalid
-    assert {"2.7.16-33", "57-1-r2", "4.10-1-r1", "6.6.2p1-r0", "10.2.22.r0"} <= set(invalid)
+    assert len(valid) > 1200
+    # apk-tools' grammar rejects only these four (a "-" not followed by "r"); "6.6.2p1-r0" (letter then
+    # digits) and "10.2.22.r0" (an empty dotted part, then a letter) are odd but valid apk versions
+    assert invalid == ["1.11-20-r0", "2.7.16-33", "4.10-1-r1", "57-1-r2"]
     ordered = sorted(valid, key=lambda v: sort_key(ECO, v))
     pairs = list(zip(ordered, ordered[1:], strict=False))
     rng = random.Random(5)
@@ -184,8 +199,9 @@ def test_apk_tools_version_data_table() -> None:
 @pytest.mark.parametrize(
     "ordered",
     [
-        ["1.0_alpha", "1.0_alpha1", "1.0_beta", "1.0_pre", "1.0_rc", "1.0_rc2", "1.0", "1.0-r0", "1.0-r1",
-         "1.0_cvs", "1.0_svn", "1.0_git", "1.0_hg", "1.0_p", "1.0_p1", "1.0a", "1.0b", "1.0.1"],
+        ["1.2_alpha", "1.2_alpha1", "1.2_beta", "1.2_pre", "1.2_rc", "1.2_rc2", "1.2", "1.2-r0", "1.2-r1",
+         "1.2_cvs", "1.2_svn", "1.2_git", "1.2_hg", "1.2_p", "1.2_p1", "1.2a", "1.2b", "1.2.1"],
+        ["1.0_alpha-r0", "1.0_rc1-r0", "1.0-r0", "1.0-r1", "1.0_p1-r0", "1.0a-r0", "1.0.1-r0"],
         ["1.2.3_rc1-r5", "1.2.3-r0", "1.2.3-r10", "1.2.4_alpha", "1.2.4"],
         ["1.00", "1.0", "1.01", "1.1", "1.10"],  # dotted parts with leading zeros
         ["2.9.10-r0", "2.9.10-r1", "2.9.11-r0", "2.10.0-r0"],
@@ -198,7 +214,17 @@ def test_documented_apk_orderings(ordered: list[str]) -> None:
             assert compare(ECO, a, b) == (i > j) - (i < j), (a, b)
 
 
-@pytest.mark.parametrize("bad", ["", "abc", "1.0bc", "1.0!", "1.0-1", "1.0_foo", "v1.0", "1.0-r1a", "1..2"])
+def test_apk_tools_2_quirk_after_a_zero_component() -> None:
+    """apk-tools 2 reads "1.0_alpha" as 1, -1 (leading-zero part), an empty number, then the suffix, while
+    "1.0" ends after the -1: the extra token makes the pre-release sort *after* the bare version. Real
+    package versions always carry -rN, which hides this; we follow apk-tools (and go-apk-version)."""
+    assert compare(ECO, "1.0_alpha", "1.0") == 1
+    assert compare(ECO, "1.1_alpha", "1.1") == -1
+    assert compare(ECO, "1.0_alpha-r0", "1.0-r0") == -1
+    assert compare(ECO, "1..2", "1.2") == -1  # an empty part is a valid 0
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "1.0bc", "1.0!", "1.0-1", "1.0_foo", "v1.0", "1.0-r1a", "1.0-"])
 def test_apk_rejects_invalid_versions(bad: str) -> None:
     with pytest.raises(InvalidVersion):
         sort_key(ECO, bad)

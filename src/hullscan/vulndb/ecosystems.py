@@ -3,23 +3,18 @@
 OSV scopes distribution advisories by release in the ecosystem string, and each distribution spells
 it its own way (https://ossf.github.io/osv-schema/#affectedpackage-field, and the feeds themselves):
 
-=================  ==========================================  ==============================================
-os-release ID      OSV ecosystem(s)                            package name in the advisories
-=================  ==========================================  ==============================================
-debian             ``Debian:11`` (``Debian:3.0``..``6.0``)     source package
-ubuntu             ``Ubuntu:22.04:LTS``, ``Ubuntu:23.10``,     source package
-                   ``Ubuntu:Pro:18.04:LTS`` (ESM fixes)
-alpine             ``Alpine:v3.18``                            origin (aports) package
-wolfi, chainguard  ``Wolfi``, ``Chainguard``                   package (origin and binary names are queried)
-rhel (centos)      ``Red Hat:enterprise_linux:9::baseos`` and  binary or source rpm
-                   the other ``enterprise_linux:9`` streams
-rocky, almalinux   ``Rocky Linux:9``, ``AlmaLinux:9``          rpm (binary in the ALSA/RLSA feeds)
-sles, sle-micro    ``SUSE:Linux Enterprise Server 15 SP5``     source rpm
-opensuse-*         ``openSUSE:Leap 15.5``, ``openSUSE:Tumbleweed``  source rpm
-photon             ``Photon OS:4.0``                           rpm
-mariner            ``Mariner:2.0`` or ``Azure Linux:2.0``      rpm
-azurelinux         ``Azure Linux:3.0``                         rpm
-=================  ==========================================  ==============================================
+- debian: ``Debian:11`` (``Debian:3.0`` .. ``Debian:6.0`` keep the minor); advisories name the source package.
+- ubuntu: ``Ubuntu:22.04:LTS``, ``Ubuntu:23.10``, and ``Ubuntu:Pro:18.04:LTS`` for ESM fixes; source package.
+- alpine: ``Alpine:v3.18``; the origin (aports) package.
+- wolfi, chainguard: ``Wolfi``, ``Chainguard`` (rolling, no release); the package (binary and origin names
+  are both queried).
+- rhel (and centos, rebuilt from RHEL): ``Red Hat:enterprise_linux:9::baseos`` and the release's other
+  streams (``::appstream``, ``::crb``, ``Red Hat:enterprise_linux:7::server``); binary or source rpm.
+- rocky, almalinux: ``Rocky Linux:9``, ``AlmaLinux:9``; rpm (binary names in the RLSA/ALSA feeds).
+- sles, sle-micro: ``SUSE:Linux Enterprise Server 15 SP5`` (PRETTY_NAME) and its modules; source rpm.
+- opensuse-*: ``openSUSE:Leap 15.5``, ``openSUSE:Tumbleweed``; source rpm.
+- photon: ``Photon OS:4.0``; rpm.
+- mariner, azurelinux: ``Azure Linux:2.0`` (CBL-Mariner 2.0 is filed there), ``Mariner:2.0``; rpm.
 
 Every plausible spelling is produced and only those the database holds are queried; an OS whose
 data is missing is reported ("OS packages not checked"), never passed over in silence.
@@ -116,7 +111,7 @@ def _debian_release(os_info: OSInfo) -> list[str]:
         if major >= 7:
             return [str(major)]
         return [f"{major}.{nums[1] if len(nums) > 1 else '0'}"]
-    codename = (os_info.codename or os_info.name.split("/")[0]).strip().lower()
+    codename = (os_info.codename or os_info.name).split("/")[0].strip().lower()  # "bookworm/sid"
     if codename in DEBIAN_CODENAMES:
         return [DEBIAN_CODENAMES[codename]]
     return [codename] if codename in ("sid", "unstable") else []

@@ -8,7 +8,8 @@ Layout (schema version SCHEMA_VERSION, also in `PRAGMA user_version`):
   (what the import saw), kev (catalogue version), newest_modified, hullscan_version.
 - `advisories(rowid, id, withdrawn, kev, doc)`: one row per advisory, its fields minus `affected`.
 - `affected(ecosystem, name, adv, seq, doc)`: one row per affected entry, clustered by (ecosystem with
-  release, normalised name) so one lookup reads neighbouring pages.
+  release, normalised name) so one lookup reads neighbouring pages. Indexes: advisories(id) and
+  affected(adv), for fetching one advisory whole (`Store.get`).
 - `dictionaries(name, data)`: the zstd dictionaries the `doc` blobs are compressed with (trained on the data
   itself at build time; small JSON documents compress ~3x better with one).
 
@@ -500,7 +501,8 @@ def _train(samples: list[bytes], size: int) -> bytes | None:
         return None
     try:
         buffers: list[bytes | bytearray | memoryview] = list(samples)
-        return bytes(zstandard.train_dictionary(size, buffers, level=ZSTD_LEVEL).as_bytes())
+        # Fixed COVER parameters: the default parameter search costs ~10x the time for ~1% smaller output.
+        return bytes(zstandard.train_dictionary(size, buffers, k=200, d=8, level=ZSTD_LEVEL).as_bytes())
     except zstandard.ZstdError:
         return None
 
@@ -533,6 +535,7 @@ def _write_final(path: Path, staging: _Staging, meta: dict[str, Any]) -> None:
                 batch.clear()
         conn.executemany("INSERT INTO affected VALUES (?, ?, ?, ?, ?)", batch)
         conn.execute("CREATE UNIQUE INDEX advisories_id ON advisories(id)")
+        conn.execute("CREATE INDEX affected_adv ON affected(adv)")  # for get(id); ~10% of the file
         ecosystems = sorted(r[0] for r in conn.execute(
             "SELECT DISTINCT f.ecosystem FROM affected f JOIN advisories a ON a.rowid = f.adv WHERE a.withdrawn = 0"))
         counts: dict[str, set[int]] = {}

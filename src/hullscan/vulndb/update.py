@@ -315,8 +315,10 @@ def update_database(
     retry: Retry | None = None,
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    on_phase: Callable[[str], None] | None = None,
 ) -> UpdateResult:
-    """Download what changed and rebuild `target` (or only refresh its `updated_at` when nothing did)."""
+    """Download what changed and rebuild `target` (or only refresh its `updated_at` when nothing did).
+    `on_phase("building")` is called before a rebuild starts (for a progress display)."""
     target = Path(target).expanduser().absolute()
     cache = cache_dir or target.parent / CACHE_DIRNAME
     if not ecosystems:
@@ -346,6 +348,8 @@ def update_database(
         if previous is not None and _inputs_key(previous) == _inputs_key(inputs):
             result.info = refresh(target)
             return result
+    if on_phase is not None:
+        on_phase("building")
     result.build = build_from_paths(target, [(d.path, d.url) for d in usable if d.path is not None],
                                     kev_path=kev_path, inputs=inputs)
     result.rebuilt = True

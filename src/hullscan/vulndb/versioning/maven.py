@@ -1,7 +1,8 @@
 """Maven versions, ordered as maven-artifact's ``ComparableVersion`` (Maven 3.8) orders them.
 
 The version is lower-cased and split into items: ``.`` separates items of one list, ``-`` and every
-switch between digits and letters start a nested list. Digit runs are numbers; letter runs are
+switch between digits and letters start a nested list, and so does a qualifier after ``.`` (``1.0.RC1``
+reads like ``1.0-RC1``). Digit runs are numbers; letter runs are
 qualifiers, ``alpha < beta < milestone < rc = cr < snapshot < "" = ga = final = release < sp`` and any
 other qualifier after ``sp`` (in alphabetical order); ``a``, ``b`` and ``m`` directly followed by a digit
 mean alpha, beta and milestone. Trailing "null" items (0, the empty qualifier, empty lists) are dropped
@@ -95,6 +96,8 @@ def parse(version: str) -> ListItem:
             cur = nest()
         elif "0" <= c <= "9":
             if not is_digit and i > start:
+                if cur.items:  # 1.0.0.X1 < 1.0.0-X1: a qualifier after a "." starts a list, like after "-"
+                    cur = nest()
                 cur.items.append(_qualifier(v[start:i], True))
                 start = i
                 cur = nest()
@@ -106,6 +109,8 @@ def parse(version: str) -> ListItem:
                 cur = nest()
             is_digit = False
     if len(v) > start:
+        if not is_digit and cur.items:  # the same for a final qualifier
+            cur = nest()
         cur.items.append(item(is_digit, v[start:]))
     return root.build()
 

@@ -1,0 +1,1 @@
+"""Image-level checks: file information, baseline (image config, OS settings, weak passwords)."""
