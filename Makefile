@@ -28,6 +28,7 @@ demo: $(STAMP)
 bench: $(STAMP) system
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/bench_vulndb.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

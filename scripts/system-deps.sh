@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages hullscan's tests, demo and benchmarks use, only those missing.
 set -euo pipefail
-want=(docker-registry skopeo umoci rpm apache2-utils golang-go ruby zstd binutils debootstrap composer)
+want=(docker-registry skopeo umoci rpm apache2-utils golang-go ruby zstd binutils debootstrap composer
+      python3-rpm php-cli nodejs node-semver golang-github-knqyf263-go-apk-version-dev libmaven3-core-java
+      default-jre-headless)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

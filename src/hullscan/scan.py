@@ -187,6 +187,7 @@ class Scanner:
         image.config_digest = resolved.config_digest
         image.platform = resolved.platform
         image.config = resolved.config
+        image.annotations = dict(resolved.annotations)
         return image
 
     def _layer(self, source: ImageSource, walker: LayerWalker, layer: LayerInfo, progress: Progress) -> LayerFacts:

@@ -57,6 +57,7 @@ def facts_from_dict(d: dict[str, Any]) -> ImageFacts:
         os=OSInfo(**d["os"]) if d.get("os") else None,
         packages=[Package(**p) for p in d.get("packages", [])],
         notes=[Note(**n) for n in d.get("notes", [])],
+        annotations={str(k): str(v) for k, v in (d.get("annotations") or {}).items()},
     )
 
 

@@ -63,8 +63,14 @@ def go_apk(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "main.go").write_text(_MAIN)
     env = dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode", GOFLAGS="", GOPROXY="off")
     env.setdefault("GOCACHE", str(d / "cache"))
-    subprocess.run(["go", "build", "-o", str(d / "apkcmp"), str(d / "main.go")], cwd=d, env=env, check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run(
+        ["go", "build", "-o", str(d / "apkcmp"), str(d / "main.go")],
+        cwd=d,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return d / "apkcmp"
 
 
@@ -133,7 +139,9 @@ def _pair(a: str, b: str, mode: int, extra: str) -> tuple[str, str]:
     return a, base.rstrip("0123456789") + b.partition("-r")[0].lstrip("0123456789")[:3] + rev_part  # shared prefix
 
 
-pair = st.builds(_pair, version, version, st.integers(0, 4), st.sampled_from(["_rc1", "_p1", "a", ".0", ".1", "_alpha", "_git"]))
+pair = st.builds(
+    _pair, version, version, st.integers(0, 4), st.sampled_from(["_rc1", "_p1", "a", ".0", ".1", "_alpha", "_git"])
+)
 
 
 def test_apk_ordering_matches_go_apk_version_on_hypothesis_pairs(go_apk: Path) -> None:
@@ -199,8 +207,26 @@ def test_apk_tools_version_data_table() -> None:
 @pytest.mark.parametrize(
     "ordered",
     [
-        ["1.2_alpha", "1.2_alpha1", "1.2_beta", "1.2_pre", "1.2_rc", "1.2_rc2", "1.2", "1.2-r0", "1.2-r1",
-         "1.2_cvs", "1.2_svn", "1.2_git", "1.2_hg", "1.2_p", "1.2_p1", "1.2a", "1.2b", "1.2.1"],
+        [
+            "1.2_alpha",
+            "1.2_alpha1",
+            "1.2_beta",
+            "1.2_pre",
+            "1.2_rc",
+            "1.2_rc2",
+            "1.2",
+            "1.2-r0",
+            "1.2-r1",
+            "1.2_cvs",
+            "1.2_svn",
+            "1.2_git",
+            "1.2_hg",
+            "1.2_p",
+            "1.2_p1",
+            "1.2a",
+            "1.2b",
+            "1.2.1",
+        ],
         ["1.0_alpha-r0", "1.0_rc1-r0", "1.0-r0", "1.0-r1", "1.0_p1-r0", "1.0a-r0", "1.0.1-r0"],
         ["1.2.3_rc1-r5", "1.2.3-r0", "1.2.3-r10", "1.2.4_alpha", "1.2.4"],
         ["1.00", "1.0", "1.01", "1.1", "1.10"],  # dotted parts with leading zeros

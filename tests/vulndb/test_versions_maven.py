@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 from hullscan.vulndb.versions import compare, in_range
 
 ECO = "Maven"
-_JARS = sorted(glob.glob("/usr/share/maven/lib/maven-artifact-*.jar") + glob.glob("/usr/share/java/maven3-artifact.jar"))
+_JARS = sorted(
+    glob.glob("/usr/share/maven/lib/maven-artifact-*.jar") + glob.glob("/usr/share/java/maven3-artifact.jar")
+)
 _LINE = re.compile(r"^   (\S+) (<|>|==) (\S+)$")
 
 pytestmark = pytest.mark.skipif(
@@ -32,7 +34,10 @@ def maven_reference(pairs: Sequence[tuple[str, str]]) -> list[int]:
         args = [v for p in batch for v in p]
         out = subprocess.run(
             ["java", "-cp", _JARS[0], "org.apache.maven.artifact.versioning.ComparableVersion", *args],
-            capture_output=True, text=True, check=True, timeout=300,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
         ).stdout
         lines = [m.groups() for m in map(_LINE.match, out.splitlines()) if m]
         assert len(lines) == len(args) - 1
@@ -47,10 +52,27 @@ def maven_reference(pairs: Sequence[tuple[str, str]]) -> list[int]:
 # characters drawn by hypothesis, each standing for a piece of a version (cheap to draw)
 _PIECES = {
     **{d: d for d in "0123456789"},
-    ".": ".", "-": "-", "_": "_",
-    "A": "alpha", "B": "beta", "M": "milestone", "R": "rc", "C": "cr", "S": "snapshot", "Y": "SNAPSHOT",
-    "G": "ga", "F": "final", "E": "release", "P": "sp", "X": "foo", "Z": "Final", "a": "a", "b": "b", "m": "m",
-    "c": "c", "x": "x",
+    ".": ".",
+    "-": "-",
+    "_": "_",
+    "A": "alpha",
+    "B": "beta",
+    "M": "milestone",
+    "R": "rc",
+    "C": "cr",
+    "S": "snapshot",
+    "Y": "SNAPSHOT",
+    "G": "ga",
+    "F": "final",
+    "E": "release",
+    "P": "sp",
+    "X": "foo",
+    "Z": "Final",
+    "a": "a",
+    "b": "b",
+    "m": "m",
+    "c": "c",
+    "x": "x",
 }
 _text = st.text("".join(_PIECES) + "0123456789..--", min_size=1, max_size=10).map(
     lambda s: "".join(_PIECES[c] for c in s)
@@ -89,11 +111,36 @@ def test_maven_ordering_matches_comparable_version() -> None:
 
 
 REAL = [
-    "2.0-beta9", "2.0-rc1", "2.0", "2.14.1", "2.15.0", "2.16.0", "2.17.0", "2.17.1",  # log4j-core
-    "2.9.10.8", "2.10.0.pr1", "2.12.6.1", "2.13.4.2", "2.13.5",  # jackson-databind
-    "5.3.17", "5.3.18", "5.2.20.RELEASE", "5.2.21.RELEASE",  # spring-beans
-    "1.33", "2.0", "1.26", "1.9.5", "1.10.0",  # snakeyaml, commons-text
-    "1.0-SNAPSHOT", "1.0-alpha-1", "1.0-beta-2", "1.0-M1", "1.0-RC1", "1.0.Final", "1.0-sp1", "1.0.0",
+    "2.0-beta9",
+    "2.0-rc1",
+    "2.0",
+    "2.14.1",
+    "2.15.0",
+    "2.16.0",
+    "2.17.0",
+    "2.17.1",  # log4j-core
+    "2.9.10.8",
+    "2.10.0.pr1",
+    "2.12.6.1",
+    "2.13.4.2",
+    "2.13.5",  # jackson-databind
+    "5.3.17",
+    "5.3.18",
+    "5.2.20.RELEASE",
+    "5.2.21.RELEASE",  # spring-beans
+    "1.33",
+    "2.0",
+    "1.26",
+    "1.9.5",
+    "1.10.0",  # snakeyaml, commons-text
+    "1.0-SNAPSHOT",
+    "1.0-alpha-1",
+    "1.0-beta-2",
+    "1.0-M1",
+    "1.0-RC1",
+    "1.0.Final",
+    "1.0-sp1",
+    "1.0.0",
 ]
 
 
@@ -113,8 +160,16 @@ def test_documented_maven_orderings(ordered: list[str]) -> None:
 
 
 def test_maven_equivalences() -> None:
-    for a, b in [("1.0", "1"), ("1.0.0", "1"), ("1-ga", "1"), ("1.Final", "1"), ("1-RELEASE", "1"),
-                 ("1-cr1", "1-rc1"), ("1a1", "1-alpha-1"), ("1.0-ALPHA1", "1-alpha-1")]:
+    for a, b in [
+        ("1.0", "1"),
+        ("1.0.0", "1"),
+        ("1-ga", "1"),
+        ("1.Final", "1"),
+        ("1-RELEASE", "1"),
+        ("1-cr1", "1-rc1"),
+        ("1a1", "1-alpha-1"),
+        ("1.0-ALPHA1", "1-alpha-1"),
+    ]:
         assert compare(ECO, a, b) == 0, (a, b)
 
 

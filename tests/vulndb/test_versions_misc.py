@@ -37,9 +37,23 @@ def php_reference(pairs: Sequence[tuple[str, str]]) -> list[int]:
 
 _PIECES = {
     **{d: d for d in "0123456789"},
-    ".": ".", "-": "-", "_": "_", "+": "+", "~": "~",
-    "D": "dev", "A": "alpha", "a": "a", "B": "beta", "b": "b", "R": "RC", "r": "rc", "P": "pl", "p": "p",
-    "x": "foo", "S": "stable", "T": "patch",
+    ".": ".",
+    "-": "-",
+    "_": "_",
+    "+": "+",
+    "~": "~",
+    "D": "dev",
+    "A": "alpha",
+    "a": "a",
+    "B": "beta",
+    "b": "b",
+    "R": "RC",
+    "r": "rc",
+    "P": "pl",
+    "p": "p",
+    "x": "foo",
+    "S": "stable",
+    "T": "patch",
 }
 _text = st.text("".join(_PIECES) + "0123456789" * 2 + "...", min_size=1, max_size=10).map(
     lambda s: "".join(_PIECES[c] for c in s)
@@ -72,11 +86,17 @@ def test_packagist_ordering_matches_php_version_compare() -> None:
         collected.extend(pairs)
 
     gather()
-    pairs = [p for p in dict.fromkeys(collected) if not p[0].endswith((".", "-", "_", "+", "~"))
-             and not p[1].endswith((".", "-", "_", "+", "~"))]
+    pairs = [
+        p
+        for p in dict.fromkeys(collected)
+        if not p[0].endswith((".", "-", "_", "+", "~")) and not p[1].endswith((".", "-", "_", "+", "~"))
+    ]
     ref = php_reference(pairs)
-    bad = [(a, b, compare("Packagist", a, b), r) for (a, b), r in zip(pairs, ref, strict=True)
-           if compare("Packagist", a, b) != r]
+    bad = [
+        (a, b, compare("Packagist", a, b), r)
+        for (a, b), r in zip(pairs, ref, strict=True)
+        if compare("Packagist", a, b) != r
+    ]
     assert len(pairs) >= 4000
     assert not bad, f"{len(bad)} of {len(pairs)} pairs disagree with PHP, e.g. {bad[:10]}"
 
@@ -94,9 +114,26 @@ def test_documented_packagist_orderings() -> None:
 
 # --- PEP 440 ----------------------------------------------------------------------------------------------
 PEP440_ORDER = [
-    "1.0.dev456", "1.0a1", "1.0a2.dev456", "1.0a12.dev456", "1.0a12", "1.0b1.dev456", "1.0b2", "1.0b2.post345.dev456",
-    "1.0b2.post345", "1.0rc1.dev456", "1.0rc1", "1.0", "1.0+abc.5", "1.0+abc.7", "1.0+5", "1.0.post456.dev34",
-    "1.0.post456", "1.0.15", "1.1.dev1", "1!0.1",
+    "1.0.dev456",
+    "1.0a1",
+    "1.0a2.dev456",
+    "1.0a12.dev456",
+    "1.0a12",
+    "1.0b1.dev456",
+    "1.0b2",
+    "1.0b2.post345.dev456",
+    "1.0b2.post345",
+    "1.0rc1.dev456",
+    "1.0rc1",
+    "1.0",
+    "1.0+abc.5",
+    "1.0+abc.7",
+    "1.0+5",
+    "1.0.post456.dev34",
+    "1.0.post456",
+    "1.0.15",
+    "1.1.dev1",
+    "1!0.1",
 ]
 
 
@@ -111,8 +148,17 @@ def test_pep440_specification_order() -> None:
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [("1.0", "1.0.0"), ("1.0alpha1", "1.0a1"), ("1.0c1", "1.0rc1"), ("1.0-1", "1.0.post1"), ("1.0.dev", "1.0.dev0"),
-     ("v1.0", "1.0"), ("1.0+Ubuntu-1", "1.0+ubuntu.1"), ("0!1.0", "1.0"), (" 1.0 ", "1.0")],
+    [
+        ("1.0", "1.0.0"),
+        ("1.0alpha1", "1.0a1"),
+        ("1.0c1", "1.0rc1"),
+        ("1.0-1", "1.0.post1"),
+        ("1.0.dev", "1.0.dev0"),
+        ("v1.0", "1.0"),
+        ("1.0+Ubuntu-1", "1.0+ubuntu.1"),
+        ("0!1.0", "1.0"),
+        (" 1.0 ", "1.0"),
+    ],
 )
 def test_pep440_normal_forms_are_equal(a: str, b: str) -> None:
     assert compare("PyPI", a, b) == 0
@@ -129,8 +175,19 @@ def test_pep440_invalid_versions(bad: str) -> None:
 # --- NuGet ---------------------------------------------------------------------------------------------------
 def test_documented_nuget_orderings() -> None:
     # NuGet docs, "Package versioning: version precedence" (SemVer 2.0 plus a fourth number)
-    ordered = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11",
-               "1.0.0-rc.1", "1.0.0", "1.0.0.1", "1.0.1", "1.1"]
+    ordered = [
+        "1.0.0-alpha",
+        "1.0.0-alpha.1",
+        "1.0.0-alpha.beta",
+        "1.0.0-beta",
+        "1.0.0-beta.2",
+        "1.0.0-beta.11",
+        "1.0.0-rc.1",
+        "1.0.0",
+        "1.0.0.1",
+        "1.0.1",
+        "1.1",
+    ]
     for i, a in enumerate(ordered):
         for j, b in enumerate(ordered):
             assert compare("NuGet", a, b) == (i > j) - (i < j), (a, b)
@@ -149,13 +206,32 @@ def test_generic_numeric_ordering() -> None:
 @pytest.mark.parametrize(
     ("ecosystem", "scheme"),
     [
-        ("Debian:11", "dpkg"), ("Debian", "dpkg"), ("Ubuntu:22.04:LTS", "dpkg"), ("Ubuntu:Pro:18.04:LTS", "dpkg"),
-        ("Alpine:v3.18", "apk"), ("Wolfi", "apk"), ("Chainguard", "apk"),
-        ("Red Hat:enterprise_linux:9::appstream", "rpm"), ("Rocky Linux:9", "rpm"), ("AlmaLinux:8", "rpm"),
-        ("SUSE:Linux Enterprise Server 15 SP5", "rpm"), ("openSUSE:Leap 15.5", "rpm"), ("Photon OS:4.0", "rpm"),
-        ("Mariner:2.0", "rpm"), ("PyPI", "pep440"), ("npm", "semver"), ("Go", "go"), ("Maven", "maven"),
-        ("RubyGems", "gem"), ("crates.io", "semver"), ("NuGet", "nuget"), ("Packagist", "composer"),
-        ("Pub", "semver"), ("Hex", "semver"), ("Root:Alpine:3.18", "apk"), ("Root:PyPI", "pep440"),
+        ("Debian:11", "dpkg"),
+        ("Debian", "dpkg"),
+        ("Ubuntu:22.04:LTS", "dpkg"),
+        ("Ubuntu:Pro:18.04:LTS", "dpkg"),
+        ("Alpine:v3.18", "apk"),
+        ("Wolfi", "apk"),
+        ("Chainguard", "apk"),
+        ("Red Hat:enterprise_linux:9::appstream", "rpm"),
+        ("Rocky Linux:9", "rpm"),
+        ("AlmaLinux:8", "rpm"),
+        ("SUSE:Linux Enterprise Server 15 SP5", "rpm"),
+        ("openSUSE:Leap 15.5", "rpm"),
+        ("Photon OS:4.0", "rpm"),
+        ("Mariner:2.0", "rpm"),
+        ("PyPI", "pep440"),
+        ("npm", "semver"),
+        ("Go", "go"),
+        ("Maven", "maven"),
+        ("RubyGems", "gem"),
+        ("crates.io", "semver"),
+        ("NuGet", "nuget"),
+        ("Packagist", "composer"),
+        ("Pub", "semver"),
+        ("Hex", "semver"),
+        ("Root:Alpine:3.18", "apk"),
+        ("Root:PyPI", "pep440"),
     ],
 )
 def test_scheme_for(ecosystem: str, scheme: str) -> None:

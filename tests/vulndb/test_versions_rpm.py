@@ -175,8 +175,16 @@ def test_documented_rpm_orderings(a: str, b: str, expected: int) -> None:
 
 
 def test_rpm_ecosystems_share_the_scheme() -> None:
-    for eco in ("Red Hat", "Rocky Linux:9", "AlmaLinux:8", "SUSE:Linux Enterprise Server 15 SP5", "openSUSE:Leap 15.5",
-                "Photon OS:4.0", "Mariner:2.0", "Azure Linux:3.0"):
+    for eco in (
+        "Red Hat",
+        "Rocky Linux:9",
+        "AlmaLinux:8",
+        "SUSE:Linux Enterprise Server 15 SP5",
+        "openSUSE:Leap 15.5",
+        "Photon OS:4.0",
+        "Mariner:2.0",
+        "Azure Linux:3.0",
+    ):
         assert compare(eco, "1.0-2", "1.0-10") == -1
     with pytest.raises(InvalidVersion):
         sort_key(ECO, "")

@@ -40,9 +40,20 @@ def node_semver(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     d = tmp_path_factory.mktemp("npmsemver")
     if shutil.which("npm"):
         r = subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--fetch-retries=0", "--fetch-timeout=30000",
-             "--prefix", str(d), "semver@7"],
-            capture_output=True, text=True, timeout=180,
+            [
+                "npm",
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--fetch-retries=0",
+                "--fetch-timeout=30000",
+                "--prefix",
+                str(d),
+                "semver@7",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
         if r.returncode == 0 and (d / "node_modules" / "semver").is_dir():
             return dict(os.environ, NODE_PATH=str(d / "node_modules"))
@@ -97,8 +108,9 @@ def go_semver(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "go.mod").write_text("module ref\n\ngo 1.19\n")
     (d / "main.go").write_text(_GO_MAIN)
     env = dict(os.environ, GOFLAGS="-mod=mod", GOPROXY="off", GO111MODULE="on")
-    subprocess.run(["go", "build", "-o", str(d / "semvercmp"), "."], cwd=d, env=env, check=True, capture_output=True,
-                   timeout=300)
+    subprocess.run(
+        ["go", "build", "-o", str(d / "semvercmp"), "."], cwd=d, env=env, check=True, capture_output=True, timeout=300
+    )
     return d / "semvercmp"
 
 
@@ -215,7 +227,9 @@ _GO_REAL = [
 
 
 def test_go_semver_matches_x_mod_semver(go_semver: Path) -> None:
-    pairs = [("v" + a if not a.startswith("v") else a, "v" + b if not b.startswith("v") else b) for a, b in _collect(150)]
+    pairs = [
+        ("v" + a if not a.startswith("v") else a, "v" + b if not b.startswith("v") else b) for a, b in _collect(150)
+    ]
     pairs += [(a, b) for a in _GO_REAL for b in _GO_REAL]
     bad = []
     compared = 0
@@ -239,8 +253,19 @@ def test_go_semver_matches_x_mod_semver(go_semver: Path) -> None:
     "ordered",
     [
         # semver.org section 11
-        ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11",
-         "1.0.0-rc.1", "1.0.0", "2.0.0", "2.1.0", "2.1.1"],
+        [
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0-rc.1",
+            "1.0.0",
+            "2.0.0",
+            "2.1.0",
+            "2.1.1",
+        ],
         ["1.0.0-0", "1.0.0-1", "1.0.0-10", "1.0.0-a", "1.0.0-a.0", "1.0.0"],
     ],
 )

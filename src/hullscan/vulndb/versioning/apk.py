@@ -59,9 +59,7 @@ def _next_type(t: int, s: str, i: int) -> tuple[int, int]:
 
 def _check(t: int, nt: int) -> int:
     if nt < t and not (
-        (nt == _DIGIT_OR_ZERO and t == _DIGIT)
-        or (nt == _SUFFIX and t == _SUFFIX_NO)
-        or (nt == _DIGIT and t == _LETTER)
+        (nt == _DIGIT_OR_ZERO and t == _DIGIT) or (nt == _SUFFIX and t == _SUFFIX_NO) or (nt == _DIGIT and t == _LETTER)
     ):
         return -1
     return nt

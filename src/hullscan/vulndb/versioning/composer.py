@@ -17,7 +17,18 @@ from hullscan.vulndb.versioning._common import InvalidVersion
 
 Key = tuple[tuple[int, int], ...]
 
-_SPECIAL = (("dev", 0), ("alpha", 1), ("a", 1), ("beta", 2), ("b", 2), ("RC", 3), ("rc", 3), ("#", 4), ("pl", 5), ("p", 5))
+_SPECIAL = (
+    ("dev", 0),
+    ("alpha", 1),
+    ("a", 1),
+    ("beta", 2),
+    ("b", 2),
+    ("RC", 3),
+    ("rc", 3),
+    ("#", 4),
+    ("pl", 5),
+    ("p", 5),
+)
 _NUMBER = 4
 _LONG_MAX = 2**63 - 1
 _END = (_NUMBER, -1)

@@ -131,12 +131,12 @@ def _cmp(a: Item, b: Item | None) -> int:
         if isinstance(b, ListItem):
             n = max(len(a), len(b))
             for i in range(n):
-                left = a[i] if i < len(a) else None
-                right = b[i] if i < len(b) else None
-                if left is None:
-                    r = 0 if right is None else -_cmp(right, None)
+                if i >= len(a):  # a is shorter: invert b's item against "missing"
+                    r = -_cmp(b[i], None)
+                elif i >= len(b):
+                    r = _cmp(a[i], None)
                 else:
-                    r = _cmp(left, right)
+                    r = _cmp(a[i], b[i])
                 if r:
                     return r
             return 0
