@@ -46,8 +46,8 @@ def _db(tmp: Path, name: str, records: list[str]) -> Path:
 
 
 def _scan(layout: Path, db: Path, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
-    result = runner.invoke(app, ["scan", f"oci:{layout}:demo", "--db", str(db), "--skip-db-update", "-f", "json",
-                                 *args])
+    result = runner.invoke(app, ["scan", f"oci:{layout}:demo", "--db", str(db), "--skip-db-update",
+                                 "--scanners", "vuln", "-f", "json", *args])
     return result.exit_code, (json.loads(result.stdout) if result.stdout.strip().startswith("{") else {})
 
 

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
 from hullscan import __version__
+from hullscan.cli_base import base_app
 from hullscan.cli_db import db_app
 from hullscan.errors import HullscanError
 from hullscan.findings import ScanReport
@@ -32,6 +33,7 @@ app = typer.Typer(help="hullscan: scan container images for what they hold and w
 cache_app = typer.Typer(help="Manage the per-layer cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 app.add_typer(db_app, name="db")
+app.add_typer(base_app, name="base")
 
 EXIT_SCAN_FAILED = 3
 EXIT_INTERNAL = 4
@@ -172,7 +174,7 @@ class ScanFormat(StrEnum):
     html = "html"
 
 
-SCANNERS = ("vuln",)
+SCANNERS = ("vuln", "secret", "malware", "file", "baseline", "compliance", "base")
 
 
 @app.command()
@@ -183,8 +185,8 @@ def scan(
     password_stdin: PwStdinOpt = False, insecure: InsecureOpt = False, ca_cert: CaOpt = None,
     docker_config: DockerCfgOpt = None, cache_dir: CacheDirOpt = None, no_cache: NoCacheOpt = False,
     max_image_size: MaxImageOpt = 50.0, max_layer_size: MaxLayerOpt = 10.0, quiet: QuietOpt = False,
-    scanners: Annotated[str, typer.Option("--scanners", help="Scan items, comma-separated: vuln, or none "
-                                          "for the inventory only")] = "vuln",
+    scanners: Annotated[str, typer.Option("--scanners", help="Scan items, comma-separated: vuln, secret, "
+                                          "malware, file, baseline, compliance, base; or none")] = ",".join(SCANNERS),
     severity: Annotated[str, typer.Option("--severity", "-s", help="Report this severity and above "
                                           "(HIGH), or exactly a list (CRITICAL,LOW)")] = "UNKNOWN",
     ignore_unfixed: Annotated[bool, typer.Option("--ignore-unfixed", help="Leave out findings with no fix")] = False,
@@ -196,6 +198,21 @@ def scan(
     offline: Annotated[bool, typer.Option("--offline", help="Make no network request for data")] = False,
     skip_db_update: Annotated[bool, typer.Option("--skip-db-update", help="Use the database as it is")] = False,
     list_packages: Annotated[bool, typer.Option("--list-packages", help="Show the inventory in the table too")] = False,
+    secret_config: Annotated[Path | None, typer.Option("--secret-config", help="YAML file adding, disabling or "
+                                                       "allowing secret rules")] = None,
+    malware_rules: Annotated[list[Path] | None, typer.Option("--malware-rules", help="Directory of YARA rules "
+                                                             "(repeatable)")] = None,
+    malware_hashes: Annotated[list[Path] | None, typer.Option("--malware-hashes", help="SHA-256 blocklist "
+                                                              "file (repeatable)")] = None,
+    clamd: Annotated[str | None, typer.Option("--clamd", help="clamd socket path or host:port")] = None,
+    list_files: Annotated[bool, typer.Option("--list-files", help="Include the file inventory, with sha256")] = False,
+    password_budget: Annotated[float, typer.Option("--password-budget", help="Seconds to spend on weak "
+                                                   "password checks per image")] = 60.0,
+    show_weak_passwords: Annotated[bool, typer.Option("--show-weak-passwords", help="Print weak passwords "
+                                                      "found (otherwise only user and algorithm)")] = False,
+    licence_policy: Annotated[Path | None, typer.Option("--licence-policy", help="YAML licence policy")] = None,
+    base_catalogue: Annotated[Path | None, typer.Option("--base-catalogue", envvar="HULLSCAN_BASE_CATALOGUE",
+                                                        help="Base image catalogue file")] = None,
 ) -> None:
     """Scan an image: its software and the vulnerabilities in it (a table by default)."""
     from hullscan.detect import SeverityFilter, VulnOptions
@@ -212,22 +229,37 @@ def scan(
     options = _options(platform, username, password_stdin, insecure, ca_cert, docker_config, cache_dir,
                        no_cache, max_image_size, max_layer_size)
     err = Console(stderr=True, highlight=False)
+    from hullscan.checks.baseimage import CatalogueError
+    from hullscan.checks.compliance import PolicyError
+    from hullscan.checks.eol import EolDataError
+    from hullscan.detect import ItemOptions, analyzers_for, evaluate, run_checks
+    from hullscan.detectors import DetectContext
+    from hullscan.malware.analyzer import MalwareOptions
+
+    item_options = ItemOptions(
+        secret_config, MalwareOptions(rule_dirs=malware_rules or [], hash_files=malware_hashes or [], clamd=clamd),
+        DetectContext(password_budget_seconds=password_budget, show_weak_passwords=show_weak_passwords,
+                      licence_policy=licence_policy, base_catalogue=base_catalogue, list_files=list_files))
     try:
         ignore = _ignore_entries(ignore_file)
+        options.analyzers = analyzers_for(items, item_options)
         store = _open_database(db, offline or skip_db_update, err) if "vuln" in items else None
         facts = _run_scan(image, options, quiet)
         if store is not None:
-            from hullscan.detect import evaluate
-
             report = evaluate(facts, store, VulnOptions(ignore_unfixed, sev, ignore))
             _remember(report)
         else:
             report = ScanReport(facts=facts)
+        run_checks(report, items, item_options)
     except HullscanError as exc:
         err.print(f"[bold red]error[/]: {exc.render()}", markup=True)
         raise typer.Exit(exc.cause.exit_code) from None
+    except (PolicyError, EolDataError, CatalogueError) as exc:
+        err.print(f"[bold red]error[/]: {exc}", markup=True)
+        raise typer.Exit(2) from None
+    report.checks = [c for c in report.checks if sev.keeps(c)]
     _render_report(report, fmt, output, list_packages)
-    if exit_code and report.vulnerabilities:
+    if exit_code and (report.vulnerabilities or report.checks):
         raise typer.Exit(exit_code)
 
 

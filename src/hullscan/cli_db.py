@@ -119,6 +119,16 @@ class _RichDownloads:
         self.p.update(task, completed=self.p.tasks[task].total or 1, description=f"{ecosystem} ({status})")
 
 
+def _refresh_eol(err: Console) -> None:
+    """The end-of-life table rides along with data updates (from the host's distro-info, offline)."""
+    from hullscan.checks.eol import EolDataError, refresh
+
+    try:
+        refresh()
+    except (EolDataError, OSError) as exc:
+        err.print(f"[yellow]warning[/]: the end-of-life table was not refreshed: {exc}", markup=True)
+
+
 @db_app.command("update")
 @_catalogue_errors
 def update_cmd(
@@ -148,6 +158,7 @@ def update_cmd(
                                      progress=_RichDownloads(progress), on_phase=phase)
     for warning in result.warnings:
         err.print(f"[yellow]warning[/]: {warning}", markup=True)
+    _refresh_eol(err)
     fetched = sum(d.status == "downloaded" for d in result.downloads)
     unchanged = sum(d.status == "not-modified" for d in result.downloads)
     out = Console(highlight=False, soft_wrap=True)

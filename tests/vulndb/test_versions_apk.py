@@ -136,7 +136,8 @@ def _pair(a: str, b: str, mode: int, extra: str) -> tuple[str, str]:
         return a, base + extra + rev_part
     if mode == 3:  # the same version, another revision
         return a, base + "-r" + str(len(b))
-    return a, base.rstrip("0123456789") + b.partition("-r")[0].lstrip("0123456789")[:3] + rev_part  # shared prefix
+    # shared prefix; no trailing "." or "_" (apk-tools reads one as a zero token, go-apk-version rejects it)
+    return a, (base.rstrip("0123456789") + b.partition("-r")[0].lstrip("0123456789")[:3]).rstrip("._") + rev_part
 
 
 pair = st.builds(
@@ -147,7 +148,7 @@ pair = st.builds(
 def test_apk_ordering_matches_go_apk_version_on_hypothesis_pairs(go_apk: Path) -> None:
     collected: list[tuple[str, str]] = []
 
-    @settings(max_examples=200, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
     @given(st.lists(pair, min_size=40, max_size=40, unique=True))
     def gather(pairs: list[tuple[str, str]]) -> None:
         collected.extend(pairs)

@@ -66,13 +66,18 @@ def dpkg_disagreements(pairs: Sequence[tuple[str, str]], tmp: Path) -> list[tupl
 # --- hypothesis: text over a weighted alphabet (cheap to draw), shaped into related pairs ------------
 # Digits dominate; "~", "+", ".", "-" and letters drive dpkg's ordering; ":" and the odd characters make
 # dpkg warn (still compared) or fail (syntax errors), which the test also checks.
-_ALPHABET = "0123456789" * 4 + "0" * 4 + "..++~~--" + "abzAZ" + "~" + "_:!"
+_ALPHABET = "0123456789" * 4 + "0" * 4 + "..++~~--" + "abzAZ" + "~" + "_!"
 _text = st.text(alphabet=_ALPHABET, min_size=1, max_size=12)
-_epoch = st.sampled_from(["", "", "", "", "1:", "2:", "0:", "10:", "00:", "a:", ":"])
+# (hypothesis favours the ends of the list: keep the syntax errors "a:" and ":" in the middle)
+_epoch = st.sampled_from(
+    ["", "", "", "1:", "", "2:", "", "1:", "a:", "", "2:", "0:", "", ":", "10:", "00:", "", "1:", ""]
+)
 _SUFFIXES = ["~", "~~", "~a", "a", ".0", "0", "+b1", "-1", "-0", "+", ".", "~rc1", "+deb11u1", "A", "-1~bpo1"]
 
 
 def _pair(mode: int, ea: str, ta: str, tb: str, eb: str, k: int) -> tuple[str, str]:
+    if k % 4:  # mostly well-formed: no empty upstream or revision
+        ta, tb = ta.strip("-") or "0", tb.strip("-") or "0"
     a = ea + ta
     if mode <= 2:
         b = eb + tb
@@ -100,7 +105,7 @@ pair = st.builds(_pair, st.integers(0, 9), _epoch, _text, _text, _epoch, st.inte
 def test_dpkg_ordering_matches_dpkg_on_10000_hypothesis_pairs(tmp_path: Path) -> None:
     collected: list[tuple[str, str]] = []
 
-    @settings(max_examples=320, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=380, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
     @given(st.lists(pair, min_size=40, max_size=40, unique=True))
     def gather(pairs: list[tuple[str, str]]) -> None:
         collected.extend(pairs)
@@ -110,7 +115,9 @@ def test_dpkg_ordering_matches_dpkg_on_10000_hypothesis_pairs(tmp_path: Path) ->
     assert len(pairs) >= 10_000, len(pairs)
     kinds = [_ours(a, b) for a, b in pairs]
     # the generator must exercise every outcome, including dpkg's syntax errors
-    assert all(kinds.count(k) > 100 for k in ("lt", "eq", "gt", "invalid")), {k: kinds.count(k) for k in set(kinds)}
+    counts = {k: kinds.count(k) for k in ("lt", "eq", "gt", "invalid")}
+    assert min(counts.values()) > 500, counts
+    assert len(pairs) - counts["invalid"] >= 10_000, counts  # ordered pairs, besides the syntax errors
     bad = dpkg_disagreements(pairs, tmp_path)
     assert not bad, f"{len(bad)} of {len(pairs)} pairs disagree with dpkg, e.g. {bad[:10]}"
 

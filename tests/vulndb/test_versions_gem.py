@@ -92,7 +92,7 @@ REAL = [
 def test_gem_ordering_matches_ruby_gem_version() -> None:
     collected: list[tuple[str, str]] = []
 
-    @settings(max_examples=250, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=250, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
     @given(st.lists(pair, min_size=40, max_size=40, unique=True))
     def gather(pairs: list[tuple[str, str]]) -> None:
         collected.extend(pairs)

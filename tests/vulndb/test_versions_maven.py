@@ -96,7 +96,7 @@ pair = st.builds(_pair, _text, _text, st.integers(0, 3), st.sampled_from(_EXTRAS
 def test_maven_ordering_matches_comparable_version() -> None:
     collected: list[tuple[str, str]] = []
 
-    @settings(max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=100, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
     @given(st.lists(pair, min_size=30, max_size=30, unique=True))
     def gather(pairs: list[tuple[str, str]]) -> None:
         collected.extend(pairs)

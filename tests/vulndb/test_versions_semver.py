@@ -168,7 +168,9 @@ pair = st.builds(_pair, _version, _version, st.integers(0, 4), st.sampled_from(_
 def _collect(n_examples: int) -> list[tuple[str, str]]:
     collected: list[tuple[str, str]] = []
 
-    @settings(max_examples=n_examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=n_examples, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    )
     @given(st.lists(pair, min_size=40, max_size=40, unique=True))
     def gather(pairs: list[tuple[str, str]]) -> None:
         collected.extend(pairs)

@@ -75,6 +75,67 @@ def is_weak_algorithm(hashed: str) -> bool:
     return any(n == name and s == "weak" for p, n, s in _METHODS if hashed.startswith(p))
 
 
+_ITOA64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# One crypt call cannot be interrupted: a hostile image could set a cost that takes hours per guess.
+MAX_MEMORY = 128 << 20  # yescrypt/scrypt: 128 * r * N bytes (libxcrypt's default yescrypt uses 16 MiB)
+MAX_BCRYPT_COST = 14  # 2^14 rounds, about a second
+MAX_ROUNDS = 1_000_000  # sha*crypt rounds=, sha1crypt and sunmd5 iterations, bsdicrypt count
+
+
+def _b64(ch: str) -> int:
+    return _ITOA64.find(ch)
+
+
+def _b64_le(text: str) -> int:
+    value = 0
+    for i, ch in enumerate(text):
+        d = _b64(ch)
+        if d < 0:
+            return -1
+        value |= d << (6 * i)
+    return value
+
+
+def excessive_cost(hashed: str) -> str | None:
+    """Why hashing this setting would take too long to guess against, or None when its cost is sane."""
+    name = algorithm_of(hashed)
+    if name in ("yescrypt", "gost-yescrypt"):
+        params = hashed.split("$")[2] if hashed.count("$") >= 3 else ""
+        if len(params) != 3 or min(_b64(c) for c in params) < 0:
+            return f"unusual {name} parameters {params!r}"
+        n_log2, r = _b64(params[1]) + 1, _b64(params[2]) + 1
+        if _b64(params[1]) >= 48 or _b64(params[2]) >= 48 or 128 * r * (1 << n_log2) > MAX_MEMORY:
+            return f"{name} parameters {params!r} need more than {MAX_MEMORY >> 20} MiB per guess"
+        return None
+    if name == "scrypt":
+        if len(hashed) < 14:
+            return "malformed scrypt setting"
+        n_log2, r, p = _b64(hashed[3]), _b64_le(hashed[4:9]), _b64_le(hashed[9:14])
+        if n_log2 < 0 or r <= 0 or p <= 0 or n_log2 > 40 or 128 * r * p * (1 << n_log2) > MAX_MEMORY:
+            return f"scrypt parameters need more than {MAX_MEMORY >> 20} MiB per guess"
+        return None
+    if name == "bcrypt":
+        cost = hashed[4:6]
+        if not cost.isdigit() or int(cost) > MAX_BCRYPT_COST:
+            return f"bcrypt cost {cost} is over {MAX_BCRYPT_COST}"
+        return None
+    rounds = -1
+    if name in ("sha512crypt", "sha256crypt") and hashed[3:10] == "rounds=":
+        text = hashed[10:].split("$", 1)[0]
+        rounds = int(text) if text.isdigit() and len(text) < 12 else MAX_ROUNDS + 1
+    elif name == "sha1crypt":
+        text = hashed[6:].split("$", 1)[0]
+        rounds = int(text) if text.isdigit() and len(text) < 12 else MAX_ROUNDS + 1
+    elif name == "sunmd5" and hashed.startswith("$md5,rounds="):
+        text = hashed[12:].split("$", 1)[0]
+        rounds = int(text) if text.isdigit() and len(text) < 12 else MAX_ROUNDS + 1
+    elif name == "bsdicrypt":
+        rounds = _b64_le(hashed[1:5]) if len(hashed) >= 5 else MAX_ROUNDS + 1
+    if rounds > MAX_ROUNDS:
+        return f"{name} with more than {MAX_ROUNDS:,} rounds"
+    return None
+
+
 class Crypt:
     """One loaded libcrypt. Thread-safe: each thread gets its own scratch area."""
 
@@ -125,6 +186,7 @@ class Crypt:
         if b"\0" in raw:
             return None
         area = self._area()
+        out: bytes | None
         if self._rn is not None:
             out = self._rn(raw, setting.encode("ascii", "replace"), area, self._size)
         else:
@@ -145,16 +207,17 @@ class Crypt:
             return False
         if self._checksalt is not None:
             status = int(self._checksalt(hashed.encode("ascii", "replace")))
-            if status in (CRYPT_SALT_INVALID, CRYPT_SALT_METHOD_DISABLED):
-                return False
+            return status not in (CRYPT_SALT_INVALID, CRYPT_SALT_METHOD_DISABLED)
         return self.hash(b"", hashed) is not None
 
     def gensalt(self, prefix: str, count: int = 0) -> str:
-        """A fresh setting string for `prefix` ("$y$", "$6$", "$1$", "$2b$", "" for DES...), with a random salt."""
+        """A fresh setting for `prefix` ("$y$", "$6$", "$1$", "$2b$", "_"...) with a random salt; `count` is the
+        method's cost (0: libxcrypt's default). Traditional DES has no prefix: its setting is two salt characters."""
         if self._gensalt is None:
             raise CryptUnavailable(f"{self.library} has no crypt_gensalt_rn")
         out = ctypes.create_string_buffer(_GENSALT_OUTPUT)
-        result = self._gensalt(prefix.encode("ascii") if prefix else None, count, None, 0, out, _GENSALT_OUTPUT)
+        result: bytes | None = self._gensalt(prefix.encode("ascii") if prefix else None, count, None, 0, out,
+                                             _GENSALT_OUTPUT)
         if not result or result.startswith(b"*"):
             raise ValueError(f"libcrypt cannot make a salt for {prefix!r}")
         return result.decode("ascii")

@@ -21,7 +21,8 @@ Refreshing the table (`hullscan db update` calls `refresh`): hullscan reads, on 
    (`/usr/share/distro-info/{debian,ubuntu}.csv`, kept current by the host's package manager); it only
    adds releases and dates the bundled table lacks;
 2. `<data dir>/eol.json`, a table a user drops there (or passes to `refresh(source=...)`), in the same
-   format as the bundled file; its releases override the bundled ones field by field.
+   format as the bundled file; its releases override the bundled ones field by field (`null` removes a
+   field, e.g. `"lts": null`).
 
 The data dir is $HULLSCAN_DATA_DIR, else the user data dir (`~/.local/share/hullscan` on Linux).
 """
@@ -32,6 +33,7 @@ import csv
 import datetime as dt
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
@@ -196,6 +198,9 @@ def _merge(base: dict[str, Any], top: dict[str, Any], *, fill_only: bool = False
         for ver, r in d.get("releases", {}).items():
             cur = releases.setdefault(ver, {})
             for k, v in r.items():
+                if v is None and not fill_only:
+                    cur.pop(k, None)  # an explicit null in a user's table removes the bundled value
+                    continue
                 if v in (None, ""):
                     continue
                 if not fill_only or cur.get(k) in (None, ""):
@@ -339,8 +344,21 @@ def refresh(data_dir: Path | None = None, *, source: Path | None = None,
 # --- the detector ----------------------------------------------------------------------------------
 
 
+_ESM_VERSION = re.compile(r"[+~]esm\d")
+
+
 def _uses_esm(facts: ImageFacts) -> bool:
-    return any("esm" in p.version for p in facts.packages if p.ecosystem == "deb")
+    """Ubuntu Pro ESM packages carry versions like 1.1.1f-1ubuntu2.24+esm1."""
+    return any(_ESM_VERSION.search(p.version) for p in facts.packages if p.ecosystem == "deb")
+
+
+def _os_layer(facts: ImageFacts, path: str) -> dict[str, Any]:
+    """Where the OS release file came from: the layer that last wrote it, when the file tree is known."""
+    for entry, index in facts.files:
+        if entry.path == path and 0 <= index < len(facts.layers):
+            layer = facts.layers[index]
+            return {"layer_index": index, "layer_diff_id": layer.diff_id, "layer_created_by": layer.created_by}
+    return {}
 
 
 def _label(dist: Distribution, rel: Release) -> str:
@@ -395,13 +413,14 @@ class EolDetector:
         if rel.extended and rel.extended > today and final < rel.extended:
             paid = f" {dist.extended_name} (a paid subscription) continues until {rel.extended.isoformat()}."
         path = facts.os.source
+        where = _os_layer(facts, path)
         if today > final:
             return [CheckFinding(
                 item="compliance", id="os-eol", severity="HIGH",
                 title=f"{label} is end-of-life: this OS no longer receives security updates",
                 description=(f"Security support for {label}{how} ended on {final.isoformat()}. Vulnerabilities "
                              f"found since then are not fixed in its packages.{paid}"),
-                remediation=upgrade, path=path, evidence=f"{facts.os.name or label}", metadata=meta)]
+                remediation=upgrade, path=path, evidence=f"{facts.os.name or label}", metadata=meta, **where)]
         days = (final - today).days
         if days <= WARN_DAYS:
             return [CheckFinding(
@@ -409,7 +428,7 @@ class EolDetector:
                 title=f"{label} reaches end-of-life on {final.isoformat()} ({days} days)",
                 description=(f"Security support for {label}{how} ends on {final.isoformat()}; after that this "
                              f"OS no longer receives security updates.{paid}"),
-                remediation=upgrade, path=path, evidence=f"{facts.os.name or label}", metadata=meta)]
+                remediation=upgrade, path=path, evidence=f"{facts.os.name or label}", metadata=meta, **where)]
         if rel.lts and rel.eol and today > rel.eol:
             return [CheckFinding(
                 item="compliance", id="os-lts", severity="LOW",
@@ -417,5 +436,5 @@ class EolDetector:
                 description=(f"Regular security support for {label} ended on {rel.eol.isoformat()}. "
                              f"{dist.lts_name} fixes a subset of packages, on fewer architectures, until "
                              f"{rel.lts.isoformat()}."),
-                remediation=upgrade, path=path, evidence=f"{facts.os.name or label}", metadata=meta)]
+                remediation=upgrade, path=path, evidence=f"{facts.os.name or label}", metadata=meta, **where)]
         return []

@@ -1,10 +1,11 @@
 """Version ordering per OSV ecosystem, and OSV range evaluation.
 
 Each ecosystem orders versions with its own scheme (``scheme_for``): dpkg, rpm, apk, pep440, semver, go,
-maven, gem, nuget, composer, or generic. Every scheme is implemented here (not with univers: its dpkg,
-apk and Maven orderings differ from the reference tools in edge cases, and own code lets each be proven
-pair for pair against dpkg, rpm, apk's Go port, node-semver, Go's x/mod/semver, Maven, RubyGems and PHP);
-see the modules of ``hullscan.vulndb.versioning``.
+maven, gem, nuget, composer, or generic. The schemes are hullscan's own code rather than univers: each is a
+small tuple-key function (fast to compare, cached per version) whose behaviour is pinned pair for pair to
+the reference tool of its ecosystem (dpkg, python3-rpm, apk-tools' rules and its Go port, node-semver,
+Go's x/mod/semver, Maven's ComparableVersion, RubyGems, PHP), quirks included; PEP 440 is ``packaging``.
+See the modules of ``hullscan.vulndb.versioning``.
 
 Parsing is the expensive part, so ``sort_key`` caches the parsed key of each (scheme, version); a scan
 compares the same installed and fixed versions many times.

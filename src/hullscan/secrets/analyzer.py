@@ -1,0 +1,69 @@
+"""The secret analyzer: runs the secret engine over every text file of every layer.
+
+Not one of `default_analyzers()`: it runs only when the `secret` scan item is selected, so the
+pipeline adds it explicitly (`secret_analyzer(config)`). Its version is derived from the rule set and
+the configuration, so the layer cache never serves findings made under other rules.
+"""
+
+from __future__ import annotations
+
+from typing import IO
+
+from hullscan.analyzers.base import Analyzer
+from hullscan.model import Detection, FileEntry, FileFacts
+from hullscan.secrets.config import SecretConfig, default_config
+from hullscan.secrets.engine import BINARY_SNIFF, SecretEngine, SecretHit
+from hullscan.secrets.rules import REMEDIATION, SKIP_EXTENSIONS
+
+MIN_SIZE = 8  # no credential fits in fewer bytes
+
+
+class SecretAnalyzer:
+    name = "secret"
+
+    def __init__(self, config: SecretConfig) -> None:
+        self.config = config
+        self.max_size = config.max_file_size
+        # Analyzer versions are ints: the first 12 hex digits of the configuration's fingerprint.
+        self.version = int(config.fingerprint()[:12], 16)
+        self._engine: SecretEngine | None = None
+
+    @property
+    def engine(self) -> SecretEngine:
+        if self._engine is None:
+            self._engine = self.config.engine()
+        return self._engine
+
+    def claims(self, path: str, entry: FileEntry) -> bool:
+        # Called for every file of every layer: size, extension, one combined path regex, nothing more.
+        if entry.size < MIN_SIZE or entry.size > self.max_size:
+            return False
+        base = path.rsplit("/", 1)[-1]
+        dot = base.rfind(".")
+        if dot > 0 and base[dot + 1:].lower() in SKIP_EXTENSIONS:
+            return False
+        return not self.engine.skips_path(path)
+
+    def analyze(self, path: str, entry: FileEntry, content: IO[bytes]) -> FileFacts | None:
+        head = content.read(BINARY_SNIFF)
+        if b"\0" in head:
+            return None
+        data = head + content.read(self.max_size + 1 - len(head))
+        if len(data) > self.max_size:
+            return None
+        hits = self.engine.scan(path, data)
+        if not hits:
+            return None
+        return FileFacts(detections=[detection(hit, path) for hit in hits])
+
+
+def detection(hit: SecretHit, path: str) -> Detection:
+    rule = hit.rule
+    return Detection(kind="secret", rule_id=rule.id, title=rule.title, severity=rule.severity, path=path,
+                     line=hit.line, match=hit.excerpt, category=rule.category,
+                     remediation=rule.remediation or REMEDIATION.get(rule.kind, REMEDIATION["token"]))
+
+
+def secret_analyzer(config: SecretConfig | None = None) -> Analyzer:
+    """The secret analyzer for the scan pipeline; built-in rules when `config` is None."""
+    return SecretAnalyzer(config if config is not None else default_config())
