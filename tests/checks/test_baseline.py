@@ -121,8 +121,8 @@ def test_add_remote_url_attributed_to_its_layer() -> None:
     assert "pa55" not in f.title + f.evidence + f.layer_created_by and "example.com/app.tar.gz" in f.title
 
 
-@pytest.mark.parametrize("line", ["ADD --checksum=sha256:24454f830cdb571e2c4ad15481119c43b3cafd48dd869a9b2945d1036d1dc68d "
-                                  "https://example.com/app.tar.gz /opt/ # buildkit",
+@pytest.mark.parametrize("line", ["ADD --checksum=sha256:24454f830cdb571e2c4ad15481119c43b3cafd48dd869a9b2945d1036d1d"
+                                  "c68d https://example.com/app.tar.gz /opt/ # buildkit",
                                   "/bin/sh -c #(nop) ADD file:0123abcd in /opt ",
                                   "COPY https-notes.txt /docs/ # buildkit"])
 def test_add_negatives(line: str) -> None:

@@ -83,7 +83,7 @@ def test_warm_rescan_downloads_no_layers(registry: RegistryServer, demo_layout: 
     code, cold, err = _scan(ref, tmp_path)
     assert code == 0, err
     blob_gets = proxy.count("/blobs/", method="GET")
-    assert blob_gets == 5  # the config and four layers
+    assert blob_gets == 6  # the config and five layers
     proxy.clear()
     code, warm, err = _scan(ref, tmp_path)
     assert code == 0, err

@@ -26,6 +26,7 @@ from hullscan.checks.accounts import GROUP, PASSWD, SHADOW, Accounts, ShadowEntr
 from hullscan.checks.crypt import Crypt, CryptUnavailable, algorithm_of, is_weak_algorithm, system_crypt
 from hullscan.checks.files import finding, is_setid_executable
 from hullscan.checks.passwords import Account, CrackSummary, crack
+from hullscan.checks.redact import URL_CREDS, build_arg_keys, is_secret_name, redact_history
 from hullscan.detectors import DetectContext
 from hullscan.findings import CheckFinding
 from hullscan.model import FileEntry, ImageFacts
@@ -46,71 +47,6 @@ SENSITIVE_PORTS: dict[int, tuple[str, str]] = {
     2376: ("Docker API (TLS)", "MEDIUM"), 3389: ("RDP", "MEDIUM"), 5900: ("VNC", "MEDIUM"), 5901: ("VNC", "MEDIUM"),
     5902: ("VNC", "MEDIUM"), 5903: ("VNC", "MEDIUM"), 6000: ("X11", "MEDIUM"), 10250: ("kubelet API", "HIGH"),
 }
-
-_SECRET_PARTS = frozenset({"PASSWORD", "PASSWD", "PASS", "PASSPHRASE", "PWD", "SECRET", "SECRETS", "TOKEN",
-                           "TOKENS", "APIKEY", "CREDENTIAL", "CREDENTIALS", "PRIVATEKEY", "SECRETKEY", "ACCESSKEY"})
-_SECRET_PAIRS = frozenset({("API", "KEY"), ("ACCESS", "KEY"), ("PRIVATE", "KEY"), ("SECRET", "KEY"),
-                           ("AUTH", "KEY"), ("CLIENT", "SECRET"), ("ENCRYPTION", "KEY"), ("SIGNING", "KEY")})
-_NOT_SECRET_LAST = frozenset({"FILE", "PATH", "DIR", "URL", "LENGTH", "MIN", "MAX", "POLICY", "TTL", "EXPIRY",
-                              "ENABLED", "REQUIRED", "HEADER", "TYPE", "ENDPOINT", "SOCK", "LOCATION", "NAME"})
-
-
-def is_secret_name(key: str) -> bool:
-    """MYSQL_ROOT_PASSWORD, GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY yes; PASSWORD_FILE, PWD, TOKENIZERS_... no."""
-    if key.upper() in ("PWD", "OLDPWD"):
-        return False
-    parts = [p for p in re.split(r"[_\-.]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key).upper()) if p]
-    if not parts or parts[-1] in _NOT_SECRET_LAST:
-        return False
-    if any(p in _SECRET_PARTS for p in parts):
-        return True
-    return any(pair in _SECRET_PAIRS for pair in zip(parts, parts[1:], strict=False))
-
-
-# -- history ----------------------------------------------------------------------------------------------
-
-_KV = re.compile(r"""(?P<key>\b[A-Za-z_][A-Za-z0-9_.\-]*)=(?P<value>"(?:[^"\\]|\\.)*"|'[^']*'|\S*)""")
-_URL_CREDS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s:@]+:[^/\s@]+@")
-_BUILD_ARGS = re.compile(r"^(?:RUN\s+)?\|(\d+)\s+")
-_SHELLS = (" /bin/sh -c ", " /bin/bash -c ", " /bin/ash -c ", " sh -c ", " bash -c ", " cmd /S /C ", " /bin/sh -o ")
-MAX_EVIDENCE = 400
-
-
-def build_arg_keys(created_by: str) -> list[str]:
-    """Names of the build args recorded in a RUN history line (`|2 A=x B=y /bin/sh -c ...`)."""
-    m = _BUILD_ARGS.match(created_by.strip())
-    if not m:
-        return []
-    region = _build_arg_region(created_by.strip(), m)
-    return re.findall(r"(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=", region)[: int(m.group(1))]
-
-
-def _build_arg_region(text: str, m: re.Match[str]) -> str:
-    rest = text[m.end():]
-    cut = min((i for i in (rest.find(s) for s in _SHELLS) if i >= 0), default=-1)
-    if cut >= 0:
-        return rest[:cut]
-    return " ".join(rest.split()[: int(m.group(1))])
-
-
-def redact_history(created_by: str) -> str:
-    """A history line fit for a report: build-arg values, secret-named values and URL credentials masked."""
-    text = created_by.strip()
-    m = _BUILD_ARGS.match(text)
-    if m:
-        region = _build_arg_region(text, m)
-        # values may hold spaces (the history does not quote them): mask all of the region but the names
-        keys = re.findall(r"(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=", region)
-        masked = " ".join(f"{k}=***" for k in keys) if keys else "***"
-        text = text[: m.end()] + masked + text[m.end() + len(region):]
-
-    def mask(k: re.Match[str]) -> str:
-        return f"{k.group('key')}=***" if is_secret_name(k.group("key")) else k.group(0)
-
-    text = _KV.sub(mask, text)
-    text = _URL_CREDS.sub(r"\1***@", text)
-    return text if len(text) <= MAX_EVIDENCE else text[: MAX_EVIDENCE - 3] + "..."
-
 
 @dataclass
 class HistoryStep:
@@ -277,7 +213,7 @@ def _history(facts: ImageFacts) -> list[CheckFinding]:
         if add_m and "--checksum=" not in add_m.group(1):
             remote = _REMOTE.search(add_m.group(1))
             if remote:
-                url = _URL_CREDS.sub(r"\1***@", remote.group(1))
+                url = URL_CREDS.sub(r"\1***@", remote.group(1))
                 add("image-add-remote-url", f"{step.index}", f"ADD fetches a remote URL: {url[:120]}", "MEDIUM",
                     "ADD downloads at build time without verifying what it got; a changed or hijacked source "
                     "ends up in the image unnoticed.",

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from hullscan.checks.accounts import Accounts
+from hullscan.checks.redact import redact_history
 from hullscan.detectors import DetectContext
 from hullscan.findings import CheckFinding
 from hullscan.model import FileEntry, FileFacts, ImageFacts
@@ -70,8 +71,10 @@ def layer_fields(facts: ImageFacts, index: int) -> tuple[str, str]:
 def finding(facts: ImageFacts, item: str, check_id: str, title: str, severity: str, *, description: str = "",
             remediation: str = "", path: str = "", line: int = 0, evidence: str = "", layer: int = -1,
             created_by: str | None = None, metadata: dict[str, str] | None = None) -> CheckFinding:
-    """A CheckFinding attributed to a layer of the image (paths are shown absolute)."""
+    """A CheckFinding attributed to a layer of the image (paths are shown absolute). The layer's history
+    line is redacted: BuildKit records build-argument values in it."""
     diff_id, layer_created_by = layer_fields(facts, layer)
+    layer_created_by = redact_history(layer_created_by) if layer_created_by else ""
     return CheckFinding(item=item, id=check_id, title=title, severity=severity, description=description,
                         remediation=remediation, path=("/" + path.lstrip("/")) if path else "", line=line,
                         evidence=evidence, layer_index=layer, layer_diff_id=diff_id,
