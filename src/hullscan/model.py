@@ -183,5 +183,6 @@ class ImageFacts:
     detections: list[Detection] = field(default_factory=list)  # from every layer (see Detection)
     # Final content of small configuration files analyzers kept for image-level checks (path -> text).
     config_files: dict[str, str] = field(default_factory=dict)
+    file_hashes: dict[str, str] = field(default_factory=dict)  # path -> sha256 hex, when the file-hash analyzer ran
     # Manifest annotations (org.opencontainers.image.base.name / .base.digest name the base image).
     annotations: dict[str, str] = field(default_factory=dict)

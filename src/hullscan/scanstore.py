@@ -39,6 +39,8 @@ def finding_key(f: VulnFinding) -> str:
 def facts_to_dict(facts: ImageFacts) -> dict[str, Any]:
     d = dataclasses.asdict(facts)
     d.pop("files")  # the file listing is large and nothing re-evaluates it
+    d.pop("file_hashes")
+    d.pop("config_files")  # /etc/shadow hashes and the like: re-evaluation needs only the packages
     return d
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from hullscan.checks.accounts import Accounts
-from hullscan.checks.redact import redact_history
+from hullscan.redact import redact_history
 from hullscan.detectors import DetectContext
 from hullscan.findings import CheckFinding
 from hullscan.model import FileEntry, FileFacts, ImageFacts

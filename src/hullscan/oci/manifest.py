@@ -13,6 +13,7 @@ from hullscan.errors import LimitExceeded, ManifestError, UnsupportedImageError
 from hullscan.model import Descriptor, LayerInfo, Platform
 from hullscan.oci import media
 from hullscan.oci.source import Limits, ResolvedImage
+from hullscan.redact import redact_history
 
 
 def load_json(data: bytes, what: str) -> dict[str, Any]:
@@ -156,7 +157,8 @@ def layers_from_config(config: dict[str, Any], blobs: list[Descriptor]) -> list[
     history = [h for h in config.get("history") or [] if isinstance(h, dict) and not h.get("empty_layer")]
     out = []
     for i, (blob, diff_id) in enumerate(zip(blobs, diff_ids, strict=True)):
-        created_by = str(history[i].get("created_by", "")) if i < len(history) else ""
+        # BuildKit writes build-arg values into created_by; reports show it, so it is redacted here once.
+        created_by = redact_history(str(history[i].get("created_by", ""))) if i < len(history) else ""
         out.append(LayerInfo(i, blob, diff_id, created_by))
     return out
 

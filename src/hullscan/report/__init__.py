@@ -12,6 +12,10 @@ module per format:
 - :mod:`hullscan.report.spdx` -- SPDX 2.3 JSON (inventory only)
 - :mod:`hullscan.report.sarif` -- SARIF 2.1.0 (findings only)
 
+The report renderers show every scan item: vulnerabilities, then one section per other item that ran (secret,
+malware, file, baseline, compliance, base; titled by :data:`ITEM_TITLES`), each finding marked as coming from the
+base image or the image's own layers when the base is known.
+
 This package only holds the helpers they share (ordering, counts); importing it pulls in no renderer library.
 """
 
@@ -25,11 +29,18 @@ from urllib.parse import quote
 
 from packageurl import PackageURL
 
-from hullscan.findings import SEVERITIES, VulnFinding, severity_rank
+from hullscan.findings import ITEMS, SEVERITIES, BaseImage, CheckFinding, ScanReport, VulnFinding, severity_rank
 from hullscan.model import ImageFacts, Package
 
 FORMATS = ("table", "json", "cyclonedx", "spdx")
 REPORT_FORMATS = ("table", "json", "sarif", "cyclonedx")
+
+ITEM_TITLES = {
+    "vuln": "Vulnerabilities", "secret": "Sensitive information", "malware": "Malicious files",
+    "file": "File information", "baseline": "Baseline checks", "compliance": "Software compliance",
+    "base": "Base image",
+}
+ORIGINS = ("base", "image", "unknown")
 
 
 def package_sort_key(pkg: Package) -> tuple[str, str, str, str, str, str, int]:
@@ -72,6 +83,74 @@ def severity_counts(findings: Iterable[VulnFinding]) -> dict[str, int]:
     """Number of findings per severity, every severity present, most severe first."""
     counts = Counter(severity_of(f) for f in findings)
     return {severity: counts[severity] for severity in SEVERITIES}
+
+
+def item_title(item: str) -> str:
+    """The section title of a scan item (an item hullscan does not know is titled by its name)."""
+    return ITEM_TITLES.get(item, item)
+
+
+def check_severity(check: CheckFinding) -> str:
+    """The check's severity as one of SEVERITIES (anything else counts as UNKNOWN)."""
+    severity = check.severity.upper()
+    return severity if severity in SEVERITIES else "UNKNOWN"
+
+
+def _item_rank(item: str) -> int:
+    return ITEMS.index(item) if item in ITEMS else len(ITEMS)
+
+
+def check_sort_key(check: CheckFinding) -> tuple[int, str, int, str, str, int, str, str]:
+    """The order every renderer lists check findings in: by item (in ITEMS order), most severe first, then by id,
+    path, line (then title and evidence, so the order never depends on the input's)."""
+    return (_item_rank(check.item), check.item, -severity_rank(check_severity(check)), check.id, check.path,
+            check.line, check.title, check.evidence)
+
+
+def sorted_checks(checks: Iterable[CheckFinding]) -> list[CheckFinding]:
+    return sorted(checks, key=check_sort_key)
+
+
+def check_severity_counts(checks: Iterable[CheckFinding]) -> dict[str, int]:
+    """Number of check findings per severity, every severity present, most severe first."""
+    counts = Counter(check_severity(c) for c in checks)
+    return {severity: counts[severity] for severity in SEVERITIES}
+
+
+def check_items(report: ScanReport) -> list[str]:
+    """The items other than vulnerabilities that get a section: those that ran (in ITEMS order), plus any item
+    that has findings without being listed as run."""
+    known = [item for item in ITEMS if item != "vuln" and (item in report.scanners
+                                                            or any(c.item == item for c in report.checks))]
+    extra = sorted({c.item for c in report.checks} - set(ITEMS))
+    return known + extra
+
+
+def checks_by_item(report: ScanReport) -> dict[str, list[CheckFinding]]:
+    """Every sectioned item (see check_items) with its findings in the renderers' order (possibly none)."""
+    grouped: dict[str, list[CheckFinding]] = {item: [] for item in check_items(report)}
+    for check in sorted_checks(report.checks):
+        grouped.setdefault(check.item, []).append(check)
+    return grouped
+
+
+def finding_origin(layer_index: int, base: BaseImage | None) -> str:
+    """"base" (a layer of the base image), "image" (the image's own layers) or "unknown" (no base identified, its
+    layer count unknown, or no layer attributed): the contract of :mod:`hullscan.checks.baseimage`."""
+    from hullscan.checks.baseimage import finding_origin as origin
+
+    return origin(layer_index, base)
+
+
+def origin_counts(layer_indices: Iterable[int], base: BaseImage | None) -> dict[str, int]:
+    """How many of the findings (given by their layer index) come from each origin, every origin present."""
+    counts = Counter(finding_origin(index, base) for index in layer_indices)
+    return {origin: counts[origin] for origin in ORIGINS}
+
+
+def base_is_known(report: ScanReport) -> bool:
+    """True when findings can be split into base and own layers (a base with a known number of layers)."""
+    return report.base_image is not None and report.base_image.layers > 0
 
 
 # What RFC 3986 lets stand as it is in each part of an http(s) URI (besides unreserved characters and "%", whose

@@ -12,13 +12,7 @@ from importlib.resources import files
 from jinja2 import Environment, select_autoescape
 
 from hullscan.findings import ITEMS, SEVERITIES, CheckFinding, ScanReport
-from hullscan.report import severity_counts, sorted_findings, sorted_packages, tool_version
-
-ITEM_TITLES = {
-    "vuln": "Vulnerabilities", "secret": "Sensitive information", "malware": "Malicious files",
-    "file": "File information", "baseline": "Baseline checks", "compliance": "Software compliance",
-    "base": "Base image",
-}
+from hullscan.report import ITEM_TITLES, severity_counts, sorted_findings, sorted_packages, tool_version
 
 
 def _env() -> Environment:

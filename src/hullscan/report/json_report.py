@@ -51,10 +51,34 @@ to ``notes`` (after the image's), plus::
          "published": "2024-01-01T00:00:00Z", "modified": "...", "data_source": "Debian:12", "kev": false}
       ],
       "ignored": [{...a vulnerability..., "reason": "not reachable", "expires": "2030-01-01"}],
+      "checks": [                                    # every item but vulnerabilities: by item (in the order of
+        {"item": "secret", "id": "aws-access-key-id",  # "scanners" below), most severe first, then id, path, line
+         "title": "AWS access key ID", "severity": "CRITICAL", "description": "...", "remediation": "...",
+         "path": "etc/app.env", "line": 3,             # path "" and line 0 when not about a file or line
+         "evidence": "AKIA****************",           # as the detector redacted it
+         "layer": {"index": 2, "diff_id": "sha256:...", "created_by": "..."},   # index null when unknown
+         "metadata": {"category": "cloud"},            # the detector's extra facts, keys sorted
+         "origin": "image"}                            # base | image | unknown (see below)
+      ],
+      "base_image": {"name": "docker.io/library/debian:12", "digest": "sha256:...",
+                     "method": "annotation",         # annotation | catalogue
+                     "layers": 1,                    # 0 when unknown
+                     "recommendation": "..."},       # "" when there is none; the whole field null when no base
       "summary": {"packages": 1, "by_ecosystem": {"deb": 1},
                   "vulnerabilities": {"total": 1, "by_severity": {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 0, "LOW": 0,
                                                                   "UNKNOWN": 0},
-                                      "fixable": 1, "fixable_by_severity": {...}, "kev": 0, "ignored": 0}}
+                                      "fixable": 1, "fixable_by_severity": {...}, "kev": 0, "ignored": 0},
+                  "checks": {"secret": {"total": 1, "by_severity": {...}, "by_origin": {"base": 0, "image": 1,
+                                                                                       "unknown": 0}}, ...},
+                  "by_origin": {"base": {"vulnerabilities": 0, "checks": 0, "by_severity": {...}},
+                                "image": {...}, "unknown": {...}}}
+
+``scanners`` lists the items that ran, in the order of ``hullscan.findings.ITEMS``; ``summary.checks`` has an entry
+for each of them but ``vuln`` (and for any other item with findings). A finding's ``origin`` is ``base`` when the
+layer that introduced it belongs to the identified base image (``0 <= layer < base_image.layers``), ``image`` when it
+is one of the image's own layers, and ``unknown`` when no base is known, its layer count is not, or the finding has no
+layer. Vulnerabilities (and ignored ones) carry ``origin`` only when ``base_image`` is not null. ``summary.by_origin``
+counts every finding per origin, except the base item's findings, which are about the base itself.
 """
 
 from __future__ import annotations
@@ -62,14 +86,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hullscan.findings import IgnoredFinding, ScanReport, VulnFinding
+from hullscan.findings import ITEMS, BaseImage, CheckFinding, IgnoredFinding, ScanReport, VulnFinding
 from hullscan.model import ImageFacts, LayerInfo, Note, OSInfo, Package
 from hullscan.report import (
+    ORIGINS,
+    check_severity,
+    check_severity_counts,
+    checks_by_item,
     ecosystem_counts,
+    finding_origin,
     finding_sort_key,
     is_fixable,
+    origin_counts,
     severity_counts,
     severity_of,
+    sorted_checks,
     sorted_findings,
     sorted_packages,
     tool_version,
@@ -191,8 +222,79 @@ def _finding(finding: VulnFinding) -> dict[str, Any]:
     }
 
 
-def _ignored(entry: IgnoredFinding) -> dict[str, Any]:
-    return {**_finding(entry.finding), "reason": entry.reason, "expires": entry.expires}
+def _vulnerability(finding: VulnFinding, base: BaseImage | None) -> dict[str, Any]:
+    data = _finding(finding)
+    if base is not None:
+        data["origin"] = finding_origin(finding.package.layer_index, base)
+    return data
+
+
+def _ignored(entry: IgnoredFinding, base: BaseImage | None) -> dict[str, Any]:
+    return {**_vulnerability(entry.finding, base), "reason": entry.reason, "expires": entry.expires}
+
+
+def _check(check: CheckFinding, base: BaseImage | None) -> dict[str, Any]:
+    return {
+        "item": check.item,
+        "id": check.id,
+        "title": check.title,
+        "severity": check_severity(check),
+        "description": check.description,
+        "remediation": check.remediation,
+        "path": check.path,
+        "line": check.line,
+        "evidence": check.evidence,
+        "layer": {
+            "index": check.layer_index if check.layer_index >= 0 else None,
+            "diff_id": check.layer_diff_id,
+            "created_by": check.layer_created_by,
+        },
+        "metadata": {key: check.metadata[key] for key in sorted(check.metadata)},
+        "origin": finding_origin(check.layer_index, base),
+    }
+
+
+def _base_image(base: BaseImage | None) -> dict[str, Any] | None:
+    if base is None:
+        return None
+    return {
+        "name": base.name,
+        "digest": base.digest,
+        "method": base.method,
+        "layers": base.layers,
+        "recommendation": base.recommendation,
+    }
+
+
+def check_summary(report: ScanReport) -> dict[str, dict[str, Any]]:
+    """Per item other than vulnerabilities that ran (or has findings): total, per severity, per origin."""
+    summary: dict[str, dict[str, Any]] = {}
+    for item, checks in checks_by_item(report).items():
+        summary[item] = {
+            "total": len(checks),
+            "by_severity": check_severity_counts(checks),
+            "by_origin": origin_counts((c.layer_index for c in checks), report.base_image),
+        }
+    return summary
+
+
+def origin_summary(report: ScanReport) -> dict[str, dict[str, Any]]:
+    """Every finding counted per origin (base, image, unknown): vulnerabilities, checks and per severity; the base
+    item's own findings are left out (they are about the base, not from it)."""
+    from hullscan.checks.baseimage import split_by_base
+
+    split = split_by_base(report)
+    return {
+        origin: {"vulnerabilities": counts.vulnerabilities, "checks": counts.checks,
+                 "by_severity": dict(counts.by_severity)}
+        for origin, counts in zip(ORIGINS, (split.base, split.image, split.unknown), strict=True)
+    }
+
+
+def _scanners(report: ScanReport) -> list[str]:
+    """The items that ran, in ITEMS order (an item hullscan does not know keeps its place after them)."""
+    return [item for item in ITEMS if item in report.scanners] + \
+        [item for item in dict.fromkeys(report.scanners) if item not in ITEMS]
 
 
 def _database(info: DatabaseInfo | None) -> dict[str, Any] | None:
@@ -225,12 +327,17 @@ def report_to_dict(report: ScanReport) -> dict[str, Any]:
     doc = to_dict(report.facts)
     doc["schema"] = REPORT_SCHEMA
     doc["notes"] += [_note(n) for n in report.notes]
-    doc["scanners"] = list(report.scanners)
+    doc["scanners"] = _scanners(report)
     doc["database"] = _database(report.database)
-    doc["vulnerabilities"] = [_finding(f) for f in sorted_findings(report.vulnerabilities)]
+    base = report.base_image
+    doc["vulnerabilities"] = [_vulnerability(f, base) for f in sorted_findings(report.vulnerabilities)]
     ordered = sorted(report.ignored, key=lambda entry: finding_sort_key(entry.finding))
-    doc["ignored"] = [_ignored(entry) for entry in ordered]
+    doc["ignored"] = [_ignored(entry, base) for entry in ordered]
+    doc["checks"] = [_check(c, base) for c in sorted_checks(report.checks)]
+    doc["base_image"] = _base_image(base)
     doc["summary"]["vulnerabilities"] = vulnerability_summary(report)
+    doc["summary"]["checks"] = check_summary(report)
+    doc["summary"]["by_origin"] = origin_summary(report)
     return doc
 
 

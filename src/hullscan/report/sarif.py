@@ -1,4 +1,5 @@
-"""SARIF 2.1.0 rendering of a scan report's vulnerability findings (for GitHub code scanning and other SARIF viewers).
+"""SARIF 2.1.0 rendering of a scan report's findings, vulnerabilities and every other scan item (for GitHub code
+scanning and other SARIF viewers).
 
 The log holds one run:
 
@@ -14,11 +15,24 @@ The log holds one run:
   percent-encoded as UTF-8), plus a logical location naming the package. Result ``properties`` say which image and
   layer the package came from and carry the finding's data (ecosystem, purl, fixed versions, CVSS, KEV, ...).
   ``partialFingerprints`` holds a hash of (id, ecosystem, package, path) so viewers track a finding across scans.
+- The other items' findings (secret, malware, file, baseline, compliance, base) follow the vulnerabilities, in the
+  renderers' order (by item, most severe first, then id and path). One rule per (item, check id), its ``id``
+  ``<item>/<check id>`` (e.g. ``secret/aws-access-key-id``), its ``shortDescription`` the title of its most severe
+  finding, ``help`` the description, the remediation and every place it was found; rule ``properties`` carry
+  ``tags`` ``["security", <item>, <SEVERITY>]`` and the ``security-severity`` in the middle of the severity's band
+  (none for UNKNOWN). Each finding is a result with the same ``level`` mapping as vulnerabilities; a finding about a
+  file is located at that file (relative to ``IMAGEROOT``, percent-encoded as above) with ``region.startLine`` its
+  line when it has one; a finding about the image config (``config:Env[0]``, ``history[3]``) gets a logical
+  location of that name instead, and one about the image as a whole a logical location naming the image. Result
+  ``properties`` hold the item, the layer (and whether it is the base image's, see ``origin``), the redacted
+  evidence, the remediation and the detector's metadata. ``partialFingerprints`` hashes (item, id, path, line,
+  evidence).
 - ``invocations[0].toolExecutionNotifications``: the image's and the detectors' notes (e.g. an OS whose packages
   were not checked), as warnings.
-- ``properties``: the image (reference, digests, platform, OS), the database, the scanners, the summary counts and
-  the ignored findings. Ignored findings are *not* results: GitHub code scanning ignores SARIF ``suppressions``
-  and would open an alert for each of them.
+- ``properties``: the image (reference, digests, platform, OS), the database, the scanners, the summary counts
+  (``summary`` for vulnerabilities, ``checks`` per other item), the base image (or null) and the ignored
+  findings. Ignored findings are *not* results: GitHub code scanning ignores SARIF ``suppressions`` and would open
+  an alert for each of them.
 
 ``security-severity`` is the CVSS score when it falls in the band of the finding's severity (GitHub: 9.0 and over
 critical, 7.0-8.9 high, 4.0-6.9 medium, below 4.0 low); when the severity came from a vendor that rates the
@@ -34,14 +48,20 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from hullscan.findings import ScanReport, VulnFinding
+from hullscan.findings import BaseImage, CheckFinding, ScanReport, VulnFinding
 from hullscan.model import ImageFacts, Note
 from hullscan.report import (
+    check_severity,
+    check_severity_counts,
+    checks_by_item,
+    finding_origin,
     finding_sort_key,
     information_uri,
     is_fixable,
+    item_title,
     severity_counts,
     severity_of,
+    sorted_checks,
     sorted_findings,
     tool_version,
     web_uri,
@@ -252,6 +272,136 @@ def _result(finding: VulnFinding, rule_index: int, facts: ImageFacts) -> dict[st
     }
 
 
+# A check's path that names a place in the image config rather than a file (the secret scanner's config findings).
+CONFIG_PATH_PREFIXES = ("config:", "history[")
+HELP_PLACES = 50  # a check rule's help lists this many places at most
+
+
+def check_rule_id(check: CheckFinding) -> str:
+    """``<item>/<check id>``: unique across items, and never the id of a vulnerability rule (those hold no "/")."""
+    return f"{check.item}/{check.id}"
+
+
+def _file_path(check: CheckFinding) -> str:
+    """The file the check is about, or "" when it is about the image config or the image as a whole."""
+    if not check.path or check.path.startswith(CONFIG_PATH_PREFIXES) or check.metadata.get("source") == "config":
+        return ""
+    return check.path
+
+
+def _place(check: CheckFinding) -> str:
+    where = check.path or "the image"
+    if check.path and check.line > 0:
+        where += f":{check.line}"
+    if check.layer_index >= 0:
+        where += f" (layer {check.layer_index})"
+    return where
+
+
+def _check_help_text(rid: str, lead: CheckFinding, checks: list[CheckFinding]) -> str:
+    lines = [f"{rid}: {' '.join(lead.title.split()) or 'no title'}", f"{item_title(lead.item)}",
+             f"Severity: {check_severity(lead)}"]
+    if lead.description.strip():
+        lines.append(" ".join(lead.description.split()))
+    if lead.remediation.strip():
+        lines.append(f"Remediation: {' '.join(lead.remediation.split())}")
+    lines.append("Found at:")
+    lines += [f"- {_place(c)}" for c in checks[:HELP_PLACES]]
+    if len(checks) > HELP_PLACES:
+        lines.append(f"- and {len(checks) - HELP_PLACES} more")
+    return "\n".join(lines)
+
+
+def _check_help_markdown(rid: str, lead: CheckFinding, checks: list[CheckFinding]) -> str:
+    out = [f"**{_markdown(rid)}** {_markdown(lead.title) or 'no title'}", "",
+           f"{_markdown(item_title(lead.item))}; severity: **{check_severity(lead)}**"]
+    if lead.description.strip():
+        out += ["", _markdown(lead.description)]
+    if lead.remediation.strip():
+        out += ["", f"**Remediation**: {_markdown(lead.remediation)}"]
+    out += ["", "Found at:", ""]
+    out += [f"- {_markdown(_place(c))}" for c in checks[:HELP_PLACES]]
+    if len(checks) > HELP_PLACES:
+        out.append(f"- and {len(checks) - HELP_PLACES} more")
+    return "\n".join(out)
+
+
+def _check_rule(rid: str, checks: list[CheckFinding]) -> dict[str, Any]:
+    lead = checks[0]  # the most severe finding of this check
+    severity = check_severity(lead)
+    title = " ".join(lead.title.split())
+    properties: dict[str, Any] = {"tags": ["security", lead.item, severity]}
+    if severity in _BANDS:
+        properties["security-severity"] = _BANDS[severity][1]
+    return {
+        "id": rid,
+        "shortDescription": {"text": title or rid},
+        "fullDescription": {"text": lead.description.strip() or title or rid},
+        "defaultConfiguration": {"level": LEVELS[severity]},
+        "help": {"text": _check_help_text(rid, lead, checks), "markdown": _check_help_markdown(rid, lead, checks)},
+        "properties": properties,
+    }
+
+
+def _check_fingerprint(check: CheckFinding) -> str:
+    seed = "\0".join((check.item, check.id, check.path, str(check.line), check.evidence))
+    return hashlib.sha256(seed.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _check_message(check: CheckFinding) -> str:
+    text = f"{item_title(check.item)}: {' '.join(check.title.split()) or check.id} ({check_severity(check)})"
+    if check.path:
+        text += f" at {check.path}" + (f":{check.line}" if check.line > 0 else "")
+    return text + "."
+
+
+def _check_location(check: CheckFinding, facts: ImageFacts) -> dict[str, Any]:
+    location: dict[str, Any] = {}
+    path = _file_path(check)
+    if path:
+        physical: dict[str, Any] = {"artifactLocation": {"uri": artifact_uri(path), "uriBaseId": URI_BASE_ID}}
+        if check.line > 0:
+            physical["region"] = {"startLine": check.line}
+        location["physicalLocation"] = physical
+    elif check.path:
+        location["logicalLocations"] = [{"name": check.path, "kind": "resource"}]
+    else:
+        location["logicalLocations"] = [{"name": facts.reference or "image", "kind": "module"}]
+    if check.layer_index >= 0:
+        location["message"] = {"text": f"introduced by layer {check.layer_index}"}
+    return location
+
+
+def _check_result(check: CheckFinding, rule_index: int, facts: ImageFacts, base: BaseImage | None) -> dict[str, Any]:
+    return {
+        "ruleId": check_rule_id(check),
+        "ruleIndex": rule_index,
+        "kind": "fail",
+        "level": LEVELS[check_severity(check)],
+        "message": {"text": _check_message(check)},
+        "locations": [_check_location(check, facts)],
+        "partialFingerprints": {FINGERPRINT: _check_fingerprint(check)},
+        "properties": {
+            "image": facts.reference,
+            "imageDigest": facts.manifest_digest,
+            "item": check.item,
+            "checkId": check.id,
+            "severity": check_severity(check),
+            "path": check.path,
+            "line": check.line,
+            "layer": {
+                "index": check.layer_index if check.layer_index >= 0 else None,
+                "diffId": check.layer_diff_id,
+                "createdBy": check.layer_created_by,
+            },
+            "origin": finding_origin(check.layer_index, base),
+            "evidence": check.evidence,
+            "remediation": check.remediation,
+            "metadata": {key: check.metadata[key] for key in sorted(check.metadata)},
+        },
+    }
+
+
 def _notification(note: Note) -> dict[str, Any]:
     return {
         "level": "warning",
@@ -290,6 +440,17 @@ def _run_properties(report: ScanReport) -> dict[str, Any]:
             "fixable": len(fixable),
             "ignored": len(report.ignored),
         },
+        "checks": {
+            item: {"total": len(checks), "bySeverity": check_severity_counts(checks)}
+            for item, checks in checks_by_item(report).items()
+        },
+        "baseImage": None if report.base_image is None else {
+            "name": report.base_image.name,
+            "digest": report.base_image.digest,
+            "method": report.base_image.method,
+            "layers": report.base_image.layers,
+            "recommendation": report.base_image.recommendation,
+        },
         "ignored": [
             {
                 "id": entry.finding.id,
@@ -311,12 +472,19 @@ def to_dict(report: ScanReport) -> dict[str, Any]:
     for finding in findings:
         by_id.setdefault(finding.id, []).append(finding)
     rule_index = {vid: n for n, vid in enumerate(by_id)}
+    checks = sorted_checks(report.checks)
+    by_check: dict[str, list[CheckFinding]] = {}
+    for check in checks:
+        by_check.setdefault(check_rule_id(check), []).append(check)
+    for rid in by_check:
+        rule_index[rid] = len(rule_index)
 
     driver: dict[str, Any] = {"name": "hullscan", "version": tool_version()}
     home = information_uri()
     if home:
         driver["informationUri"] = home
     driver["rules"] = [_rule(vid, group) for vid, group in by_id.items()]
+    driver["rules"] += [_check_rule(rid, group) for rid, group in by_check.items()]
 
     notes = [*report.facts.notes, *report.notes]
     run: dict[str, Any] = {
@@ -331,7 +499,8 @@ def to_dict(report: ScanReport) -> dict[str, Any]:
                 "description": {"text": f"The root of the filesystem of the image {report.facts.reference}"},
             },
         },
-        "results": [_result(f, rule_index[f.id], report.facts) for f in findings],
+        "results": [_result(f, rule_index[f.id], report.facts) for f in findings]
+        + [_check_result(c, rule_index[check_rule_id(c)], report.facts, report.base_image) for c in checks],
         "columnKind": "unicodeCodePoints",
         "properties": _run_properties(report),
     }
@@ -339,5 +508,5 @@ def to_dict(report: ScanReport) -> dict[str, Any]:
 
 
 def render(report: ScanReport, *, indent: int | None = 2) -> str:
-    """The report's findings as a SARIF 2.1.0 log (UTF-8 JSON text)."""
+    """The report's findings (vulnerabilities and every other item) as a SARIF 2.1.0 log (UTF-8 JSON text)."""
     return json.dumps(to_dict(report), indent=indent, ensure_ascii=False) + "\n"

@@ -348,10 +348,13 @@ class SecretEngine:
                 if before is None:
                     continue
                 ms = before.start()
-            if rule.boundary and ms > 0 and data[ms - 1] in _WORD:
-                continue
             s, e = m.span(cr.group)
             if s < 0 or e <= s:
+                continue
+            if cr.group == 0:
+                s = ms
+            ms = min(ms, s)
+            if rule.boundary and ms > 0 and data[ms - 1] in _WORD:
                 continue
             secret = data[s:e]
             if rule.entropy and shannon_entropy(secret) < rule.entropy:
