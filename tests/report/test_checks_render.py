@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from rich.console import Console
 from hullscan.findings import ITEMS, BaseImage, CheckFinding, ScanReport
 from hullscan.report import ITEM_TITLES, html, json_report, sarif, table
 
-from . import DIFF, CREATED_BY, SCRIPT_NAME, sample_report
+from . import CREATED_BY, DIFF, SCRIPT_NAME, sample_report
 
 SCHEMA = Path(__file__).parent / "schemas" / "sarif-schema-2.1.0.json"
 
@@ -54,7 +55,8 @@ def sample_checks() -> list[CheckFinding]:
                          evidence="-rwsr-xr-x 0:0", metadata={"mode": "4755"}), 0),
         _at(CheckFinding("malware", "eicar-test-file", "EICAR anti-virus test file", "HIGH",
                          description="The EICAR test string: harmless, but every anti-virus flags it.",
-                         remediation="Delete the file.", path="tmp/eicar.com", line=1, evidence="X5O!P%@AP[4\\PZX54(P^)",
+                         remediation="Delete the file.", path="tmp/eicar.com", line=1,
+                         evidence="X5O!P%@AP[4\\PZX54(P^)",
                          metadata={"engine": "yara-x", "sha256": "27" * 32}), 2),
         _at(CheckFinding("secret", "generic-password-env", "Password in an environment variable", "HIGH",
                          description="A password in the image config's environment.",
@@ -133,24 +135,37 @@ def test_table_header_names_the_base_image() -> None:
     assert "Base image" not in _render(report)
 
 
+def _summary(text: str) -> dict[str, list[str]]:
+    """The rows of the final summary of a wide rendering: title -> [total, per severity, origins]."""
+    rows: dict[str, list[str]] = {}
+    for line in text[text.index("Summary\n"):].splitlines()[1:]:
+        if not line.strip():
+            break
+        title, *cells = re.split(r"\s{2,}", line.strip())
+        rows[title] = cells
+    return rows
+
+
 def test_table_summaries_split_base_and_own_layers() -> None:
     text = _render(full_report())
     # vulnerabilities: bash in layer 0 (the base), stdlib in no layer, the rest in layers 1 and 2
-    assert "Total: 8 (CRITICAL: 2, HIGH: 3, MEDIUM: 1, LOW: 1, UNKNOWN: 1), fixable: 6; from base: 1 / own layers: 6, " \
-           "layer unknown: 1" in text
-    summary = text[text.index("Summary\n"):]
-    assert "Vulnerabilities: 8 (CRITICAL: 2, HIGH: 3, MEDIUM: 1, LOW: 1, UNKNOWN: 1); from base: 1" in summary
-    assert "Sensitive information: 2 (CRITICAL: 1, HIGH: 1, MEDIUM: 0, LOW: 0, UNKNOWN: 0); from base: 0 / own " \
-           "layers: 2" in summary
-    assert "File information: 1 (CRITICAL: 0, HIGH: 0, MEDIUM: 1, LOW: 0, UNKNOWN: 0); from base: 1 / own " \
-           "layers: 0" in summary
-    assert "Baseline checks: 1 (CRITICAL: 0, HIGH: 0, MEDIUM: 1, LOW: 0, UNKNOWN: 0); from base: 0 / own layers: 0, " \
-           "layer unknown: 1" in summary
-    assert "Base image: 1 (CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 1, UNKNOWN: 0)\n" in summary  # about the base
-    # 1 vulnerability + file + compliance from the base; 6 vulnerabilities + 2 secrets + malware from own layers
-    assert "All findings: from base: 3 / own layers: 9" in summary
+    assert "Total: 8 (CRITICAL: 2, HIGH: 3, MEDIUM: 1, LOW: 1, UNKNOWN: 1), fixable: 6; from base: 1 / own " \
+           "layers: 6, layer unknown: 1" in text
+    assert _summary(text) == {
+        "Vulnerabilities": ["8", "CRITICAL 2, HIGH 3, MEDIUM 1, LOW 1, UNKNOWN 1",
+                            "from base: 1 / own layers: 6, layer unknown: 1"],
+        "Sensitive information": ["2", "CRITICAL 1, HIGH 1", "from base: 0 / own layers: 2"],
+        "Malicious files": ["1", "HIGH 1", "from base: 0 / own layers: 1"],
+        "File information": ["1", "MEDIUM 1", "from base: 1 / own layers: 0"],
+        "Baseline checks": ["1", "MEDIUM 1", "from base: 0 / own layers: 0, layer unknown: 1"],
+        "Software compliance": ["1", "MEDIUM 1", "from base: 1 / own layers: 0"],
+        "Base image": ["1", "LOW 1"],  # about the base itself: from neither
+        # 1 vulnerability + file + compliance from the base; 6 vulnerabilities + 2 secrets + malware from own layers
+        "All items": ["15", "CRITICAL 3, HIGH 5, MEDIUM 4, LOW 2, UNKNOWN 1", "from base: 3 / own layers: 9"],
+    }
     no_base = _render(full_report(base=None))
-    assert "from base" not in no_base and "own" not in no_base.split("Summary\n")[0].split("Sensitive")[1]
+    assert "from base" not in no_base and "2 own" not in no_base and "0 base" not in no_base
+    assert _summary(no_base)["Sensitive information"] == ["2", "CRITICAL 1, HIGH 1"]
 
 
 def test_table_items_that_did_not_run_get_no_section() -> None:
@@ -160,7 +175,11 @@ def test_table_items_that_did_not_run_get_no_section() -> None:
     text = _render(report)
     assert "Sensitive information (2)" in text
     assert "Malicious files (0)" in text and "Nothing found." in text
-    assert "Malicious files: 0 (CRITICAL: 0" in text
+    assert _summary(text) == {
+        "Vulnerabilities": ["8", "CRITICAL 2, HIGH 3, MEDIUM 1, LOW 1, UNKNOWN 1"],
+        "Sensitive information": ["2", "CRITICAL 1, HIGH 1"], "Malicious files": ["0", "-"],
+        "All items": ["10", "CRITICAL 3, HIGH 4, MEDIUM 1, LOW 1, UNKNOWN 1"],
+    }
     for item in ("file", "baseline", "compliance", "base"):
         assert ITEM_TITLES[item] not in text, item
 
@@ -172,7 +191,9 @@ def test_table_without_the_vulnerability_scan() -> None:
     report.checks = [c for c in report.checks if c.item == "secret"]
     text = _render(report)
     assert "No vulnerabilities found." not in text and "Total: 0" not in text and "Vulnerabilit" not in text
-    assert "Sensitive information (2)" in text and "Sensitive information: 2 (" in text
+    assert "Sensitive information (2)" in text
+    assert _summary(text) == {"Sensitive information": ["2", "CRITICAL 1, HIGH 1", "from base: 0 / own layers: 2"],
+                              "All items": ["2", "CRITICAL 1, HIGH 1", "from base: 0 / own layers: 2"]}
 
 
 def test_table_only_vulnerabilities_keeps_its_old_shape() -> None:
@@ -192,10 +213,13 @@ def test_table_hostile_strings_print_literally() -> None:
 
 
 def test_table_fits_narrow_consoles() -> None:
-    for width in (120, 100, 80):
+    for width in (250, 120, 100, 80):
         text = _render(full_report(), width=width)
         assert all(len(line) <= width for line in text.splitlines()), width
+        # No column is cropped off the right edge: every section shows its last column's heading.
+        assert text.count("Remediation") == 6, width
         assert "aws-access-key-id" in text and "Sensitive information (2)" in text
+        assert "…" in text  # the long description is cut
 
 
 def test_html_uses_the_shared_titles() -> None:

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (a table reads better one rule a line)
 """A positive and a near-miss sample for every built-in secret rule, built by code.
 
 Every secret here is fake: random characters in the rule's format, made from a seeded generator, so

@@ -35,8 +35,9 @@ class SecretAnalyzer:
         return self._engine
 
     def claims(self, path: str, entry: FileEntry) -> bool:
-        # Called for every file of every layer: size, extension, one combined path regex, nothing more.
-        if entry.size < MIN_SIZE or entry.size > self.max_size:
+        # Called for every file of every layer: size, extension, the allow rules' path tests, nothing more.
+        # A hard link has no size of its own: the walker reuses what its target's analysis found.
+        if entry.type != "h" and not MIN_SIZE <= entry.size <= self.max_size:
             return False
         base = path.rsplit("/", 1)[-1]
         dot = base.rfind(".")

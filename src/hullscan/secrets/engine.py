@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib
 import math
 import os
 import re
@@ -34,6 +35,8 @@ ENGINE_VERSION = 1
 BINARY_SNIFF = 8192  # a NUL byte in this many leading bytes marks a binary file
 MAX_ITERATIONS = 2000  # regex matches examined per rule per file (bounds work on hostile files)
 MAX_FINDINGS = 200  # findings kept per file
+MAX_POSITIONS = 4096  # keyword occurrences a near-keyword rule searches around; past that, the whole file
+NEAR = 64  # a near-keyword rule's match starts at most this many bytes before one of its keywords
 EXCERPT_CONTEXT = 40  # bytes of the match shown before the (redacted) secret
 PREFIX_WINDOW = 64  # bytes before a match where a rule's `prefix` is looked for
 _NAMEISH = re.compile(rb"[a-z_.-]{1,64}")
@@ -74,13 +77,18 @@ def fingerprint(secret: bytes) -> str:
 # -- keyword prefilter -------------------------------------------------------------------------------
 
 
-class KeywordIndex:
-    """Which of a fixed set of lower-case keywords occur in a text, case-insensitively."""
+Found = tuple[set[int], dict[int, list[int]]]  # keywords present; start offsets of the positional ones
 
-    def __init__(self, keywords: Sequence[bytes], backend: str = "auto") -> None:
+
+class KeywordIndex:
+    """Which of a fixed set of lower-case keywords occur in a text, case-insensitively; for the keywords
+    marked positional, also where (start offsets, at most MAX_POSITIONS of them: past that, none)."""
+
+    def __init__(self, keywords: Sequence[bytes], backend: str = "auto", positional: Iterable[int] = ()) -> None:
         self.keywords = list(keywords)
+        self.positional = frozenset(positional)
         self.backend = ""
-        self._find: Callable[[bytes], set[int]] = self._find_plain
+        self._find: Callable[[bytes], Found] = self._find_plain
         self._local = threading.local()
         order = ["hyperscan", "ahocorasick", "plain"] if backend == "auto" else [backend]
         for name in order:
@@ -92,7 +100,7 @@ class KeywordIndex:
 
     def _setup(self, name: str) -> bool:
         if not self.keywords:
-            self._find = lambda data: set()
+            self._find = lambda data: (set(), {})
             return True
         if name == "hyperscan":
             return self._setup_hyperscan()
@@ -110,9 +118,10 @@ class KeywordIndex:
             return False
         try:
             db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            flags = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH
+            once = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH
+            flags = [hyperscan.HS_FLAG_CASELESS if i in self.positional else once for i in range(len(self.keywords))]
             db.compile(expressions=self.keywords, ids=list(range(len(self.keywords))),
-                       elements=len(self.keywords), flags=[flags] * len(self.keywords), literal=True)
+                       elements=len(self.keywords), flags=flags, literal=True)
         except (hyperscan.error, TypeError, AttributeError):  # an old build without literal mode
             return False
         self._hs_db = db
@@ -120,18 +129,22 @@ class KeywordIndex:
         self._find = self._find_hyperscan
         return True
 
-    def _find_hyperscan(self, data: bytes) -> set[int]:
+    def _find_hyperscan(self, data: bytes) -> Found:
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:  # a scratch space belongs to one thread at a time
             scratch = self._hs_module.Scratch(self._hs_db)
             self._local.scratch = scratch
         found: set[int] = set()
+        where: dict[int, list[int]] = {}
+        positional, keywords = self.positional, self.keywords
 
-        def on_match(ident: int, _start: int, _end: int, _flags: int, _ctx: Any) -> None:
+        def on_match(ident: int, _start: int, end: int, _flags: int, _ctx: Any) -> None:
             found.add(ident)
+            if ident in positional:
+                where.setdefault(ident, []).append(end - len(keywords[ident]))
 
         self._hs_db.scan(data, match_event_handler=on_match, scratch=scratch)
-        return found
+        return found, _capped(where)
 
     def _setup_ahocorasick(self) -> bool:
         try:
@@ -140,18 +153,41 @@ class KeywordIndex:
             return False
         automaton = ahocorasick_rs.BytesAhoCorasick(self.keywords)
 
-        def find(data: bytes) -> set[int]:
-            return {m[0] for m in automaton.find_matches_as_indexes(data.lower(), overlapping=True)}
+        def find(data: bytes) -> Found:
+            found: set[int] = set()
+            where: dict[int, list[int]] = {}
+            for ident, start, _end in automaton.find_matches_as_indexes(data.lower(), overlapping=True):
+                found.add(ident)
+                if ident in self.positional:
+                    where.setdefault(ident, []).append(start)
+            return found, _capped(where)
 
         self._find = find
         return True
 
-    def _find_plain(self, data: bytes) -> set[int]:
+    def _find_plain(self, data: bytes) -> Found:
         low = data.lower()
-        return {i for i, k in enumerate(self.keywords) if k in low}
+        found = {i for i, k in enumerate(self.keywords) if k in low}
+        where: dict[int, list[int]] = {}
+        for i in found & self.positional:
+            k, at = self.keywords[i], low.find(self.keywords[i])
+            starts: list[int] = []
+            while at >= 0 and len(starts) <= MAX_POSITIONS:
+                starts.append(at)
+                at = low.find(k, at + 1)
+            where[i] = starts
+        return found, _capped(where)
 
     def find(self, data: bytes) -> set[int]:
+        return self._find(data)[0]
+
+    def locate(self, data: bytes) -> Found:
         return self._find(data)
+
+
+def _capped(where: dict[int, list[int]]) -> dict[int, list[int]]:
+    """Positions only while there are few enough to be worth searching around."""
+    return {k: sorted(v) for k, v in where.items() if len(v) <= MAX_POSITIONS}
 
 
 # -- compiled rules ------------------------------------------------------------------------------------
@@ -259,16 +295,23 @@ class SecretEngine:
         keywords: dict[bytes, int] = {}
         self._by_keyword: list[list[int]] = []
         self._always: list[int] = []
+        self._near: dict[int, tuple[list[int], int]] = {}  # rule -> (its keyword ids, longest match)
         for cr in self.rules:
             kws = [k.lower().encode("utf-8") for k in cr.rule.keywords if k]
             if not kws:
                 self._always.append(cr.order)
+            kw_ids: list[int] = []
             for k in kws:
                 if k not in keywords:
                     keywords[k] = len(keywords)
                     self._by_keyword.append([])
                 self._by_keyword[keywords[k]].append(cr.order)
-        self.index = KeywordIndex(list(keywords), keyword_backend)
+                kw_ids.append(keywords[k])
+            width = _max_width(cr.regex.pattern)
+            if cr.rule.near_keyword and kws and width is not None and cr.prefix is None:
+                self._near[cr.order] = (kw_ids, width)
+        positional = {k for ids, _ in self._near.values() for k in ids}
+        self.index = KeywordIndex(list(keywords), keyword_backend, positional)
         order_of = {cr.rule.id: cr.order for cr in self.rules}
         for a in self.allow:
             a.orders = frozenset(order_of[i] for i in a.rules if i in order_of)
@@ -306,7 +349,7 @@ class SecretEngine:
         """Every secret in `data` (the content of `path`); [] for binary content or an allowed path."""
         if not data or b"\0" in data[:BINARY_SNIFF] or self.skips_path(path):
             return []
-        present = self.index.find(data)
+        present, where = self.index.locate(data)
         candidates = set(self._always)
         for k in present:
             candidates.update(self._by_keyword[k])
@@ -326,7 +369,8 @@ class SecretEngine:
         accepted: list[tuple[int, int, int, CompiledRule, bytes]] = []  # (secret start, end, match start, ...)
         for order in sorted(candidates):
             cr = self.rules[order]
-            for s, e, ms, secret in self._matches(cr, data, path_value_allows):
+            for s, e, ms, secret in self._matches(cr, data, path_value_allows,
+                                                     self._windows(cr, present, where, len(data))):
                 if any(s < e2 and s2 < e for s2, e2, _, _, _ in accepted):
                     continue
                 accepted.append((s, e, ms, cr, secret))
@@ -336,39 +380,72 @@ class SecretEngine:
                 break
         return self._hits(data, accepted)
 
-    def _matches(self, cr: CompiledRule, data: bytes,
-                 allows: Sequence[CompiledAllow]) -> Iterable[tuple[int, int, int, bytes]]:
+    def _windows(self, cr: CompiledRule, present: set[int], where: dict[int, list[int]],
+                 size: int) -> list[tuple[int, int]]:
+        """Where a rule can match: the whole file, or for a near-keyword rule the merged spans around its
+        keywords' occurrences (the whole file again when a keyword occurs too often to be located)."""
+        near = self._near.get(cr.order)
+        if near is None:
+            return [(0, size)]
+        ids, width = near
+        starts: list[int] = []
+        for k in ids:
+            if k in where:
+                starts.extend(where[k])
+            elif k in present:
+                return [(0, size)]
+        out: list[tuple[int, int]] = []
+        for p in sorted(starts):
+            lo, hi = max(0, p - NEAR), min(size, p + width + NEAR)
+            if out and lo <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], hi))
+            else:
+                out.append((lo, hi))
+        return out
+
+    def _matches(self, cr: CompiledRule, data: bytes, allows: Sequence[CompiledAllow],
+                 windows: Sequence[tuple[int, int]]) -> Iterable[tuple[int, int, int, bytes]]:
+        n = 0
+        for lo, hi in windows:
+            for m in cr.regex.finditer(data, lo, hi):
+                n += 1
+                if n > MAX_ITERATIONS:
+                    return
+                found = self._check(cr, data, m, allows)
+                if found is not None:
+                    yield found
+
+    def _check(self, cr: CompiledRule, data: bytes, m: re.Match[bytes],
+               allows: Sequence[CompiledAllow]) -> tuple[int, int, int, bytes] | None:
+        """(secret start, end, match start, secret) when the match passes every check, else None."""
         rule = cr.rule
-        for n, m in enumerate(cr.regex.finditer(data)):
-            if n >= MAX_ITERATIONS:
-                return
-            ms = m.start()
-            if cr.prefix is not None:
-                before = cr.prefix.search(data, max(0, ms - PREFIX_WINDOW), ms)
-                if before is None:
-                    continue
-                ms = before.start()
-            s, e = m.span(cr.group)
-            if s < 0 or e <= s:
-                continue
-            if cr.group == 0:
-                s = ms
-            ms = min(ms, s)
-            if rule.boundary and ms > 0 and data[ms - 1] in _WORD:
-                continue
-            secret = data[s:e]
-            if rule.entropy and shannon_entropy(secret) < rule.entropy:
-                continue
-            if rule.validate is not None and not rule.validate(secret):
-                continue
-            if rule.generic and not _plausible(secret, rule):
-                continue
-            if cr.allow_match is not None and cr.allow_match.search(data, ms, m.end()):
-                continue
-            if any((not a.rules or rule.id in a.rules) and a.regex is not None and a.regex.search(secret)
-                   for a in allows):
-                continue
-            yield s, e, ms, secret
+        ms = m.start()
+        if cr.prefix is not None:
+            before = cr.prefix.search(data, max(0, ms - PREFIX_WINDOW), ms)
+            if before is None:
+                return None
+            ms = before.start()
+        s, e = m.span(cr.group)
+        if s < 0 or e <= s:
+            return None
+        if cr.group == 0:
+            s = ms
+        ms = min(ms, s)
+        if rule.boundary and ms > 0 and data[ms - 1] in _WORD:
+            return None
+        secret = data[s:e]
+        if rule.entropy and shannon_entropy(secret) < rule.entropy:
+            return None
+        if rule.validate is not None and not rule.validate(secret):
+            return None
+        if rule.generic and not _plausible(secret, rule):
+            return None
+        if cr.allow_match is not None and cr.allow_match.search(data, ms, m.end()):
+            return None
+        if any((not a.rules or rule.id in a.rules) and a.regex is not None and a.regex.search(secret)
+               for a in allows):
+            return None
+        return s, e, ms, secret
 
     def _hits(self, data: bytes, accepted: list[tuple[int, int, int, CompiledRule, bytes]]) -> list[SecretHit]:
         accepted.sort(key=lambda t: (t[0], t[3].order))
@@ -381,6 +458,16 @@ class SecretEngine:
             hits.append(SecretHit(rule=cr.rule, line=line, excerpt=_excerpt(data, ms, s, secret, spans),
                                   start=s, end=e, fingerprint=fingerprint(secret)))
         return hits
+
+
+def _max_width(pattern: bytes) -> int | None:
+    """The longest text a regex can match, when bounded (via the re module's own parser)."""
+    try:
+        parser: Any = importlib.import_module("re._parser")
+        width = int(parser.parse(pattern).getwidth()[1])
+    except Exception:  # a private module: when it changes, rules simply run over whole files
+        return None
+    return width if width < 1 << 20 else None
 
 
 def _plausible(secret: bytes, rule: Rule) -> bool:

@@ -58,6 +58,9 @@ class Rule:
     # starts at a literal in the middle of what they find (`://` of a URL rather than its scheme): regexes
     # that start with a literal are searched for fast. Without a `secret` group, the secret includes it.
     prefix: str | None = None
+    # Every match starts at most 64 bytes before one of the rule's keywords (key=value rules start with the
+    # key's name): the regex then runs only around the keyword's occurrences, not over the whole file.
+    near_keyword: bool = False
     validate: Validator | None = field(default=None, compare=False)  # built-in rules only
 
 
@@ -174,6 +177,7 @@ EXAMPLE_HOST = r"@(?:[A-Za-z0-9-]{1,63}\.){0,4}(?:example|test|invalid|localdoma
 def R(rule_id: str, title: str, severity: str, category: str, keywords: list[str] | str, regex: str,
       **kw: object) -> Rule:
     kws = tuple([keywords] if isinstance(keywords, str) else keywords)
+    kw.setdefault("near_keyword", regex.startswith("(?i:"))  # a case-insensitive key name comes first
     return Rule(id=rule_id, title=title, severity=severity, category=category, keywords=kws, regex=regex,
                 **kw)  # type: ignore[arg-type]
 
@@ -642,7 +646,8 @@ RULES: list[Rule] = [
        "privatekey", "credential"],
       r"(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)"
       r"(?!_(?:FILE|PATH|DIR|CMD|COMMAND|ENV|NAME|TYPE|LENGTH|URL|ENDPOINT|HOST|PORT|ID|REF|KEY_ID|EXPIRY|TTL)\b)"
-      r"(?:_[A-Z0-9]{1,20}){0,2}=[\"']?(?P<secret>[^\s\"'$`;&|<>(){}\\]{6,200})", kind="password", generic=True),
+      r"(?:_[A-Z0-9]{1,20}){0,2}=[\"']?(?P<secret>[^\s\"'$`;&|<>(){}\\]{6,200})", kind="password", generic=True,
+      near_keyword=True),
     R("generic-password", "Password in a configuration file", "MEDIUM", "Generic",
       ["password", "passwd", "passwort", "passphrase", "pwd"],
       r"(?i:password|passwd|passwort|passphrase|(?<![A-Za-z])pwd)"
