@@ -75,6 +75,7 @@ def planted() -> list[FileSpec | tuple[str, bytes | str]]:
         ("etc/group", "root:x:0:\napp:x:1000:\nadmin:x:1001:\n"),
         FileSpec("etc/shadow", f"root:*:19000:0:99999:7:::\napp:!:19000:0:99999:7:::\n"
                                f"admin:{shadow_hash}:19000:0:99999:7:::\n".encode(), mode=0o640),
+        ("etc/sudoers", "root ALL=(ALL:ALL) ALL\n@includedir /etc/sudoers.d\n"),
         ("etc/sudoers.d/app", "app ALL=(ALL) NOPASSWD: ALL\n"),
         FileSpec("usr/local/bin/netdiag", b"#!/bin/sh\nexec ping \"$@\"\n", mode=0o4755),
         FileSpec("etc/app.conf", b"listen=0.0.0.0\n", mode=0o666),
