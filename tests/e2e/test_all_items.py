@@ -69,7 +69,8 @@ def test_clean_control_image_has_no_findings_in_these_items(registry: RegistrySe
     status = (Path(demo.__file__).parent / "image" / "1-base" / "status").read_bytes()
     base = layer_tar([FileSpec("etc", type="d"), ("etc/os-release", 'ID=debian\nVERSION_ID="13"\n'
                       'VERSION_CODENAME=trixie\nPRETTY_NAME="Debian GNU/Linux 13 (trixie)"\n'),
-                      ("etc/passwd", "root:x:0:0:root:/root:/bin/bash\napp:x:10001:10001::/srv/app:/usr/sbin/nologin\n"),
+                      ("etc/passwd", "root:x:0:0:root:/root:/bin/bash\n"
+                                     "app:x:10001:10001::/srv/app:/usr/sbin/nologin\n"),
                       ("etc/group", "root:x:0:\napp:x:10001:\n"),
                       FileSpec("etc/shadow", b"root:*:19000:0:99999:7:::\napp:!:19000:0:99999:7:::\n", mode=0o640),
                       ("etc/login.defs", "PASS_MAX_DAYS 90\nPASS_MIN_DAYS 1\nENCRYPT_METHOD YESCRYPT\n"),
