@@ -80,3 +80,17 @@ def test_bad_platform_is_usage_error(demo_layout: Path) -> None:
     result = runner.invoke(app, ["scan", f"oci:{demo_layout}:demo", "--platform", "amd64"])
     assert result.exit_code == 2
     assert "os/arch" in result.output
+
+
+def test_list_files_gives_the_final_tree_with_hashes(demo_layout: Path, tmp_path: Path) -> None:
+    import hashlib
+
+    result = runner.invoke(app, ["scan", f"oci:{demo_layout}:demo", "--scanners", "file", "--list-files",
+                                 "-f", "json", "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    files = {f["path"]: f for f in json.loads(result.stdout)["files"]}
+    app_conf = files["/etc/app.conf"]
+    assert app_conf["mode"] == "0666" and app_conf["layer"] == 4
+    assert app_conf["sha256"] == hashlib.sha256(b"listen=0.0.0.0\n").hexdigest()
+    assert files["/etc/os-release"]["type"] == "l"
+    assert not any(p.startswith("/usr/local/lib/python3.11/site-packages/Jinja2") for p in files)  # whited out

@@ -251,6 +251,12 @@ def scan(
         else:
             report = ScanReport(facts=facts)
         run_checks(report, items, item_options)
+        if list_files:
+            import dataclasses
+
+            from hullscan.checks.files import file_inventory
+
+            report.file_inventory = [dataclasses.asdict(row) for row in file_inventory(facts, with_sha256=True)]
     except HullscanError as exc:
         err.print(f"[bold red]error[/]: {exc.render()}", markup=True)
         raise typer.Exit(exc.cause.exit_code) from None

@@ -84,7 +84,7 @@ def analyzers_for(items: list[str], options: ItemOptions) -> list[Analyzer]:
         from hullscan.malware.analyzer import MalwareOptions, malware_analyzer
 
         chosen.append(malware_analyzer(options.malware or MalwareOptions()))
-    if "file" in items and options.context.list_files:
+    if options.context.list_files:
         from hullscan.checks.files import file_hash_analyzer
 
         chosen.append(file_hash_analyzer())

@@ -91,3 +91,5 @@ class ScanReport:
     notes: list[Note] = field(default_factory=list)  # detector notes (e.g. "OS packages not checked")
     checks: list[CheckFinding] = field(default_factory=list)  # every item but vulnerabilities
     base_image: BaseImage | None = None
+    # The final file tree (--list-files): path, type, size, mode, uid, gid, layer, linkname, sha256.
+    file_inventory: list[dict[str, str | int]] = field(default_factory=list)

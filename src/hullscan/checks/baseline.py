@@ -26,10 +26,10 @@ from hullscan.checks.accounts import GROUP, PASSWD, SHADOW, Accounts, ShadowEntr
 from hullscan.checks.crypt import Crypt, CryptUnavailable, algorithm_of, is_weak_algorithm, system_crypt
 from hullscan.checks.files import finding, is_setid_executable
 from hullscan.checks.passwords import Account, CrackSummary, crack
-from hullscan.redact import URL_CREDS, build_arg_keys, is_secret_name, redact_history
 from hullscan.detectors import DetectContext
 from hullscan.findings import CheckFinding
 from hullscan.model import FileEntry, ImageFacts
+from hullscan.redact import URL_CREDS, build_arg_keys, is_secret_name, redact_history
 
 ITEM = "baseline"
 SSHD = "etc/ssh/sshd_config"

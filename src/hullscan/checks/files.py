@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import IO
 
 from hullscan.checks.accounts import Accounts
-from hullscan.redact import redact_history
 from hullscan.detectors import DetectContext
 from hullscan.findings import CheckFinding
 from hullscan.model import FileEntry, FileFacts, ImageFacts
+from hullscan.redact import redact_history
 
 ITEM = "file"
 

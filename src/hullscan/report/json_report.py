@@ -338,6 +338,8 @@ def report_to_dict(report: ScanReport) -> dict[str, Any]:
     doc["summary"]["vulnerabilities"] = vulnerability_summary(report)
     doc["summary"]["checks"] = check_summary(report)
     doc["summary"]["by_origin"] = origin_summary(report)
+    if report.file_inventory:
+        doc["files"] = report.file_inventory
     return doc
 
 

@@ -441,6 +441,17 @@ def _ignored_text(entry: IgnoredFinding) -> Text:
     return _text(line, style="dim")
 
 
+def _files(report: ScanReport) -> Table:
+    table = Table(title=f"Files ({len(report.file_inventory)})", title_justify="left", box=box.SIMPLE_HEAD)
+    for name in ("Path", "Type", "Size", "Mode", "UID", "GID", "Layer", "SHA-256"):
+        table.add_column(name, overflow="fold", justify="right" if name in ("Size", "UID", "GID", "Layer") else "left")
+    for row in report.file_inventory:
+        path = str(row["path"]) + (f" -> {row['linkname']}" if row.get("linkname") else "")
+        table.add_row(_text(clean(path)), str(row["type"]), str(row["size"]), str(row["mode"]), str(row["uid"]),
+                      str(row["gid"]), str(row["layer"]), str(row.get("sha256") or ""))
+    return table
+
+
 def render_report(
     report: ScanReport, console: Console, *, show_packages: bool = False, now: datetime | None = None
 ) -> None:
@@ -468,6 +479,9 @@ def render_report(
         if kev:
             console.print(Text(f"Known exploited (CISA KEV): {kev}", style="bold red"))
     sections = _check_sections(report, console)
+    if report.file_inventory:
+        console.print(_files(report))
+        console.print()
     if sections:
         _final_summary(report, sections, console)
 
