@@ -29,6 +29,7 @@ bench: $(STAMP) system
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/bench_vulndb.py
+	$(BIN)/python benchmarks/bench_secrets.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

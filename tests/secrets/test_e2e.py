@@ -135,3 +135,9 @@ def render_everything(report: ScanReport) -> dict[str, str]:
     else:
         out["html.render"] = html.render(report)
     return out
+
+
+def test_the_secret_analyzer_runs_only_when_asked_for() -> None:
+    """Not a default analyzer: the pipeline adds it when the `secret` item is selected."""
+    assert not any(a.name == "secret" for a in default_analyzers())
+    assert secret_analyzer(None).name == "secret"

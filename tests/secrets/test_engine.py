@@ -254,3 +254,22 @@ def test_hostile_content_does_not_break_the_engine() -> None:
 
 def test_every_rule_is_compiled() -> None:
     assert [cr.rule.id for cr in ENGINE.rules] == [rule.id for rule in RULES]
+
+
+def test_a_time_budget_bounds_hostile_files() -> None:
+    soup = " ".join(k for rule in RULES for k in rule.keywords).encode()
+    data = (soup * (2_000_000 // len(soup) + 1))[:2_000_000] + f"\ntoken={GHP}\n".encode()
+    hits, skipped = ENGINE.scan_within("srv/app/soup.conf", data, 0.0)
+    assert hits == [] and len(skipped) > 100  # out of time before the first rule
+    hits, skipped = ENGINE.scan_within("srv/app/soup.conf", data, None)
+    assert [h.rule.id for h in hits] == ["github-pat"] and skipped == []
+
+
+def test_the_analyzer_warns_when_a_file_runs_out_of_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hullscan.secrets.analyzer as analyzer_module
+
+    monkeypatch.setattr(analyzer_module, "FILE_BUDGET_SECONDS", 0.0)
+    data = f"token={GHP}\n".encode()
+    facts = secret_analyzer(None).analyze("srv/a.txt", entry("srv/a.txt", len(data)), io.BytesIO(data))
+    assert facts is not None and facts.detections == []
+    assert "stopped after" in facts.hints["warnings"][0]

@@ -16,6 +16,7 @@ from hullscan.secrets.engine import BINARY_SNIFF, SecretEngine, SecretHit
 from hullscan.secrets.rules import REMEDIATION, SKIP_EXTENSIONS
 
 MIN_SIZE = 8  # no credential fits in fewer bytes
+FILE_BUDGET_SECONDS = 10.0  # a hostile file (keywords everywhere) cannot hold the scan much longer than this
 
 
 class SecretAnalyzer:
@@ -52,10 +53,12 @@ class SecretAnalyzer:
         data = head + content.read(self.max_size + 1 - len(head))
         if len(data) > self.max_size:
             return None
-        hits = self.engine.scan(path, data)
-        if not hits:
-            return None
-        return FileFacts(detections=[detection(hit, path) for hit in hits])
+        hits, skipped = self.engine.scan_within(path, data, FILE_BUDGET_SECONDS)
+        facts = FileFacts(detections=[detection(hit, path) for hit in hits])
+        if skipped:
+            facts.hints["warnings"] = [f"secret scan of this file stopped after {FILE_BUDGET_SECONDS:.0f} s; "
+                                       f"{len(skipped)} rules did not run"]
+        return None if facts.empty() else facts
 
 
 def detection(hit: SecretHit, path: str) -> Detection:

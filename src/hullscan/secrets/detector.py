@@ -19,6 +19,7 @@ from typing import Any
 from hullscan.detectors import DetectContext
 from hullscan.findings import CheckFinding, severity_rank
 from hullscan.model import Detection, ImageFacts
+from hullscan.redact import redact_history
 from hullscan.secrets.analyzer import detection
 from hullscan.secrets.config import SecretConfig, default_config
 from hullscan.secrets.engine import SecretEngine, SecretHit, redact
@@ -117,7 +118,8 @@ class SecretDetector:
         d = detection(hit, path)
         layer = layer_of[hist] if hist is not None and hist < len(layer_of) else -1
         diff_id = next((la.diff_id for la in facts.layers if la.index == layer), "") if layer >= 0 else ""
-        created_by = str(history[hist].get("created_by") or "") if hist is not None else ""
+        # shown like the layer records show it: build arguments and secret-named values masked, then our rules
+        created_by = redact_history(str(history[hist].get("created_by") or "")) if hist is not None else ""
         if path.startswith("history["):
             description = (f"{d.title} in the image's build history ({path}): the command line is stored in the "
                            "image config, readable by anyone who can pull the image.")

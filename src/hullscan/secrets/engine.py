@@ -24,6 +24,7 @@ import math
 import os
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -347,14 +348,20 @@ class SecretEngine:
 
     def scan(self, path: str, data: bytes) -> list[SecretHit]:
         """Every secret in `data` (the content of `path`); [] for binary content or an allowed path."""
+        return self.scan_within(path, data, None)[0]
+
+    def scan_within(self, path: str, data: bytes, seconds: float | None) -> tuple[list[SecretHit], list[str]]:
+        """Like `scan`, giving up on the remaining rules once `seconds` have passed (checked between rules, so a
+        hostile file cannot hold the scan for long); also returns the ids of the rules that did not run."""
         if not data or b"\0" in data[:BINARY_SNIFF] or self.skips_path(path):
-            return []
+            return [], []
+        deadline = None if seconds is None else time.monotonic() + seconds
         present, where = self.index.locate(data)
         candidates = set(self._always)
         for k in present:
             candidates.update(self._by_keyword[k])
         if not candidates:
-            return []
+            return [], []
         cut = path.rfind("/") + 1
         name = path[cut:]
         state = self._dir_state(path[:cut])
@@ -367,18 +374,19 @@ class SecretEngine:
                 candidates -= a.orders
         path_value_allows = [a for a in state.value_allows if a.matches_file(path, name)]
         accepted: list[tuple[int, int, int, CompiledRule, bytes]] = []  # (secret start, end, match start, ...)
-        for order in sorted(candidates):
-            cr = self.rules[order]
+        order = sorted(candidates)
+        for i, rule_order in enumerate(order):
+            if deadline is not None and time.monotonic() >= deadline:
+                return self._hits(data, accepted), [self.rules[o].rule.id for o in order[i:]]
+            cr = self.rules[rule_order]
             for s, e, ms, secret in self._matches(cr, data, path_value_allows,
                                                      self._windows(cr, present, where, len(data))):
                 if any(s < e2 and s2 < e for s2, e2, _, _, _ in accepted):
                     continue
                 accepted.append((s, e, ms, cr, secret))
                 if len(accepted) >= MAX_FINDINGS:
-                    break
-            if len(accepted) >= MAX_FINDINGS:
-                break
-        return self._hits(data, accepted)
+                    return self._hits(data, accepted), []
+        return self._hits(data, accepted), []
 
     def _windows(self, cr: CompiledRule, present: set[int], where: dict[int, list[int]],
                  size: int) -> list[tuple[int, int]]:

@@ -646,7 +646,8 @@ RULES: list[Rule] = [
        "privatekey", "credential"],
       r"(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)"
       r"(?!_(?:FILE|PATH|DIR|CMD|COMMAND|ENV|NAME|TYPE|LENGTH|URL|ENDPOINT|HOST|PORT|ID|REF|KEY_ID|EXPIRY|TTL)\b)"
-      r"(?:_[A-Z0-9]{1,20}){0,2}=[\"']?(?P<secret>[^\s\"'$`;&|<>(){}\\]{6,200})", kind="password", generic=True,
+      r"(?:_[A-Z0-9]{1,20}){0,2}=[\"']?(?P<secret>[^\s\"'$`;&|<>(){}\\]{6,200}+)(?![$`{(<\\])", kind="password",
+      generic=True,
       near_keyword=True),
     R("generic-password", "Password in a configuration file", "MEDIUM", "Generic",
       ["password", "passwd", "passwort", "passphrase", "pwd"],
