@@ -94,3 +94,25 @@ def test_list_files_gives_the_final_tree_with_hashes(demo_layout: Path, tmp_path
     assert app_conf["sha256"] == hashlib.sha256(b"listen=0.0.0.0\n").hexdigest()
     assert files["/etc/os-release"]["type"] == "l"
     assert not any(p.startswith("/usr/local/lib/python3.11/site-packages/Jinja2") for p in files)  # whited out
+
+
+def _commands(group: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    import typer.main
+
+    click_group = typer.main.get_command(group) if not hasattr(group, "commands") else group  # type: ignore[arg-type]
+    out: list[tuple[str, ...]] = []
+    for name, cmd in click_group.commands.items():  # type: ignore[attr-defined]
+        out.append((*prefix, name))
+        if hasattr(cmd, "commands"):
+            out.extend(_commands(cmd, (*prefix, name)))
+    return out
+
+
+def test_every_command_has_working_help() -> None:
+    """Help text goes through Rich markup: a bracket in an option's help once crashed `scan --help`."""
+    commands = _commands(app)
+    assert ("scan",) in commands and ("db", "update") in commands
+    for command in commands:
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0, (command, result.output)
+        assert "Usage" in result.output

@@ -46,7 +46,7 @@ class Format(StrEnum):
     spdx = "spdx"
 
 
-PlatformOpt = Annotated[str | None, typer.Option("--platform", help="os/arch[/variant] to pick from an index")]
+PlatformOpt = Annotated[str | None, typer.Option("--platform", help="os/arch or os/arch/variant to pick from an index")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file")]
 UserOpt = Annotated[str | None, typer.Option("--username", "-u", envvar="HULLSCAN_USERNAME", help="Registry user")]

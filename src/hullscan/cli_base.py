@@ -47,7 +47,8 @@ def add(
     name: Annotated[str | None, typer.Option("--name", help="Record it under this reference (for a local "
                                                             "archive of an official image)")] = None,
     catalogue: CatalogueOpt = None,
-    platform: Annotated[str | None, typer.Option("--platform", help="os/arch[/variant] to pick from an index")] = None,
+    platform: Annotated[str | None, typer.Option(
+        "--platform", help="os/arch or os/arch/variant to pick from an index")] = None,
     username: Annotated[str | None, typer.Option("--username", "-u", envvar="HULLSCAN_USERNAME",
                                                  help="Registry user")] = None,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the registry password from "

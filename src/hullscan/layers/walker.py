@@ -11,41 +11,23 @@ import dataclasses
 import io
 import os
 import stat
-import tarfile
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Self
+from typing import IO
 
 from hullscan.analyzers.base import Analyzer, AnalyzerFailure, analyzers_key, scratch
 from hullscan.errors import DigestMismatch, HullscanError, LayerError
 from hullscan.layers.paths import OPAQUE_MARKER, WHITEOUT_PREFIX, PathEscape, normalize
 from hullscan.layers.streams import LayerStream
+from hullscan.layers.tarstream import Readable, TarFormatError, TarMember, TarReader, TarTruncated
 from hullscan.model import FileEntry, FileFacts, LayerFacts, Note
 from hullscan.oci.source import BlobStream, Limits
 
 IN_MEMORY_MAX = 8 << 20
-_TAR_TYPES = {
-    tarfile.REGTYPE: "f", tarfile.AREGTYPE: "f", tarfile.CONTTYPE: "f", tarfile.DIRTYPE: "d",
-    tarfile.SYMTYPE: "l", tarfile.LNKTYPE: "h", tarfile.CHRTYPE: "c", tarfile.BLKTYPE: "b",
-    tarfile.FIFOTYPE: "p",
-}
+_TAR_TYPES = {b"0": "f", b"\0": "f", b"7": "f", b"5": "d", b"2": "l", b"1": "h", b"3": "c", b"4": "b", b"6": "p"}
 
-Opener = Callable[[], IO[bytes]]
-
-
-class _StrictTarInfo(tarfile.TarInfo):
-    """tarfile ends an archive silently at a broken header; a scanner must not miss what follows it."""
-
-    @classmethod
-    def fromtarfile(cls, tf: tarfile.TarFile) -> Self:
-        try:
-            return super().fromtarfile(tf)
-        except tarfile.HeaderError as exc:
-            # A zero block (EOFHeaderError) or no more bytes (EmptyHeaderError) end an archive cleanly.
-            if type(exc).__name__ not in ("TruncatedHeaderError", "InvalidHeaderError") or tf.offset == 0:
-                raise
-            raise LayerError(f"layer is truncated or corrupt: bad tar header at offset {tf.offset:,} ({exc})") from None
+Opener = Callable[[], Readable]
 
 
 class LayerWalker:
@@ -62,26 +44,20 @@ class LayerWalker:
         """Walk a layer blob (gzip, zstd or plain tar), checking its diff_id when one is given."""
         facts = LayerFacts(diff_id=diff_id, analyzers_key=self.key)
         stream = LayerStream(raw, diff_id, self.limits)
-        try:
-            tf = tarfile.open(  # type: ignore[call-overload]  # noqa: SIM115 - consumed to the end below
-                fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape", tarinfo=_StrictTarInfo)
-        except tarfile.ReadError as exc:
-            if stream.size == 0:
-                return self._finish_empty(stream, facts)
-            raise LayerError(f"layer {index} is not a tar archive: {exc}") from None
+        reader = TarReader(stream)
         try:
             with scratch(self.workdir):
-                self._process(self._tar_members(tf, facts, index, on_progress, stream), facts, index)
+                self._process(self._tar_members(reader, facts, index, on_progress, stream), facts, index)
             stream.finish()
         except (HullscanError, DigestMismatch):
             raise
-        except (tarfile.TarError, EOFError, OSError) as exc:
+        except TarFormatError as exc:
+            if exc.offset == 0 and not isinstance(exc, TarTruncated):
+                raise LayerError(f"layer {index} is not a tar archive: {exc}") from None
+            raise LayerError(f"layer {index} is truncated or corrupt: {exc}") from None
+        except (EOFError, OSError) as exc:
             raise LayerError(f"layer {index} is truncated or corrupt: {exc}") from None
         facts.uncompressed_size = stream.size
-        return facts
-
-    def _finish_empty(self, stream: LayerStream, facts: LayerFacts) -> LayerFacts:
-        stream.finish()
         return facts
 
     def walk_dir(self, root: Path) -> LayerFacts:
@@ -91,13 +67,12 @@ class LayerWalker:
             self._process(self._dir_members(root, facts), facts, 0)
         return facts
 
-    def _tar_members(self, tf: tarfile.TarFile, facts: LayerFacts, index: int,
+    def _tar_members(self, reader: TarReader, facts: LayerFacts, index: int,
                      on_progress: Callable[[int], None] | None,
                      stream: LayerStream) -> Iterator[tuple[FileEntry, Opener | None]]:
         count = 0
-        for member in iter(tf.next, None):
-            # A stream-mode TarFile keeps every member it has read: drop them, memory must stay bounded.
-            tf.members.clear()  # type: ignore[attr-defined]  # not in typeshed, present since 2.x
+        opener: Opener = lambda: reader  # noqa: E731 - the member's bytes, until the next member is read
+        for member in reader:
             count += 1
             if count > self.limits.max_entries:
                 raise LayerError(f"layer {index} has more than {self.limits.max_entries:,} entries")
@@ -109,14 +84,7 @@ class LayerWalker:
             entry = self._classify(name, member, facts, index)
             if entry is None:
                 continue
-            opener: Opener | None = None
-            if entry.type == "f":
-                def opener(m: tarfile.TarInfo = member) -> IO[bytes]:
-                    f = tf.extractfile(m)
-                    if f is None:
-                        raise LayerError(f"cannot read {m.name}")
-                    return f
-            yield entry, opener
+            yield entry, opener if entry.type == "f" else None
         if on_progress is not None:
             on_progress(stream.compressed.count)
 
@@ -141,7 +109,7 @@ class LayerWalker:
                                     raw, index))
         return path
 
-    def _classify(self, path: str, member: tarfile.TarInfo, facts: LayerFacts, index: int) -> FileEntry | None:
+    def _classify(self, path: str, member: TarMember, facts: LayerFacts, index: int) -> FileEntry | None:
         base = path.rsplit("/", 1)[-1]
         if base.startswith(WHITEOUT_PREFIX):
             parent = path.rsplit("/", 1)[0] if "/" in path else ""
@@ -157,6 +125,10 @@ class LayerWalker:
         if not path:
             return None  # the root directory itself
         kind = _TAR_TYPES.get(member.type)
+        if member.sparse:
+            facts.notes.append(Note("UNKNOWN_MEMBER", "sparse file (GNU sparse format) not supported; skipped",
+                                    path, index))
+            return None
         if kind is None:
             facts.notes.append(Note("UNKNOWN_MEMBER", f"unsupported tar member type {member.type!r}",
                                     path, index))
@@ -291,7 +263,7 @@ class LayerWalker:
         return spool
 
 
-def _read_exact(src: IO[bytes], size: int) -> bytes:
+def _read_exact(src: Readable, size: int) -> bytes:
     data = src.read(size)
     if len(data) != size:
         raise LayerError(f"layer is truncated: expected {size} bytes, got {len(data)}")
@@ -310,7 +282,7 @@ def _dir_entry(path: str, real: str, st: os.stat_result) -> tuple[FileEntry | No
             target = ""
         return FileEntry(path, "l", 0, perm, st.st_uid, st.st_gid, target), None
     if stat.S_ISREG(mode):
-        def opener() -> IO[bytes]:
+        def opener() -> Readable:
             # O_NOFOLLOW: a file swapped for a symlink after the scandir must not lead outside the root;
             # O_NONBLOCK and the fstat: nor may one swapped for a FIFO or a device block or be read.
             fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
