@@ -321,9 +321,10 @@ def _remember(report: ScanReport) -> None:
 
 
 def _render_report(report: ScanReport, fmt: ScanFormat, output: Path | None, list_packages: bool) -> None:
-    from hullscan.report import cyclonedx, html, json_report, sarif, spdx, table
-
+    # Only the chosen renderer is imported: spdx-tools and cyclonedx take half a second to load.
     if fmt is ScanFormat.table:
+        from hullscan.report import table
+
         if output is None:
             table.render_report(report, _stdout_console(), show_packages=list_packages)
         else:
@@ -331,14 +332,24 @@ def _render_report(report: ScanReport, fmt: ScanFormat, output: Path | None, lis
                 table.render_report(report, Console(file=f, width=160, no_color=True), show_packages=list_packages)
         return
     if fmt is ScanFormat.json:
+        from hullscan.report import json_report
+
         text = json_report.render_report(report)
     elif fmt is ScanFormat.sarif:
+        from hullscan.report import sarif
+
         text = sarif.render(report)
     elif fmt is ScanFormat.cyclonedx:
+        from hullscan.report import cyclonedx
+
         text = cyclonedx.render_report(report)
     elif fmt is ScanFormat.html:
+        from hullscan.report import html
+
         text = html.render(report)
     else:
+        from hullscan.report import spdx
+
         text = spdx.render(report.facts)
     _write(text, output)
 

@@ -37,10 +37,11 @@ def finding_key(f: VulnFinding) -> str:
 
 
 def facts_to_dict(facts: ImageFacts) -> dict[str, Any]:
-    d = dataclasses.asdict(facts)
-    d.pop("files")  # the file listing is large and nothing re-evaluates it
-    d.pop("file_hashes")
-    d.pop("config_files")  # /etc/shadow hashes and the like: re-evaluation needs only the packages
+    # Left out before asdict deep-copies them: the file listing is large and nothing re-evaluates it, and
+    # config files hold /etc/shadow hashes and the like; re-evaluation needs only the packages.
+    d = dataclasses.asdict(dataclasses.replace(facts, files=[], file_hashes={}, config_files={}))
+    for bulky in ("files", "file_hashes", "config_files"):
+        d.pop(bulky)
     return d
 
 

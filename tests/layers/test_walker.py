@@ -148,10 +148,41 @@ def test_reading_past_the_end_of_a_layer_is_refused() -> None:
     stream = LayerStream(io.BytesIO(gzip.compress(tar)), sha256(tar), Limits())
     while stream.read(10240):
         pass
-    # tarfile skipping the data of a member that claims more than the layer holds lands here
+    # a tar reader skipping the data of a member that claims more than the layer holds lands here
     with pytest.raises(LayerError, match="truncated"):
         stream.read(10240)
     stream.finish()  # the end itself is fine, and the diff_id matches
+
+
+@pytest.mark.parametrize("prefetch", [True, False])
+def test_prefetching_and_inline_streams_read_the_same_bytes(prefetch: bool) -> None:
+    tar = base_tar() * 40  # several prefetch chunks
+    stream = LayerStream(io.BytesIO(gzip.compress(tar)), "", Limits(), prefetch=prefetch)
+    assert b"".join(iter(lambda: stream.read(7000), b"")) == tar
+    stream.finish()
+    assert stream.size == len(tar)
+
+
+def test_an_aborted_walk_stops_the_prefetch_thread(tmp_path: Path) -> None:
+    """The walker failing mid-layer must not leave a thread reading the blob (the caller drains it next)."""
+    import threading
+
+    files = [(f"srv/f{i:05d}", b"x") for i in range(3000)]
+    tar = layer_tar(files)
+    layout = write_raw_layout(tmp_path / "img", RawImage([RawLayer(gzip.compress(tar), sha256(tar))]))
+    with pytest.raises(HullscanError, match="more than 100 entries"):
+        scan(f"oci:{layout}:latest", tmp_path, limits=Limits(max_entries=100))
+    assert not [t for t in threading.enumerate() if t.name == "layer-prefetch"]
+
+
+def test_errors_in_the_prefetch_thread_reach_the_reader() -> None:
+    tar = base_tar() * 40
+    blob = gzip.compress(tar)
+    stream = LayerStream(io.BytesIO(blob[: len(blob) // 2]), sha256(tar), Limits())
+    with pytest.raises(LayerError, match="truncated"):
+        while stream.read(65536):
+            pass
+    stream.close()
 
 
 # -- empty layers ------------------------------------------------------------------------------------

@@ -57,6 +57,8 @@ class LayerWalker:
             raise LayerError(f"layer {index} is truncated or corrupt: {exc}") from None
         except (EOFError, OSError) as exc:
             raise LayerError(f"layer {index} is truncated or corrupt: {exc}") from None
+        finally:
+            stream.close()
         facts.uncompressed_size = stream.size
         return facts
 
