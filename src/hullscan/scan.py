@@ -166,6 +166,7 @@ class Scanner:
             walker = LayerWalker(self.analyzers, self.options.limits, work)
             facts = walker.walk_dir(path)
         finally:
+            self._release()
             shutil.rmtree(work, ignore_errors=True)
         layer = LayerInfo(0, Descriptor("application/x-directory", "", 0), "", f"root filesystem {path}")
         image = merge(label, [layer], [facts])
@@ -181,6 +182,7 @@ class Scanner:
             walker = LayerWalker(self.analyzers, self.options.limits, work)
             all_facts = [self._layer(source, walker, layer, progress) for layer in resolved.layers]
         finally:
+            self._release()
             shutil.rmtree(work, ignore_errors=True)
         image = merge(resolved.reference, resolved.layers, all_facts)
         image.manifest_digest = resolved.manifest_digest
@@ -189,6 +191,13 @@ class Scanner:
         image.config = resolved.config
         image.annotations = dict(resolved.annotations)
         return image
+
+    def _release(self) -> None:
+        # Analyzers that hold a helper process (malware's YARA worker) let it go between images.
+        for a in self.analyzers:
+            close = getattr(a, "close", None)
+            if callable(close):
+                close()
 
     def _layer(self, source: ImageSource, walker: LayerWalker, layer: LayerInfo, progress: Progress) -> LayerFacts:
         if self.cache is not None:

@@ -19,6 +19,13 @@ from typing import IO, Protocol
 from hullscan.model import FileEntry, FileFacts
 
 
+class Deferred(Protocol):
+    """What an analyzer may return instead of facts when the work runs elsewhere (another process); the
+    walker asks for the facts once the layer has been read, or earlier when a hard link needs them."""
+
+    def result(self) -> FileFacts | None: ...
+
+
 class Analyzer(Protocol):
     name: str
     version: int
@@ -27,7 +34,7 @@ class Analyzer(Protocol):
 
     def claims(self, path: str, entry: FileEntry) -> bool: ...
 
-    def analyze(self, path: str, entry: FileEntry, content: IO[bytes]) -> FileFacts | None: ...
+    def analyze(self, path: str, entry: FileEntry, content: IO[bytes]) -> FileFacts | Deferred | None: ...
 
 
 class AnalyzerFailure(Exception):

@@ -14,9 +14,9 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from hullscan.analyzers.base import Analyzer, AnalyzerFailure, analyzers_key, scratch
+from hullscan.analyzers.base import Analyzer, AnalyzerFailure, Deferred, analyzers_key, scratch
 from hullscan.errors import DigestMismatch, HullscanError, LayerError
 from hullscan.layers.paths import OPAQUE_MARKER, WHITEOUT_PREFIX, PathEscape, normalize
 from hullscan.layers.streams import LayerStream
@@ -192,13 +192,16 @@ class LayerWalker:
 
     def _process(self, members: Iterator[tuple[FileEntry, Opener | None]], facts: LayerFacts, index: int) -> None:
         produced: dict[str, FileFacts] = {}
+        pending: dict[str, list[tuple[str, Deferred]]] = {}  # path -> (analyzer, work running elsewhere)
         for entry, opener in members:
             facts.entries.append(entry)
             produced.pop(entry.path, None)  # a later member with the same name replaces the earlier one
+            pending.pop(entry.path, None)
             claimed = [a for a in self.analyzers if a.claims(entry.path, entry)] if entry.type in ("f", "h") else []
             if not claimed:
                 continue
             if entry.type == "h":
+                self._settle(entry.linkname, pending, produced, facts, index)
                 self._hard_link(entry, produced, facts, index)
                 continue
             readable = []
@@ -214,23 +217,29 @@ class LayerWalker:
                 merged = FileFacts()
                 for a in readable:
                     content.seek(0)
-                    try:
-                        result = a.analyze(entry.path, entry, content)
-                    except AnalyzerFailure as exc:
-                        facts.notes.append(Note("ANALYZER_FAILED", f"{a.name}: {exc}", entry.path, index))
-                        continue
-                    except (HullscanError, MemoryError):
-                        raise
-                    except Exception as exc:  # an analyzer bug must not lose the whole scan
-                        facts.notes.append(Note("ANALYZER_ERROR", f"{a.name}: {type(exc).__name__}: {exc}",
-                                                entry.path, index))
-                        continue
-                    if result is not None:
+                    result = _guarded(a.name, entry.path, index, facts.notes, a.analyze, entry.path, entry, content)
+                    if isinstance(result, FileFacts):
                         _collect_notes(a.name, result, entry.path, index, facts.notes)
                         _absorb(merged, result)
+                    elif result is not None:
+                        pending.setdefault(entry.path, []).append((a.name, result))
                 if not merged.empty():
                     produced[entry.path] = merged
+        for path in list(pending):
+            self._settle(path, pending, produced, facts, index)
         facts.files = produced
+
+    def _settle(self, path: str, pending: dict[str, list[tuple[str, Deferred]]], produced: dict[str, FileFacts],
+                facts: LayerFacts, index: int) -> None:
+        """Wait for what analyzers are still doing elsewhere for `path` and merge it in."""
+        for name, deferred in pending.pop(path, []):
+            result = _guarded(name, path, index, facts.notes, deferred.result)
+            if isinstance(result, FileFacts):
+                _collect_notes(name, result, path, index, facts.notes)
+                merged = produced.setdefault(path, FileFacts())
+                _absorb(merged, result)
+                if merged.empty():
+                    del produced[path]
 
     def _hard_link(self, entry: FileEntry, produced: dict[str, FileFacts], facts: LayerFacts, index: int) -> None:
         # In a stream the target's bytes are gone; reuse what the target's analysis found.
@@ -297,6 +306,20 @@ def _dir_entry(path: str, real: str, st: os.stat_result) -> tuple[FileEntry | No
     if kind is None:
         return None, None
     return FileEntry(path, kind, 0, perm, st.st_uid, st.st_gid), None
+
+
+def _guarded(analyzer: str, path: str, index: int, notes: list[Note],
+             work: Callable[..., FileFacts | Deferred | None], *args: Any) -> FileFacts | Deferred | None:
+    """Run an analyzer's work; its failures become notes, except the ones that must stop the scan."""
+    try:
+        return work(*args)
+    except AnalyzerFailure as exc:
+        notes.append(Note("ANALYZER_FAILED", f"{analyzer}: {exc}", path, index))
+    except (HullscanError, MemoryError):
+        raise
+    except Exception as exc:  # an analyzer bug must not lose the whole scan
+        notes.append(Note("ANALYZER_ERROR", f"{analyzer}: {type(exc).__name__}: {exc}", path, index))
+    return None
 
 
 def _collect_notes(analyzer: str, result: FileFacts, path: str, index: int, notes: list[Note]) -> None:
