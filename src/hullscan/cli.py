@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -62,9 +63,19 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress outpu
 
 
 class _RichProgress:
+    """Refreshed from the scan's own callbacks rather than Rich's refresh thread: a scan forks worker
+    processes, which is only safe while no other thread runs (layers/pool.py)."""
+
     def __init__(self, progress: Progress) -> None:
         self.p = progress
         self.tasks: dict[int, TaskID] = {}
+        self._shown = 0.0
+
+    def _refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._shown >= 0.1:
+            self._shown = now
+            self.p.refresh()
 
     def image_resolved(self, layers: list[LayerInfo]) -> None:
         for layer in layers:
@@ -76,13 +87,16 @@ class _RichProgress:
         self.p.start_task(task)
         if cached:
             self.p.update(task, description=f"layer {layer.index + 1} (cached)")
+        self._refresh(force=True)
 
     def layer_advanced(self, layer: LayerInfo, compressed_bytes: int) -> None:
         self.p.update(self.tasks[layer.index], completed=compressed_bytes)
+        self._refresh()
 
     def layer_finished(self, layer: LayerInfo) -> None:
         task = self.tasks[layer.index]
         self.p.update(task, completed=self.p.tasks[task].total or 0)
+        self._refresh(force=True)
 
 
 def _run_scan(target: str, options: ScanOptions, quiet: bool) -> ImageFacts:
@@ -91,7 +105,7 @@ def _run_scan(target: str, options: ScanOptions, quiet: bool) -> ImageFacts:
     if quiet or not err.is_terminal:
         return scanner.scan(target)
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
+    with Progress(*columns, console=err, transient=True, auto_refresh=False) as progress:
         return scanner.scan(target, _RichProgress(progress))
 
 

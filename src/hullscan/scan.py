@@ -15,6 +15,7 @@ from hullscan.analyzers.base import Analyzer
 from hullscan.errors import LayerError, SourceError
 from hullscan.layers.cache import LayerCache, default_cache_dir
 from hullscan.layers.merge import merge
+from hullscan.layers.pool import AnalysisPool, worker_count
 from hullscan.layers.walker import LayerWalker
 from hullscan.model import Descriptor, ImageFacts, LayerFacts, LayerInfo, Platform
 from hullscan.oci.local import DockerArchiveSource, OCILayoutSource
@@ -39,6 +40,7 @@ class ScanOptions:
     workdir: Path | None = None
     registry: RegistryOptions = field(default_factory=RegistryOptions)
     analyzers: list[Analyzer] | None = None
+    workers: int | None = None  # worker processes for heavy analyzers: None decides by CPUs and image size, 0 none
 
 
 class Progress(Protocol):
@@ -166,7 +168,6 @@ class Scanner:
             walker = LayerWalker(self.analyzers, self.options.limits, work)
             facts = walker.walk_dir(path)
         finally:
-            self._release()
             shutil.rmtree(work, ignore_errors=True)
         layer = LayerInfo(0, Descriptor("application/x-directory", "", 0), "", f"root filesystem {path}")
         image = merge(label, [layer], [facts])
@@ -180,9 +181,13 @@ class Scanner:
         work = self._workdir()
         try:
             walker = LayerWalker(self.analyzers, self.options.limits, work)
-            all_facts = [self._layer(source, walker, layer, progress) for layer in resolved.layers]
+            walker.pool = self._pool(walker, resolved.layers, work)
+            try:
+                all_facts = [self._layer(source, walker, layer, progress) for layer in resolved.layers]
+            finally:
+                if walker.pool is not None:
+                    walker.pool.close()
         finally:
-            self._release()
             shutil.rmtree(work, ignore_errors=True)
         image = merge(resolved.reference, resolved.layers, all_facts)
         image.manifest_digest = resolved.manifest_digest
@@ -192,12 +197,16 @@ class Scanner:
         image.annotations = dict(resolved.annotations)
         return image
 
-    def _release(self) -> None:
-        # Analyzers that hold a helper process (malware's YARA worker) let it go between images.
-        for a in self.analyzers:
-            close = getattr(a, "close", None)
-            if callable(close):
-                close()
+    def _pool(self, walker: LayerWalker, layers: list[LayerInfo], work: Path) -> AnalysisPool | None:
+        """Worker processes for the heavy analyzers, when the layers left to walk are big enough to pay."""
+        if self.options.workers == 0:
+            return None
+        todo = sum(la.descriptor.size for la in layers
+                   if self.cache is None or not self.cache.has(la.diff_id, walker.key))
+        workers = worker_count(walker.analyzers, todo)
+        if self.options.workers is not None:
+            workers = min(workers, self.options.workers) if workers else 0
+        return AnalysisPool(walker.analyzers, workers, work) if workers else None
 
     def _layer(self, source: ImageSource, walker: LayerWalker, layer: LayerInfo, progress: Progress) -> LayerFacts:
         if self.cache is not None:

@@ -19,13 +19,6 @@ from typing import IO, Protocol
 from hullscan.model import FileEntry, FileFacts
 
 
-class Deferred(Protocol):
-    """What an analyzer may return instead of facts when the work runs elsewhere (another process); the
-    walker asks for the facts once the layer has been read, or earlier when a hard link needs them."""
-
-    def result(self) -> FileFacts | None: ...
-
-
 class Analyzer(Protocol):
     name: str
     version: int
@@ -34,7 +27,18 @@ class Analyzer(Protocol):
 
     def claims(self, path: str, entry: FileEntry) -> bool: ...
 
-    def analyze(self, path: str, entry: FileEntry, content: IO[bytes]) -> FileFacts | Deferred | None: ...
+    def analyze(self, path: str, entry: FileEntry, content: IO[bytes]) -> FileFacts | None: ...
+
+
+def offloadable(analyzer: Analyzer) -> bool:
+    """Whether the walker may run this analyzer in a worker process (see layers/pool.py).
+
+    An analyzer opts in with a class attribute `offload = True` when its work is heavy and a pure function of
+    the file's path, entry and bytes: it runs in a forked copy of the scanning process, so it must not rely
+    on state it changes while scanning, and its results and errors must pickle. Its `prepare()`, if it has
+    one, is called before the fork, so costly set-up (compiling rules) is done once and inherited.
+    """
+    return bool(getattr(analyzer, "offload", False))
 
 
 class AnalyzerFailure(Exception):

@@ -45,6 +45,11 @@ class LayerCache:
             return None
         return self.root / "layers" / algo / hexpart[:2] / f"{hexpart}-{key}-v{FORMAT}.json.zst"
 
+    def has(self, diff_id: str, key: str) -> bool:
+        """Whether an entry exists (cheap: a stat; `get` may still find it damaged)."""
+        path = self._path(diff_id, key)
+        return path is not None and path.is_file()
+
     def get(self, diff_id: str, key: str) -> LayerFacts | None:
         path = self._path(diff_id, key)
         if path is None:

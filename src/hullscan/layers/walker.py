@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from hullscan.analyzers.base import Analyzer, AnalyzerFailure, Deferred, analyzers_key, scratch
+from hullscan.analyzers.base import Analyzer, AnalyzerFailure, analyzers_key, offloadable, scratch
 from hullscan.errors import DigestMismatch, HullscanError, LayerError
 from hullscan.layers.paths import OPAQUE_MARKER, WHITEOUT_PREFIX, PathEscape, normalize
+from hullscan.layers.pool import AnalysisPool, Ticket
 from hullscan.layers.streams import LayerStream
 from hullscan.layers.tarstream import Readable, TarFormatError, TarMember, TarReader, TarTruncated
 from hullscan.model import FileEntry, FileFacts, LayerFacts, Note
@@ -32,10 +33,14 @@ Opener = Callable[[], Readable]
 
 class LayerWalker:
     def __init__(self, analyzers: Sequence[Analyzer], limits: Limits, workdir: Path) -> None:
-        self.analyzers = list(analyzers)
+        # Offloadable analyzers last (stable): their results come after the others' for a file, whether
+        # they ran here or in a worker, so reports do not depend on the machine.
+        self.analyzers = sorted(analyzers, key=offloadable)
+        self._offload = [offloadable(a) for a in self.analyzers]
         self.key = analyzers_key(self.analyzers)
         self.limits = limits
         self.workdir = workdir
+        self.pool: AnalysisPool | None = None  # set by the scanner for big images (see layers/pool.py)
 
     # -- sources of members -------------------------------------------------------------------------
 
@@ -192,12 +197,13 @@ class LayerWalker:
 
     def _process(self, members: Iterator[tuple[FileEntry, Opener | None]], facts: LayerFacts, index: int) -> None:
         produced: dict[str, FileFacts] = {}
-        pending: dict[str, list[tuple[str, Deferred]]] = {}  # path -> (analyzer, work running elsewhere)
+        pending: dict[str, Ticket] = {}  # path -> analyses running in a worker
         for entry, opener in members:
             facts.entries.append(entry)
             produced.pop(entry.path, None)  # a later member with the same name replaces the earlier one
             pending.pop(entry.path, None)
-            claimed = [a for a in self.analyzers if a.claims(entry.path, entry)] if entry.type in ("f", "h") else []
+            claimed = [i for i, a in enumerate(self.analyzers) if a.claims(entry.path, entry)] \
+                if entry.type in ("f", "h") else []
             if not claimed:
                 continue
             if entry.type == "h":
@@ -205,36 +211,48 @@ class LayerWalker:
                 self._hard_link(entry, produced, facts, index)
                 continue
             readable = []
-            for a in claimed:
+            for i in claimed:
+                a = self.analyzers[i]
                 if entry.size > a.max_size:
                     facts.notes.append(Note("FILE_TOO_LARGE", f"{entry.size:,} bytes is over the {a.name} "
                                             f"analyzer's limit of {a.max_size:,}; not analysed", entry.path, index))
                 else:
-                    readable.append(a)
+                    readable.append(i)
             if not readable or opener is None:
                 continue
             with self._buffer(opener, entry) as content:
                 merged = FileFacts()
-                for a in readable:
+                remote: list[int] = []
+                for i in readable:
+                    a = self.analyzers[i]
+                    if self.pool is not None and self._offload[i] and isinstance(content, io.BytesIO):
+                        remote.append(i)
+                        continue
                     content.seek(0)
                     result = _guarded(a.name, entry.path, index, facts.notes, a.analyze, entry.path, entry, content)
-                    if isinstance(result, FileFacts):
+                    if result is not None:
                         _collect_notes(a.name, result, entry.path, index, facts.notes)
                         _absorb(merged, result)
-                    elif result is not None:
-                        pending.setdefault(entry.path, []).append((a.name, result))
                 if not merged.empty():
                     produced[entry.path] = merged
+                if remote and self.pool is not None:
+                    assert isinstance(content, io.BytesIO)
+                    pending[entry.path] = self.pool.submit(entry.path, entry, content.getvalue(), tuple(remote))
         for path in list(pending):
             self._settle(path, pending, produced, facts, index)
         facts.files = produced
 
-    def _settle(self, path: str, pending: dict[str, list[tuple[str, Deferred]]], produced: dict[str, FileFacts],
-                facts: LayerFacts, index: int) -> None:
-        """Wait for what analyzers are still doing elsewhere for `path` and merge it in."""
-        for name, deferred in pending.pop(path, []):
-            result = _guarded(name, path, index, facts.notes, deferred.result)
-            if isinstance(result, FileFacts):
+    def _settle(self, path: str, pending: dict[str, Ticket], produced: dict[str, FileFacts], facts: LayerFacts,
+                index: int) -> None:
+        """Merge in what workers found for `path` (waiting for them if need be)."""
+        ticket = pending.pop(path, None)
+        if ticket is None:
+            return
+        for i, outcome in ticket.result():
+            name = self.analyzers[i].name
+            result = _guarded(name, path, index, facts.notes, _reraise, outcome) \
+                if isinstance(outcome, BaseException) else outcome
+            if result is not None:
                 _collect_notes(name, result, path, index, facts.notes)
                 merged = produced.setdefault(path, FileFacts())
                 _absorb(merged, result)
@@ -308,8 +326,12 @@ def _dir_entry(path: str, real: str, st: os.stat_result) -> tuple[FileEntry | No
     return FileEntry(path, kind, 0, perm, st.st_uid, st.st_gid), None
 
 
+def _reraise(exc: BaseException) -> FileFacts | None:
+    raise exc
+
+
 def _guarded(analyzer: str, path: str, index: int, notes: list[Note],
-             work: Callable[..., FileFacts | Deferred | None], *args: Any) -> FileFacts | Deferred | None:
+             work: Callable[..., FileFacts | None], *args: Any) -> FileFacts | None:
     """Run an analyzer's work; its failures become notes, except the ones that must stop the scan."""
     try:
         return work(*args)

@@ -21,6 +21,7 @@ FILE_BUDGET_SECONDS = 10.0  # a hostile file (keywords everywhere) cannot hold t
 
 class SecretAnalyzer:
     name = "secret"
+    offload = True  # a pure function of the file's bytes, and a quarter of a scan: worker processes may run it
 
     def __init__(self, config: SecretConfig) -> None:
         self.config = config
@@ -28,6 +29,10 @@ class SecretAnalyzer:
         # Analyzer versions are ints: the first 12 hex digits of the configuration's fingerprint.
         self.version = int(config.fingerprint()[:12], 16)
         self._engine: SecretEngine | None = None
+
+    def prepare(self) -> None:
+        """Build the engine now, before worker processes are forked from this one (they inherit it)."""
+        _ = self.engine
 
     @property
     def engine(self) -> SecretEngine:
