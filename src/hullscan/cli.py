@@ -133,9 +133,10 @@ def _stdout_console() -> Console:
 
 
 def _render(facts: ImageFacts, fmt: Format, output: Path | None) -> None:
-    from hullscan.report import cyclonedx, json_report, spdx, table
-
+    # Only the chosen renderer is imported (see _render_report).
     if fmt is Format.table:
+        from hullscan.report import table
+
         if output is None:
             table.render(facts, _stdout_console())
         else:
@@ -143,10 +144,16 @@ def _render(facts: ImageFacts, fmt: Format, output: Path | None) -> None:
                 table.render(facts, Console(file=f, width=160, no_color=True))
         return
     if fmt is Format.json:
+        from hullscan.report import json_report
+
         text = json_report.render(facts)
     elif fmt is Format.cyclonedx:
+        from hullscan.report import cyclonedx
+
         text = cyclonedx.render(facts)
     else:
+        from hullscan.report import spdx
+
         text = spdx.render(facts)
     _write(text, output)
 
