@@ -40,7 +40,6 @@ class ScanOptions:
     workdir: Path | None = None
     registry: RegistryOptions = field(default_factory=RegistryOptions)
     analyzers: list[Analyzer] | None = None
-    workers: int | None = None  # worker processes for heavy analyzers: None decides by CPUs and image size, 0 none
 
 
 class Progress(Protocol):
@@ -199,13 +198,9 @@ class Scanner:
 
     def _pool(self, walker: LayerWalker, layers: list[LayerInfo], work: Path) -> AnalysisPool | None:
         """Worker processes for the heavy analyzers, when the layers left to walk are big enough to pay."""
-        if self.options.workers == 0:
-            return None
         todo = sum(la.descriptor.size for la in layers
                    if self.cache is None or not self.cache.has(la.diff_id, walker.key))
         workers = worker_count(walker.analyzers, todo)
-        if self.options.workers is not None:
-            workers = min(workers, self.options.workers) if workers else 0
         return AnalysisPool(walker.analyzers, workers, work) if workers else None
 
     def _layer(self, source: ImageSource, walker: LayerWalker, layer: LayerInfo, progress: Progress) -> LayerFacts:

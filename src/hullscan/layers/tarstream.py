@@ -20,7 +20,6 @@ ZERO_BLOCK = bytes(BLOCK)
 # A PAX record set or a GNU long name is held in memory whole: bound it (real ones are a few hundred bytes).
 MAX_META = 1 << 20
 
-REGULAR = frozenset((b"0", b"\0", b"7", b"S"))
 # Types whose header is not followed by data (tarfile skips data only for regular and unknown types).
 NO_DATA = frozenset((b"1", b"2", b"3", b"4", b"5", b"6"))
 GNU_META = frozenset((b"L", b"K", b"S"))
@@ -52,7 +51,6 @@ class TarMember:
     gid: int
     linkname: str
     sparse: bool = False  # GNU sparse (type S or PAX GNU.sparse.*): stored data is not the file's bytes
-    offset: int = 0  # where the member's header starts in the tar stream
 
 
 class TarReader:
@@ -214,7 +212,7 @@ class TarReader:
         self._left = size if has_data else 0
         self._pad = -size % BLOCK if has_data else 0
         return TarMember(name.decode("utf-8", "surrogateescape"), typeflag, size, mode, uid, gid,
-                         link.decode("utf-8", "surrogateescape"), sparse, start)
+                         link.decode("utf-8", "surrogateescape"), sparse)
 
     def _skip_sparse_extensions(self, start: int) -> None:
         while True:

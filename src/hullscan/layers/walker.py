@@ -235,8 +235,8 @@ class LayerWalker:
                         _absorb(merged, result)
                 if not merged.empty():
                     produced[entry.path] = merged
-                if remote and self.pool is not None:
-                    assert isinstance(content, io.BytesIO)
+                if remote:
+                    assert self.pool is not None and isinstance(content, io.BytesIO)
                     pending[entry.path] = self.pool.submit(entry.path, entry, content.getvalue(), tuple(remote))
         for path in list(pending):
             self._settle(path, pending, produced, facts, index)
