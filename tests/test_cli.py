@@ -116,3 +116,28 @@ def test_every_command_has_working_help() -> None:
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0, (command, result.output)
         assert "Usage" in result.output
+
+
+def test_progress_bars_run_no_thread_so_scans_may_fork_workers() -> None:
+    """Rich's refresh thread would make every terminal scan single-process (layers/pool.py forks only when
+    no other thread runs); the bars are refreshed from the scan's callbacks instead."""
+    import io
+    import threading
+
+    from rich.console import Console
+
+    from hullscan.cli import _progress_display, _RichProgress
+    from hullscan.model import Descriptor, LayerInfo
+
+    out = io.StringIO()
+    before = threading.active_count()
+    layer = LayerInfo(0, Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", "sha256:" + "a" * 64, 1000),
+                      "sha256:" + "b" * 64, "")
+    with _progress_display(Console(file=out, force_terminal=True, width=100)) as progress:
+        bars = _RichProgress(progress)
+        bars.image_resolved([layer])
+        bars.layer_started(layer, False)
+        assert threading.active_count() == before
+        bars.layer_advanced(layer, 500)
+        bars.layer_finished(layer)
+    assert "layer 1/1" in out.getvalue()

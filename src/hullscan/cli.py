@@ -104,9 +104,14 @@ def _run_scan(target: str, options: ScanOptions, quiet: bool) -> ImageFacts:
     err = Console(stderr=True)
     if quiet or not err.is_terminal:
         return scanner.scan(target)
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, console=err, transient=True, auto_refresh=False) as progress:
+    with _progress_display(err) as progress:
         return scanner.scan(target, _RichProgress(progress))
+
+
+def _progress_display(console: Console) -> Progress:
+    # auto_refresh=False: no refresh thread (see _RichProgress)
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    return Progress(*columns, console=console, transient=True, auto_refresh=False)
 
 
 def _options(platform: str | None, username: str | None, password_stdin: bool, insecure: bool,

@@ -142,3 +142,35 @@ def test_workers_only_for_big_walks_and_offloadable_analyzers(monkeypatch: pytes
     finally:
         gate.set()
         other.join()
+
+
+def test_a_warm_rescan_starts_no_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only layers left to walk count towards the size that pays for workers: cached ones cost nothing."""
+    from hullscan.imagebuild import Image, Layer, write_oci_layout
+    from hullscan.scan import Scanner, ScanOptions
+    from hullscan.scan import worker_count as scan_worker_count
+
+    layout = write_oci_layout(tmp_path / "img", Image([Layer(_layer())]))
+    asked: list[int] = []
+
+    def counting(analyzers: list[Analyzer], walk_bytes: int) -> int:
+        asked.append(walk_bytes)
+        return scan_worker_count(analyzers, walk_bytes)
+
+    monkeypatch.setattr("hullscan.scan.worker_count", counting)
+    monkeypatch.setattr(pool_module, "MIN_BYTES", 1)
+    monkeypatch.setattr(pool_module, "_other_threads", lambda: False)
+    monkeypatch.setattr(pool_module, "available_cpus", lambda: 2)
+    started: list[int] = []
+    original = AnalysisPool.__init__
+
+    def spy(self: AnalysisPool, analyzers: list[Analyzer], workers: int, workdir: Path) -> None:
+        started.append(workers)
+        original(self, analyzers, workers, workdir)
+
+    monkeypatch.setattr(AnalysisPool, "__init__", spy)
+    options = ScanOptions(cache_dir=tmp_path / "cache", workdir=tmp_path / "work", analyzers=_analyzers())
+    cold = Scanner(options).scan(f"oci:{layout}:latest")
+    warm = Scanner(options).scan(f"oci:{layout}:latest")
+    assert started == [1] and asked[0] > 0 and asked[1] == 0
+    assert [d.rule_id for d in warm.detections] == [d.rule_id for d in cold.detections] != []
