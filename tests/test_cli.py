@@ -119,14 +119,15 @@ def test_every_command_has_working_help() -> None:
 
 
 def test_progress_bars_run_no_thread_so_scans_may_fork_workers() -> None:
-    """Rich's refresh thread would make every terminal scan single-process (layers/pool.py forks only when
-    no other thread runs); the bars are refreshed from the scan's callbacks instead."""
+    """Rich's refresh thread would make the worker pool start from a forkserver (layers/pool.py forks directly,
+    which is cheaper, only while no other thread runs); the bars are refreshed from the scan's callbacks."""
     import io
     import threading
 
     from rich.console import Console
 
-    from hullscan.cli import _progress_display, _RichProgress
+    from hullscan.cli.common import RichProgress
+    from hullscan.cli.common import progress_display as _progress_display
     from hullscan.model import Descriptor, LayerInfo
 
     out = io.StringIO()
@@ -134,7 +135,7 @@ def test_progress_bars_run_no_thread_so_scans_may_fork_workers() -> None:
     layer = LayerInfo(0, Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", "sha256:" + "a" * 64, 1000),
                       "sha256:" + "b" * 64, "")
     with _progress_display(Console(file=out, force_terminal=True, width=100)) as progress:
-        bars = _RichProgress(progress)
+        bars = RichProgress(progress, Console(file=out))
         bars.image_resolved([layer])
         bars.layer_started(layer, False)
         assert threading.active_count() == before

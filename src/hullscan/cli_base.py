@@ -4,7 +4,7 @@
     hullscan base list [--all] [--json]
     hullscan base remove REF
 
-Every command takes --catalogue FILE (or HULLSCAN_BASE_CATALOGUE); the default is
+Every command takes --catalogue FILE (or HULLSCAN_BASE_CATALOGUE, or `base_catalogue` in the settings); the default is
 <data dir>/base-catalogue.json. Besides these entries, every image hullscan has scanned counts as a
 known image (`list --all` shows them too).
 """
@@ -12,6 +12,7 @@ known image (`list --all` shows them too).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -21,15 +22,18 @@ from rich.console import Console
 from rich.table import Table
 
 from hullscan.checks.baseimage import BaseCatalogue, CatalogueEntry, CatalogueError, known_images
+from hullscan.cli.common import fail, load_settings, read_password
 from hullscan.errors import HullscanError
 from hullscan.model import ImageFacts, Platform
-from hullscan.scan import RegistryOptions, Scanner, ScanOptions
+from hullscan.scan import RegistryOptions
 from hullscan.scanstore import ScanStore
+from hullscan.settings import Settings
+from hullscan.textsafe import clean
 
 base_app = typer.Typer(help="Manage the catalogue of known base images.", no_args_is_help=True)
 
-CatalogueOpt = Annotated[Path | None, typer.Option("--catalogue", envvar="HULLSCAN_BASE_CATALOGUE",
-                                                   help="Catalogue file [default: <data dir>/base-catalogue.json]")]
+CatalogueOpt = Annotated[Path | None, typer.Option("--catalogue", help="Catalogue file [default: settings' "
+                                                   "base_catalogue, <data dir>/base-catalogue.json]")]
 
 
 def _err() -> Console:
@@ -37,8 +41,12 @@ def _err() -> Console:
 
 
 def _fail(message: str, code: int = 3) -> typer.Exit:
-    _err().print(f"[bold red]error[/]: {message}", markup=True)
+    _err().print(f"error: {clean(message)}", markup=False)
     return typer.Exit(code)
+
+
+def _settings(catalogue: Path | None, **more: Path | None) -> Settings:
+    return load_settings(base_catalogue=catalogue, **more)
 
 
 @base_app.command("add")
@@ -56,59 +64,56 @@ def add(
     insecure: Annotated[bool, typer.Option("--insecure", help="Allow plain HTTP and unverified TLS")] = False,
     ca_cert: Annotated[Path | None, typer.Option("--ca-cert", help="CA bundle for the registry")] = None,
     docker_config: Annotated[Path | None, typer.Option("--docker-config", help="Docker config.json")] = None,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", envvar="HULLSCAN_CACHE_DIR",
-                                                   help="Cache directory")] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Cache directory")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Analyse every layer afresh")] = False,
-    db: Annotated[Path | None, typer.Option("--db", envvar="HULLSCAN_DB", help="Vulnerability database used to "
+    db: Annotated[Path | None, typer.Option("--db", help="Vulnerability database used to "
                                             "count the base's findings [default: the usual one, if present]")] = None,
     no_vulns: Annotated[bool, typer.Option("--no-vulns", help="Do not count vulnerability findings")] = False,
 ) -> None:
     """Scan an image and add it to the catalogue (its layer chain, digest, creation date, findings)."""
-    password = None
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-        if not password:
-            raise typer.BadParameter("--password-stdin was given but stdin held no password")
+    password = read_password(password_stdin)
     try:
         plat = Platform.parse(platform) if platform else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--platform") from None
-    options = ScanOptions(platform=plat, cache_dir=cache_dir,
-                          use_cache=not no_cache,
-                          registry=RegistryOptions(username, password, insecure, ca_cert, docker_config))
+    from hullscan.pipeline import ScanRequest, run_scan
+
+    settings = _settings(catalogue, cache_dir=cache_dir, db=db)
+    registry = RegistryOptions(username, password, insecure, ca_cert, docker_config, dict(os.environ))
+    request = ScanRequest(image, items=(), kind="sbom", remember=False, platform=plat, use_cache=not no_cache,
+                          registry=registry)
     err = _err()
     try:
-        facts = Scanner(options).scan(image)
+        facts = run_scan(request, settings).facts
     except HullscanError as exc:
-        raise _fail(exc.render(), exc.cause.exit_code) from None
+        raise fail(exc) from None
     if not facts.layers or not all(layer.diff_id for layer in facts.layers):
         raise _fail(f"{image} has no layer chain (a root filesystem cannot be a base image)", 2)
     findings: int | None = None
     built = ""
     if not no_vulns:
-        findings, built = _count_findings(facts, db, err)
+        findings, built = _count_findings(facts, settings.db_path, err)
     entry = CatalogueEntry.from_facts(facts, name=name, findings=findings, database_built_at=built)
     try:
-        BaseCatalogue(catalogue).add(entry)
+        BaseCatalogue(settings.catalogue_path).add(entry)
     except (CatalogueError, OSError) as exc:
         raise _fail(str(exc)) from None
     vulns = f", {findings} vulnerabilities" if findings is not None else ""
     Console(highlight=False).print(f"added {entry.reference} ({len(entry.diff_ids)} layers{vulns})", markup=False)
 
 
-def _count_findings(facts: ImageFacts, db: Path | None, err: Console) -> tuple[int | None, str]:
+def _count_findings(facts: ImageFacts, path: Path, err: Console) -> tuple[int | None, str]:
     """Vulnerability findings for the catalogue entry, with the database as it is (never downloaded here)."""
-    from hullscan.detect import VulnOptions, evaluate
-    from hullscan.vulndb.store import default_db_path, open_default
+    from hullscan.detect import match
+    from hullscan.vulndb.store import open_default
 
-    path = db or default_db_path()
     if not path.exists():
         err.print(f"note: no vulnerability database at {path}; the entry records no findings count "
                   "(run 'hullscan db update' and add it again to compare bases)", markup=False)
         return None, ""
     try:
         with open_default(path) as store:
-            report = evaluate(facts, store, VulnOptions())
+            report = match(facts, store)
     except HullscanError as exc:
         err.print(f"warning: findings not counted: {exc.detail}", markup=False)
         return None, ""
@@ -122,8 +127,10 @@ def list_entries(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """List the catalogue (and, with --all, the stored scans that also serve as known images)."""
+    settings = _settings(catalogue)
     try:
-        entries = known_images(BaseCatalogue(catalogue), ScanStore() if all_images else None)
+        entries = known_images(BaseCatalogue(settings.catalogue_path), ScanStore(settings.scans_dir) if all_images
+                               else None)
     except CatalogueError as exc:
         raise _fail(str(exc)) from None
     if json_out:
@@ -155,7 +162,7 @@ def remove(
 ) -> None:
     """Remove an image from the catalogue."""
     try:
-        gone = BaseCatalogue(catalogue).remove(image)
+        gone = BaseCatalogue(_settings(catalogue).catalogue_path).remove(image)
     except (CatalogueError, OSError) as exc:
         raise _fail(str(exc)) from None
     if not gone:

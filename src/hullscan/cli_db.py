@@ -6,7 +6,7 @@
     hullscan db push REF [--username U --password-stdin] [--insecure] [--ca-cert FILE]
     hullscan db pull REF [same]
 
-Every command takes --db PATH (or HULLSCAN_DB); the default is <user data dir>/hullscan/db/hullscan.db.
+Every command takes --db PATH (or HULLSCAN_DB, or `db` in the settings); the default is <data dir>/db/hullscan.db.
 Failures print the catalogue cause and its solution and exit 3; `status --strict` exits 1 for a stale
 database.
 """
@@ -26,16 +26,17 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
+from hullscan.cli.common import fail, load_settings, print_warning, read_password
 from hullscan.errors import DatabaseError, HullscanError
 from hullscan.vulndb.osv import ImportStats
-from hullscan.vulndb.store import STALE_AFTER_DAYS, Store, build_from_paths, default_db_path, parse_time
+from hullscan.vulndb.store import STALE_AFTER_DAYS, Store, build_from_paths, parse_time
 from hullscan.vulndb.update import DEFAULT_BASE_URL, DEFAULT_ECOSYSTEMS, pull_database, push_database, update_database
 
 db_app = typer.Typer(help="Manage the vulnerability database (OSV data in a local SQLite file).",
                      no_args_is_help=True)
 
-DbOpt = Annotated[Path | None, typer.Option("--db", envvar="HULLSCAN_DB",
-                                            help="Database file (default: <user data dir>/hullscan/db/hullscan.db)")]
+DbOpt = Annotated[Path | None, typer.Option("--db", help="Database file [default: settings' db, "
+                                            "<data dir>/db/hullscan.db]")]
 KevOpt = Annotated[Path | None, typer.Option("--kev", help="CISA KEV catalogue (JSON) marking exploited CVEs",
                                              exists=True, dir_okay=False)]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output")]
@@ -60,14 +61,13 @@ def _catalogue_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except HullscanError as exc:
-            _err().print(f"[bold red]error[/]: {exc.render()}", markup=True)
-            raise typer.Exit(exc.cause.exit_code) from None
+            raise fail(exc) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def _db_path(db: Path | None) -> Path:
-    return (db or default_db_path()).expanduser().absolute()
+    return load_settings(db=db).db_path.absolute()
 
 
 def _ago(when: str, now: datetime | None = None) -> str:
@@ -86,7 +86,7 @@ def _ago(when: str, now: datetime | None = None) -> str:
 
 def _report_problems(stats: ImportStats, console: Console, limit: int = 10) -> None:
     if stats.malformed:
-        console.print(f"[yellow]warning[/]: {stats.malformed:,} malformed record(s) skipped:", markup=True)
+        print_warning(f"{stats.malformed:,} malformed record(s) skipped:", console)
         for p in stats.problems[:limit]:
             console.print(f"  {p}", markup=False)
         if stats.malformed > limit:
@@ -124,9 +124,9 @@ def _refresh_eol(err: Console) -> None:
     from hullscan.checks.eol import EolDataError, refresh
 
     try:
-        refresh()
+        refresh(load_settings().data_dir)
     except (EolDataError, OSError) as exc:
-        err.print(f"[yellow]warning[/]: the end-of-life table was not refreshed: {exc}", markup=True)
+        print_warning(f"the end-of-life table was not refreshed: {exc}", err)
 
 
 @db_app.command("update")
@@ -157,7 +157,7 @@ def update_cmd(
             result = update_database(path, base_url=base_url, ecosystems=ecosystems, kev_path=kev, force=force,
                                      progress=_RichDownloads(progress), on_phase=phase)
     for warning in result.warnings:
-        err.print(f"[yellow]warning[/]: {warning}", markup=True)
+        print_warning(warning, err)
     _refresh_eol(err)
     fetched = sum(d.status == "downloaded" for d in result.downloads)
     unchanged = sum(d.status == "not-modified" for d in result.downloads)
@@ -243,19 +243,10 @@ def status_cmd(
         out.print(counts)
     if stale:
         days = "of unknown age" if age is None else f"{age:.0f} days old"
-        _err().print(f"[yellow]warning[/]: the database is {days} (more than {STALE_AFTER_DAYS}); run "
-                     f"`hullscan db update` (or import / pull a newer one)", markup=True)
+        print_warning(f"the database is {days} (more than {STALE_AFTER_DAYS}); run "
+                      "`hullscan db update` (or import / pull a newer one)")
         if strict:
             raise typer.Exit(1)
-
-
-def _password(password_stdin: bool) -> str | None:
-    if not password_stdin:
-        return None
-    password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        raise typer.BadParameter("--password-stdin was given but stdin held no password")
-    return password
 
 
 @db_app.command("push")
@@ -269,7 +260,7 @@ def push_cmd(
     path = _db_path(db)
     if not path.exists():
         raise DatabaseError(f"there is no vulnerability database at {path} to push", code="NO_DATABASE")
-    result = push_database(path, reference, username=username, password=_password(password_stdin),
+    result = push_database(path, reference, username=username, password=read_password(password_stdin),
                            docker_config=docker_config, insecure=insecure, ca_cert=ca_cert)
     Console(highlight=False, soft_wrap=True).print(
         f"pushed {path} ({result.db_size / 1e6:.1f} MB, {result.layer_size / 1e6:.1f} MB compressed) to "
@@ -285,7 +276,7 @@ def pull_cmd(
 ) -> None:
     """Pull a database pushed with `hullscan db push`, verify it and swap it in atomically."""
     path = _db_path(db)
-    result = pull_database(reference, path, username=username, password=_password(password_stdin),
+    result = pull_database(reference, path, username=username, password=read_password(password_stdin),
                            docker_config=docker_config, insecure=insecure, ca_cert=ca_cert)
     info = result.info
     Console(highlight=False, soft_wrap=True).print(

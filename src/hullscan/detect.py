@@ -1,26 +1,17 @@
-"""Detectors over merged image facts, producing the ScanReport that renderers show.
+"""What a report keeps: the severity filter and the ignore file, applied to every scan item's findings.
 
-The scan pipeline gives ImageFacts; this module applies the vulnerability database, the ignore
-file and the severity filter. `rescan` reuses it on stored facts, with no layer downloaded.
+Items produce findings (hullscan.items); this module decides which of them the user sees. `rescan` and the
+base catalogue reuse `match` on stored facts, with no layer downloaded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from hullscan.analyzers import default_analyzers
-from hullscan.analyzers.base import Analyzer
-from hullscan.detectors import DetectContext, Detector
 from hullscan.findings import SEVERITIES, CheckFinding, ScanReport, VulnFinding, severity_rank
 from hullscan.ignorefile import IgnoreEntry, apply
 from hullscan.model import ImageFacts
 from hullscan.vulndb.model import AdvisoryStore
-
-if TYPE_CHECKING:  # the item modules load their rules only when the item runs
-    from hullscan.malware.analyzer import MalwareOptions
-    from hullscan.secrets.config import SecretConfig
 
 
 @dataclass
@@ -45,87 +36,23 @@ class SeverityFilter:
 
 
 @dataclass
-class VulnOptions:
-    ignore_unfixed: bool = False
+class ReportFilter:
     severity: SeverityFilter = field(default_factory=SeverityFilter)
     ignore: list[IgnoreEntry] = field(default_factory=list)
 
+    def apply(self, report: ScanReport) -> None:
+        shown = [f for f in report.vulnerabilities if self.severity.keeps(f)]
+        kept, ignored, notes = apply(shown, self.ignore)
+        report.vulnerabilities = kept
+        report.ignored.extend(ignored)
+        report.notes.extend(notes)
+        report.checks = [c for c in report.checks if self.severity.keeps(c)]
 
-def evaluate(facts: ImageFacts, store: AdvisoryStore, options: VulnOptions) -> ScanReport:
+
+def match(facts: ImageFacts, store: AdvisoryStore, *, ignore_unfixed: bool = False) -> ScanReport:
+    """A report holding the vulnerability findings of `facts` (no filter applied)."""
     from hullscan.vulndb.matcher import match_image
 
-    result = match_image(facts, store, ignore_unfixed=options.ignore_unfixed)
-    shown = [f for f in result.findings if options.severity.keeps(f)]
-    kept, ignored, notes = apply(shown, options.ignore)
-    return ScanReport(facts=facts, vulnerabilities=kept, ignored=ignored, database=store.info(),
-                      scanners=["vuln"], notes=[*result.notes, *notes])
-
-
-ALL_ITEMS = ("vuln", "secret", "malware", "file", "baseline", "compliance", "base")
-
-
-@dataclass
-class ItemOptions:
-    """Options of the scan items beyond vulnerabilities (the CLI fills them from its flags)."""
-
-    secret_config: Path | None = None
-    malware: MalwareOptions | None = None
-    context: DetectContext = field(default_factory=DetectContext)
-
-
-def analyzers_for(items: list[str], options: ItemOptions) -> list[Analyzer]:
-    """The analyzers a scan needs: the inventory's always, plus those of the chosen per-file items."""
-    chosen: list[Analyzer] = list(default_analyzers())
-    if "secret" in items:
-        from hullscan.secrets.analyzer import secret_analyzer
-
-        chosen.append(secret_analyzer(_secret_config(options)))
-    if "malware" in items:
-        from hullscan.malware.analyzer import MalwareOptions, malware_analyzer
-
-        chosen.append(malware_analyzer(options.malware or MalwareOptions()))
-    if options.context.list_files:
-        from hullscan.checks.files import file_hash_analyzer
-
-        chosen.append(file_hash_analyzer())
-    return chosen
-
-
-def _secret_config(options: ItemOptions) -> SecretConfig | None:
-    from hullscan.secrets.config import load_secret_config
-
-    return load_secret_config(options.secret_config) if options.secret_config else None
-
-
-def run_checks(report: ScanReport, items: list[str], options: ItemOptions) -> None:
-    """Run the image-level detector of every chosen item other than vulnerabilities into `report`."""
-    detectors: list[Detector] = []
-    if "secret" in items:
-        from hullscan.secrets.detector import SecretDetector
-
-        detectors.append(SecretDetector(_secret_config(options)))
-    if "malware" in items:
-        from hullscan.malware.detector import MalwareDetector
-
-        detectors.append(MalwareDetector())
-    if "file" in items:
-        from hullscan.checks.files import FileInfoDetector
-
-        detectors.append(FileInfoDetector())
-    if "baseline" in items:
-        from hullscan.checks.baseline import BaselineDetector
-
-        detectors.append(BaselineDetector())
-    if "compliance" in items:
-        from hullscan.checks.compliance import ComplianceDetector, LicenceDetector, LicencePolicy
-
-        policy = options.context.licence_policy
-        licences = LicenceDetector(LicencePolicy.load(policy)) if policy else LicenceDetector()
-        detectors.append(ComplianceDetector(licences))
-    for detector in detectors:
-        report.checks.extend(detector.detect(report.facts, options.context))
-    if "base" in items:
-        from hullscan.checks.baseimage import BaseImageDetector
-
-        BaseImageDetector().apply(report, options.context)
-    report.scanners = [i for i in ALL_ITEMS if i in items]
+    result = match_image(facts, store, ignore_unfixed=ignore_unfixed)
+    return ScanReport(facts=facts, vulnerabilities=result.findings, database=store.info(), scanners=["vuln"],
+                      notes=list(result.notes))

@@ -68,6 +68,13 @@ CATALOGUE: dict[str, Cause] = {
               "`hullscan db pull REF`. The existing database was left unchanged."),
         Cause("DB_IMPORT_FAILED", "The vulnerability data could not be read",
               "Give an OSV all.zip, a directory of OSV JSON files (or of all.zip files) or one OSV JSON file."),
+        Cause("INVALID_OPTION", "A scan option, or a file it names, cannot be used",
+              "Correct the option or the file named in the message.", exit_code=2),
+        Cause("STOPPED", "The scan was stopped",
+              "Someone asked for the scan to stop; start it again when wanted."),
+        Cause("TIMEOUT", "The scan took longer than its time limit",
+              "Slim the image (fewer and smaller layers, no build tools or caches in the final image), or raise "
+              "the limit (--timeout, or scan_timeout in the settings)."),
     ]
 }
 
@@ -130,6 +137,18 @@ class LayerError(HullscanError):
 
 class SourceError(HullscanError):
     code = "SOURCE_INVALID"
+
+
+class OptionError(HullscanError):
+    code = "INVALID_OPTION"
+
+
+class ScanStopped(HullscanError):
+    code = "STOPPED"
+
+
+class ScanTimedOut(HullscanError):
+    code = "TIMEOUT"
 
 
 class DatabaseError(HullscanError):

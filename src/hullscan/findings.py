@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hullscan.items import NAMES
 from hullscan.model import ImageFacts, Note, Package
 from hullscan.vulndb.model import DatabaseInfo
 
@@ -47,7 +48,7 @@ class IgnoredFinding:
     expires: str = ""
 
 
-ITEMS = ("vuln", "secret", "malware", "file", "baseline", "compliance", "base")
+ITEMS = NAMES  # the scan items, in report order (hullscan.items.REGISTRY)
 
 
 @dataclass
@@ -84,6 +85,7 @@ class ScanReport:
     """One scan's result: the image facts plus each scan item's findings."""
 
     facts: ImageFacts
+    kind: str = "scan"  # "sbom": an inventory only, rendered as the `sbom` command does
     vulnerabilities: list[VulnFinding] = field(default_factory=list)
     ignored: list[IgnoredFinding] = field(default_factory=list)
     database: DatabaseInfo | None = None

@@ -112,9 +112,12 @@ class FileFacts:
     # Facts that only make sense once every layer is merged (e.g. licences from dpkg copyright files).
     hints: dict[str, Any] = field(default_factory=dict)
     detections: list[Detection] = field(default_factory=list)
+    # Facts too sensitive to keep (e.g. password hashes): they live only as long as the scan that read them and
+    # never enter the layer cache, the scan store or a report.
+    private: dict[str, Any] = field(default_factory=dict)
 
     def empty(self) -> bool:
-        return not self.packages and self.os is None and not self.hints and not self.detections
+        return not self.packages and self.os is None and not self.hints and not self.detections and not self.private
 
 
 @dataclass

@@ -5,17 +5,19 @@ from __future__ import annotations
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from hullscan.analyzers import default_analyzers
 from hullscan.analyzers.base import Analyzer
-from hullscan.errors import LayerError, SourceError
-from hullscan.layers.cache import LayerCache, default_cache_dir
+from hullscan.cancel import CancelToken
+from hullscan.errors import HullscanError, LayerError, ScanStopped, SourceError
+from hullscan.layers.cache import LayerCache, LayerStore
 from hullscan.layers.merge import merge
-from hullscan.layers.pool import AnalysisPool, worker_count
+from hullscan.layers.pool import WorkerPool
 from hullscan.layers.walker import LayerWalker
 from hullscan.model import Descriptor, ImageFacts, LayerFacts, LayerInfo, Platform
 from hullscan.oci.local import DockerArchiveSource, OCILayoutSource
@@ -29,21 +31,38 @@ class RegistryOptions:
     insecure: bool = False
     ca_cert: Path | None = None
     docker_config: Path | None = None
+    # Where HULLSCAN_USERNAME/PASSWORD and DOCKER_CONFIG are looked up: the CLI passes its environment; a
+    # service passes nothing, so one user's credentials never leak into another's scan.
+    environ: Mapping[str, str] = field(default_factory=dict)
+    use_docker_config: bool = True
+
+
+PoolProvider = Callable[[list[Analyzer], int], WorkerPool | None]
 
 
 @dataclass
 class ScanOptions:
     platform: Platform | None = None
     limits: Limits = field(default_factory=Limits)
-    cache_dir: Path | None = None
+    cache_dir: Path | None = None  # a filesystem layer cache here, unless `cache` names a store
     use_cache: bool = True
     workdir: Path | None = None
     registry: RegistryOptions = field(default_factory=RegistryOptions)
     analyzers: list[Analyzer] | None = None
+    cache: LayerStore | None = None
+    # Given the analyzers and the compressed bytes left to walk, the worker pool to use (None: analyse here).
+    pool: PoolProvider | None = None
+    layer_concurrency: int = 1  # layers fetched, inflated and walked at once
 
 
 class Progress(Protocol):
-    """What the CLI shows while a scan runs; every method is optional to implement meaningfully."""
+    """What a caller shows while a scan runs. Layer callbacks may come from several threads at once."""
+
+    def phase(self, name: str) -> None:
+        """A step of the scan other than reading layers starts (opening the database, each item's checks)."""
+
+    def warning(self, message: str) -> None:
+        """Something went wrong without failing the scan (a stale database, a cache that cannot be written)."""
 
     def image_resolved(self, layers: list[LayerInfo]) -> None: ...
 
@@ -55,6 +74,14 @@ class Progress(Protocol):
 
 
 class NoProgress:
+    """Shows nothing; subclass it to show only some events."""
+
+    def phase(self, name: str) -> None:
+        pass
+
+    def warning(self, message: str) -> None:
+        pass
+
     def image_resolved(self, layers: list[LayerInfo]) -> None:
         pass
 
@@ -134,24 +161,30 @@ def _registry_source(ref: str, options: ScanOptions) -> ImageSource:
 
     r = options.registry
     return RegistrySource.open(ref, username=r.username, password=r.password, docker_config=r.docker_config,
-                               insecure=r.insecure, ca_cert=r.ca_cert, limits=options.limits)
+                               insecure=r.insecure, ca_cert=r.ca_cert, limits=options.limits, env=r.environ,
+                               use_docker_config=r.use_docker_config)
 
 
 class Scanner:
-    """Runs the pipeline; one instance can scan many images and shares the layer cache."""
+    """Source -> layers -> per-layer facts (cached) -> merged image facts; one instance can scan many images."""
 
     def __init__(self, options: ScanOptions) -> None:
         self.options = options
         self.analyzers = options.analyzers if options.analyzers is not None else default_analyzers()
-        cache_root = options.cache_dir or default_cache_dir()
-        self.cache = LayerCache(cache_root) if options.use_cache else None
+        cache = options.cache
+        if cache is None and options.use_cache and options.cache_dir is not None:
+            cache = LayerCache(options.cache_dir)
+        self.cache: LayerStore | None = cache if options.use_cache else None
+        self.warnings: list[str] = []  # what went wrong without failing the scan (an unwritable cache, ...)
+        self.worker_pids: set[int] = set()  # processes that analysed files (see layers/pool.py)
 
-    def scan(self, target: str, progress: Progress | None = None) -> ImageFacts:
+    def scan(self, target: str, progress: Progress | None = None, cancel: CancelToken | None = None) -> ImageFacts:
+        cancel = cancel or CancelToken()
         opened = open_target(target, self.options)
         if isinstance(opened, Path):
-            return self.scan_rootfs(opened, target)
+            return self.scan_rootfs(opened, target, cancel)
         try:
-            return self.scan_source(opened, progress)
+            return self.scan_source(opened, progress, cancel)
         finally:
             opened.close()
 
@@ -161,11 +194,15 @@ class Scanner:
             base.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix="hullscan-", dir=base))
 
-    def scan_rootfs(self, path: Path, label: str) -> ImageFacts:
+    def _walker(self, work: Path, cancel: CancelToken) -> LayerWalker:
+        walker = LayerWalker(self.analyzers, self.options.limits, work)
+        walker.cancel = cancel
+        return walker
+
+    def scan_rootfs(self, path: Path, label: str, cancel: CancelToken | None = None) -> ImageFacts:
         work = self._workdir()
         try:
-            walker = LayerWalker(self.analyzers, self.options.limits, work)
-            facts = walker.walk_dir(path)
+            facts = self._walker(work, cancel or CancelToken()).walk_dir(path)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         layer = LayerInfo(0, Descriptor("application/x-directory", "", 0), "", f"root filesystem {path}")
@@ -173,19 +210,19 @@ class Scanner:
         image.platform = Platform("linux", "")
         return image
 
-    def scan_source(self, source: ImageSource, progress: Progress | None = None) -> ImageFacts:
+    def scan_source(self, source: ImageSource, progress: Progress | None = None,
+                    cancel: CancelToken | None = None) -> ImageFacts:
         progress = progress or NoProgress()
+        cancel = cancel or CancelToken()
         resolved = source.resolve(self.options.platform)
+        cancel.check()
         progress.image_resolved(resolved.layers)
         work = self._workdir()
         try:
-            walker = LayerWalker(self.analyzers, self.options.limits, work)
-            walker.pool = self._pool(walker, resolved.layers, work)
-            try:
-                all_facts = [self._layer(source, walker, layer, progress) for layer in resolved.layers]
-            finally:
-                if walker.pool is not None:
-                    walker.pool.close()
+            walker = self._walker(work, cancel)
+            walker.pool = self._pool(walker, resolved.layers)
+            all_facts = self._layers(source, walker, resolved.layers, progress, cancel)
+            self.worker_pids |= walker.worker_pids
         finally:
             shutil.rmtree(work, ignore_errors=True)
         image = merge(resolved.reference, resolved.layers, all_facts)
@@ -196,12 +233,46 @@ class Scanner:
         image.annotations = dict(resolved.annotations)
         return image
 
-    def _pool(self, walker: LayerWalker, layers: list[LayerInfo], work: Path) -> AnalysisPool | None:
-        """Worker processes for the heavy analyzers, when the layers left to walk are big enough to pay."""
+    def _layers(self, source: ImageSource, walker: LayerWalker, layers: list[LayerInfo], progress: Progress,
+                cancel: CancelToken) -> list[LayerFacts]:
+        """Every layer's facts, in layer order; up to `layer_concurrency` layers are read at once."""
+        width = max(1, min(self.options.layer_concurrency, len(layers)))
+        if width == 1:
+            out = []
+            for layer in layers:
+                cancel.check()
+                out.append(self._layer(source, walker, layer, progress))
+            return out
+        # A failing layer stops its siblings (through the walker's token); its own error is the one reported.
+        siblings = _Siblings(cancel)
+        walker.cancel = siblings
+        try:
+            with ThreadPoolExecutor(width, thread_name_prefix="hullscan-layer") as pool:
+                futures = [pool.submit(self._sibling, source, walker, layer, progress, siblings) for layer in layers]
+                wait(futures)
+        finally:
+            walker.cancel = cancel
+        errors = [e for e in (f.exception() for f in futures) if e is not None]
+        if errors:
+            raise next((e for e in errors if not isinstance(e, _SiblingFailed)), errors[0])
+        return [f.result() for f in futures]
+
+    def _sibling(self, source: ImageSource, walker: LayerWalker, layer: LayerInfo, progress: Progress,
+                 siblings: _Siblings) -> LayerFacts:
+        siblings.check()
+        try:
+            return self._layer(source, walker, layer, progress)
+        except BaseException:
+            siblings.stop("another layer failed")
+            raise
+
+    def _pool(self, walker: LayerWalker, layers: list[LayerInfo]) -> WorkerPool | None:
+        """Worker processes for the heavy analyzers, when the provider thinks the walk left is worth it."""
+        if self.options.pool is None:
+            return None
         todo = sum(la.descriptor.size for la in layers
                    if self.cache is None or not self.cache.has(la.diff_id, walker.key))
-        workers = worker_count(walker.analyzers, todo)
-        return AnalysisPool(walker.analyzers, workers, work) if workers else None
+        return self.options.pool(walker.analyzers, todo)
 
     def _layer(self, source: ImageSource, walker: LayerWalker, layer: LayerInfo, progress: Progress) -> LayerFacts:
         if self.cache is not None:
@@ -225,6 +296,33 @@ class Scanner:
         finally:
             stream.close()
         if self.cache is not None:
-            self.cache.put(facts)
+            try:
+                self.cache.put(facts)
+            except HullscanError as exc:  # the scan itself succeeded: keep its result, say what was not kept
+                self.warnings.append(f"layer {layer.index + 1} not cached: {exc.detail}")
         progress.layer_finished(layer)
         return facts
+
+
+class _SiblingFailed(ScanStopped):
+    pass
+
+
+class _Siblings(CancelToken):
+    """The scan's token, plus a stop of its own for sibling layers when one of them fails."""
+
+    def __init__(self, parent: CancelToken) -> None:
+        super().__init__()
+        self.parent = parent
+
+    def check(self) -> None:
+        self.parent.check()
+        if self.stopped:
+            raise _SiblingFailed("another layer of the image failed")
+
+    @property
+    def expired(self) -> bool:
+        return self.parent.expired or self.stopped
+
+    def remaining(self) -> float | None:
+        return self.parent.remaining()

@@ -14,21 +14,14 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import platformdirs
 import zstandard
 
 from hullscan.findings import VulnFinding
 from hullscan.model import Descriptor, ImageFacts, LayerInfo, Note, OSInfo, Package, Platform
 
 FORMAT = 1
-
-
-def default_scans_dir() -> Path:
-    env = os.environ.get("HULLSCAN_DATA_DIR")
-    base = Path(env) if env else Path(platformdirs.user_data_dir("hullscan"))
-    return base / "scans"
 
 
 def finding_key(f: VulnFinding) -> str:
@@ -73,14 +66,26 @@ class StoredScan:
     scanned_at: str = ""
 
 
-class ScanStore:
-    def __init__(self, root: Path | None = None) -> None:
-        self.root = root or default_scans_dir()
+def scan_key(facts: ImageFacts) -> str:
+    ident = f"{facts.reference}@{facts.manifest_digest or facts.config_digest}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:32]
 
-    @staticmethod
-    def key_for(facts: ImageFacts) -> str:
-        ident = f"{facts.reference}@{facts.manifest_digest or facts.config_digest}"
-        return hashlib.sha256(ident.encode()).hexdigest()[:32]
+
+class ScanStoreBackend(Protocol):
+    """Where the facts of finished scans are kept (for rescans and base-image identification)."""
+
+    def save(self, scan: StoredScan) -> None: ...
+
+    def all(self) -> Iterator[StoredScan]: ...
+
+
+class ScanStore:
+    """The filesystem store: one zstd-compressed JSON document per image reference and digest."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    key_for = staticmethod(scan_key)
 
     def save(self, scan: StoredScan) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -265,7 +265,7 @@ def test_cli_add_list_remove(images: Images, tmp_path: Path, monkeypatch: pytest
     assert "docker.io/library/debian:12" in table.stdout
 
     derived = images.scan(images.layout("derived", [*BASE, APP]), remember=False)
-    found = BaseImageDetector(use_scans=False).identify(derived, DetectContext(base_catalogue=cat))
+    found = BaseImageDetector(BaseCatalogue(cat)).identify(derived, DetectContext())
     assert found is not None and found.name == "docker.io/library/debian:12"
 
     removed = runner.invoke(app, ["base", "remove", "debian:12", *common])  # the familiar form matches too

@@ -17,6 +17,7 @@ from hullscan.imagebuild import FileSpec, Image, Layer, layer_tar, sha256, write
 from hullscan.layers.cache import LayerCache
 from hullscan.layers.walker import LayerWalker
 from hullscan.model import FileEntry, FileFacts, LayerFacts, Note, OSInfo, Package
+from hullscan.scan import Scanner
 
 from ._support import (
     STATUS,
@@ -25,6 +26,7 @@ from ._support import (
     analyzers,
     dist_info,
     dpkg_status,
+    options,
     os_release,
     scan,
     write_raw_layout,
@@ -105,8 +107,15 @@ def test_cached_notes_and_attribution_follow_the_layer_position_in_each_image(tm
     assert {p.layer_index for p in image.packages} == {0}
 
 
+def _frame_claiming(size: int, payload: bytes) -> bytes:
+    """A zstd frame whose header says it holds `size` bytes, holding `payload` as one raw block."""
+    header = bytes([0xC0 | 0x20]) + size.to_bytes(8, "little")  # 8-byte content size, single segment
+    block = ((len(payload) << 3) | 1).to_bytes(3, "little")  # raw, last block
+    return b"\x28\xb5\x2f\xfd" + header + block + payload
+
+
 @pytest.mark.parametrize("damage", ["garbage", "empty", "truncated zstd", "not json", "wrong shape",
-                                    "missing keys", "a directory"])
+                                    "missing keys", "a directory", "64 GB frame header", "deeply nested"])
 def test_damaged_cache_entry_is_a_miss_and_is_rewritten(tmp_path: Path, spy: WalkerSpy, damage: str) -> None:
     layout = write_oci_layout(tmp_path / "img", Image([Layer(BASE)]))
     first = scan(f"oci:{layout}:latest", tmp_path)
@@ -126,13 +135,17 @@ def test_damaged_cache_entry_is_a_miss_and_is_rewritten(tmp_path: Path, spy: Wal
                                                   "opaque": None, "entries": "abc", "notes": {},
                                                   "size": "big"}).encode()),
             "missing keys": z.compress(json.dumps({"diff_id": sha256(BASE)}).encode()),
+            "64 GB frame header": _frame_claiming(64 << 30, b"{}"),
+            "deeply nested": z.compress(b"[" * 100_000 + b"]" * 100_000),
         }[damage])
     spy.walked.clear()
     if damage == "a directory":
-        # not something the cache can replace: the layer is analysed again and the error says why
-        with pytest.raises(HullscanError) as err:
-            scan(f"oci:{layout}:latest", tmp_path)
-        assert err.value.code == "CACHE_ERROR"
+        # not something the cache can replace: the layer is analysed again, the scan succeeds, and the
+        # scanner says the layer was not kept
+        scanner = Scanner(options(tmp_path))
+        again = scanner.scan(f"oci:{layout}:latest")
+        assert again == first and spy.walked == [sha256(BASE)]
+        assert len(scanner.warnings) == 1 and "not cached" in scanner.warnings[0]
         return
     second = scan(f"oci:{layout}:latest", tmp_path)
     assert spy.walked == [sha256(BASE)]  # a miss: analysed again
@@ -221,13 +234,20 @@ def test_root_filesystems_are_not_cached(tmp_path: Path) -> None:
     assert cache_files(tmp_path / "cache") == []
 
 
-def test_unwritable_cache_is_a_catalogue_error(tmp_path: Path) -> None:
+def test_unwritable_cache_warns_and_keeps_the_scan(tmp_path: Path) -> None:
     (tmp_path / "cache").write_text("a file where the cache directory should be")
     layout = write_oci_layout(tmp_path / "img", Image([Layer(BASE)]))
-    with pytest.raises(HullscanError) as err:
-        scan(f"oci:{layout}:latest", tmp_path)
-    assert err.value.code == "CACHE_ERROR"
-    assert "--no-cache" in err.value.render()
+    scanner = Scanner(options(tmp_path))
+    image = scanner.scan(f"oci:{layout}:latest")
+    assert {p.name for p in image.packages} == {"bash", "libc6"}
+    assert len(scanner.warnings) == 1 and "cannot write to the layer cache" in scanner.warnings[0]
+
+    # the command line prints the warning and the report, and exits 0
+    result = CliRunner().invoke(app, ["sbom", f"oci:{layout}:latest", "-f", "json", "--cache-dir",
+                                      str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    assert "warning: layer 1 not cached" in result.stderr
+    assert {p["name"] for p in json.loads(result.stdout)["packages"]} == {"bash", "libc6"}
 
 
 def test_cache_clean_command(tmp_path: Path, spy: WalkerSpy) -> None:

@@ -15,7 +15,7 @@ from hullscan.analyzers.base import Analyzer
 from hullscan.errors import LayerError
 from hullscan.imagebuild import FileSpec, layer_tar
 from hullscan.layers import pool as pool_module
-from hullscan.layers.pool import MIN_BYTES, AnalysisPool, worker_count
+from hullscan.layers.pool import MIN_BYTES, PoolSession, WorkerPool, default_workers, worth_a_pool
 from hullscan.layers.walker import LayerWalker
 from hullscan.malware import MalwareOptions, malware_analyzer
 from hullscan.model import Detection, FileEntry, FileFacts, LayerFacts
@@ -45,14 +45,14 @@ def _analyzers() -> list[Analyzer]:
 
 
 def _walk(tmp_path: Path, workers: int, analyzers: list[Analyzer] | None = None,
-          tar: bytes | None = None) -> LayerFacts:
+          tar: bytes | None = None, pool: WorkerPool | None = None) -> LayerFacts:
     walker = LayerWalker(analyzers or _analyzers(), Limits(), tmp_path / "work")
-    if workers:
-        walker.pool = AnalysisPool(walker.analyzers, workers, tmp_path / "work")
+    own = pool is None and workers > 0
+    walker.pool = WorkerPool(workers, parent_dir=tmp_path) if own else pool
     try:
         return walker.walk_tar(io.BytesIO(tar if tar is not None else _layer()), "", 0)
     finally:
-        if walker.pool is not None:
+        if own and walker.pool is not None:
             walker.pool.close()
 
 
@@ -72,20 +72,27 @@ def test_workers_find_what_one_process_finds_in_the_same_order(tmp_path: Path) -
 def test_a_dead_worker_loses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     here = _found(_walk(tmp_path / "a", 0))
     killed: list[int] = []
-    original = AnalysisPool._send
+    original = PoolSession._send
 
-    def send_then_kill(self: AnalysisPool, batch: object) -> None:
+    def send_then_kill(self: PoolSession, batch: object) -> None:
         original(self, batch)  # type: ignore[arg-type]
-        processes = getattr(self._executor, "_processes", None) or {}
+        processes = getattr(self.pool._executor, "_processes", None) or {}
         if not killed and processes:
             pid = next(iter(processes))
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
 
     monkeypatch.setattr(pool_module, "BATCH_FILES", 64)  # several batches, so some are in flight at the kill
-    monkeypatch.setattr(AnalysisPool, "_send", send_then_kill)
-    assert _found(_walk(tmp_path / "b", 1)) == here
-    assert killed
+    monkeypatch.setattr(PoolSession, "_send", send_then_kill)
+    with WorkerPool(1, parent_dir=tmp_path) as pool:
+        assert _found(_walk(tmp_path / "b", 1, pool=pool)) == here
+        assert killed
+        # the pool replaced its workers: the next walk runs in a live process again
+        monkeypatch.undo()
+        walker = LayerWalker(_analyzers(), Limits(), tmp_path / "c")
+        walker.pool = pool
+        assert _found(walker.walk_tar(io.BytesIO(_layer()), "", 0)) == here
+        assert walker.worker_pids and killed[0] not in walker.worker_pids
 
 
 class _Touchy:
@@ -122,23 +129,31 @@ def test_worker_failures_are_handled_as_in_process(tmp_path: Path) -> None:
 
 
 def test_workers_only_for_big_walks_and_offloadable_analyzers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pool_module, "available_cpus", lambda: 4)
-    # other tests may leave server threads running: pretend this is the only one, then start one for real
-    monkeypatch.setattr(pool_module, "_other_threads", lambda: False)
     heavy = _analyzers()
-    assert worker_count(heavy, MIN_BYTES) == 3
-    assert worker_count(heavy, MIN_BYTES - 1) == 0  # forking costs more than it saves
-    assert worker_count(package_analyzers(), 10 * MIN_BYTES) == 0  # nothing to offload
+    assert worth_a_pool(heavy, MIN_BYTES)
+    assert not worth_a_pool(heavy, MIN_BYTES - 1)  # starting workers costs more than it saves
+    assert not worth_a_pool(package_analyzers(), 10 * MIN_BYTES)  # nothing to offload
+    monkeypatch.setattr(pool_module, "available_cpus", lambda: 4)
+    assert default_workers() == 3
     monkeypatch.setattr(pool_module, "available_cpus", lambda: 1)
-    assert worker_count(heavy, 10 * MIN_BYTES) == 0
-    monkeypatch.setattr(pool_module, "available_cpus", lambda: 4)
-    monkeypatch.undo()
-    monkeypatch.setattr(pool_module, "available_cpus", lambda: 4)
+    assert default_workers() == 0
+
+
+def test_a_pool_started_beside_other_threads_works(tmp_path: Path) -> None:
+    """A server always runs other threads: its pool comes from a forkserver, never from a fork of a threaded
+    process, and finds what one process finds."""
+    here = _found(_walk(tmp_path / "a", 0))
     gate = threading.Event()
     other = threading.Thread(target=gate.wait)
     other.start()
     try:
-        assert worker_count(heavy, 10 * MIN_BYTES) == 0  # never fork a process that runs other threads
+        with WorkerPool(1, parent_dir=tmp_path) as pool:
+            ctx = pool._executor._mp_context  # type: ignore[union-attr]
+            assert ctx.get_start_method() == "forkserver"
+            walker = LayerWalker(_analyzers(), Limits(), tmp_path / "b")
+            walker.pool = pool
+            assert _found(walker.walk_tar(io.BytesIO(_layer()), "", 0)) == here
+            assert walker.worker_pids and os.getpid() not in walker.worker_pids
     finally:
         gate.set()
         other.join()
@@ -147,30 +162,25 @@ def test_workers_only_for_big_walks_and_offloadable_analyzers(monkeypatch: pytes
 def test_a_warm_rescan_starts_no_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Only layers left to walk count towards the size that pays for workers: cached ones cost nothing."""
     from hullscan.imagebuild import Image, Layer, write_oci_layout
-    from hullscan.scan import Scanner, ScanOptions
-    from hullscan.scan import worker_count as scan_worker_count
+    from hullscan.pipeline import Engine, ScanRequest
+    from hullscan.settings import Settings
 
     layout = write_oci_layout(tmp_path / "img", Image([Layer(_layer())]))
-    asked: list[int] = []
-
-    def counting(analyzers: list[Analyzer], walk_bytes: int) -> int:
-        asked.append(walk_bytes)
-        return scan_worker_count(analyzers, walk_bytes)
-
-    monkeypatch.setattr("hullscan.scan.worker_count", counting)
     monkeypatch.setattr(pool_module, "MIN_BYTES", 1)
-    monkeypatch.setattr(pool_module, "_other_threads", lambda: False)
-    monkeypatch.setattr(pool_module, "available_cpus", lambda: 2)
     started: list[int] = []
-    original = AnalysisPool.__init__
+    original = WorkerPool.__init__
 
-    def spy(self: AnalysisPool, analyzers: list[Analyzer], workers: int, workdir: Path) -> None:
+    def spy(self: WorkerPool, workers: int, **kw: object) -> None:
         started.append(workers)
-        original(self, analyzers, workers, workdir)
+        original(self, workers, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(AnalysisPool, "__init__", spy)
-    options = ScanOptions(cache_dir=tmp_path / "cache", workdir=tmp_path / "work", analyzers=_analyzers())
-    cold = Scanner(options).scan(f"oci:{layout}:latest")
-    warm = Scanner(options).scan(f"oci:{layout}:latest")
-    assert started == [1] and asked[0] > 0 and asked[1] == 0
-    assert [d.rule_id for d in warm.detections] == [d.rule_id for d in cold.detections] != []
+    monkeypatch.setattr(WorkerPool, "__init__", spy)
+    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", pool_workers=1)
+    request = ScanRequest(f"oci:{layout}:latest", items=("secret", "malware"), remember=False)
+    with Engine(settings) as engine:
+        cold = engine.scan(request)
+    with Engine(settings) as engine:
+        warm = engine.scan(request)
+        assert engine.pool is None
+    assert started == [1]
+    assert [c.id for c in warm.checks] == [c.id for c in cold.checks] != []

@@ -33,14 +33,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from hullscan.detectors import DetectContext
 from hullscan.errors import HullscanError
 from hullscan.findings import SEVERITIES, BaseImage, CheckFinding, ScanReport
 from hullscan.model import ImageFacts
 from hullscan.oci.reference import parse_reference
-from hullscan.scanstore import ScanStore
+from hullscan.scanstore import ScanStoreBackend
 
 ANNOTATION_BASE_NAME = "org.opencontainers.image.base.name"
 ANNOTATION_BASE_DIGEST = "org.opencontainers.image.base.digest"
@@ -50,16 +48,6 @@ FORMAT = 1
 
 class CatalogueError(ValueError):
     """The base catalogue file cannot be read or written."""
-
-
-def default_catalogue_path() -> Path:
-    """$HULLSCAN_BASE_CATALOGUE, else <data dir>/base-catalogue.json (data dir: $HULLSCAN_DATA_DIR or the
-    user data dir)."""
-    env = os.environ.get("HULLSCAN_BASE_CATALOGUE")
-    if env:
-        return Path(env).expanduser()
-    data = os.environ.get("HULLSCAN_DATA_DIR")
-    return (Path(data) if data else Path(platformdirs.user_data_dir("hullscan"))) / CATALOGUE_FILE
 
 
 def repository_and_tag(reference: str) -> tuple[str, str]:
@@ -135,8 +123,8 @@ class CatalogueEntry:
 class BaseCatalogue:
     """The JSON file of known base images (`hullscan base add/list/remove`)."""
 
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path or default_catalogue_path()
+    def __init__(self, path: Path) -> None:
+        self.path = path  # Settings.catalogue_path
 
     def entries(self) -> list[CatalogueEntry]:
         if not self.path.exists():
@@ -187,7 +175,7 @@ def _normal(reference: str) -> str:
         return reference
 
 
-def stored_scan_entries(scans: ScanStore) -> list[CatalogueEntry]:
+def stored_scan_entries(scans: ScanStoreBackend) -> list[CatalogueEntry]:
     out = []
     for stored in scans.all():
         findings = len(stored.finding_keys) if stored.database_built_at else None
@@ -196,7 +184,7 @@ def stored_scan_entries(scans: ScanStore) -> list[CatalogueEntry]:
     return out
 
 
-def known_images(catalogue: BaseCatalogue | None = None, scans: ScanStore | None = None) -> list[CatalogueEntry]:
+def known_images(catalogue: BaseCatalogue | None = None, scans: ScanStoreBackend | None = None) -> list[CatalogueEntry]:
     """Everything base identification compares against: catalogue entries first, then stored scans."""
     out: list[CatalogueEntry] = []
     if catalogue is not None:
@@ -336,24 +324,16 @@ class BaseImageDetector:
     """Identifies the base image. `identify` gives the BaseImage for `ScanReport.base_image`; `detect`
     gives the item's findings (a newer base with fewer vulnerabilities); `apply` does both on a report.
 
-    `catalogue` defaults to `context.base_catalogue` or the default catalogue file; `scans` to the default
-    scan store (pass `use_scans=False` to compare against the catalogue only)."""
+    Known images are the `catalogue`'s entries and, when `scans` is given, every image scanned before."""
 
     item = "base"
 
-    def __init__(self, catalogue: BaseCatalogue | None = None, scans: ScanStore | None = None, *,
-                 use_scans: bool = True) -> None:
+    def __init__(self, catalogue: BaseCatalogue, scans: ScanStoreBackend | None = None) -> None:
         self.catalogue = catalogue
         self.scans = scans
-        self.use_scans = use_scans
 
     def _entries(self, context: DetectContext | None) -> list[CatalogueEntry]:
-        catalogue = self.catalogue
-        if catalogue is None:
-            path = context.base_catalogue if context is not None and context.base_catalogue else None
-            catalogue = BaseCatalogue(path)
-        scans = self.scans if self.scans is not None else (ScanStore() if self.use_scans else None)
-        return known_images(catalogue, scans)
+        return known_images(self.catalogue, self.scans)
 
     def identify_with_recommendation(
             self, facts: ImageFacts, context: DetectContext | None = None) -> tuple[BaseImage | None,

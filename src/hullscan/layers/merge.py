@@ -145,7 +145,7 @@ def _attribute(ff: FileFacts, previous: tuple[FileFacts, int] | None, info: Laye
         else:
             packages.append(dataclasses.replace(p, layer_index=info.index, layer_diff_id=info.diff_id,
                                                 layer_created_by=info.created_by))
-    return FileFacts(packages, ff.os, ff.hints, ff.detections)
+    return FileFacts(packages, ff.os, ff.hints, ff.detections, ff.private)
 
 
 def _pick_os(tree: FileTree, found: dict[str, tuple[FileFacts, int]]) -> OSInfo | None:

@@ -1,16 +1,22 @@
-"""Heavy analyzers (secrets, malware) in worker processes, so a scan uses more than one core.
+"""Heavy analyzers (secrets, malware) in worker processes, so scans use more than one core.
 
 Threads cannot do this: the secret engine's regexes and yara-x's binding hold the GIL while they work
-(measured: a YARA-X scan thread and a Python loop took as long together as one after the other). So
-the walker keeps parsing the tar in the scanning process and hands each claimed file's bytes to a
-worker, which runs the offloadable analyzers (`analyzers.base.offloadable`) on it.
+(measured: a YARA-X scan thread and a Python loop took as long together as one after the other). So the
+walker keeps parsing tar streams in the scanning process and hands each claimed file's bytes to a worker,
+which runs the offloadable analyzers (`analyzers.base.offloadable`) on it.
 
-- Workers are forked before the layer walk starts (no other thread exists yet), so they inherit the
-  compiled rules instead of rebuilding them, and nothing but file bytes and results crosses the pipe.
-- Files travel in batches (a task per file would cost more in queueing than the analysis) and at most
-  `2 * workers + 1` batches are outstanding: when the workers fall behind, the walker waits, and memory
-  stays bounded.
-- A worker that dies costs nothing: its batches are analysed in the scanning process instead.
+- One `WorkerPool` per process, created once by its owner (the engine of a CLI run, a service, a job worker)
+  and shared by every scan running there, from any thread. Its processes come from a `forkserver` (or are
+  forked while the owner is still single-threaded, which is cheaper), so a server with many threads can use
+  it safely.
+- Scans differ in their analyzers (a user's secret rules, YARA rules, blocklists): each batch carries its
+  analyzers pickled (a few hundred bytes: analyzers pickle as their options) and a worker builds each set
+  once and keeps it by key.
+- Per layer walk, a `PoolSession` groups files into batches (a task per file would cost more in queueing
+  than the analysis) and keeps at most `2 * workers + 1` batches outstanding: when the workers fall behind,
+  the walker waits, so memory stays bounded however many scans share the pool.
+- A worker that dies costs nothing: the batches it held are analysed in the scanning process, and the next
+  batch gets a fresh set of processes.
 """
 
 from __future__ import annotations
@@ -18,60 +24,82 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import pickle
+import shutil
+import tempfile
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hullscan.analyzers.base import Analyzer, offloadable, scratch
+from hullscan.analyzers.base import Analyzer, analyzers_key, offloadable, scratch
 from hullscan.model import FileEntry, FileFacts
 
 BATCH_BYTES = 4 << 20
 BATCH_FILES = 512
 MAX_WORKERS = 4
-# Forking and feeding a worker costs more than it saves on small images: below this many compressed
-# bytes to walk, the scan stays in one process.
+# Starting and feeding workers costs more than it saves on small walks: a one-off scan (the CLI) below this
+# many compressed bytes to walk stays in one process. A long-running owner keeps its pool for every scan.
 MIN_BYTES = 32 << 20
+_KEPT_SETS = 8  # analyzer sets a worker keeps built (one per distinct scan configuration)
 
 Item = tuple[str, FileEntry, bytes, tuple[int, ...]]  # path, entry, content, indices of the analyzers to run
 # Per analyzer: its facts (or None), or the exception it raised, for the walker to handle as if in-process.
 Outcome = list[tuple[int, FileFacts | BaseException | None]]
 
-# The worker's analyzers and scratch directory, set by the pool's initializer in each forked worker (per-process
-# state is how a process pool hands a worker its long-lived objects; the scanning process keeps none).
-_WORKER: tuple[list[Analyzer], Path] | None = None
+# Worker-process state, set by the pool's initializer: its scratch directory and the analyzer sets built so
+# far. Per-process state is how a process pool hands workers their long-lived objects; the scanning process
+# keeps none of it.
+_WORKDIR: Path | None = None
+_SETS: OrderedDict[str, list[Analyzer | None]] = OrderedDict()
 
 
-def _start_worker(analyzers: list[Analyzer], workdir: Path) -> None:
-    global _WORKER
-    _WORKER = (analyzers, workdir)
+def _start_worker(workdir: Path, preload: list[tuple[str, bytes]]) -> None:
+    global _WORKDIR
+    _WORKDIR = workdir
+    for key, spec in preload:
+        _analyzers(key, spec)
 
 
-def _analyze_batch(items: list[Item]) -> list[Outcome]:
-    assert _WORKER is not None, "worker not initialised"
-    analyzers, workdir = _WORKER
-    with scratch(workdir / f"worker-{os.getpid()}"):
-        return [run_analyzers(analyzers, item) for item in items]
+def _analyzers(key: str, spec: bytes) -> list[Analyzer | None]:
+    found = _SETS.get(key)
+    if found is None:
+        found = pickle.loads(spec)  # noqa: S301 - our own bytes, from the process that started this one
+        for a in found:
+            prepare = getattr(a, "prepare", None) if a is not None else None
+            if callable(prepare):
+                prepare()
+        _SETS[key] = found
+        while len(_SETS) > _KEPT_SETS:
+            _SETS.popitem(last=False)
+    _SETS.move_to_end(key)
+    return found
 
 
-def run_analyzers(analyzers: list[Analyzer], item: Item) -> Outcome:
+def _analyze_batch(key: str, spec: bytes, items: list[Item]) -> tuple[int, list[Outcome]]:
+    assert _WORKDIR is not None, "worker not initialised"
+    analyzers = _analyzers(key, spec)
+    with scratch(_WORKDIR / f"worker-{os.getpid()}"):
+        return os.getpid(), [run_analyzers(analyzers, item) for item in items]
+
+
+def run_analyzers(analyzers: list[Analyzer] | list[Analyzer | None], item: Item) -> Outcome:
     path, entry, data, indices = item
     out: Outcome = []
     for i in indices:
+        analyzer = analyzers[i]
+        assert analyzer is not None, "only offloadable analyzers are sent to workers"
         try:
-            out.append((i, analyzers[i].analyze(path, entry, io.BytesIO(data))))
+            out.append((i, analyzer.analyze(path, entry, io.BytesIO(data))))
         except Exception as exc:  # noqa: BLE001 - handed back; the walker decides what stops the scan
             out.append((i, exc))
     return out
 
 
-def _noop() -> None:
-    return None
-
-
-def _other_threads() -> bool:
-    return threading.active_count() > 1
+def _noop() -> int:
+    return os.getpid()
 
 
 def available_cpus() -> int:
@@ -81,51 +109,114 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def worker_count(analyzers: list[Analyzer], walk_bytes: int) -> int:
-    """Workers worth starting for a walk of `walk_bytes` compressed bytes with these analyzers (0: none)."""
-    if walk_bytes < MIN_BYTES or not any(offloadable(a) for a in analyzers):
-        return 0
-    if _other_threads():
-        return 0  # forking a process that runs other threads is unsafe; such callers scan in-process
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return 0
+def default_workers() -> int:
+    """One fewer than the CPUs (the scanning process parses tar streams meanwhile), at most MAX_WORKERS."""
     return max(0, min(MAX_WORKERS, available_cpus() - 1))
+
+
+def worth_a_pool(analyzers: list[Analyzer], walk_bytes: int) -> bool:
+    """Whether a one-off scan walking `walk_bytes` compressed bytes with these analyzers should start workers."""
+    return walk_bytes >= MIN_BYTES and any(offloadable(a) for a in analyzers)
+
+
+class WorkerPool:
+    """Worker processes shared by every scan of this process; see the module docstring."""
+
+    def __init__(self, workers: int, *, parent_dir: Path | None = None,
+                 preload: list[Analyzer] | None = None) -> None:
+        if workers < 1:
+            raise ValueError("a worker pool needs at least one worker")
+        self.workers = workers
+        if parent_dir is not None:
+            parent_dir.mkdir(parents=True, exist_ok=True)
+        self.workdir = Path(tempfile.mkdtemp(prefix="hullscan-pool-", dir=parent_dir))
+        self._preload = [] if preload is None else [_spec(preload)]
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+        self._closed = False
+        self._start()
+
+    def _start(self) -> None:
+        # fork is cheaper (the workers inherit loaded modules) but only safe while no other thread runs.
+        single = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if single else "forkserver")
+        if not single:
+            ctx.set_forkserver_preload(["hullscan.layers.pool", "hullscan.secrets.engine",
+                                        "hullscan.malware.yara_engine"])
+        self._executor = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_start_worker,
+                                             initargs=(self.workdir, self._preload))
+        # Start the processes now: with fork, before the caller starts any thread of its own.
+        self._executor.submit(_noop).result()
+
+    def submit(self, key: str, spec: bytes, items: list[Item]) -> Future[tuple[int, list[Outcome]]]:
+        """Queue a batch; raises RuntimeError once the pool is closed."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("pool closed")
+            if self._executor is None:
+                self._start()
+            assert self._executor is not None
+            try:
+                return self._executor.submit(_analyze_batch, key, spec, items)
+            except BrokenProcessPool:
+                # A worker died: the batches it held fail (their sessions analyse them in-process), and
+                # this one goes to a fresh set of workers.
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._start()
+                assert self._executor is not None
+                return self._executor.submit(_analyze_batch, key, spec, items)
+
+    def close(self) -> None:
+        """Stop the workers and remove their scratch space (outstanding batches are dropped)."""
+        with self._lock:
+            self._closed = True
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _spec(analyzers: list[Analyzer]) -> tuple[str, bytes]:
+    """A key and the pickled offloadable analyzers, at their walker positions (None elsewhere: never run there)."""
+    remote = [a for a in analyzers if offloadable(a)]
+    return analyzers_key(remote), pickle.dumps([a if offloadable(a) else None for a in analyzers])
 
 
 @dataclass
 class _Batch:
     items: list[Item] = field(default_factory=list)
     size: int = 0
-    future: Future[list[Outcome]] | None = None
+    future: Future[tuple[int, list[Outcome]]] | None = None
     outcomes: list[Outcome] | None = None
 
 
 class Ticket:
     """One file's outcome, once its batch is back."""
 
-    def __init__(self, pool: AnalysisPool, batch: _Batch, slot: int) -> None:
-        self._pool, self._batch, self._slot = pool, batch, slot
+    def __init__(self, session: PoolSession, batch: _Batch, slot: int) -> None:
+        self._session, self._batch, self._slot = session, batch, slot
 
     def result(self) -> Outcome:
-        return self._pool.outcomes(self._batch)[self._slot]
+        return self._session.outcomes(self._batch)[self._slot]
 
 
-class AnalysisPool:
-    def __init__(self, analyzers: list[Analyzer], workers: int, workdir: Path) -> None:
+class PoolSession:
+    """One layer walk's use of a shared pool: batching, back-pressure and the in-process fallback."""
+
+    def __init__(self, pool: WorkerPool, analyzers: list[Analyzer]) -> None:
+        self.pool = pool
         self.analyzers = analyzers
-        for a in analyzers:
-            prepare = getattr(a, "prepare", None)
-            if offloadable(a) and callable(prepare):
-                prepare()
-        self._max_in_flight = 2 * workers + 1
+        self.key, self.spec = _spec(analyzers)
+        self._max_in_flight = 2 * pool.workers + 1
         self._open: _Batch | None = None
         self._in_flight: deque[_Batch] = deque()
-        self._executor: ProcessPoolExecutor | None = ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker,
-            initargs=(analyzers, workdir))
-        # Fork every worker now, while this is still the only thread (the executor forks them all on the
-        # first task); the layer walk's prefetch thread starts later.
-        self._executor.submit(_noop).result()
+        self.worker_pids: set[int] = set()  # the processes that analysed this walk's batches
 
     def submit(self, path: str, entry: FileEntry, data: bytes, indices: tuple[int, ...]) -> Ticket:
         batch = self._open
@@ -144,10 +235,8 @@ class AnalysisPool:
         while len(self._in_flight) >= self._max_in_flight:
             self.outcomes(self._in_flight[0])
         try:
-            if self._executor is None:
-                raise RuntimeError("pool closed")
-            batch.future = self._executor.submit(_analyze_batch, batch.items)
-        except RuntimeError:  # the pool broke (a worker died): analyse here
+            batch.future = self.pool.submit(self.key, self.spec, batch.items)
+        except (RuntimeError, BrokenProcessPool):  # the pool is closed or cannot start workers: analyse here
             self._here(batch)
             return
         self._in_flight.append(batch)
@@ -158,7 +247,8 @@ class AnalysisPool:
                 self._send(batch)
             if batch.future is not None and batch.outcomes is None:
                 try:
-                    batch.outcomes = batch.future.result()
+                    pid, batch.outcomes = batch.future.result()
+                    self.worker_pids.add(pid)
                 except Exception:  # noqa: BLE001 - the worker died or failed as a whole: the bytes are still here
                     self._here(batch)
             batch.items = []
@@ -170,9 +260,3 @@ class AnalysisPool:
     def _here(self, batch: _Batch) -> None:
         batch.outcomes = [run_analyzers(self.analyzers, item) for item in batch.items]
         batch.items = []
-
-    def close(self) -> None:
-        """Stop the workers (outstanding batches are dropped: the walker settles every file before this)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None

@@ -14,6 +14,7 @@ from typing import Any
 import zstandard
 from isal import igzip_lib, isal_zlib  # ISA-L inflate: about 3x faster than zlib on layer-sized streams
 
+from hullscan.cancel import CancelToken
 from hullscan.errors import DigestMismatch, LayerError
 from hullscan.oci.source import BlobStream, Limits
 
@@ -196,7 +197,8 @@ class LayerStream:
     """
 
     def __init__(self, raw: BlobStream, diff_id: str, limits: Limits, compression: str = "auto",
-                 *, prefetch: bool = True) -> None:
+                 *, prefetch: bool = True, cancel: CancelToken | None = None) -> None:
+        self._cancel = cancel
         head = raw.read(4)
         self.compressed = CountingReader(raw, head)
         if head.startswith(GZIP_MAGIC):
@@ -250,7 +252,7 @@ class LayerStream:
         if self._thread is None:
             data = self._next_chunk()
         else:
-            item = self._queue.get()
+            item = self._take()
             if isinstance(item, BaseException):
                 self._ended = True
                 raise item
@@ -259,6 +261,15 @@ class LayerStream:
             self._ended = True
             return
         self._buf = data
+
+    def _take(self) -> bytes | BaseException:
+        """The next prefetched chunk; a stalled registry does not keep a stopped or timed-out scan waiting."""
+        while True:
+            try:
+                return self._queue.get(timeout=0.25)
+            except queue.Empty:
+                if self._cancel is not None:
+                    self._cancel.check()
 
     def _produce(self) -> None:
         try:
@@ -309,5 +320,8 @@ class LayerStream:
         """Stop the prefetch thread; the raw blob is the caller's again (to drain or close)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join()
+            # A thread blocked on a stalled registry wakes when the caller closes the raw stream; it is a
+            # daemon and touches nothing of ours after _stop, so a stopped scan need not wait for it.
+            ending = self._cancel is not None and self._cancel.expired
+            self._thread.join(timeout=1.0 if ending else None)
             self._thread = None

@@ -17,15 +17,17 @@ from pathlib import Path
 from typing import IO, Any
 
 from hullscan.analyzers.base import Analyzer, AnalyzerFailure, analyzers_key, offloadable, scratch
+from hullscan.cancel import CancelToken
 from hullscan.errors import DigestMismatch, HullscanError, LayerError
 from hullscan.layers.paths import OPAQUE_MARKER, WHITEOUT_PREFIX, PathEscape, normalize
-from hullscan.layers.pool import AnalysisPool, Ticket
+from hullscan.layers.pool import PoolSession, Ticket, WorkerPool
 from hullscan.layers.streams import LayerStream
 from hullscan.layers.tarstream import Readable, TarFormatError, TarMember, TarReader, TarTruncated
 from hullscan.model import FileEntry, FileFacts, LayerFacts, Note
 from hullscan.oci.source import BlobStream, Limits
 
 IN_MEMORY_MAX = 8 << 20
+CHECK_EVERY = 256  # tar members between two looks at the scan's cancel token
 _TAR_TYPES = {b"0": "f", b"\0": "f", b"7": "f", b"5": "d", b"2": "l", b"1": "h", b"3": "c", b"4": "b", b"6": "p"}
 
 Opener = Callable[[], Readable]
@@ -40,7 +42,9 @@ class LayerWalker:
         self.key = analyzers_key(self.analyzers)
         self.limits = limits
         self.workdir = workdir
-        self.pool: AnalysisPool | None = None  # set by the scanner for big images (see layers/pool.py)
+        self.pool: WorkerPool | None = None  # set by the scanner when heavy analyzers pay (see layers/pool.py)
+        self.cancel = CancelToken()  # the scan's, set by the scanner: stop requests and the deadline
+        self.worker_pids: set[int] = set()  # processes that analysed files for this walker (tests, diagnostics)
 
     # -- sources of members -------------------------------------------------------------------------
 
@@ -48,7 +52,7 @@ class LayerWalker:
                  on_progress: Callable[[int], None] | None = None) -> LayerFacts:
         """Walk a layer blob (gzip, zstd or plain tar), checking its diff_id when one is given."""
         facts = LayerFacts(diff_id=diff_id, analyzers_key=self.key)
-        stream = LayerStream(raw, diff_id, self.limits)
+        stream = LayerStream(raw, diff_id, self.limits, cancel=self.cancel)
         reader = TarReader(stream)
         try:
             with scratch(self.workdir):
@@ -83,8 +87,10 @@ class LayerWalker:
             count += 1
             if count > self.limits.max_entries:
                 raise LayerError(f"layer {index} has more than {self.limits.max_entries:,} entries")
-            if on_progress is not None and count % 512 == 0:
-                on_progress(stream.compressed.count)
+            if count % CHECK_EVERY == 0:
+                self.cancel.check()
+                if on_progress is not None:
+                    on_progress(stream.compressed.count)
             name = self._decode_name(member.name, facts, index)
             if name is None:
                 continue
@@ -177,6 +183,8 @@ class LayerWalker:
                 count += 1
                 if count > self.limits.max_entries:
                     raise LayerError(f"the filesystem has more than {self.limits.max_entries:,} entries")
+                if count % CHECK_EVERY == 0:
+                    self.cancel.check()
                 name = os.fsdecode(item.name)
                 path = f"{rel}/{name}" if rel else name
                 checked = self._decode_name(path, facts, 0)
@@ -198,6 +206,7 @@ class LayerWalker:
     def _process(self, members: Iterator[tuple[FileEntry, Opener | None]], facts: LayerFacts, index: int) -> None:
         produced: dict[str, FileFacts] = {}
         pending: dict[str, Ticket] = {}  # path -> analyses running in a worker
+        session = PoolSession(self.pool, self.analyzers) if self.pool is not None else None
         for entry, opener in members:
             facts.entries.append(entry)
             produced.pop(entry.path, None)  # a later member with the same name replaces the earlier one
@@ -225,7 +234,7 @@ class LayerWalker:
                 remote: list[int] = []
                 for i in readable:
                     a = self.analyzers[i]
-                    if self.pool is not None and self._offload[i] and isinstance(content, io.BytesIO):
+                    if session is not None and self._offload[i] and isinstance(content, io.BytesIO):
                         remote.append(i)
                         continue
                     content.seek(0)
@@ -236,10 +245,12 @@ class LayerWalker:
                 if not merged.empty():
                     produced[entry.path] = merged
                 if remote:
-                    assert self.pool is not None and isinstance(content, io.BytesIO)
-                    pending[entry.path] = self.pool.submit(entry.path, entry, content.getvalue(), tuple(remote))
+                    assert session is not None and isinstance(content, io.BytesIO)
+                    pending[entry.path] = session.submit(entry.path, entry, content.getvalue(), tuple(remote))
         for path in list(pending):
             self._settle(path, pending, produced, facts, index)
+        if session is not None:
+            self.worker_pids |= session.worker_pids
         facts.files = produced
 
     def _settle(self, path: str, pending: dict[str, Ticket], produced: dict[str, FileFacts], facts: LayerFacts,
@@ -359,3 +370,4 @@ def _absorb(into: FileFacts, result: FileFacts) -> None:
         into.os = result.os
     into.hints.update(result.hints)
     into.detections.extend(result.detections)
+    into.private.update(result.private)

@@ -6,7 +6,7 @@ the size its manifest declares (a registry can lie) nor the layer size limit, an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -88,13 +88,15 @@ class RegistrySource:
         ca_cert: str | Path | None = None,
         limits: Limits | None = None,
         on_bytes: Callable[[int], None] | None = None,
+        env: Mapping[str, str] | None = None,
+        use_docker_config: bool = True,
         **client_kwargs: Any,
     ) -> RegistrySource:
-        """Parse the reference, find credentials (flags, environment, Docker config) and build the client."""
+        """Parse the reference, find credentials (flags, `env`, Docker config) and build the client."""
         ref = reference if isinstance(reference, Reference) else parse_reference(reference)
         if credentials is None:
             credentials = resolve_credentials(ref.registry, username=username, password=password,
-                                              config_path=docker_config)
+                                              config_path=docker_config, env=env, use_docker_config=use_docker_config)
         client = RegistryClient.for_reference(ref, credentials, insecure=insecure, ca_cert=ca_cert, **client_kwargs)
         return cls(ref, client, limits, on_bytes=on_bytes, owns_client=True)
 

@@ -32,9 +32,6 @@ from packageurl import PackageURL
 from hullscan.findings import ITEMS, SEVERITIES, BaseImage, CheckFinding, ScanReport, VulnFinding, severity_rank
 from hullscan.model import ImageFacts, Package
 
-FORMATS = ("table", "json", "cyclonedx", "spdx")
-REPORT_FORMATS = ("table", "json", "sarif", "cyclonedx")
-
 ITEM_TITLES = {
     "vuln": "Vulnerabilities", "secret": "Sensitive information", "malware": "Malicious files",
     "file": "File information", "baseline": "Baseline checks", "compliance": "Software compliance",

@@ -36,6 +36,7 @@ from hullscan.report import (
     sorted_findings,
     sorted_packages,
 )
+from hullscan.textsafe import clean
 from hullscan.vulndb.model import DatabaseInfo
 
 SEVERITY_STYLES = {"CRITICAL": "bold red", "HIGH": "red", "MEDIUM": "yellow", "LOW": "blue", "UNKNOWN": "magenta"}
@@ -46,20 +47,6 @@ DETAILS_CHARS = 120  # a check's description is cut (with an ellipsis) past this
 EVIDENCE_CHARS = 80  # ... its evidence past this many
 REMEDIATION_CHARS = 120  # ... its remediation past this many
 ID_CHARS = 24  # the check column is at least as wide as its longest id, up to this many columns
-
-
-def clean(value: str) -> str:
-    """`value` with every non-printable character (controls, bidi overrides, newlines) escaped."""
-    if value.isprintable():
-        return value
-    out: list[str] = []
-    for ch in value:
-        if ch.isprintable():
-            out.append(ch)
-        else:
-            code = ord(ch)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
-    return "".join(out)
 
 
 def _text(value: str, style: str = "") -> Text:

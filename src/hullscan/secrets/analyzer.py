@@ -30,6 +30,10 @@ class SecretAnalyzer:
         self.version = int(config.fingerprint()[:12], 16)
         self._engine: SecretEngine | None = None
 
+    def __getstate__(self) -> dict[str, object]:
+        # The compiled engine stays behind: a worker process builds its own (see layers/pool.py).
+        return {**self.__dict__, "_engine": None}
+
     def prepare(self) -> None:
         """Build the engine now, before worker processes are forked from this one (they inherit it)."""
         _ = self.engine

@@ -71,6 +71,9 @@ class SecretConfig:
     source: str = ""
     _engine: SecretEngine | None = field(default=None, repr=False, compare=False)
 
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "_engine": None}  # compiled engines do not pickle; rebuilt on first use
+
     def effective_rules(self) -> list[Rule]:
         mine = {r.id: r for r in self.rules}
         builtin = [mine.pop(r.id, r) for r in RULES]

@@ -1,0 +1,53 @@
+"""The `hullscan` command line: a thin front door over the engine (hullscan.pipeline).
+
+Exit codes: 0 success; 2 invalid usage; 3 the image could not be scanned (the message names the cause from the
+failure catalogue and what to do); 4 an internal error. This module imports almost nothing, so `hullscan
+version` answers at once; the commands and their libraries load only when used.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from hullscan import __version__
+
+EXIT_USAGE = 2
+EXIT_SCAN_FAILED = 3
+EXIT_INTERNAL = 4
+
+
+def main() -> None:
+    """Console entry point: catalogue errors exit with their cause's code and solution, anything else exits 4."""
+    args = sys.argv[1:]
+    if args in (["version"], ["--version"]):
+        print(f"hullscan {__version__}")
+        return
+    from hullscan.errors import HullscanError
+
+    try:
+        from hullscan.cli.commands import app
+
+        app()
+    except HullscanError as exc:
+        from hullscan.cli.common import print_error
+
+        print_error(exc)
+        sys.exit(exc.cause.exit_code)
+    except Exception as exc:
+        if os.environ.get("HULLSCAN_DEBUG"):
+            raise
+        from hullscan.cli.common import print_internal_error
+
+        print_internal_error(exc)
+        sys.exit(EXIT_INTERNAL)
+
+
+def __getattr__(name: str) -> Any:
+    # `from hullscan.cli import app` (tests, embedding) builds the Typer app only when asked for.
+    if name == "app":
+        from hullscan.cli.commands import app
+
+        return app
+    raise AttributeError(name)

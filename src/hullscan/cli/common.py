@@ -1,0 +1,158 @@
+"""What the commands share: option types, settings from flags, safe printing and the progress display."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from hullscan.errors import HullscanError
+from hullscan.scan import NoProgress
+from hullscan.textsafe import clean, clean_lines
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from hullscan.model import LayerInfo
+    from hullscan.settings import Settings
+
+PlatformOpt = Annotated[str | None, typer.Option("--platform", help="os/arch or os/arch/variant to pick from an index")]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file")]
+UserOpt = Annotated[str | None, typer.Option("--username", "-u", envvar="HULLSCAN_USERNAME", help="Registry user")]
+PwStdinOpt = Annotated[bool, typer.Option("--password-stdin", help="Read the registry password from stdin")]
+InsecureOpt = Annotated[bool, typer.Option("--insecure", help="Allow plain HTTP and unverified TLS")]
+CaOpt = Annotated[Path | None, typer.Option("--ca-cert", help="CA bundle for the registry's TLS certificate")]
+DockerCfgOpt = Annotated[Path | None, typer.Option("--docker-config", help="Path to a Docker config.json")]
+CacheDirOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Cache directory [default: settings' cache_dir]")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Analyse every layer afresh; write no cache")]
+MaxImageOpt = Annotated[float, typer.Option("--max-image-size", help="Largest image to scan, in GB")]
+MaxLayerOpt = Annotated[float, typer.Option("--max-layer-size", help="Largest layer to scan, in GB")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output")]
+TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="Stop the scan after this many seconds "
+                                                  "[default: settings' scan_timeout, 3 hours]")]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and the settings file, with the flags given on the command line on top."""
+    from pydantic import ValidationError
+
+    from hullscan.settings import Settings
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise typer.BadParameter(f"invalid settings: {problems}") from None
+
+
+def err_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_error(exc: HullscanError, console: Console | None = None) -> None:
+    """A catalogue error, printed literally: its text may come from a registry, an image or a file."""
+    out = console or err_console()
+    out.print(Text("error", style="bold red") + Text(": " + clean_lines(exc.render())))
+
+
+def print_warning(message: str, console: Console | None = None) -> None:
+    out = console or err_console()
+    out.print(Text("warning", style="yellow") + Text(": " + clean_lines(message)))
+
+
+def print_internal_error(exc: BaseException) -> None:
+    err_console().print(Text(f"internal error: {type(exc).__name__}: {clean(str(exc))} "
+                             "(set HULLSCAN_DEBUG=1 for a trace)"))
+
+
+def fail(exc: HullscanError) -> typer.Exit:
+    print_error(exc)
+    return typer.Exit(exc.cause.exit_code)
+
+
+def read_password(password_stdin: bool) -> str | None:
+    if not password_stdin:
+        return None
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise typer.BadParameter("--password-stdin was given but stdin held no password")
+    return password
+
+
+class RichProgress:
+    """The scan's progress on a terminal: a bar per layer, then a line per later phase.
+
+    Refreshed from the scan's own callbacks (no refresh thread); layer callbacks may come from several
+    threads at once, hence the lock."""
+
+    def __init__(self, progress: Progress, console: Console) -> None:
+        self.p = progress
+        self.console = console
+        self.tasks: dict[int, TaskID] = {}
+        self._phase: TaskID | None = None
+        self._shown = 0.0
+        self._lock = threading.Lock()
+
+    def _refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._shown >= 0.1:
+            self._shown = now
+            self.p.refresh()
+
+    def phase(self, name: str) -> None:
+        with self._lock:
+            if self._phase is None:
+                self._phase = self.p.add_task(name, total=None)
+            self.p.update(self._phase, description=name)
+            self._refresh(force=True)
+
+    def warning(self, message: str) -> None:
+        with self._lock:
+            print_warning(message, self.p.console)
+
+    def image_resolved(self, layers: list[LayerInfo]) -> None:
+        with self._lock:
+            for layer in layers:
+                self.tasks[layer.index] = self.p.add_task(f"layer {layer.index + 1}/{len(layers)}",
+                                                          total=layer.descriptor.size or None, start=False)
+
+    def layer_started(self, layer: LayerInfo, cached: bool) -> None:
+        with self._lock:
+            task = self.tasks[layer.index]
+            self.p.start_task(task)
+            if cached:
+                self.p.update(task, description=f"layer {layer.index + 1} (cached)")
+            self._refresh(force=True)
+
+    def layer_advanced(self, layer: LayerInfo, compressed_bytes: int) -> None:
+        with self._lock:
+            self.p.update(self.tasks[layer.index], completed=compressed_bytes)
+            self._refresh()
+
+    def layer_finished(self, layer: LayerInfo) -> None:
+        with self._lock:
+            task = self.tasks[layer.index]
+            self.p.update(task, completed=self.p.tasks[task].total or 0)
+            self._refresh(force=True)
+
+
+class QuietProgress(NoProgress):
+    """No bars (a pipe, or --quiet), but warnings still reach stderr."""
+
+    def warning(self, message: str) -> None:
+        print_warning(message)
+
+
+def progress_display(console: Console) -> Progress:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    # auto_refresh=False: refreshed from the callbacks, no refresh thread
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    return Progress(*columns, console=console, transient=True, auto_refresh=False)

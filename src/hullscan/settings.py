@@ -1,0 +1,70 @@
+"""Where hullscan keeps its data and how a scan is bounded: one object, read from a file and the environment.
+
+The command line, the service and the workers build one `Settings` and hand it down; nothing below them reads
+the environment. Sources, strongest first: arguments given to the constructor, `HULLSCAN_*` environment
+variables, the TOML file named by `HULLSCAN_CONFIG` (or `<user config dir>/hullscan/config.toml` when it exists),
+then the defaults here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+APP = "hullscan"
+THREE_HOURS = 3 * 3600.0
+
+
+def config_file() -> Path | None:
+    """The settings file: $HULLSCAN_CONFIG, else the user's config.toml when present."""
+    named = os.environ.get("HULLSCAN_CONFIG")
+    if named:
+        return Path(named).expanduser()
+    default = Path(platformdirs.user_config_dir(APP)) / "config.toml"
+    return default if default.is_file() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HULLSCAN_", extra="ignore", validate_default=True)
+
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP)),
+                           description="Scan store, vulnerability database, base catalogue, end-of-life tables")
+    cache_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_cache_dir(APP)),
+                            description="Per-layer facts cache")
+    cache: Literal["fs", "none"] = Field("fs", description="Layer-facts cache backend")
+    db: Path | None = Field(None, description="Vulnerability database file [default: <data_dir>/db/hullscan.db]")
+    base_catalogue: Path | None = Field(None, description="Known base images [default: <data_dir>/base-catalogue.json]")
+    work_dir: Path | None = Field(None, description="Where scans keep their temporary files [default: the system's]")
+    scan_timeout: float = Field(THREE_HOURS, gt=0, description="Seconds a scan may run before it ends with TIMEOUT")
+    layer_concurrency: int = Field(3, ge=1, le=16, description="Layers of one image fetched and read at once")
+    pool_workers: int | None = Field(None, ge=0, le=64,
+                                     description="Processes for heavy analyzers [default: CPUs - 1, at most 4]")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = config_file()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def db_path(self) -> Path:
+        return (self.db or self.data_dir / "db" / "hullscan.db").expanduser()
+
+    @property
+    def scans_dir(self) -> Path:
+        return self.data_dir / "scans"
+
+    @property
+    def catalogue_path(self) -> Path:
+        return (self.base_catalogue or self.data_dir / "base-catalogue.json").expanduser()
