@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 APP = "hullscan"
@@ -45,6 +45,17 @@ class Settings(BaseSettings):
     pool_workers: int | None = Field(None, ge=0, le=64,
                                      description="Processes for heavy analyzers [default: CPUs - 1, at most 4]")
 
+    # -- the service (hullscan serve, worker, scheduler, gate) --
+    database_url: str | None = Field(None, description="SQLAlchemy URL of the service database, e.g. "
+                                     "postgresql://user@host/hullscan [default: SQLite in <data_dir>/service.db]")
+    broker_url: str | None = Field(None, description="Celery broker, e.g. redis://127.0.0.1:6379/0 (fleet mode)")
+    admin_password: SecretStr | None = Field(None, description="Creates the user admin on the first start")
+    secret_key: SecretStr | None = Field(None, description="Key that encrypts registry credentials at rest "
+                                         "[default: <data_dir>/secret.key, created 0600 on first start]")
+    max_scans_per_registry: int = Field(10, ge=1, le=1000, description="Scans running at once per registry")
+    max_running_scans: int = Field(10, ge=1, le=10000, description="Scans running at once in all")
+    scan_attempts: int = Field(3, ge=1, le=10, description="Tries of a scan whose worker died before it is failed")
+
     @classmethod
     def settings_customise_sources(
         cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -64,6 +75,10 @@ class Settings(BaseSettings):
     @property
     def scans_dir(self) -> Path:
         return self.data_dir / "scans"
+
+    @property
+    def service_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'service.db'}"
 
     @property
     def catalogue_path(self) -> Path:

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from hullscan import __version__
 from hullscan.cli import scan as scan_commands
+from hullscan.cli import serve as serve_command
 from hullscan.cli.common import CacheDirOpt, load_settings
 from hullscan.cli_base import base_app
 from hullscan.cli_db import db_app
@@ -22,6 +23,7 @@ app.add_typer(base_app, name="base")
 app.command()(scan_commands.sbom)
 app.command()(scan_commands.scan)
 app.command()(scan_commands.rescan)
+app.command()(serve_command.serve)
 
 
 @cache_app.command("clean")

@@ -1,0 +1,35 @@
+"""The FastAPI application: `create_app(settings)` for `hullscan serve`, tests and embedding."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from hullscan import __version__
+from hullscan.service.api import errors
+from hullscan.service.api.routers import images, registries, scans, system
+from hullscan.service.core import Service
+from hullscan.settings import Settings
+
+
+def create_app(settings: Settings, svc: Service | None = None) -> FastAPI:
+    """The API; the service starts (migrations, first admin, executor) with the app and stops with it."""
+    svc = svc or Service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc.start()
+        try:
+            yield
+        finally:
+            svc.close()
+
+    app = FastAPI(title="hullscan", version=__version__, lifespan=lifespan,
+                  description="Container image scanning service: registries, images, scans, policies.")
+    app.state.service = svc
+    errors.install(app)
+    for router in (system.router, registries.router, images.router, scans.router):
+        app.include_router(router)
+    return app

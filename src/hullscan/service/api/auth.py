@@ -1,0 +1,120 @@
+"""Who is calling, and what they may do.
+
+Callers authenticate with HTTP Basic (a user and password), `Authorization: Bearer <API token>`, or the console's
+session cookie (with its CSRF token on every unsafe request). Roles: an admin may do anything; in a namespace, a
+maintainer may read, scan and change its settings, a viewer may read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hullscan.service.api.errors import ApiError
+from hullscan.service.core import Service
+from hullscan.service.passwords import check_password, hash_password, same, token_hash
+from hullscan.service.storage.models import ApiToken, LoginSession, Membership, User, now
+
+SESSION_COOKIE = "hullscan_session"
+CSRF_HEADER = "X-CSRF-Token"
+MAINTAINER, VIEWER = "maintainer", "viewer"
+_RANK = {VIEWER: 1, MAINTAINER: 2}
+# Checked against when the user does not exist, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = hash_password("hullscan-no-such-user")
+
+
+@dataclass
+class Principal:
+    user_id: int
+    username: str
+    is_admin: bool
+    via: str  # basic | token | session
+    roles: dict[int, str] = field(default_factory=dict)  # namespace id -> role
+
+    def may(self, namespace_id: int, role: str = VIEWER) -> bool:
+        return self.is_admin or _RANK.get(self.roles.get(namespace_id, ""), 0) >= _RANK[role]
+
+    def require(self, namespace_id: int, role: str = VIEWER) -> None:
+        if not self.may(namespace_id, role):
+            raise ApiError("FORBIDDEN", f"this needs the {role} role in the namespace")
+
+    def require_admin(self) -> None:
+        if not self.is_admin:
+            raise ApiError("FORBIDDEN", "this needs the admin role")
+
+
+def service(request: Request) -> Service:
+    svc: Service = request.app.state.service
+    return svc
+
+
+def db_session(svc: Service = Depends(service)) -> Iterator[Session]:  # noqa: B008
+    """A session per request; routes that write commit before they answer, so nothing is lost after."""
+    session = svc.db.sessions()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def _unauthorized(why: str) -> ApiError:
+    return ApiError("UNAUTHORIZED", why)
+
+
+def _user_principal(session: Session, user: User, via: str) -> Principal:
+    if user.disabled:
+        raise _unauthorized("the account is disabled")
+    roles = {m.namespace_id: m.role for m in session.scalars(select(Membership).where(Membership.user_id == user.id))}
+    return Principal(user.id, user.username, user.is_admin, via, roles)
+
+
+def authenticate(request: Request, session: Session) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            username, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise _unauthorized("the Basic credentials are not base64 of user:password") from None
+        user = session.scalars(select(User).where(User.username == username)).first()
+        if not check_password(user.password_hash if user else _DUMMY_HASH, password) or user is None:
+            raise _unauthorized("wrong username or password")
+        return _user_principal(session, user, "basic")
+    if scheme.lower() == "bearer":
+        token = session.scalars(select(ApiToken).where(ApiToken.token_hash == token_hash(value.strip()))).first()
+        if token is None or (token.expires_at is not None and token.expires_at <= now()):
+            raise _unauthorized("the API token is unknown or expired")
+        if token.last_used_at is None or now() - token.last_used_at > dt.timedelta(minutes=1):
+            token.last_used_at = now()
+            session.commit()
+        return _user_principal(session, token.user, "token")
+    if header:
+        raise _unauthorized(f"unsupported authorization scheme {scheme!r}")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        login = session.scalars(select(LoginSession).where(LoginSession.token_hash == token_hash(cookie))).first()
+        if login is None or login.expires_at <= now():
+            raise _unauthorized("the session has ended; log in again")
+        if request.method not in ("GET", "HEAD", "OPTIONS") and \
+                not same(request.headers.get(CSRF_HEADER, ""), login.csrf_token):
+            raise ApiError("FORBIDDEN", f"a request made with a session cookie needs the {CSRF_HEADER} header")
+        principal = _user_principal(session, login.user, "session")
+        request.state.csrf_token = login.csrf_token
+        return principal
+    raise _unauthorized("no credentials were sent")
+
+
+def principal(request: Request, session: Session = Depends(db_session)) -> Principal:  # noqa: B008
+    return authenticate(request, session)
+
+
+def admin(who: Principal = Depends(principal)) -> Principal:  # noqa: B008
+    who.require_admin()
+    return who

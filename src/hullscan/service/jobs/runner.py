@@ -1,0 +1,184 @@
+"""Running one claimed scan: the engine's one call, its progress into the database, its outcome stored.
+
+Both executors call `ScanRunner.run`; so does nothing else. A re-evaluation runs the same way but starts from the
+facts of the image's last successful scan, so it downloads no layer.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hullscan import items as scan_items
+from hullscan.cancel import CancelToken
+from hullscan.errors import HullscanError
+from hullscan.findings import SEVERITIES, ScanReport
+from hullscan.items.vuln import VulnOptions
+from hullscan.model import LayerInfo
+from hullscan.pipeline import Engine, ScanRequest
+from hullscan.scan import NoProgress, RegistryOptions
+from hullscan.service import reportstore
+from hullscan.service.connectors import connector_for
+from hullscan.service.jobs.queue import JobStore
+from hullscan.service.secretbox import SecretBox
+from hullscan.service.storage.db import Database
+from hullscan.service.storage.models import FAILED, STOPPED, SUCCEEDED, Image, Registry, Scan
+from hullscan.settings import Settings
+
+log = logging.getLogger("hullscan.service.scan")
+PROGRESS_EVERY = 2.0  # seconds between progress writes
+
+
+class ScanRunner:
+    def __init__(self, settings: Settings, db: Database, box: SecretBox, engine: Engine) -> None:
+        self.settings = settings
+        self.db = db
+        self.box = box
+        self.engine = engine
+        self.jobs = JobStore(db)
+
+    def run(self, scan_id: int, worker: str, cancel: CancelToken) -> str:
+        """Run a claimed scan to its end; the state it ended in."""
+        with self.db.session() as session:
+            scan = session.get(Scan, scan_id)
+            if scan is None:
+                return FAILED
+            image = session.get(Image, scan.image_id)
+            registry = session.get(Registry, scan.registry_id)
+            assert image is not None and registry is not None
+            kind, wanted = scan.kind, list(scan.items)
+        log.info("scan %s started: %s %s:%s (%s)", scan_id, registry.name, image.repository, image.reference, kind)
+        progress = _DbProgress(self.jobs, scan_id)
+        try:
+            if kind == "reevaluate":
+                report = self._reevaluate(image, progress, cancel)
+            else:
+                report = self._scan(registry, image, wanted, progress, cancel)
+        except HullscanError as exc:
+            state = STOPPED if exc.code == "STOPPED" else FAILED
+            self.jobs.finish(scan_id, worker, state, code=exc.code, message=exc.detail)
+            log.info("scan %s %s: %s", scan_id, state, exc.code)
+            return state
+        except Exception as exc:  # noqa: BLE001 - a bug must not wedge the job
+            log.exception("scan %s failed unexpectedly", scan_id)
+            self.jobs.finish(scan_id, worker, FAILED, code="INTERNAL_ERROR", message=f"{type(exc).__name__}: {exc}")
+            return FAILED
+        if not self._store(scan_id, worker, image.id, report):
+            log.info("scan %s finished elsewhere; this result was dropped", scan_id)
+            return FAILED
+        log.info("scan %s succeeded", scan_id)
+        return SUCCEEDED
+
+    def _scan(self, registry: Registry, image: Image, wanted: list[str], progress: _DbProgress,
+              cancel: CancelToken) -> ScanReport:
+        connector = connector_for(registry, self.box)
+        reference = connector.reference(image.repository, image.digest or image.reference)
+        with tempfile.TemporaryDirectory(prefix="hullscan-ca-") as tmp:
+            ca: Path | None = None
+            if registry.ca_cert:
+                ca = Path(tmp) / "ca.pem"
+                ca.write_text(registry.ca_cert)
+            password = self.box.open(registry.password_encrypted) if registry.password_encrypted else None
+            options = RegistryOptions(username=registry.username, password=password, insecure=registry.insecure,
+                                      ca_cert=ca, use_docker_config=False)
+            # The database is updated by the scheduler, once for the whole service, never by a scan.
+            request = ScanRequest(reference, items=tuple(i for i in wanted if i in scan_items.REGISTRY),
+                                  registry=options, options={"vuln": VulnOptions(update=False)})
+            return self.engine.scan(request, progress, cancel)
+
+    def _reevaluate(self, image: Image, progress: _DbProgress, cancel: CancelToken) -> ScanReport:
+        """The last successful report of the image, its vulnerabilities matched again against today's database."""
+        from hullscan.detect import match
+        from hullscan.vulndb.store import open_default
+
+        with self.db.session() as session:
+            last = session.scalars(select(Scan).where(Scan.image_id == image.id, Scan.state == SUCCEEDED,
+                                                      Scan.kind == "scan").order_by(Scan.id.desc()).limit(1)).first()
+            if last is None:
+                raise HullscanError("the image has no successful scan to re-evaluate", code="IMAGE_NOT_FOUND")
+            report = reportstore.load(session, last.id)
+        cancel.check()
+        progress.phase("Vulnerabilities")
+        with open_default(self.settings.db_path) as store:
+            fresh = match(report.facts, store)
+        report.vulnerabilities, report.database = fresh.vulnerabilities, fresh.database
+        report.notes = [n for n in report.notes if not n.code.startswith("vuln-")] + fresh.notes
+        return report
+
+    def _store(self, scan_id: int, worker: str, image_id: int, report: ScanReport) -> bool:
+        def apply(session: Session, scan: Scan) -> None:
+            reportstore.save(session, scan_id, report)
+            scan.counts = summary_counts(report)
+            scan.digest = report.facts.manifest_digest or scan.digest
+            scan.progress = 1.0
+            scan.database_built_at = report.database.built_at if report.database else None
+            image = session.get(Image, image_id)
+            if image is not None:
+                image.last_scan_id = scan_id
+                if report.facts.manifest_digest and not image.digest:
+                    image.digest = report.facts.manifest_digest
+
+        # False: another delivery of this scan finished first, or it was given up on; one result only.
+        return self.jobs.finish(scan_id, worker, SUCCEEDED, apply=apply)
+
+
+def summary_counts(report: ScanReport) -> dict[str, Any]:
+    """Findings per severity (vulnerabilities) and per item: what lists and dashboards show without the report."""
+    vulns = Counter(f.severity.upper() if f.severity.upper() in SEVERITIES else "UNKNOWN"
+                    for f in report.vulnerabilities)
+    per_item = Counter(c.item for c in report.checks)
+    return {"vulnerabilities": {s: vulns.get(s, 0) for s in SEVERITIES},
+            "items": {item: per_item.get(item, 0) for item in report.scanners if item != "vuln"},
+            "total": len(report.vulnerabilities) + len(report.checks)}
+
+
+class _DbProgress(NoProgress):
+    """Layer bytes and phases as a fraction and a line of text, written at most every PROGRESS_EVERY seconds."""
+
+    def __init__(self, jobs: JobStore, scan_id: int) -> None:
+        self.jobs = jobs
+        self.scan_id = scan_id
+        self.sizes: dict[int, int] = {}
+        self.done: dict[int, int] = {}
+        self.text = "resolving the image"
+        self._written = 0.0
+        self._lock = threading.Lock()
+
+    def _write(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._written < PROGRESS_EVERY:
+            return
+        self._written = now
+        total = sum(self.sizes.values()) or 1
+        fraction = 0.9 * sum(self.done.values()) / total  # the last tenth is the detectors'
+        self.jobs.progress(self.scan_id, fraction, self.text)
+
+    def phase(self, name: str) -> None:
+        with self._lock:
+            self.done = dict(self.sizes)
+            self.text = name
+            self._write(force=True)
+
+    def image_resolved(self, layers: list[LayerInfo]) -> None:
+        with self._lock:
+            self.sizes = {la.index: max(la.descriptor.size, 1) for la in layers}
+            self.text = f"reading {len(layers)} layers"
+            self._write(force=True)
+
+    def layer_advanced(self, layer: LayerInfo, compressed_bytes: int) -> None:
+        with self._lock:
+            self.done[layer.index] = min(compressed_bytes, self.sizes.get(layer.index, compressed_bytes))
+            self._write()
+
+    def layer_finished(self, layer: LayerInfo) -> None:
+        with self._lock:
+            self.done[layer.index] = self.sizes.get(layer.index, 1)
+            self._write()

@@ -1,0 +1,69 @@
+"""A running service for API tests: the real app (lifespan, migrations, executor) on SQLite or on a real
+PostgreSQL server, with the user admin, and helpers to wait for scans."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from hullscan.service.api.app import create_app
+from hullscan.settings import Settings
+from hullscan.vulndb.store import build_from_paths
+from tests.support.postgres import PostgresServer
+
+ADMIN = ("admin", "correct horse battery staple")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'service.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()
+
+
+OSV_EXTRACT = Path(__file__).parent.parent / "vulndb" / "data" / "osv"  # real OSV records (see its PROVENANCE.md)
+
+
+def make_settings(tmp_path: Path, database_url: str, **kw: Any) -> Settings:
+    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", database_url=database_url,
+                        admin_password=ADMIN[1], secret_key="test key", pool_workers=0, **kw)
+    if not settings.db_path.exists():
+        settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+        build_from_paths(settings.db_path, [OSV_EXTRACT])
+    return settings
+
+
+@pytest.fixture
+def api(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
+    app = create_app(make_settings(tmp_path, database_url))
+    with TestClient(app) as client:
+        client.auth = ADMIN
+        yield client
+
+
+def wait_for(client: httpx.Client | TestClient, scan_id: int, states: tuple[str, ...] = ("succeeded", "failed",
+                                                                                       "stopped"),
+             timeout: float = 120) -> dict[str, Any]:
+    """Poll a scan until it reaches one of `states` (a bound against hanging, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        scan: dict[str, Any] = client.get(f"/api/v1/scans/{scan_id}").json()
+        if scan["state"] in states or time.monotonic() > deadline:
+            return scan
+        time.sleep(0.1)
+
+
+def wait_sync(client: httpx.Client | TestClient, registry_id: int, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        reg: dict[str, Any] = client.get(f"/api/v1/registries/{registry_id}").json()
+        if reg["last_sync"]["state"] in ("succeeded", "failed") or time.monotonic() > deadline:
+            return reg
+        time.sleep(0.1)
