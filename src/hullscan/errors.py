@@ -27,6 +27,9 @@ CATALOGUE: dict[str, Cause] = {
               "Check the registry's health; retry later if it was overloaded."),
         Cause("AUTH_FAILED", "The registry refused the credentials",
               "Check the username and password or token (flags, environment or Docker config.json)."),
+        Cause("AUTH_REQUIRED", "The registry requires credentials and none were given",
+              "Set a username and password (or token) for the registry: flags, environment or Docker config.json on "
+              "the command line; the registry's settings in the service."),
         Cause("NOT_FOUND", "The image or one of its parts does not exist",
               "Check the repository name and tag, and that the image was pushed."),
         Cause("TLS_ERROR", "The registry's TLS certificate could not be verified",

@@ -471,8 +471,9 @@ class RegistryClient:
     def list_tags(self, repo: str, *, page_size: int | None = None) -> list[str]:
         return self._paginate(f"/v2/{repo}/tags/list", "tags", pull_scope(repo), page_size, f"tags of {repo}")
 
-    def catalog(self, *, page_size: int | None = None) -> list[str]:
-        return self._paginate("/v2/_catalog", "repositories", CATALOG_SCOPE, page_size, "the catalog")
+    def catalog(self, *, page_size: int | None = None, at_most: int | None = None) -> list[str]:
+        """Repository names, following pages (or stopping once `at_most` are known)."""
+        return self._paginate("/v2/_catalog", "repositories", CATALOG_SCOPE, page_size, "the catalog", at_most)
 
     def put_blob(self, repo: str, data: bytes) -> str:
         """Upload a blob in one request (POST then PUT); skipped when the registry already has it."""
@@ -508,7 +509,8 @@ class RegistryClient:
                            ok=ok, what=f"blob {digest} of {repo}")
         return reply.response
 
-    def _paginate(self, path: str, key: str, scope: str, page_size: int | None, what: str) -> list[str]:
+    def _paginate(self, path: str, key: str, scope: str, page_size: int | None, what: str,
+                  at_most: int | None = None) -> list[str]:
         url = path + (f"?{urlencode({'n': page_size})}" if page_size else "")
         out: list[str] = []
         for _ in range(MAX_PAGES):
@@ -520,7 +522,7 @@ class RegistryClient:
             items = doc.get(key) if isinstance(doc, dict) else None
             out.extend(str(x) for x in items or [] if isinstance(x, str))
             m = _LINK_NEXT_RE.search(reply.response.headers.get("link", ""))
-            if not m:
+            if not m or (at_most is not None and len(out) >= at_most):
                 return out
             url = m.group(1)
         raise RegistryError(f"{self.registry} returned more than {MAX_PAGES} pages for {what}")

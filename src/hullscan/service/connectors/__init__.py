@@ -21,7 +21,12 @@ def connector_for(registry: Registry, box: SecretBox) -> Connector:
         from hullscan.service.connectors.distribution import DistributionConnector
 
         return DistributionConnector(info)
-    from hullscan.errors import HullscanError
+    if registry.type == "harbor":
+        from hullscan.service.connectors.harbor import HarborConnector
 
-    raise HullscanError(f"registries of type {registry.type!r} cannot be listed by this version",
-                        code="INVALID_REQUEST")
+        return HarborConnector(info)
+    if registry.type == "jfrog":
+        from hullscan.service.connectors.jfrog import JFrogConnector
+
+        return JFrogConnector(info)
+    raise ValueError(f"unknown registry type {registry.type!r}")

@@ -43,7 +43,14 @@ class DistributionConnector:
 
     def test(self) -> str:
         scheme = self.client.ping()
-        return f"{self.info.host} answers the registry API (authentication: {scheme})"
+        try:
+            self.client.catalog(page_size=1, at_most=1)  # sync needs listing, which a pull-only account may lack
+        except HullscanError as exc:
+            if exc.code == "AUTH_FAILED" and self.info.credentials is None:
+                raise HullscanError(f"{self.info.host} requires credentials to list its repositories; none are set",
+                                    code="AUTH_REQUIRED") from None
+            raise
+        return f"{self.info.host} answers the registry API and lists its repositories (authentication: {scheme})"
 
     def namespace_of(self, repository: str) -> str:
         return first_segment(repository)
