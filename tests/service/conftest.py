@@ -16,6 +16,7 @@ from hullscan.service.api.app import create_app
 from hullscan.settings import Settings
 from hullscan.vulndb.store import build_from_paths
 from tests.support.postgres import PostgresServer
+from tests.support.registry import RegistryServer, open_registry
 
 ADMIN = ("admin", "correct horse battery staple")
 
@@ -46,6 +47,18 @@ def api(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
     with TestClient(app) as client:
         client.auth = ADMIN
         yield client
+
+
+@pytest.fixture
+def own_registry(tmp_path: Path) -> Iterator[RegistryServer]:
+    """A registry of the test's own: a sync lists what this test pushed and nothing another test left."""
+    root = tmp_path / "registry"
+    root.mkdir()
+    server = open_registry(root)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def wait_for(client: httpx.Client | TestClient, scan_id: int, states: tuple[str, ...] = ("succeeded", "failed",

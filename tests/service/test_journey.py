@@ -24,8 +24,9 @@ def _image() -> Image:
     ]))])
 
 
-def test_connect_sync_scan_report_and_decide(api: TestClient, registry: RegistryServer, tmp_path: Path,
+def test_connect_sync_scan_report_and_decide(api: TestClient, own_registry: RegistryServer, tmp_path: Path,
                                              request: pytest.FixtureRequest) -> None:
+    registry = own_registry
     repo = f"team{request.node.callspec.id}/app"
     registry.push_images(_image(), f"{repo}:1.0", tmp_path)
 
