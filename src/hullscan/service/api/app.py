@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from hullscan import __version__
 from hullscan.service.api import errors
+from hullscan.service.api.auth import BasicCache
 from hullscan.service.api.routers import images, registries, scans, system
 from hullscan.service.core import Service
 from hullscan.settings import Settings
@@ -29,6 +30,7 @@ def create_app(settings: Settings, svc: Service | None = None) -> FastAPI:
     app = FastAPI(title="hullscan", version=__version__, lifespan=lifespan,
                   description="Container image scanning service: registries, images, scans, policies.")
     app.state.service = svc
+    app.state.basic_cache = BasicCache()
     errors.install(app)
     for router in (system.router, registries.router, images.router, scans.router):
         app.include_router(router)

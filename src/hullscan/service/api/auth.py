@@ -10,6 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
+import hmac
+import secrets
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -75,6 +80,33 @@ def _user_principal(session: Session, user: User, via: str) -> Principal:
     return Principal(user.id, user.username, user.is_admin, via, roles)
 
 
+class BasicCache:
+    """Recently verified Basic credentials, so a client sending them on every call (CI, the pull gate) pays the
+    deliberately slow KDF once a minute rather than per request. Keys are HMACs under a key of this process only,
+    so the cache holds nothing a password could be guessed from offline; a changed password no longer matches."""
+
+    TTL = 60.0
+
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(32)
+        self._seen: dict[bytes, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def _mac(self, username: str, password: str) -> bytes:
+        return hmac.new(self._key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
+
+    def get(self, username: str, password: str) -> int | None:
+        with self._lock:
+            found = self._seen.get(self._mac(username, password))
+        return found[0] if found is not None and found[1] > time.monotonic() else None
+
+    def put(self, username: str, password: str, user_id: int) -> None:
+        with self._lock:
+            if len(self._seen) > 10_000:
+                self._seen.clear()
+            self._seen[self._mac(username, password)] = (user_id, time.monotonic() + self.TTL)
+
+
 def authenticate(request: Request, session: Session) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -83,9 +115,12 @@ def authenticate(request: Request, session: Session) -> Principal:
             username, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise _unauthorized("the Basic credentials are not base64 of user:password") from None
+        cache: BasicCache = request.app.state.basic_cache
         user = session.scalars(select(User).where(User.username == username)).first()
-        if not check_password(user.password_hash if user else _DUMMY_HASH, password) or user is None:
-            raise _unauthorized("wrong username or password")
+        if user is None or cache.get(username, password) != user.id:
+            if not check_password(user.password_hash if user else _DUMMY_HASH, password) or user is None:
+                raise _unauthorized("wrong username or password")
+            cache.put(username, password, user.id)
         return _user_principal(session, user, "basic")
     if scheme.lower() == "bearer":
         token = session.scalars(select(ApiToken).where(ApiToken.token_hash == token_hash(value.strip()))).first()
