@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from hullscan import __version__
+from hullscan.cli import gate as gate_command
 from hullscan.cli import scan as scan_commands
 from hullscan.cli import serve as serve_command
 from hullscan.cli.common import CacheDirOpt, load_settings
@@ -24,6 +25,7 @@ app.command()(scan_commands.sbom)
 app.command()(scan_commands.scan)
 app.command()(scan_commands.rescan)
 app.command()(serve_command.serve)
+app.command()(gate_command.gate)
 
 
 @cache_app.command("clean")
