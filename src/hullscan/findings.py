@@ -39,6 +39,8 @@ class VulnFinding:
     modified: str = ""
     data_source: str = ""  # the OSV ecosystem the advisory came from, e.g. "Debian:11"
     kev: bool = False
+    epss: float | None = None  # FIRST EPSS probability of exploitation in the next 30 days (0..1)
+    epss_percentile: float | None = None
 
 
 @dataclass

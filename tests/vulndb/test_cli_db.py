@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hullscan.cli import app
-from hullscan.vulndb.store import Store, build_from_paths
+from hullscan.vulndb.store import SCHEMA_VERSION, Store, build_from_paths
 from tests.support.registry import RegistryServer
 
 from .osvserver import KEV_EXTRACT, OSV_EXTRACT, OSVBucket, bucket_from_extract
@@ -45,7 +45,7 @@ def test_import_then_status(db_env: Path, tmp_path: Path) -> None:
     doc = json.loads(runner.invoke(app, ["db", "status", "--json"]).stdout)
     assert doc["counts"] == {"Maven": 2, "PyPI": 4}
     assert doc["totals"]["withdrawn"] == 1 and doc["totals"]["kev"] == 2
-    assert doc["stale"] is False and doc["schema_version"] == 1 and doc["path"] == str(db_env)
+    assert doc["stale"] is False and doc["schema_version"] == SCHEMA_VERSION and doc["path"] == str(db_env)
 
 
 def test_import_reports_malformed_records_and_refuses_nothing(db_env: Path, tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ def test_push_and_pull_commands_with_credentials(basic_registry: RegistryServer,
                            input=password + "\n")
     assert pulled.exit_code == 0, pulled.output
     assert target.read_bytes() == db_env.read_bytes()
-    assert "schema 1" in pulled.stdout
+    assert f"schema {SCHEMA_VERSION}" in pulled.stdout
 
 
 def test_pull_of_an_image_is_refused(registry: RegistryServer, tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ from hullscan.vulndb.ecosystems import (
     resolve_os,
     rpm_evr,
 )
+from hullscan.vulndb.enrich import enrich_findings
 from hullscan.vulndb.model import Advisory, AdvisoryStore, Affected
 from hullscan.vulndb.severity import Severity, assess, highest
 
@@ -385,6 +386,8 @@ def match_image(facts: ImageFacts, store: AdvisoryStore, *, ignore_unfixed: bool
     `ignore_unfixed` leaves out vulnerabilities with no fixed version. `kev`, the CVE ids of CISA's catalogue
     when the caller has them, decides the KEV flag per vulnerability; without it the records' own flag is used
     (a notice flagged for one of its CVEs then flags each of them)."""
+    if kev is None and hasattr(store, "kev_cves"):
+        kev = store.kev_cves() or None  # the catalogue imported as enrichment marks each CVE
     with _gc_paused():
         return _match_image(facts, store, ignore_unfixed, kev)
 
@@ -449,6 +452,7 @@ def _match_image(facts: ImageFacts, store: AdvisoryStore, ignore_unfixed: bool,
     if no_version.count:
         result.notes.append(Note("vuln-no-version", f"{no_version.count} package(s) not checked: no version "
                                                     f"recorded (e.g. {', '.join(no_version.examples)})"))
+    enrich_findings(result.findings, store)
     result.findings.sort(key=lambda f: (-severity_rank(f.severity), f.package.name, f.package.version,
                                         f.package.path, f.id))
     return result

@@ -67,6 +67,8 @@ class DatabaseInfo:
     sources: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # advisories per ecosystem (without release)
     path: str = ""
+    # Where the CVE enrichment came from: {"cve5"|"nvd"|"epss"|"kev": {"source": ..., "records": n, ...}}
+    enrichment: dict[str, Any] = field(default_factory=dict)
 
 
 class AdvisoryStore(Protocol):

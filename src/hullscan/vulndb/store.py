@@ -12,6 +12,12 @@ Layout (schema version SCHEMA_VERSION, also in `PRAGMA user_version`):
   affected(adv), for fetching one advisory whole (`Store.get`).
 - `dictionaries(name, data)`: the zstd dictionaries the `doc` blobs are compressed with (trained on the data
   itself at build time; small JSON documents compress ~3x better with one).
+- Enrichment (schema 2), per CVE and independent of the advisories, so it survives an OSV rebuild (it is
+  carried over into the new file) and can be imported on its own (`enrich_database`):
+  `cve_metrics(cve, origin, modified, doc)` the CVSS metrics and CNA ratings of its CVE JSON 5 record
+  (origin "cve5") and of NVD (origin "nvd"), `doc` a JSON list of vulndb.cverecords.CveMetric;
+  `epss(cve, score, percentile)` FIRST's EPSS; `kev(cve)` CISA's catalogue. `meta.enrichment` says where
+  each came from.
 
 A build writes the new file next to the target (`.hullscan.db.<pid>.<random>.building`), fsyncs it and
 os.replace()s it over the target, under a lock file, so a reader sees either the old database or the new
@@ -41,10 +47,12 @@ import zstandard
 
 from hullscan import __version__
 from hullscan.errors import DatabaseError
+from hullscan.vulndb.cverecords import CveIntel, CveMetric, CveRecord
+from hullscan.vulndb.epss import EpssData
 from hullscan.vulndb.model import Advisory, Affected, DatabaseInfo, Range, SeverityScore, normalize_name
 from hullscan.vulndb.osv import ImportStats, KevCatalog, OSVImportError, iter_path, load_kev
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: enrichment tables (cve_metrics, epss, kev)
 DB_FILENAME = "hullscan.db"
 ENV_DB = "HULLSCAN_DB"
 STALE_AFTER_DAYS = 7
@@ -297,7 +305,8 @@ class Store:
         m = self._meta
         return DatabaseInfo(schema_version=int(m.get("schema_version", 0)), built_at=str(m.get("built_at", "")),
                             updated_at=str(m.get("updated_at", "")), sources=list(m.get("sources") or []),
-                            counts=dict(m.get("counts") or {}), path=str(self.path))
+                            counts=dict(m.get("counts") or {}), path=str(self.path),
+                            enrichment=self.enrichment())
 
     # more -------------------------------------------------------------------------------------------------
 
@@ -315,6 +324,43 @@ class Store:
 
     def meta(self, key: str, default: Any = None) -> Any:
         return self._meta.get(key, default)
+
+    # enrichment ---------------------------------------------------------------------------------------------
+
+    def cve_intel(self, cves: Iterable[str]) -> dict[str, CveIntel]:
+        """What the enrichment tables know of each CVE (CVSS metrics, EPSS, KEV); CVEs they do not name are
+        left out."""
+        wanted = sorted({c for c in cves if c.startswith("CVE-")})
+        if not wanted:
+            return {}
+        out: dict[str, CveIntel] = {}
+        marks = ",".join("?" * len(wanted))
+        with self._lock:
+            metrics = self._conn.execute(
+                f"SELECT cve, origin, doc FROM cve_metrics WHERE cve IN ({marks})", wanted).fetchall()
+            epss = self._conn.execute(f"SELECT cve, score, percentile FROM epss WHERE cve IN ({marks})",
+                                      wanted).fetchall()
+            kev = self._conn.execute(f"SELECT cve FROM kev WHERE cve IN ({marks})", wanted).fetchall()
+        for cve, origin, doc in metrics:
+            info = out.setdefault(cve, CveIntel(cve))
+            info.records.add(origin)
+            info.metrics.extend(CveMetric.from_list(m) for m in json.loads(doc))
+        for cve, score, percentile in epss:
+            info = out.setdefault(cve, CveIntel(cve))
+            info.epss, info.epss_percentile = float(score), float(percentile)
+        for (cve,) in kev:
+            out.setdefault(cve, CveIntel(cve)).kev = True
+        return out
+
+    def kev_cves(self) -> frozenset[str]:
+        """Every CVE of the KEV catalogue imported as enrichment (empty when none was)."""
+        with self._lock:
+            return frozenset(r[0] for r in self._conn.execute("SELECT cve FROM kev"))
+
+    def enrichment(self) -> dict[str, Any]:
+        """Where each enrichment came from (meta.enrichment): {"cve5": {...}, "nvd": ..., "epss": ..., "kev": ...}."""
+        value = self._meta.get("enrichment") or {}
+        return dict(value) if isinstance(value, dict) else {}
 
     def stats(self) -> ImportStats:
         return ImportStats.from_dict(self._meta.get("stats") or {})
@@ -425,6 +471,13 @@ def swap_lock(target: Path) -> Iterator[None]:
         yield
 
 
+ENRICHMENT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cve_metrics (cve TEXT NOT NULL, origin TEXT NOT NULL, modified TEXT NOT NULL,
+                                        doc TEXT NOT NULL, PRIMARY KEY (cve, origin)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS epss (cve TEXT PRIMARY KEY, score REAL NOT NULL, percentile REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kev (cve TEXT PRIMARY KEY) WITHOUT ROWID;
+"""
+
 _STAGING_SCHEMA = """
 CREATE TABLE adv (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, modified TEXT NOT NULL,
                   withdrawn INTEGER NOT NULL, kev INTEGER NOT NULL, doc BLOB NOT NULL);
@@ -440,7 +493,9 @@ CREATE TABLE advisories (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL, withdrawn 
                          kev INTEGER NOT NULL, doc BLOB NOT NULL);
 CREATE TABLE affected (ecosystem TEXT NOT NULL, name TEXT NOT NULL, adv INTEGER NOT NULL, seq INTEGER NOT NULL,
                        doc BLOB NOT NULL, PRIMARY KEY (ecosystem, name, adv, seq)) WITHOUT ROWID;
-"""
+""" + ENRICHMENT_SCHEMA
+
+ENRICHMENT_TABLES = ("cve_metrics", "epss", "kev")
 
 
 def _fast(conn: sqlite3.Connection) -> None:
@@ -601,6 +656,9 @@ def build_database(
             _write_final(tmp, staging, meta)
             staging.close()
             staging = None
+            carry_enrichment(target, tmp)
+            if kev is not None:
+                _store_kev(tmp, kev)
             install(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -612,6 +670,130 @@ def build_database(
     with Store.open(target) as store:
         info = store.info()
     return BuildResult(info, stats, time.monotonic() - started, target.stat().st_size)
+
+
+def _enrichment_meta(conn: sqlite3.Connection) -> dict[str, Any]:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'enrichment'").fetchone()
+    value = json.loads(row[0]) if row else {}
+    return value if isinstance(value, dict) else {}
+
+
+def _set_meta(conn: sqlite3.Connection, key: str, value: Any) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+
+def carry_enrichment(old: Path, new: Path) -> None:
+    """Copy the enrichment tables of the database at `old` (when it is one of this schema) into `new`: an OSV
+    rebuild keeps the CVE metrics, EPSS and KEV imported before."""
+    if not old.is_file():
+        return
+    try:
+        with Store.open(old) as previous:
+            if not previous.enrichment():
+                return
+    except DatabaseError:
+        return  # another schema, or not a database: nothing to carry
+    conn = sqlite3.connect(new, isolation_level=None)
+    try:
+        conn.execute("ATTACH DATABASE ? AS old", (old.as_uri() + "?mode=ro",))
+        conn.execute("BEGIN")
+        for table in ENRICHMENT_TABLES:
+            conn.execute(f"DELETE FROM main.{table}")
+            conn.execute(f"INSERT INTO main.{table} SELECT * FROM old.{table}")
+        row = conn.execute("SELECT value FROM old.meta WHERE key = 'enrichment'").fetchone()
+        if row:
+            conn.execute("INSERT OR REPLACE INTO main.meta (key, value) VALUES ('enrichment', ?)", (row[0],))
+        conn.execute("COMMIT")
+        conn.execute("DETACH DATABASE old")
+    finally:
+        conn.close()
+
+
+def _store_kev(path: Path, kev: KevCatalog) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        conn.execute("DELETE FROM kev")
+        conn.executemany("INSERT INTO kev VALUES (?)", [(c,) for c in sorted(kev.cves)])
+        info = _enrichment_meta(conn)
+        info["kev"] = {"source": kev.source, "version": kev.version, "records": len(kev.cves), "at": now_iso()}
+        _set_meta(conn, "enrichment", info)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+@dataclass
+class EnrichResult:
+    cve_records: int = 0  # CVE records stored (CVE JSON 5 and NVD)
+    with_metrics: int = 0
+    epss: int = 0
+    kev: int = 0
+    info: DatabaseInfo | None = None
+
+
+def enrich_database(
+    target: Path,
+    *,
+    cve_records: Iterable[CveRecord] = (),
+    cve_source: str = "",
+    epss: EpssData | None = None,
+    kev: KevCatalog | None = None,
+) -> EnrichResult:
+    """Import CVE records, an EPSS snapshot and/or the KEV catalogue into the existing database at `target`,
+    next to its OSV data: a copy is changed and swapped in atomically (readers see the old or the new file).
+    CVE records replace those of the same CVE and kind; an EPSS or KEV import replaces the previous one."""
+    target = Path(target).expanduser().absolute()
+    if not target.is_file():
+        raise DatabaseError(f"there is no vulnerability database at {target} to add CVE data to; import OSV "
+                            f"data first", code="NO_DATABASE")
+    Store.open(target).close()  # refuses another schema with DB_INVALID before anything is written
+    result = EnrichResult()
+    with swap_lock(target):
+        tmp = temp_path(target, "building")
+        try:
+            shutil.copyfile(target, tmp)
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                _fast(conn)
+                conn.executescript(ENRICHMENT_SCHEMA)
+                conn.execute("BEGIN")
+                info = _enrichment_meta(conn)
+                origins: dict[str, int] = {}
+                for record in cve_records:
+                    conn.execute("INSERT OR REPLACE INTO cve_metrics VALUES (?, ?, ?, ?)",
+                                 (record.cve, record.origin, record.modified,
+                                  json.dumps([m.to_list() for m in record.metrics])))
+                    origins[record.origin] = origins.get(record.origin, 0) + 1
+                    result.cve_records += 1
+                    result.with_metrics += bool(record.metrics)
+                for origin, count in origins.items():
+                    total = conn.execute("SELECT COUNT(*) FROM cve_metrics WHERE origin = ?", (origin,)).fetchone()[0]
+                    info[origin] = {"source": cve_source, "imported": count, "records": total, "at": now_iso()}
+                if epss is not None:
+                    conn.execute("DELETE FROM epss")
+                    conn.executemany("INSERT INTO epss VALUES (?, ?, ?)",
+                                     [(c, e, p) for c, (e, p) in epss.scores.items()])
+                    result.epss = len(epss.scores)
+                    info["epss"] = {"source": epss.source, "model_version": epss.model_version,
+                                    "score_date": epss.score_date, "records": len(epss.scores), "at": now_iso()}
+                if kev is not None:
+                    conn.execute("DELETE FROM kev")
+                    conn.executemany("INSERT INTO kev VALUES (?)", [(c,) for c in sorted(kev.cves)])
+                    result.kev = len(kev.cves)
+                    info["kev"] = {"source": kev.source, "version": kev.version, "records": len(kev.cves),
+                                   "at": now_iso()}
+                _set_meta(conn, "enrichment", info)
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+            install(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    with Store.open(target) as store:
+        result.info = store.info()
+    return result
 
 
 def build_from_paths(
