@@ -29,7 +29,7 @@ from rich.table import Table
 from hullscan.cli.common import fail, load_settings, print_warning, read_password
 from hullscan.errors import DatabaseError, HullscanError
 from hullscan.vulndb.osv import ImportStats
-from hullscan.vulndb.store import STALE_AFTER_DAYS, Store, build_from_paths, parse_time
+from hullscan.vulndb.store import STALE_AFTER_DAYS, Store, parse_time
 from hullscan.vulndb.update import DEFAULT_BASE_URL, DEFAULT_ECOSYSTEMS, pull_database, push_database, update_database
 
 db_app = typer.Typer(help="Manage the vulnerability database (OSV data in a local SQLite file).",
@@ -175,22 +175,44 @@ def update_cmd(
 @_catalogue_errors
 def import_cmd(
     paths: Annotated[list[Path], typer.Argument(help="OSV all.zip files, directories of JSON (or zip) files, "
-                                                     "or JSON files", exists=True)],
+                                                     "or JSON files; CVE JSON 5 records (a directory, flat or "
+                                                     "as cves/YYYY/NNxxx/, or a zip), NVD 2.0 JSON, or an "
+                                                     "EPSS CSV: added as enrichment", exists=True)],
     db: DbOpt = None,
     kev: KevOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Build the database offline from local OSV data (replaces the current database atomically)."""
+    """Build the database offline from local OSV data (replaces the current database atomically), or add CVE
+    severity data, EPSS scores and the KEV catalogue to it."""
+    from hullscan.vulndb.intake import import_paths
+
     path = _db_path(db)
     err = _err()
+    absolute = [p.absolute() for p in paths]
     if quiet or not err.is_terminal:
-        result = build_from_paths(path, [p.absolute() for p in paths], kev_path=kev)
+        outcome = import_paths(path, absolute, kev_path=kev)
     else:
-        with err.status(f"building {path}"):
-            result = build_from_paths(path, [p.absolute() for p in paths], kev_path=kev)
-    _report_problems(result.stats, err)
-    summary = _summary(result.stats, result.info.counts, path, result.size, result.seconds)
-    Console(highlight=False, soft_wrap=True).print(summary, markup=False)
+        with err.status(f"importing into {path}"):
+            outcome = import_paths(path, absolute, kev_path=kev)
+    out = Console(highlight=False, soft_wrap=True)
+    if outcome.build is not None:
+        result = outcome.build
+        _report_problems(result.stats, err)
+        out.print(_summary(result.stats, result.info.counts, path, result.size, result.seconds), markup=False)
+    if outcome.enrich is not None:
+        e, cs = outcome.enrich, outcome.cve_stats
+        for problem in cs.problems[:10]:
+            err.print(f"[yellow]warning[/]: skipped {problem}", markup=True)
+        parts = []
+        if cs.files or e.cve_records:
+            parts.append(f"{e.cve_records:,} CVE records ({e.with_metrics:,} with a severity metric, "
+                         f"{cs.rejected:,} rejected, {cs.skipped:,} files skipped)")
+        if outcome.epss is not None:
+            parts.append(f"EPSS {outcome.epss.score_date or 'of unknown date'}: {e.epss:,} scores"
+                         + (f" ({outcome.epss.bad_rows:,} bad rows skipped)" if outcome.epss.bad_rows else ""))
+        if e.kev:
+            parts.append(f"KEV: {e.kev:,} CVEs")
+        out.print(f"enriched {path}: " + "; ".join(parts), markup=False)
 
 
 @db_app.command("status")
@@ -216,7 +238,7 @@ def status_cmd(
         doc = {"path": info.path, "schema_version": info.schema_version, "built_at": info.built_at,
                "updated_at": info.updated_at, "age_days": None if age is None else round(age, 3), "stale": stale,
                "newest_modified": newest, "sources": info.sources, "counts": info.counts, "totals": totals,
-               "kev_catalogue": kev_version, "import": stats.to_dict()}
+               "kev_catalogue": kev_version, "import": stats.to_dict(), "enrichment": info.enrichment}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
         out = Console(highlight=False)
@@ -233,6 +255,13 @@ def status_cmd(
             table.add_row("Sources" if i == 0 else "", source)
         table.add_row("Advisories", f"{totals.get('advisories', 0):,} ({totals.get('withdrawn', 0):,} withdrawn, "
                                     f"never matched; {totals.get('kev', 0):,} known exploited)")
+        for kind, what in (("cve5", "CVE records"), ("nvd", "NVD records"), ("epss", "EPSS"), ("kev", "KEV")):
+            entry = info.enrichment.get(kind)
+            if isinstance(entry, dict):
+                extra = entry.get("score_date") or entry.get("version") or ""
+                table.add_row(what,
+                              f"{entry.get('records', 0):,} from {entry.get('source') or 'unknown'}"
+                              + (f" ({extra})" if extra else ""))
         if stats.malformed or stats.git_ranges:
             table.add_row("Import", f"{stats.malformed:,} malformed records skipped, {stats.git_ranges:,} GIT "
                                     f"ranges skipped")
