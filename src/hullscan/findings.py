@@ -44,6 +44,17 @@ class VulnFinding:
 
 
 @dataclass
+class SuppressedFinding:
+    """A finding a VEX statement says does not apply (not_affected or fixed): shown, never counted."""
+
+    finding: VulnFinding
+    status: str  # not_affected | fixed
+    justification: str = ""  # the statement's justification (OpenVEX / CycloneDX wording)
+    impact: str = ""  # its impact statement or detail, when it gives one
+    source: str = ""  # the VEX document it came from
+
+
+@dataclass
 class IgnoredFinding:
     finding: VulnFinding
     reason: str = ""
@@ -97,3 +108,5 @@ class ScanReport:
     base_image: BaseImage | None = None
     # The final file tree (--list-files): path, type, size, mode, uid, gid, layer, linkname, sha256.
     file_inventory: list[dict[str, str | int]] = field(default_factory=list)
+    suppressed: list[SuppressedFinding] = field(default_factory=list)  # by VEX statements
+    order: str = "severity"  # how findings are listed: "severity" or "risk" (KEV, then EPSS, then severity)

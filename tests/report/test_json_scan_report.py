@@ -10,6 +10,7 @@ from . import DIFF, ESCAPE_TITLE, HTML_TITLE, MARKUP_NAME, MARKUP_TITLE, VENV1, 
 FINDING_KEYS = {
     "id", "aliases", "advisory_ids", "package", "installed_version", "fixed_versions", "status", "severity",
     "severity_source", "cvss", "title", "description", "references", "published", "modified", "data_source", "kev",
+    "epss",
 }
 
 
@@ -65,6 +66,7 @@ def test_vulnerabilities_sorted_with_every_field() -> None:
         "modified": "2024-02-01T00:00:00Z",
         "data_source": "Debian:12",
         "kev": True,
+        "epss": {"score": None, "percentile": None},
     }
 
 
@@ -122,6 +124,7 @@ def test_summary_counts() -> None:
         "fixable_by_severity": {"CRITICAL": 2, "HIGH": 2, "MEDIUM": 1, "LOW": 0, "UNKNOWN": 1},
         "kev": 1,
         "ignored": 2,
+        "suppressed": 0,
     }
 
 

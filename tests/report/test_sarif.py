@@ -274,7 +274,7 @@ def test_run_properties_and_ignored_findings_are_not_results() -> None:
     assert props["database"]["updatedAt"] == "2024-05-02T10:00:00Z"
     assert props["summary"] == {
         "total": 8, "bySeverity": {"CRITICAL": 2, "HIGH": 3, "MEDIUM": 1, "LOW": 1, "UNKNOWN": 1}, "fixable": 6,
-        "ignored": 2,
+        "ignored": 2, "suppressed": 0,
     }
     assert [(i["id"], i["reason"], i["expires"]) for i in props["ignored"]] == [
         ("CVE-2023-9999", "", ""), ("CVE-2024-0727", "no PKCS12 parsing in this image", "2099-12-31"),

@@ -47,6 +47,8 @@ def _rows(text: str) -> list[list[str]]:
     for line in lines[start:]:
         if not line.strip():
             break
+        if line.startswith(" "):  # a cell's second line (the CVSS vector under the rating)
+            continue
         rows.append([cell.strip() for cell in line.split("   ") if cell.strip()])
     return rows
 
@@ -85,21 +87,22 @@ def test_database_label() -> None:
 
 def test_rows_sorted_by_severity_then_package() -> None:
     rows = _rows(_render())
-    assert [(row[3], row[4].removesuffix(" KEV")) for row in rows] == ORDER
+    assert [(row[3], row[6].removesuffix(" KEV")) for row in rows] == ORDER
 
 
 def test_every_cell_of_a_row() -> None:
-    rows = {row[4]: row for row in _rows(_render())}
+    rows = {row[6]: row for row in _rows(_render())}
     assert rows["CVE-2023-5678 KEV"] == [
-        "openssl", "3.0.11-1~deb12u2", "3.0.13-1~deb12u1", "CRITICAL", "CVE-2023-5678 KEV",
+        "openssl", "3.0.11-1~deb12u2", "3.0.13-1~deb12u1", "CRITICAL", "9.8 cvss:3.1", "-", "CVE-2023-5678 KEV",
         "OpenSSL: excessive time spent in DH check / generation with…", "1",
     ]
     assert rows["CVE-2023-45288"] == [
-        "stdlib", "1.21.5", "1.21.9, 1.22.2", "UNKNOWN", "CVE-2023-45288", "net/http: memory exhaustion", "-",
+        "stdlib", "1.21.5", "1.21.9, 1.22.2", "UNKNOWN", "-", "-", "CVE-2023-45288", "net/http: memory exhaustion",
+        "-",
     ]
     assert rows["CVE-2011-3374"][:3] == ["bash", "5.2.15-2+b2", "no fix yet"]
     assert rows["CVE-2011-3374"][-1] == "0"
-    assert sum("KEV" in row[4] for row in rows.values()) == 1
+    assert sum("KEV" in row[6] for row in rows.values()) == 1
 
 
 def test_summary_line_and_fixable_count() -> None:

@@ -72,8 +72,39 @@ def finding_sort_key(finding: VulnFinding) -> tuple[int, tuple[str, str, str, st
     return (-severity_rank(severity_of(finding)), package_sort_key(finding.package), finding.id)
 
 
-def sorted_findings(findings: Iterable[VulnFinding]) -> list[VulnFinding]:
+def risk_sort_key(finding: VulnFinding) -> tuple[bool, float, int, tuple[str, str, str, str, str, str, int], str]:
+    """`--sort risk`: known exploited (KEV) first, then the likeliest to be exploited (EPSS, unscored last), then
+    the most severe, then by package and id."""
+    epss = finding.epss if finding.epss is not None else -1.0
+    return (not finding.kev, -epss, -severity_rank(severity_of(finding)), package_sort_key(finding.package),
+            finding.id)
+
+
+ORDERS = ("severity", "risk")
+
+
+def sorted_findings(findings: Iterable[VulnFinding], order: str = "severity") -> list[VulnFinding]:
+    if order == "risk":
+        return sorted(findings, key=risk_sort_key)
     return sorted(findings, key=finding_sort_key)
+
+
+def rating_words(finding: VulnFinding) -> str:
+    """``7.5 cna:redhat/cvss:3.1`` style: the CVSS score and where the severity came from ("" when neither)."""
+    parts = []
+    if finding.cvss_score is not None:
+        parts.append(f"{finding.cvss_score:.1f}")
+    if finding.severity_source:
+        parts.append(finding.severity_source)
+    return " ".join(parts)
+
+
+def epss_words(finding: VulnFinding) -> str:
+    """``12.3% (p97)``: EPSS probability and percentile, "" when unscored."""
+    if finding.epss is None:
+        return ""
+    pct = f" (p{finding.epss_percentile * 100:.0f})" if finding.epss_percentile is not None else ""
+    return f"{finding.epss * 100:.1f}%{pct}"
 
 
 def severity_counts(findings: Iterable[VulnFinding]) -> dict[str, int]:

@@ -275,16 +275,37 @@ def _score_method(finding: VulnFinding) -> VulnerabilityScoreSource | None:
     return VulnerabilityScoreSource.OTHER
 
 
+_CVE_PROVIDERS = {"cna": "CNA", "adp": "ADP"}
+NVD_URL = "https://nvd.nist.gov/vuln/detail/"
+
+
+def cve_rating_source(finding: VulnFinding) -> VulnerabilitySource | None:
+    """The provider of a severity taken from the CVE record: "redhat (CNA)", "CISA-ADP (ADP)" or "NVD"."""
+    provider = finding.severity_source.split("/", 1)[0]
+    kind, _, name = provider.partition(":")
+    if kind == "nvd":
+        url = XsUri(NVD_URL + quote(finding.id, safe="")) if finding.id.startswith("CVE-") else None
+        return VulnerabilitySource(name="NVD", url=url)
+    if kind in _CVE_PROVIDERS and name and "/" in finding.severity_source:
+        return VulnerabilitySource(name=f"{name} ({_CVE_PROVIDERS[kind]})")
+    return None
+
+
 def _ratings(finding: VulnFinding) -> list[VulnerabilityRating]:
+    """One rating per source of the finding's severity: the vendor's word, a CVE provider's CVSS or word, or the
+    advisory's own CVSS; the CVSS score and vector go with the rating they came from."""
     severity = VulnerabilitySeverity(severity_of(finding).lower())
     method = _score_method(finding)
     score = None if finding.cvss_score is None else Decimal(str(finding.cvss_score))
     vector = finding.cvss_vector or None
     data_source = VulnerabilitySource(name=finding.data_source) if finding.data_source else None
     kind, _, vendor = finding.severity_source.partition(":")
-    if kind.lower() == "vendor" and vendor:
-        ratings = [VulnerabilityRating(source=VulnerabilitySource(name=vendor), severity=severity,
-                                       method=VulnerabilityScoreSource.OTHER)]
+    cve_source = cve_rating_source(finding)
+    if cve_source is not None and not finding.severity_source.endswith("/rating"):
+        return [VulnerabilityRating(source=cve_source, severity=severity, score=score, method=method, vector=vector)]
+    if (kind.lower() == "vendor" and vendor) or cve_source is not None:
+        word_source = cve_source or VulnerabilitySource(name=vendor)
+        ratings = [VulnerabilityRating(source=word_source, severity=severity, method=VulnerabilityScoreSource.OTHER)]
         if method is not None:
             ratings.append(VulnerabilityRating(source=data_source, score=score, method=method, vector=vector))
         return ratings
@@ -333,6 +354,8 @@ def _vulnerability(key: tuple[str, str], findings: list[VulnFinding], refs: dict
         ("hullscan:advisory_ids", ", ".join(dict.fromkeys(a for f in findings for a in f.advisory_ids))),
         ("hullscan:status", "fixed" if all(is_fixable(f) for f in findings) else "affected"),
         ("hullscan:severity_source", lead.severity_source),
+        ("hullscan:epss", "" if lead.epss is None else f"{lead.epss:.5f}"),
+        ("hullscan:epss_percentile", "" if lead.epss_percentile is None else f"{lead.epss_percentile:.5f}"),
     ]
     return Vulnerability(
         bom_ref=f"hullscan:vulnerability:{vid}:{data_source}",

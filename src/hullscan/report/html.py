@@ -12,13 +12,23 @@ from importlib.resources import files
 from jinja2 import Environment, select_autoescape
 
 from hullscan.findings import ITEMS, SEVERITIES, CheckFinding, ScanReport
-from hullscan.report import ITEM_TITLES, severity_counts, sorted_findings, sorted_packages, tool_version
+from hullscan.report import (
+    ITEM_TITLES,
+    epss_words,
+    rating_words,
+    severity_counts,
+    sorted_findings,
+    sorted_packages,
+    tool_version,
+)
 
 
 def _env() -> Environment:
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True,
                       lstrip_blocks=True)
     env.filters["sevclass"] = lambda s: str(s).lower() if str(s).upper() in SEVERITIES else "unknown"
+    env.filters["rating"] = rating_words
+    env.filters["epss"] = epss_words
     return env
 
 
@@ -39,7 +49,7 @@ def render(report: ScanReport) -> str:
                 for item in ITEMS if item != "vuln" and (item in report.scanners or item in by_item)]
     return template.render(
         report=report, facts=report.facts, version=tool_version(), severities=SEVERITIES,
-        totals=[(s, totals.get(s, 0)) for s in SEVERITIES], vulns=sorted_findings(report.vulnerabilities),
+        totals=[(s, totals.get(s, 0)) for s in SEVERITIES], vulns=sorted_findings(report.vulnerabilities, report.order),
         vuln_ran="vuln" in report.scanners, sections=sections, packages=sorted_packages(report.facts),
         notes=[*report.facts.notes, *report.notes],
     )

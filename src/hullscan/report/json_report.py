@@ -45,11 +45,20 @@ to ``notes`` (after the image's), plus::
                      "layer": {"index": 1, "diff_id": "sha256:...", "created_by": "..."}},
          "installed_version": "3.0.11-1", "fixed_versions": ["3.0.13-1"],
          "status": "fixed",                          # fixed | affected (no fix yet)
-         "severity": "HIGH", "severity_source": "vendor:Debian",
+         "severity": "HIGH",
+         "severity_source": "vendor:Debian",         # vendor:<who> (the distribution's or ecosystem's own rating),
+                                                     # cvss:<version> (the advisory's vector), or from the CVE
+                                                     # record: cna:<org>/cvss:3.1, adp:CISA-ADP/cvss:3.1,
+                                                     # nvd/cvss:3.1, cna:<org>/rating; "" when UNKNOWN
          "cvss": {"score": 7.5, "vector": "CVSS:3.1/..."},   # score null when unknown
          "title": "...", "description": "...", "references": ["https://..."],
-         "published": "2024-01-01T00:00:00Z", "modified": "...", "data_source": "Debian:12", "kev": false}
+         "published": "2024-01-01T00:00:00Z", "modified": "...", "data_source": "Debian:12", "kev": false,
+         "epss": {"score": 0.0123, "percentile": 0.85}}   # nulls when the CVE has no EPSS score
       ],
+      "order": "severity",                          # or "risk" (--sort risk: KEV, then EPSS, then severity)
+      "suppressed": [{...a vulnerability..., "vex": {"status": "not_affected",
+                      "justification": "vulnerable_code_not_in_execute_path", "impact": "...",
+                      "document": "app.vex.json"}}],   # by VEX statements: never counted, never fail a scan
       "ignored": [{...a vulnerability..., "reason": "not reachable", "expires": "2030-01-01"}],
       "checks": [                                    # every item but vulnerabilities: by item (in the order of
         {"item": "secret", "id": "aws-access-key-id",  # "scanners" below), most severe first, then id, path, line
@@ -67,7 +76,8 @@ to ``notes`` (after the image's), plus::
       "summary": {"packages": 1, "by_ecosystem": {"deb": 1},
                   "vulnerabilities": {"total": 1, "by_severity": {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 0, "LOW": 0,
                                                                   "UNKNOWN": 0},
-                                      "fixable": 1, "fixable_by_severity": {...}, "kev": 0, "ignored": 0},
+                                      "fixable": 1, "fixable_by_severity": {...}, "kev": 0, "ignored": 0,
+                                      "suppressed": 0},
                   "checks": {"secret": {"total": 1, "by_severity": {...}, "by_origin": {"base": 0, "image": 1,
                                                                                        "unknown": 0}}, ...},
                   "by_origin": {"base": {"vulnerabilities": 0, "checks": 0, "by_severity": {...}},
@@ -86,7 +96,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hullscan.findings import ITEMS, BaseImage, CheckFinding, IgnoredFinding, ScanReport, VulnFinding
+from hullscan.findings import (
+    ITEMS,
+    BaseImage,
+    CheckFinding,
+    IgnoredFinding,
+    ScanReport,
+    SuppressedFinding,
+    VulnFinding,
+)
 from hullscan.model import ImageFacts, LayerInfo, Note, OSInfo, Package
 from hullscan.report import (
     ORIGINS,
@@ -219,6 +237,7 @@ def _finding(finding: VulnFinding) -> dict[str, Any]:
         "modified": finding.modified,
         "data_source": finding.data_source,
         "kev": finding.kev,
+        "epss": {"score": finding.epss, "percentile": finding.epss_percentile},  # nulls when unscored
     }
 
 
@@ -231,6 +250,11 @@ def _vulnerability(finding: VulnFinding, base: BaseImage | None) -> dict[str, An
 
 def _ignored(entry: IgnoredFinding, base: BaseImage | None) -> dict[str, Any]:
     return {**_vulnerability(entry.finding, base), "reason": entry.reason, "expires": entry.expires}
+
+
+def _suppressed(entry: SuppressedFinding, base: BaseImage | None) -> dict[str, Any]:
+    return {**_vulnerability(entry.finding, base), "vex": {"status": entry.status, "justification": entry.justification,
+                                                           "impact": entry.impact, "document": entry.source}}
 
 
 def _check(check: CheckFinding, base: BaseImage | None) -> dict[str, Any]:
@@ -319,6 +343,7 @@ def vulnerability_summary(report: ScanReport) -> dict[str, Any]:
         "fixable_by_severity": severity_counts(fixable),
         "kev": sum(1 for f in report.vulnerabilities if f.kev),
         "ignored": len(report.ignored),
+        "suppressed": len(report.suppressed),
     }
 
 
@@ -330,7 +355,10 @@ def report_to_dict(report: ScanReport) -> dict[str, Any]:
     doc["scanners"] = _scanners(report)
     doc["database"] = _database(report.database)
     base = report.base_image
-    doc["vulnerabilities"] = [_vulnerability(f, base) for f in sorted_findings(report.vulnerabilities)]
+    doc["order"] = report.order
+    doc["vulnerabilities"] = [_vulnerability(f, base) for f in sorted_findings(report.vulnerabilities, report.order)]
+    doc["suppressed"] = [_suppressed(e, base) for e in sorted(report.suppressed,
+                                                               key=lambda e: finding_sort_key(e.finding))]
     ordered = sorted(report.ignored, key=lambda entry: finding_sort_key(entry.finding))
     doc["ignored"] = [_ignored(entry, base) for entry in ordered]
     doc["checks"] = [_check(c, base) for c in sorted_checks(report.checks)]

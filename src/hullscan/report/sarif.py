@@ -33,6 +33,10 @@ The log holds one run:
   (``summary`` for vulnerabilities, ``checks`` per other item), the base image (or null) and the ignored
   findings. Ignored findings are *not* results: GitHub code scanning ignores SARIF ``suppressions`` and would open
   an alert for each of them.
+- Findings a VEX statement suppressed (not_affected, fixed) *are* results, after the vulnerabilities, each with a
+  SARIF ``suppressions`` entry (kind ``external``, status ``accepted``) whose justification is the statement's;
+  the VEX status, justification and document are also in its ``properties``. They are a published triage
+  decision, so viewers should show them as suppressed rather than hide them.
 
 ``security-severity`` is the CVSS score when it falls in the band of the finding's severity (GitHub: 9.0 and over
 critical, 7.0-8.9 high, 4.0-6.9 medium, below 4.0 low); when the severity came from a vendor that rates the
@@ -48,7 +52,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from hullscan.findings import BaseImage, CheckFinding, ScanReport, VulnFinding
+from hullscan.findings import BaseImage, CheckFinding, ScanReport, SuppressedFinding, VulnFinding
 from hullscan.model import ImageFacts, Note
 from hullscan.report import (
     check_severity,
@@ -268,8 +272,20 @@ def _result(finding: VulnFinding, rule_index: int, facts: ImageFacts) -> dict[st
             "published": finding.published,
             "modified": finding.modified,
             "kev": finding.kev,
+            "epss": {"score": finding.epss, "percentile": finding.epss_percentile},
         },
     }
+
+
+def _suppressed_result(entry: SuppressedFinding, rule_index: int, facts: ImageFacts) -> dict[str, Any]:
+    """A VEX-suppressed finding: a result with SARIF's own `suppressions`, carrying the statement's status and
+    justification (viewers list it as suppressed; hullscan never counts it)."""
+    result = _result(entry.finding, rule_index, facts)
+    text = "; ".join(x for x in (f"VEX {entry.status}", entry.justification, entry.impact) if x)
+    result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": text,
+                               "properties": {"vexStatus": entry.status, "vexJustification": entry.justification,
+                                              "vexDocument": entry.source}}]
+    return result
 
 
 # A check's path that names a place in the image config rather than a file (the secret scanner's config findings).
@@ -439,6 +455,7 @@ def _run_properties(report: ScanReport) -> dict[str, Any]:
             "bySeverity": severity_counts(report.vulnerabilities),
             "fixable": len(fixable),
             "ignored": len(report.ignored),
+            "suppressed": len(report.suppressed),
         },
         "checks": {
             item: {"total": len(checks), "bySeverity": check_severity_counts(checks)}
@@ -468,8 +485,9 @@ def _run_properties(report: ScanReport) -> dict[str, Any]:
 def to_dict(report: ScanReport) -> dict[str, Any]:
     """The SARIF log as plain JSON-compatible data (see the module docstring)."""
     findings = sorted_findings(report.vulnerabilities)
+    suppressed = sorted(report.suppressed, key=lambda e: finding_sort_key(e.finding))
     by_id: dict[str, list[VulnFinding]] = {}
-    for finding in findings:
+    for finding in [*findings, *(e.finding for e in suppressed)]:
         by_id.setdefault(finding.id, []).append(finding)
     rule_index = {vid: n for n, vid in enumerate(by_id)}
     checks = sorted_checks(report.checks)
@@ -500,6 +518,7 @@ def to_dict(report: ScanReport) -> dict[str, Any]:
             },
         },
         "results": [_result(f, rule_index[f.id], report.facts) for f in findings]
+        + [_suppressed_result(e, rule_index[e.finding.id], report.facts) for e in suppressed]
         + [_check_result(c, rule_index[check_rule_id(c)], report.facts, report.base_image) for c in checks],
         "columnKind": "unicodeCodePoints",
         "properties": _run_properties(report),

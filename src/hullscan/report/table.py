@@ -17,7 +17,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hullscan.findings import SEVERITIES, BaseImage, CheckFinding, IgnoredFinding, ScanReport, VulnFinding
+from hullscan.findings import (
+    SEVERITIES,
+    BaseImage,
+    CheckFinding,
+    IgnoredFinding,
+    ScanReport,
+    SuppressedFinding,
+    VulnFinding,
+)
 from hullscan.model import ImageFacts, Note, OSInfo
 from hullscan.report import (
     base_is_known,
@@ -25,12 +33,14 @@ from hullscan.report import (
     check_severity_counts,
     checks_by_item,
     ecosystem_counts,
+    epss_words,
     finding_origin,
     finding_sort_key,
     is_fixable,
     item_title,
     origin_counts,
     parse_time,
+    rating_words,
     severity_counts,
     severity_of,
     sorted_findings,
@@ -193,14 +203,24 @@ def _title(finding: VulnFinding) -> Text:
     return _text(" ".join(finding.title.split()) or "-")
 
 
-_VULN_COLUMNS = ("Package", "Installed", "Fixed in", "Severity", "ID", "Title", "Layer")
+_VULN_COLUMNS = ("Package", "Installed", "Fixed in", "Severity", "Rating", "EPSS", "ID", "Title", "Layer")
+_TITLE = _VULN_COLUMNS.index("Title")
 _COLUMN_GAP = 3  # what SIMPLE_HEAD with padding puts between two columns
 _MIN_TITLE = 12
 
 
-def _vulnerabilities(findings: list[VulnFinding], width: int) -> Table:
+def _rating(finding: VulnFinding) -> Text:
+    """The CVSS score and where the severity came from, the vector beneath (dim)."""
+    words = rating_words(finding)
+    cell = _text(words) if words else Text("-", style="dim")
+    if finding.cvss_vector:
+        cell.append("\n").append_text(_text(finding.cvss_vector, style="dim"))
+    return cell
+
+
+def _vulnerabilities(findings: list[VulnFinding], width: int, order: str = "severity") -> Table:
     rows: list[list[Text]] = []
-    for finding in sorted_findings(findings):
+    for finding in sorted_findings(findings, order):
         severity = severity_of(finding)
         pkg = finding.package
         rows.append([
@@ -208,6 +228,8 @@ def _vulnerabilities(findings: list[VulnFinding], width: int) -> Table:
             _text(finding.installed_version or pkg.version),
             _text(", ".join(finding.fixed_versions)) if finding.fixed_versions else Text("no fix yet", style="dim"),
             Text(severity, style=SEVERITY_STYLES[severity]),
+            _rating(finding),
+            Text(epss_words(finding) or "-", style="" if finding.epss is not None else "dim"),
             _finding_id(finding),
             _title(finding),
             Text(str(pkg.layer_index) if pkg.layer_index >= 0 else "-"),
@@ -215,21 +237,35 @@ def _vulnerabilities(findings: list[VulnFinding], width: int) -> Table:
     # The title gets what the other columns leave of the console (never less than _MIN_TITLE, never more than
     # TITLE_WIDTH) and is cut with an ellipsis; the identity columns fold only when even that is not enough (a cut
     # name or version would mislead).
-    natural = [max([len(header), *(row[i].cell_len for row in rows)]) for i, header in enumerate(_VULN_COLUMNS)]
-    others = sum(w for i, w in enumerate(natural) if _VULN_COLUMNS[i] != "Title")
+    natural = [max([len(header), *(_widest_line(row[i]) for row in rows)]) for i, header in enumerate(_VULN_COLUMNS)]
+    others = sum(w for i, w in enumerate(natural) if i != _TITLE)
     room = width - others - _COLUMN_GAP * (len(_VULN_COLUMNS) - 1)
-    title_width = max(_MIN_TITLE, min(TITLE_WIDTH, natural[5], room))
+    title_width = max(_MIN_TITLE, min(TITLE_WIDTH, natural[_TITLE], room))
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold", expand=False)
     table.add_column("Package", overflow="fold")
     table.add_column("Installed", overflow="fold")
     table.add_column("Fixed in", overflow="fold")
     table.add_column("Severity", no_wrap=True)
+    table.add_column("Rating", overflow="fold")
+    table.add_column("EPSS", no_wrap=True, justify="right")
     table.add_column("ID", no_wrap=True)
     table.add_column("Title", no_wrap=True, overflow="ellipsis", width=title_width)
     table.add_column("Layer", justify="right", no_wrap=True)
     for row in rows:
         table.add_row(*row)
+    return table
+
+
+def _suppressed(entries: list[SuppressedFinding]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold", expand=False)
+    for header in ("ID", "Package", "Installed", "Status", "Justification", "VEX document"):
+        table.add_column(header, overflow="fold")
+    for e in sorted(entries, key=lambda e: finding_sort_key(e.finding)):
+        f = e.finding
+        table.add_row(_text(f.id), _text(f.package.name), _text(f.installed_version or f.package.version),
+                      _text(e.status), _text(_line(" ".join(x for x in (e.justification, e.impact) if x)) or "-"),
+                      _text(e.source or "-"))
     return table
 
 
@@ -457,7 +493,7 @@ def render_report(
         console.print()
     if "vuln" in report.scanners or report.vulnerabilities:
         if report.vulnerabilities:
-            console.print(_vulnerabilities(report.vulnerabilities, console.width))
+            console.print(_vulnerabilities(report.vulnerabilities, console.width, report.order))
             console.print()
         else:
             console.print(Text("No vulnerabilities found.", style="bold green"))
@@ -465,6 +501,10 @@ def render_report(
         kev = sum(1 for f in report.vulnerabilities if f.kev)
         if kev:
             console.print(Text(f"Known exploited (CISA KEV): {kev}", style="bold red"))
+        if report.suppressed:
+            console.print()
+            console.print(Text(f"Suppressed by VEX ({len(report.suppressed)}; not counted)", style="bold"))
+            console.print(_suppressed(report.suppressed))
     sections = _check_sections(report, console)
     if report.file_inventory:
         console.print(_files(report))
