@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from hullscan.findings import SEVERITIES, CheckFinding, ScanReport, VulnFinding, severity_rank
 from hullscan.ignorefile import IgnoreEntry, apply
-from hullscan.model import ImageFacts
+from hullscan.model import ImageFacts, Note
+from hullscan.vex.model import VexStatement
 from hullscan.vulndb.model import AdvisoryStore
 
 
@@ -39,14 +40,40 @@ class SeverityFilter:
 class ReportFilter:
     severity: SeverityFilter = field(default_factory=SeverityFilter)
     ignore: list[IgnoreEntry] = field(default_factory=list)
+    vex: list[VexStatement] = field(default_factory=list)  # from --vex documents (the image's own are added)
 
     def apply(self, report: ScanReport) -> None:
+        """Severity filter, then VEX (not_affected/fixed statements set findings aside as suppressed, with their
+        justification), then the ignore file."""
+        from hullscan.vex.apply import apply_vex
+
         shown = [f for f in report.vulnerabilities if self.severity.keeps(f)]
-        kept, ignored, notes = apply(shown, self.ignore)
+        image_vex, vex_notes = image_statements(report.facts, start=len(self.vex))
+        unsuppressed, suppressed = apply_vex(shown, [*self.vex, *image_vex])
+        report.suppressed.extend(suppressed)
+        report.notes.extend(vex_notes)
+        kept, ignored, notes = apply(unsuppressed, self.ignore)
         report.vulnerabilities = kept
         report.ignored.extend(ignored)
         report.notes.extend(notes)
         report.checks = [c for c in report.checks if self.severity.keeps(c)]
+
+
+def image_statements(facts: ImageFacts, start: int = 0) -> tuple[list[VexStatement], list[Note]]:
+    """VEX statements of the documents shipped in the image; one that cannot be read is a note, not a failure."""
+    from hullscan.vex.analyzer import documents_in_image
+    from hullscan.vex.parse import VexError, parse_vex
+
+    statements: list[VexStatement] = []
+    notes: list[Note] = []
+    for path, text in documents_in_image(facts).items():
+        try:
+            doc = parse_vex(text, f"/{path} (in the image)", start + len(statements))
+        except VexError as exc:
+            notes.append(Note("vex-invalid", f"the image's VEX document was not used: {exc.detail}", path))
+            continue
+        statements.extend(doc.statements)
+    return statements, notes
 
 
 def match(facts: ImageFacts, store: AdvisoryStore, *, ignore_unfixed: bool = False) -> ScanReport:

@@ -70,7 +70,11 @@ CATALOGUE: dict[str, Cause] = {
               "Check the network and --base-url and retry; offline, use `hullscan db import PATH` or "
               "`hullscan db pull REF`. The existing database was left unchanged."),
         Cause("DB_IMPORT_FAILED", "The vulnerability data could not be read",
-              "Give an OSV all.zip, a directory of OSV JSON files (or of all.zip files) or one OSV JSON file."),
+              "Give an OSV all.zip, a directory of OSV JSON files (or of all.zip files) or one OSV JSON file; "
+              "for enrichment, CVE JSON 5 records (a directory or zip), NVD 2.0 JSON or an EPSS CSV."),
+        Cause("VEX_INVALID", "A VEX document could not be used",
+              "Give an OpenVEX document (https://openvex.dev) or a CycloneDX BOM with vulnerabilities[].analysis; "
+              "check the file is complete JSON.", exit_code=2),
         Cause("INVALID_OPTION", "A scan option, or a file it names, cannot be used",
               "Correct the option or the file named in the message.", exit_code=2),
         # The service's own causes (API, jobs); the CLI never meets them.

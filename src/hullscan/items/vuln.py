@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hullscan.analyzers.base import Analyzer
 from hullscan.errors import HullscanError
 from hullscan.findings import ScanReport
 from hullscan.items.base import ItemContext, ScanItem
@@ -20,6 +21,11 @@ class VulnItem(ScanItem[VulnOptions]):
     name = "vuln"
     title = "Vulnerabilities"
     options_type = VulnOptions
+
+    def analyzers(self, options: VulnOptions, ctx: ItemContext) -> list[Analyzer]:
+        from hullscan.vex.analyzer import vex_analyzer
+
+        return [vex_analyzer()]  # VEX documents the image ships (/*.vex.json)
 
     def prepare(self, options: VulnOptions, ctx: ItemContext) -> None:
         ctx.state["vuln.store"] = open_database(ctx, update=options.update)
