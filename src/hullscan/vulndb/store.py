@@ -626,9 +626,12 @@ def build_database(
     inputs: list[dict[str, Any]] | None = None,
     updated_at: str | None = None,
     on_record: Callable[[Advisory], None] | None = None,
+    extra_meta: dict[str, Any] | None = None,
+    finalize: Callable[[], None] | None = None,
 ) -> BuildResult:
     """Build a new database from `records` and swap it in atomically. If anything fails (including the
-    records iterator raising), the previous database is left exactly as it was."""
+    records iterator raising), the previous database is left exactly as it was. `finalize` runs once every record
+    was read, before `extra_meta` is written with the rest of the metadata (a caller's summary of the records)."""
     started = time.monotonic()
     target = Path(target).expanduser().absolute()
     stats = stats if stats is not None else ImportStats()
@@ -645,8 +648,10 @@ def build_database(
             if staging.count() == 0:
                 raise OSVImportError("no advisory was found in " + (", ".join(sources or stats.sources) or "the input")
                                      + (f" ({stats.malformed:,} malformed records)" if stats.malformed else ""))
+            if finalize is not None:
+                finalize()
             built = now_iso()
-            meta: dict[str, Any] = {
+            meta: dict[str, Any] = {**(extra_meta or {}),
                 "schema_version": SCHEMA_VERSION, "built_at": built, "updated_at": updated_at or built,
                 "sources": list(sources if sources is not None else stats.sources)
                 + ([f"CISA KEV {kev.version} ({kev.source})"] if kev else []),
@@ -804,6 +809,8 @@ def build_from_paths(
     inputs: list[dict[str, Any]] | None = None,
     updated_at: str | None = None,
     on_record: Callable[[Advisory], None] | None = None,
+    extra_meta: dict[str, Any] | None = None,
+    finalize: Callable[[], None] | None = None,
 ) -> BuildResult:
     """Import OSV zips, directories or files (optionally each with a label naming where it came from)."""
     stats = ImportStats()
@@ -815,7 +822,7 @@ def build_from_paths(
             yield from iter_path(path, stats, label)
 
     return build_database(target, records(), stats=stats, kev=kev, inputs=inputs, updated_at=updated_at,
-                          on_record=on_record)
+                          on_record=on_record, extra_meta=extra_meta, finalize=finalize)
 
 
 def refresh(target: Path, updated_at: str | None = None) -> DatabaseInfo:
@@ -846,3 +853,132 @@ def random_keys(store: Store, count: int, seed: int = 0) -> list[tuple[str, str]
     rng = random.Random(seed)
     pairs = [(str(e), str(n)) for e, n in keys]
     return [rng.choice(pairs) for _ in range(count)] if pairs else []
+
+
+# -- incremental updates --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ChangeCounts:
+    added: int = 0  # advisories the database did not have
+    changed: int = 0  # advisories it had, in a newer version
+    withdrawn: int = 0  # of those, the ones that are now withdrawn (and were not before)
+    removed: int = 0  # advisories no longer published at all
+    unchanged: int = 0  # offered again with nothing new
+
+    def total(self) -> int:
+        return self.added + self.changed + self.removed
+
+    def to_dict(self) -> dict[str, int]:
+        return {"added": self.added, "changed": self.changed, "withdrawn": self.withdrawn, "removed": self.removed}
+
+
+def apply_changes(
+    target: Path,
+    upserts: Iterable[Advisory],
+    removals: Iterable[str] = (),
+    *,
+    meta_updates: dict[str, Any] | None = None,
+) -> ChangeCounts:
+    """Change the database at `target` in place of a rebuild: add or replace `upserts` (by id; an older or equal
+    `modified` than the stored one changes nothing), delete the advisories named in `removals`, recompute the
+    summaries, and swap the result in atomically (a copy is changed; readers see the old or the new file)."""
+    target = Path(target).expanduser().absolute()
+    Store.open(target).close()  # NO_DATABASE / DB_INVALID before anything is written
+    counts = ChangeCounts()
+    with swap_lock(target):
+        tmp = temp_path(target, "building")
+        try:
+            shutil.copyfile(target, tmp)
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                _fast(conn)
+                conn.execute("BEGIN")
+                dicts = dict(conn.execute("SELECT name, data FROM dictionaries").fetchall())
+                adv_codec, aff_codec = _Codec(dicts.get("advisory")), _Codec(dicts.get("affected"))
+                kev = KevCatalog(frozenset(r[0] for r in conn.execute("SELECT cve FROM kev")))
+                newest = json.loads((conn.execute("SELECT value FROM meta WHERE key = 'newest_modified'").fetchone()
+                                     or ['""'])[0])
+                next_rowid = int(conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM advisories").fetchone()[0]) + 1
+                for a in upserts:
+                    row = conn.execute("SELECT rowid, withdrawn, doc FROM advisories WHERE id = ?", (a.id,)).fetchone()
+                    if row is not None:
+                        old = adv_codec.unpack(row[2])
+                        if _ts(a.modified) <= _ts(str(old.get("modified", ""))):
+                            counts.unchanged += 1
+                            continue
+                        rowid = int(row[0])
+                        counts.changed += 1
+                        counts.withdrawn += bool(a.withdrawn) and not row[1]
+                        conn.execute("DELETE FROM affected WHERE adv = ?", (rowid,))
+                        conn.execute("DELETE FROM advisories WHERE rowid = ?", (rowid,))
+                    else:
+                        rowid, next_rowid = next_rowid, next_rowid + 1
+                        counts.added += 1
+                        counts.withdrawn += bool(a.withdrawn)
+                    conn.execute("INSERT INTO advisories VALUES (?, ?, ?, ?, ?)",
+                                 (rowid, a.id, int(bool(a.withdrawn)), int(kev.marks(a)),
+                                  adv_codec.pack(_dumps(_advisory_doc(a)))))
+                    conn.executemany("INSERT INTO affected VALUES (?, ?, ?, ?, ?)",
+                                     [(e.ecosystem, normalize_name(e.ecosystem, e.name), rowid, i,
+                                       aff_codec.pack(_dumps(_affected_doc(e)))) for i, e in enumerate(a.affected)])
+                    if a.modified and not a.modified.startswith(_ZERO_TIME) and _ts(a.modified) > _ts(newest):
+                        newest = a.modified
+                for rid in removals:
+                    row = conn.execute("SELECT rowid FROM advisories WHERE id = ?", (rid,)).fetchone()
+                    if row is not None:
+                        conn.execute("DELETE FROM affected WHERE adv = ?", (row[0],))
+                        conn.execute("DELETE FROM advisories WHERE rowid = ?", (row[0],))
+                        counts.removed += 1
+                _refresh_summaries(conn, newest)
+                for key, value in {"updated_at": now_iso(), "last_update": {**counts.to_dict(), "at": now_iso()},
+                                   **(meta_updates or {})}.items():
+                    _set_meta(conn, key, value)
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+            install(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    return counts
+
+
+def _refresh_summaries(conn: sqlite3.Connection, newest: str) -> None:
+    """The meta values derived from the tables (as _write_final computes them for a build)."""
+    live = "FROM affected f JOIN advisories a ON a.rowid = f.adv WHERE a.withdrawn = 0"
+    ecosystems = sorted(r[0] for r in conn.execute(f"SELECT DISTINCT f.ecosystem {live}"))
+    counts: dict[str, set[int]] = {}
+    for ecosystem, adv in conn.execute(f"SELECT DISTINCT f.ecosystem, f.adv {live}"):
+        counts.setdefault(ecosystem.split(":", 1)[0], set()).add(adv)
+    totals = conn.execute("SELECT COUNT(*), SUM(withdrawn), SUM(kev) FROM advisories").fetchone()
+    _set_meta(conn, "ecosystems", ecosystems)
+    _set_meta(conn, "counts", {k: len(v) for k, v in sorted(counts.items())})
+    _set_meta(conn, "newest_modified", newest)
+    _set_meta(conn, "totals", {"advisories": totals[0], "withdrawn": totals[1] or 0, "kev": totals[2] or 0,
+                               "affected": conn.execute("SELECT COUNT(*) FROM affected").fetchone()[0]})
+
+
+def advisory_versions(target: Path, ecosystem: str | None = None) -> dict[str, str]:
+    """id -> modified of the advisories stored (those naming `ecosystem`, without release, when given)."""
+    with Store.open(target) as store, store._lock:
+        if ecosystem is None:
+            rows = store._conn.execute("SELECT id, doc FROM advisories").fetchall()
+        else:
+            rows = store._conn.execute(
+                "SELECT DISTINCT a.id, a.doc FROM advisories a JOIN affected f ON f.adv = a.rowid "
+                "WHERE f.ecosystem = ? OR f.ecosystem LIKE ?", (ecosystem, ecosystem + ":%")).fetchall()
+        return {rid: str(store._adv_codec.unpack(doc).get("modified", "")) for rid, doc in rows}
+
+
+def withdrawn_ids(target: Path) -> set[str]:
+    with Store.open(target) as store, store._lock:
+        return {r[0] for r in store._conn.execute("SELECT id FROM advisories WHERE withdrawn = 1")}
+
+
+def advisory_ids(target: Path, ecosystem: str) -> set[str]:
+    """Ids of the advisories naming `ecosystem` (without release), without decoding them."""
+    with Store.open(target) as store, store._lock:
+        return {r[0] for r in store._conn.execute(
+            "SELECT DISTINCT a.id FROM advisories a JOIN affected f ON f.adv = a.rowid "
+            "WHERE f.ecosystem = ? OR f.ecosystem LIKE ?", (ecosystem, ecosystem + ":%"))}

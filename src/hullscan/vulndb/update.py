@@ -23,7 +23,7 @@ import re
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,19 +39,31 @@ from hullscan.oci import media
 from hullscan.oci.credentials import resolve_credentials
 from hullscan.oci.reference import Reference, parse_reference
 from hullscan.oci.registry import RegistryClient
-from hullscan.vulndb.model import DatabaseInfo
+from hullscan.vulndb.cverecords import CveImportStats, CveRecord, iter_cve_path
+from hullscan.vulndb.epss import load_epss
+from hullscan.vulndb.model import Advisory, DatabaseInfo
+from hullscan.vulndb.osv import ImportStats, _records_from_bytes, iter_zip, load_kev
+from hullscan.vulndb.sources import DEFAULT_OSV_URL, DataSources
 from hullscan.vulndb.store import (
     SCHEMA_VERSION,
     BuildResult,
+    ChangeCounts,
+    EnrichResult,
     Store,
+    advisory_ids,
+    advisory_versions,
+    apply_changes,
     build_from_paths,
+    enrich_database,
     install,
+    parse_time,
     refresh,
     swap_lock,
     temp_path,
+    withdrawn_ids,
 )
 
-DEFAULT_BASE_URL = "https://osv-vulnerabilities.storage.googleapis.com"
+DEFAULT_BASE_URL = DEFAULT_OSV_URL  # settings: vulndb.sources
 # Every ecosystem hullscan detects, spelled as OSV's bucket folders. CBL-Mariner's data is published as
 # "Mariner" and, since the rename, "Azure Linux": both are asked for, a missing one is only a warning.
 DEFAULT_ECOSYSTEMS: tuple[str, ...] = (
@@ -153,8 +165,17 @@ def _sha256_file(path: Path) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def _check_zip(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as z:
+            z.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise _Retryable(f"the download is not a valid zip ({exc})") from None
+
+
 class Downloader:
-    """Fetches `<base>/<ecosystem>/all.zip` into `cache_dir/<ecosystem>/all.zip`, conditionally."""
+    """Fetches files into `cache_dir`, conditionally (ETag / Last-Modified of the previous download), e.g.
+    `<base>/<ecosystem>/all.zip` into `cache_dir/<ecosystem>/all.zip`."""
 
     def __init__(self, base_url: str, cache_dir: Path, *, retry: Retry | None = None, timeout: float = 120.0,
                  progress: DownloadProgress | None = None, transport: httpx.BaseTransport | None = None,
@@ -170,6 +191,7 @@ class Downloader:
                                   headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
                                   transport=transport)
         self.requests = 0  # for tests and metrics
+        self.bytes = 0  # bytes received in answer bodies
 
     def close(self) -> None:
         self._http.close()
@@ -180,32 +202,65 @@ class Downloader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def url_for(self, ecosystem: str) -> str:
-        return f"{self.base_url}/{quote(ecosystem, safe='')}/all.zip"
+    def url_for(self, ecosystem: str, name: str = "all.zip") -> str:
+        return f"{self.base_url}/{quote(ecosystem, safe='')}/{quote(name, safe='')}"
 
     def fetch(self, ecosystem: str) -> Download:
-        url = self.url_for(ecosystem)
-        folder = _cache_folder(self.cache_dir, ecosystem)
-        zip_path, meta_path = folder / "all.zip", folder / "all.zip.json"
-        cached = self._cached_meta(meta_path, zip_path, url)
-        result = self._get(ecosystem, url, folder, zip_path, cached)
+        return self.fetch_url(ecosystem, self.url_for(ecosystem), _cache_folder(self.cache_dir, ecosystem), "all.zip",
+                              _check_zip)
+
+    def fetch_url(self, label: str, url: str, folder: Path, filename: str,
+                  check: Callable[[Path], None] | None = None) -> Download:
+        """`url` into `folder/filename`, conditionally; `check` validates a new download (raise _Retryable)."""
+        if not url.startswith(("http://", "https://")):
+            raise download_failed(f"{url!r} is not an http(s) URL")
+        path, meta_path = folder / filename, folder / f"{filename}.json"
+        cached = self._cached_meta(meta_path, path, url)
+        result = self._get(label, url, folder, path, cached, check)
         if result.status == "not-modified" and cached is not None:
-            sha = _sha256_file(zip_path)
+            sha = _sha256_file(path)
             if sha != cached.get("sha256"):  # the cached copy changed under us: fetch it whole
-                result = self._get(ecosystem, url, folder, zip_path, None)
+                result = self._get(label, url, folder, path, None, check)
             else:
-                result.path, result.size, result.sha256 = zip_path, zip_path.stat().st_size, sha
+                result.path, result.size, result.sha256 = path, path.stat().st_size, sha
                 result.etag, result.last_modified = cached.get("etag", ""), cached.get("last_modified", "")
         if result.status == "downloaded":
             meta = {"url": url, "etag": result.etag, "last_modified": result.last_modified, "sha256": result.sha256,
                     "size": result.size, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             meta_path.write_text(json.dumps(meta, indent=2))
-        self.progress.finished(ecosystem, result.status)
+        self.progress.finished(label, result.status)
         return result
 
+    def get_bytes(self, url: str, max_size: int = 32 << 20) -> bytes | None:
+        """A small file, unconditionally (retried like the rest); None for a 404."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.requests += 1
+                try:
+                    resp = self._http.get(url)
+                except httpx.TransportError as exc:
+                    raise _Retryable(f"{type(exc).__name__}: {exc or 'connection dropped'}",
+                                     connect=isinstance(exc, httpx.ConnectError)) from None
+                if resp.status_code == 404:
+                    return None
+                if resp.status_code in RETRY_STATUSES:
+                    raise _Retryable(f"HTTP {resp.status_code}", resp.headers.get("retry-after"))
+                if resp.status_code != 200:
+                    raise download_failed(f"{url} answered HTTP {resp.status_code}")
+                if len(resp.content) > max_size:
+                    raise download_failed(f"{url} is larger than {max_size:,} bytes")
+                self.bytes += len(resp.content)
+                return resp.content
+            except _Retryable as exc:
+                if attempt >= (min(2, self.retry.attempts) if exc.connect else self.retry.attempts):
+                    raise download_failed(f"{url}: {exc.reason} (after {attempt} attempts)") from None
+                self._sleep(self.retry.delay(attempt, exc.retry_after))
+
     @staticmethod
-    def _cached_meta(meta_path: Path, zip_path: Path, url: str) -> dict[str, Any] | None:
-        if not zip_path.is_file():
+    def _cached_meta(meta_path: Path, path: Path, url: str) -> dict[str, Any] | None:
+        if not path.is_file():
             return None
         try:
             meta = json.loads(meta_path.read_text())
@@ -213,7 +268,8 @@ class Downloader:
             return None
         return meta if isinstance(meta, dict) and meta.get("url") == url else None
 
-    def _get(self, ecosystem: str, url: str, folder: Path, zip_path: Path, cached: dict[str, Any] | None) -> Download:
+    def _get(self, label: str, url: str, folder: Path, path: Path, cached: dict[str, Any] | None,
+             check: Callable[[Path], None] | None) -> Download:
         headers: dict[str, str] = {}
         if cached is not None:
             if cached.get("etag"):
@@ -224,41 +280,43 @@ class Downloader:
         while True:
             attempt += 1
             try:
-                return self._attempt(ecosystem, url, folder, zip_path, headers)
+                return self._attempt(label, url, folder, path, headers, check)
             except _Retryable as exc:
                 # A refused or unresolvable connection is unlikely to heal within seconds: try it twice only.
                 if attempt >= (min(2, self.retry.attempts) if exc.connect else self.retry.attempts):
                     raise download_failed(f"{url}: {exc.reason} (after {attempt} attempts)") from None
                 self._sleep(self.retry.delay(attempt, exc.retry_after))
 
-    def _attempt(self, ecosystem: str, url: str, folder: Path, zip_path: Path, headers: dict[str, str]) -> Download:
+    def _attempt(self, label: str, url: str, folder: Path, path: Path, headers: dict[str, str],
+                 check: Callable[[Path], None] | None) -> Download:
         self.requests += 1
         try:
             with self._http.stream("GET", url, headers=headers) as resp:
                 status = resp.status_code
                 if status == 304:
-                    return Download(ecosystem, url, "not-modified")
+                    return Download(label, url, "not-modified")
                 if status == 404:
-                    return Download(ecosystem, url, "missing")
+                    return Download(label, url, "missing")
                 if status in RETRY_STATUSES:
                     raise _Retryable(f"HTTP {status}", resp.headers.get("retry-after"))
                 if status != 200:
                     raise download_failed(f"{url} answered HTTP {status}")
-                return self._save(ecosystem, url, folder, zip_path, resp)
+                return self._save(label, url, folder, path, resp, check)
         except httpx.TransportError as exc:
             if isinstance(exc, httpx.UnsupportedProtocol):
                 raise download_failed(f"{url}: {exc}") from None
             raise _Retryable(f"{type(exc).__name__}: {exc or 'connection dropped'}",
                              connect=isinstance(exc, httpx.ConnectError)) from None
 
-    def _save(self, ecosystem: str, url: str, folder: Path, zip_path: Path, resp: httpx.Response) -> Download:
+    def _save(self, label: str, url: str, folder: Path, path: Path, resp: httpx.Response,
+              check: Callable[[Path], None] | None) -> Download:
         folder.mkdir(parents=True, exist_ok=True)
         length = resp.headers.get("content-length")
         total = int(length) if length and length.isdigit() else None
-        self.progress.started(ecosystem, total)
+        self.progress.started(label, total)
         h = hashlib.sha256()
         received = 0
-        fd, part_name = tempfile.mkstemp(prefix=".all.zip.", suffix=".part", dir=folder)
+        fd, part_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
         part = Path(part_name)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -266,19 +324,17 @@ class Downloader:
                     out.write(chunk)
                     h.update(chunk)
                     received += len(chunk)
-                    self.progress.advanced(ecosystem, received)
+                    self.progress.advanced(label, received)
+            self.bytes += received
             if total is not None and received != total:
                 raise _Retryable(f"the download stopped after {received:,} of {total:,} bytes")
-            try:
-                with zipfile.ZipFile(part) as z:
-                    z.infolist()
-            except (zipfile.BadZipFile, OSError) as exc:
-                raise _Retryable(f"the download is not a valid zip ({exc})") from None
-            os.replace(part, zip_path)
+            if check is not None:
+                check(part)
+            os.replace(part, path)
         except BaseException:
             part.unlink(missing_ok=True)
             raise
-        return Download(ecosystem, url, "downloaded", zip_path, received, "sha256:" + h.hexdigest(),
+        return Download(label, url, "downloaded", path, received, "sha256:" + h.hexdigest(),
                         resp.headers.get("etag", ""), resp.headers.get("last-modified", ""))
 
 
@@ -297,10 +353,126 @@ class UpdateResult:
     rebuilt: bool = False
     build: BuildResult | None = None
     info: DatabaseInfo | None = None
+    mode: str = "unchanged"  # full (rebuilt from all.zip files) | incremental (changed records applied) | unchanged
+    changes: ChangeCounts = field(default_factory=ChangeCounts)
+    bytes_downloaded: int = 0
+    enriched: EnrichResult | None = None
 
 
 def _inputs_key(inputs: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return sorted((str(i.get("label", "")), str(i.get("sha256", ""))) for i in inputs)
+
+
+MAX_INCREMENTAL = 5000  # more changed records than this: the conditional all.zip is cheaper than one GET each
+
+
+def parse_modified_ids(text: str) -> list[tuple[str, str]]:
+    """OSV's `modified_id.csv`: one `<modified>,<id>` per line, newest first (the bucket-wide file writes the id as
+    `<Ecosystem>/<id>`; the folder is dropped). Lines that do not fit are skipped."""
+    out: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        stamp, sep, rid = line.strip().partition(",")
+        if sep and stamp and rid and parse_time(stamp) is not None:
+            out.append((stamp, rid.rsplit("/", 1)[-1].strip()))
+    return out
+
+
+def _newest(stamps: Any) -> str:
+    best = ""
+    for stamp in stamps:
+        when = parse_time(stamp)
+        if when is not None and not stamp.startswith("0001-") and (not best or when > (parse_time(best) or when)):
+            best = stamp
+    return best
+
+
+@dataclass
+class _Delta:
+    upserts: list[Advisory] = field(default_factory=list)
+    removals: list[str] = field(default_factory=list)
+    sync: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def _zip_delta(dl: Downloader, target: Path, ecosystem: str, result: UpdateResult, delta: _Delta) -> None:
+    """An ecosystem whose change list is missing or too long: its conditional all.zip, compared with the database."""
+    d = dl.fetch(ecosystem)
+    result.downloads.append(d)
+    if d.status == "missing":
+        result.warnings.append(f"no OSV data for ecosystem {ecosystem!r} ({d.url} answered 404); skipped")
+        return
+    if d.status != "downloaded" or d.path is None:
+        return
+    stats = ImportStats()
+    records = list(iter_zip(d.path, stats, d.url))
+    stored = advisory_versions(target, ecosystem)
+    seen = {a.id for a in records}
+    delta.upserts += records  # apply_changes skips those not newer than the stored version
+    delta.removals += sorted(set(stored) - seen)
+    delta.sync[ecosystem] = {"newest": _newest(a.modified for a in records), "via": "all.zip"}
+
+
+def _incremental(dl: Downloader, target: Path, ecosystems: Sequence[str], sync: dict[str, Any],
+                 result: UpdateResult, max_changes: int) -> _Delta:
+    delta = _Delta()
+    for ecosystem in ecosystems:
+        since = str((sync.get(ecosystem) or {}).get("newest", ""))
+        folder = _cache_folder(dl.cache_dir, ecosystem)
+        d = dl.fetch_url(f"{ecosystem} changes", dl.url_for(ecosystem, "modified_id.csv"), folder, "modified_id.csv")
+        result.downloads.append(d)
+        if d.status == "not-modified":
+            continue
+        if d.status == "missing" or d.path is None:
+            _zip_delta(dl, target, ecosystem, result, delta)
+            continue
+        listed = parse_modified_ids(d.path.read_text("utf-8", "replace"))
+        cutoff = parse_time(since)
+        stored = advisory_ids(target, ecosystem)
+        # Newer than the last sync, or not stored at all (a record may be published with an older stamp); stored
+        # ids the complete list no longer names were taken down.
+        changed = [rid for stamp, rid in listed
+                   if cutoff is None or rid not in stored or (parse_time(stamp) or cutoff) > cutoff]
+        if listed:
+            delta.removals += sorted(stored - {rid for _, rid in listed})
+        if cutoff is None or len(changed) > max_changes:
+            _zip_delta(dl, target, ecosystem, result, delta)
+            continue
+        stats = ImportStats()
+        for rid in dict.fromkeys(changed):
+            data = dl.get_bytes(dl.url_for(ecosystem, f"{rid}.json"))
+            if data is None:
+                delta.removals.append(rid)  # listed as changed, no longer published
+                continue
+            delta.upserts += [a for a in _records_from_bytes(data, f"{ecosystem}/{rid}.json", stats)]
+        if stats.malformed:
+            result.warnings += [f"skipped a malformed record: {p}" for p in stats.problems]
+        delta.sync[ecosystem] = {"newest": _newest([since, *(stamp for stamp, _ in listed)]) or since,
+                                 "via": "modified_id.csv"}
+    return delta
+
+
+def _fetch_enrichment(dl: Downloader, sources: DataSources, cache: Path, result: UpdateResult,
+                      force: bool) -> tuple[list[Path], list[Path], Path | None, Path | None]:
+    """Conditional downloads of the enrichment sources that are on; (CVE inputs, NVD inputs, EPSS, KEV) that
+    changed. A source that cannot be fetched is a warning: the OSV update stands on its own."""
+    files = {"cve": "cvelist.zip", "nvd": "nvd.data", "epss": "epss.csv.gz", "kev": "kev.json"}
+    changed: dict[str, Path] = {}
+    for name, url in sources.enrichment().items():
+        folder = cache / "enrichment" / name
+        if force:
+            (folder / f"{files[name]}.json").unlink(missing_ok=True)
+        try:
+            d = dl.fetch_url(name, url, folder, files[name])
+        except HullscanError as exc:
+            result.warnings.append(f"{name} data not updated: {exc.detail}")
+            continue
+        result.downloads.append(d)
+        if d.status == "missing":
+            result.warnings.append(f"{name} data not updated: {url} answered 404")
+        elif d.status == "downloaded" and d.path is not None:
+            changed[name] = d.path
+    cve = [changed["cve"]] if "cve" in changed else []
+    nvd = [changed["nvd"]] if "nvd" in changed else []
+    return cve, nvd, changed.get("epss"), changed.get("kev")
 
 
 def update_database(
@@ -316,45 +488,128 @@ def update_database(
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
     on_phase: Callable[[str], None] | None = None,
+    sources: DataSources | None = None,
+    incremental: bool = True,
+    max_incremental: int = MAX_INCREMENTAL,
 ) -> UpdateResult:
-    """Download what changed and rebuild `target` (or only refresh its `updated_at` when nothing did).
-    `on_phase("building")` is called before a rebuild starts (for a progress display)."""
+    """Bring `target` up to date with the OSV bucket at `base_url` (and the enrichment `sources`, when given).
+
+    A database built by a previous update is updated incrementally: per ecosystem, the conditional
+    `modified_id.csv` names the records changed since its newest one, and only those are fetched (an ecosystem
+    without a change list, or with more than `max_incremental` changes, falls back to its conditional all.zip,
+    compared with the database); the changes are applied to a copy that is swapped in atomically. Otherwise (no
+    database yet, `force`, `incremental=False`) every all.zip is fetched conditionally and the database rebuilt, or
+    only its `updated_at` refreshed when no zip changed. `on_phase("building")` is called before a rebuild."""
     target = Path(target).expanduser().absolute()
     cache = cache_dir or target.parent / CACHE_DIRNAME
     if not ecosystems:
         raise download_failed("no ecosystem was asked for")
+    wanted = list(dict.fromkeys(ecosystems))
     result = UpdateResult([])
+    sync: dict[str, Any] = {}
+    if target.is_file() and not force:
+        try:
+            with Store.open(target) as store:
+                sync = dict(store.meta("sync") or {})
+                previous_kev = {str(i.get("sha256", "")) for i in store.meta("inputs") or []
+                                if i.get("label") == str(kev_path)}
+        except HullscanError:
+            sync, previous_kev = {}, set()
+        if kev_path is not None and previous_kev != {_sha256_file(kev_path) if kev_path.is_file() else ""}:
+            sync = {}  # a new KEV catalogue marks advisories at build time: rebuild
     with Downloader(base_url, cache, retry=retry, progress=progress, transport=transport, sleep=sleep) as dl:
-        for ecosystem in dict.fromkeys(ecosystems):
-            d = dl.fetch(ecosystem)
-            result.downloads.append(d)
-            if d.status == "missing":
-                result.warnings.append(f"no OSV data for ecosystem {ecosystem!r} ({d.url} answered 404); skipped")
+        if incremental and sync and all(e in sync for e in wanted):
+            delta = _incremental(dl, target, wanted, sync, result, max_incremental)
+            moved = any((sync.get(e) or {}).get("newest") != v.get("newest") for e, v in delta.sync.items())
+            if delta.upserts or delta.removals or moved:
+                if on_phase is not None:
+                    on_phase("applying changes to")
+                result.changes = apply_changes(target, delta.upserts, delta.removals,
+                                               meta_updates={"sync": {**sync, **delta.sync}})
+                result.mode = "incremental"
+            else:
+                refresh(target)
+        else:
+            _full(dl, target, wanted, kev_path, force, on_phase, result)
+        if sources is not None:
+            cve, nvd, epss_path, kev_file = _fetch_enrichment(dl, sources, cache, result, force)
+            if cve or nvd or epss_path or kev_file:
+                stats = CveImportStats()
+
+                def records() -> Iterator[CveRecord]:
+                    for path in [*cve, *nvd]:
+                        yield from iter_cve_path(path, stats)
+
+                on = sources.enrichment()
+                result.enriched = enrich_database(
+                    target, cve_records=records(), cve_source=", ".join(on[k] for k in ("cve", "nvd") if k in on),
+                    epss=load_epss(epss_path) if epss_path else None, kev=load_kev(kev_file) if kev_file else None)
+        result.bytes_downloaded = dl.bytes
+    with Store.open(target) as store:
+        result.info = store.info()
+    return result
+
+
+def _full(dl: Downloader, target: Path, ecosystems: list[str], kev_path: Path | None, force: bool,
+          on_phase: Callable[[str], None] | None, result: UpdateResult) -> None:
+    for ecosystem in ecosystems:
+        d = dl.fetch(ecosystem)
+        result.downloads.append(d)
+        if d.status == "missing":
+            result.warnings.append(f"no OSV data for ecosystem {ecosystem!r} ({d.url} answered 404); skipped")
     usable = [d for d in result.downloads if d.path is not None]
     if not usable:
-        raise download_failed(f"{base_url} has data for none of the ecosystems asked for "
+        raise download_failed(f"{dl.base_url} has data for none of the ecosystems asked for "
                               f"({', '.join(ecosystems)})")
     inputs: list[dict[str, Any]] = [{"label": d.url, "sha256": d.sha256, "etag": d.etag,
                                      "last_modified": d.last_modified, "size": d.size} for d in usable]
     if kev_path is not None:
         inputs.append({"label": str(kev_path), "sha256": _sha256_file(kev_path) if kev_path.is_file() else ""})
-    if not force and target.is_file():
-        previous: list[dict[str, Any]] | None
+    previous_inputs: list[dict[str, Any]] | None = None
+    before: dict[str, str] = {}
+    withdrawn_before: set[str] = set()
+    if target.is_file():
         try:
             with Store.open(target) as store:
-                previous = list(store.meta("inputs") or [])
+                previous_inputs = list(store.meta("inputs") or [])
+            before = advisory_versions(target)
+            withdrawn_before = withdrawn_ids(target)
         except HullscanError:
-            previous = None
-        if previous is not None and _inputs_key(previous) == _inputs_key(inputs):
-            result.info = refresh(target)
-            return result
+            previous_inputs = None
+    if not force and previous_inputs is not None and _inputs_key(previous_inputs) == _inputs_key(inputs):
+        refresh(target)
+        return
     if on_phase is not None:
         on_phase("building")
+    newest: dict[str, str] = {}
+    by_url = {d.url: d.ecosystem for d in usable}
+
+    def seen(advisory: Advisory) -> None:
+        for entry in advisory.affected:
+            base = entry.ecosystem.split(":", 1)[0]
+            if base in newest or base in by_url.values():
+                newest[base] = _newest([newest.get(base, ""), advisory.modified])
+
+    extra: dict[str, Any] = {"sync": {}}
     result.build = build_from_paths(target, [(d.path, d.url) for d in usable if d.path is not None],
-                                    kev_path=kev_path, inputs=inputs)
+                                    kev_path=kev_path, inputs=inputs, on_record=seen, extra_meta=extra,
+                                    finalize=lambda: extra["sync"].update(
+                                        {e: {"newest": newest.get(e, ""), "via": "all.zip"}
+                                         for e in by_url.values()}))
     result.rebuilt = True
-    result.info = result.build.info
-    return result
+    result.mode = "full"
+    for ecosystem in by_url.values():  # the change lists as of this build: the next update asks only what changed
+        folder = _cache_folder(dl.cache_dir, ecosystem)
+        try:
+            dl.fetch_url(f"{ecosystem} changes", dl.url_for(ecosystem, "modified_id.csv"), folder, "modified_id.csv")
+        except HullscanError as exc:
+            result.warnings.append(f"the change list of {ecosystem} was not fetched: {exc.detail}")
+    after = advisory_versions(target)
+    withdrawn_after = withdrawn_ids(target)
+    result.changes = ChangeCounts(
+        added=len(set(after) - set(before)), removed=len(set(before) - set(after)),
+        changed=sum(1 for k, v in after.items() if k in before and before[k] != v),
+        withdrawn=len((withdrawn_after - withdrawn_before) & set(after)))
 
 
 # -- OCI artifact -------------------------------------------------------------------------------------------

@@ -1,0 +1,129 @@
+"""Incremental `db update`: OSV's per-ecosystem `modified_id.csv` names what changed, only those records are fetched,
+the change is applied atomically and counted (added / changed / withdrawn / removed), against a real HTTP server."""
+
+from __future__ import annotations
+
+import copy
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hullscan.vulndb.store import Store
+from hullscan.vulndb.update import Retry, parse_modified_ids, update_database
+
+from .osvserver import OSV_EXTRACT, SHARED_OSV, OSVBucket, zip_folder
+
+NO_WAIT = Retry(attempts=3, base_delay=0.0, max_delay=0.0)
+
+
+def publish(root: Path, eco: str, records: dict[str, dict[str, object]]) -> None:
+    """The bucket layout for one ecosystem: all.zip, one <ID>.json per record, and modified_id.csv (newest first)."""
+    folder = root / eco
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.json"):
+        old.unlink()
+    for rid, rec in records.items():
+        (folder / f"{rid}.json").write_text(json.dumps(rec, indent=1))
+    zip_folder(folder, folder / "all.zip")
+    lines = sorted(((str(r["modified"]), rid) for rid, r in records.items()), reverse=True)
+    (folder / "modified_id.csv").write_text("".join(f"{m},{rid}\n" for m, rid in lines))
+
+
+def _load(eco: str) -> dict[str, dict[str, object]]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((OSV_EXTRACT / eco).glob("*.json"))}
+
+
+@pytest.fixture
+def bucket(tmp_path: Path) -> Iterator[tuple[OSVBucket, dict[str, dict[str, object]]]]:
+    pypi = _load("PyPI")
+    publish(tmp_path / "bucket", "PyPI", pypi)
+    publish(tmp_path / "bucket", "Debian", _load("Debian"))
+    server = OSVBucket(tmp_path / "bucket").start()
+    try:
+        yield server, pypi
+    finally:
+        server.stop()
+
+
+def test_parse_modified_ids() -> None:
+    text = "2024-08-15T00:11:02Z,PYSEC-2024-1\nnot a line\n2023-01-01T00:00:00Z,PyPI/PYSEC-2023-74\n"
+    assert parse_modified_ids(text) == [("2024-08-15T00:11:02Z", "PYSEC-2024-1"),
+                                        ("2023-01-01T00:00:00Z", "PYSEC-2023-74")]
+
+
+@pytest.mark.skipif(not SHARED_OSV.is_dir(), reason="../shared/vulndata is not available")
+def test_only_changed_records_are_fetched_and_counted(tmp_path: Path,
+                                                      bucket: tuple[OSVBucket, dict[str, dict[str, object]]]) -> None:
+    server, pypi = bucket
+    target = tmp_path / "db" / "hullscan.db"
+    first = update_database(target, base_url=server.url, ecosystems=["PyPI", "Debian"], retry=NO_WAIT)
+    assert first.mode == "full" and first.changes.added == len(pypi) + len(_load("Debian"))
+    with Store.open(target) as s:
+        assert set(s.meta("sync")) == {"PyPI", "Debian"}
+        before = s.info().built_at
+
+    # nothing changed upstream: two conditional requests, no record fetched, nothing rebuilt
+    server.requests.clear()
+    quiet = update_database(target, base_url=server.url, ecosystems=["PyPI", "Debian"], retry=NO_WAIT)
+    assert quiet.mode == "unchanged" and quiet.changes.total() == 0
+    assert sorted((r.path, r.status) for r in server.requests) == [("/Debian/modified_id.csv", 304),
+                                                                   ("/PyPI/modified_id.csv", 304)]
+
+    # upstream: a real record the database lacks appears, and a stored one is withdrawn (a mutated copy)
+    with zipfile.ZipFile(SHARED_OSV / "PyPI" / "all.zip") as z:
+        new = json.loads(z.read("PYSEC-2019-217.json"))
+    changed = copy.deepcopy(pypi["PYSEC-2023-74"])
+    changed["modified"] = "2030-01-01T00:00:00Z"
+    changed["withdrawn"] = "2030-01-01T00:00:00Z"
+    publish(server.root, "PyPI", {**pypi, "PYSEC-2023-74": changed, "PYSEC-2019-217": new})
+    server.requests.clear()
+    result = update_database(target, base_url=server.url, ecosystems=["PyPI", "Debian"], retry=NO_WAIT)
+    assert result.mode == "incremental"
+    assert (result.changes.added, result.changes.changed, result.changes.withdrawn, result.changes.removed) == \
+        (1, 1, 1, 0)
+    fetched = sorted(r.path for r in server.requests if r.path.endswith(".json"))
+    assert fetched == ["/PyPI/PYSEC-2019-217.json", "/PyPI/PYSEC-2023-74.json"]  # only what changed
+    assert not any(r.path.endswith("all.zip") for r in server.requests)
+    # what was received: the PyPI change list and the two records (Debian's list answered 304); the comparison
+    # with a full download on real data is `make bench` (benchmarks/bench_vulndb.py)
+    received = sum((server.root / "PyPI" / n).stat().st_size
+                   for n in ("modified_id.csv", "PYSEC-2019-217.json", "PYSEC-2023-74.json"))
+    assert result.bytes_downloaded == received
+    with Store.open(target) as s:
+        assert [a.id for a, _ in s.lookup("PyPI", "jinja2")] == ["PYSEC-2019-217"]
+        assert [a.id for a, _ in s.lookup("PyPI", "requests")] == ["PYSEC-2018-28"]  # the withdrawn one is gone
+        assert s.info().built_at == before and s.meta("last_update")["withdrawn"] == 1
+        assert s.meta("sync")["PyPI"]["newest"] == "2030-01-01T00:00:00Z"
+
+
+def test_too_many_changes_fall_back_to_the_zip(tmp_path: Path,
+                                               bucket: tuple[OSVBucket, dict[str, dict[str, object]]]) -> None:
+    server, pypi = bucket
+    target = tmp_path / "hullscan.db"
+    update_database(target, base_url=server.url, ecosystems=["PyPI"], retry=NO_WAIT)
+    bumped = {rid: {**rec, "modified": "2031-01-01T00:00:00Z"} for rid, rec in pypi.items()}
+    publish(server.root, "PyPI", bumped)
+    server.requests.clear()
+    result = update_database(target, base_url=server.url, ecosystems=["PyPI"], retry=NO_WAIT, max_incremental=2)
+    assert result.mode == "incremental" and result.changes.changed == len(pypi)
+    assert [r.path for r in server.requests] == ["/PyPI/modified_id.csv", "/PyPI/all.zip"]
+
+
+def test_a_failed_record_download_leaves_the_database_unchanged(
+        tmp_path: Path, bucket: tuple[OSVBucket, dict[str, dict[str, object]]]) -> None:
+    server, pypi = bucket
+    target = tmp_path / "hullscan.db"
+    update_database(target, base_url=server.url, ecosystems=["PyPI"], retry=NO_WAIT)
+    before = target.read_bytes()
+    changed = {**pypi["PYSEC-2018-28"], "modified": "2032-01-01T00:00:00Z"}
+    publish(server.root, "PyPI", {**pypi, "PYSEC-2018-28": changed})
+    server.faults["/PyPI/PYSEC-2018-28.json"] = [503, 503, 503]
+    from hullscan.errors import HullscanError
+
+    with pytest.raises(HullscanError) as err:
+        update_database(target, base_url=server.url, ecosystems=["PyPI"], retry=NO_WAIT, sleep=lambda _: None)
+    assert err.value.code == "DB_DOWNLOAD_FAILED"
+    assert target.read_bytes() == before
