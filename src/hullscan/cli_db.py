@@ -1,6 +1,6 @@
 """`hullscan db ...`: get, inspect and carry the vulnerability database.
 
-    hullscan db update [--base-url URL] [--ecosystem NAME]... [--kev FILE] [--force]
+    hullscan db update [--base-url URL] [--ecosystem NAME]... [--kev FILE] [--force] [--no-enrichment] [--rescan]
     hullscan db import PATH... [--kev FILE]
     hullscan db status [--strict] [--json]
     hullscan db push REF [--username U --password-stdin] [--insecure] [--ca-cert FILE]
@@ -30,7 +30,7 @@ from hullscan.cli.common import fail, load_settings, print_warning, read_passwor
 from hullscan.errors import DatabaseError, HullscanError
 from hullscan.vulndb.osv import ImportStats
 from hullscan.vulndb.store import STALE_AFTER_DAYS, Store, parse_time
-from hullscan.vulndb.update import DEFAULT_BASE_URL, DEFAULT_ECOSYSTEMS, pull_database, push_database, update_database
+from hullscan.vulndb.update import DEFAULT_ECOSYSTEMS, pull_database, push_database, update_database
 
 db_app = typer.Typer(help="Manage the vulnerability database (OSV data in a local SQLite file).",
                      no_args_is_help=True)
@@ -133,20 +133,34 @@ def _refresh_eol(err: Console) -> None:
 @_catalogue_errors
 def update_cmd(
     db: DbOpt = None,
-    base_url: Annotated[str, typer.Option("--base-url", envvar="HULLSCAN_OSV_URL",
-                                          help="Where <Ecosystem>/all.zip files are served")] = DEFAULT_BASE_URL,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="Where <Ecosystem>/all.zip, modified_id.csv and "
+                                                 "<ID>.json files are served [default: HULLSCAN_OSV_URL, else "
+                                                 "OSV's bucket]")] = None,
     ecosystem: Annotated[list[str] | None, typer.Option("--ecosystem", "-e", help="OSV ecosystem to download "
                                                         "(repeatable; default: every one hullscan detects)")] = None,
     kev: KevOpt = None,
-    force: Annotated[bool, typer.Option("--force", help="Rebuild even when no source changed")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild from the all.zip files even when an incremental "
+                                        "update would do")] = False,
+    no_enrichment: Annotated[bool, typer.Option("--no-enrichment", help="Fetch OSV data only (no CVE records, "
+                                                "NVD, EPSS or KEV)")] = False,
+    rescan: Annotated[bool, typer.Option("--rescan", help="Then re-evaluate the stored scans and show new and "
+                                         "fixed findings per image")] = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Download OSV data (conditionally: unchanged files are not fetched again) and rebuild the database."""
+    """Bring the database up to date: only what changed since the last update is fetched (OSV's modified_id.csv,
+    conditional requests), applied atomically; CVE severity data, EPSS and KEV come along (HULLSCAN_CVE_URL,
+    HULLSCAN_NVD_URL, HULLSCAN_EPSS_URL, HULLSCAN_KEV_URL; an empty value turns one off)."""
+    from hullscan.vulndb.sources import DataSources
+
     path = _db_path(db)
     err = _err()
+    sources = DataSources.from_env()
+    osv_url = base_url or sources.osv
+    enrichment = None if no_enrichment else sources
     ecosystems = ecosystem or list(DEFAULT_ECOSYSTEMS)
     if quiet or not err.is_terminal:
-        result = update_database(path, base_url=base_url, ecosystems=ecosystems, kev_path=kev, force=force)
+        result = update_database(path, base_url=osv_url, ecosystems=ecosystems, kev_path=kev, force=force,
+                                 sources=enrichment)
     else:
         columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
         with Progress(*columns, console=err, transient=True) as progress:
@@ -154,21 +168,46 @@ def update_cmd(
             def phase(name: str) -> None:
                 progress.add_task(f"{name} the database", total=None)
 
-            result = update_database(path, base_url=base_url, ecosystems=ecosystems, kev_path=kev, force=force,
-                                     progress=_RichDownloads(progress), on_phase=phase)
+            result = update_database(path, base_url=osv_url, ecosystems=ecosystems, kev_path=kev, force=force,
+                                     progress=_RichDownloads(progress), on_phase=phase, sources=enrichment)
     for warning in result.warnings:
         print_warning(warning, err)
     _refresh_eol(err)
-    fetched = sum(d.status == "downloaded" for d in result.downloads)
-    unchanged = sum(d.status == "not-modified" for d in result.downloads)
     out = Console(highlight=False, soft_wrap=True)
+    c = result.changes
+    counts = (f"{c.added:,} added, {c.changed:,} changed, {c.withdrawn:,} withdrawn"
+              + (f", {c.removed:,} removed" if c.removed else ""))
+    fetched = f"{result.bytes_downloaded / 1e6:.2f} MB downloaded"
     if result.build is not None:
         _report_problems(result.build.stats, err)
-        out.print(f"downloaded {fetched}, unchanged {unchanged}; "
+        out.print(f"full rebuild ({fetched}): {counts}; "
                   + _summary(result.build.stats, result.build.info.counts, path, result.build.size,
                              result.build.seconds), markup=False)
+    elif result.mode == "incremental":
+        out.print(f"incremental update of {path} ({fetched}): {counts}", markup=False)
     else:
-        out.print(f"all {unchanged} source(s) unchanged; {path} is current (updated_at refreshed)", markup=False)
+        out.print(f"no advisory changed ({fetched}); {path} is current (updated_at refreshed)", markup=False)
+    if result.enriched is not None:
+        e = result.enriched
+        out.print(f"enrichment: {e.cve_records:,} CVE records ({e.with_metrics:,} with a metric), {e.epss:,} EPSS "
+                  f"scores, {e.kev:,} KEV entries", markup=False)
+    if rescan:
+        _rescan(db, out)
+
+
+def _rescan(db: Path | None, out: Console) -> None:
+    from hullscan.pipeline import Engine
+
+    with Engine(load_settings(db=db), pool="never") as engine:
+        changes = engine.rescan()
+    if not changes:
+        out.print("no stored scans to re-evaluate", markup=False)
+    for ch in changes:
+        out.print(f"{ch.image}: {ch.total} findings, {len(ch.new)} new, {len(ch.gone)} fixed", markup=False)
+        for line in ch.new:
+            out.print(f"  + {line}", markup=False)
+        for line in ch.gone:
+            out.print(f"  - {line}", markup=False)
 
 
 @db_app.command("import")

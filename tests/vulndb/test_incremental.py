@@ -127,3 +127,77 @@ def test_a_failed_record_download_leaves_the_database_unchanged(
         update_database(target, base_url=server.url, ecosystems=["PyPI"], retry=NO_WAIT, sleep=lambda _: None)
     assert err.value.code == "DB_DOWNLOAD_FAILED"
     assert target.read_bytes() == before
+
+
+def test_cli_update_fetches_enrichment_conditionally_and_rescans(
+        tmp_path: Path, bucket: tuple[OSVBucket, dict[str, dict[str, object]]]) -> None:
+    import gzip
+
+    from typer.testing import CliRunner
+
+    from hullscan.cli import app
+
+    from .osvserver import KEV_EXTRACT
+
+    server, _pypi = bucket
+    data = Path(__file__).resolve().parent / "data"
+    enrich = server.root / "enrich"
+    enrich.mkdir()
+    with zipfile.ZipFile(enrich / "cves.zip", "w") as z:
+        for f in sorted((data / "cve").glob("CVE-*.json")):
+            z.write(f, f"cvelistV5-main/cves/{f.name}")
+    (enrich / "epss.csv.gz").write_bytes(gzip.compress((data / "epss" / "epss_scores-2025-01-01.head.csv").read_bytes()))
+    (enrich / "kev.json").write_bytes(KEV_EXTRACT.read_bytes())
+    env = {"HULLSCAN_DB": str(tmp_path / "hullscan.db"), "HULLSCAN_DATA_DIR": str(tmp_path / "data"),
+           "HULLSCAN_CVE_URL": f"{server.url}/enrich/cves.zip", "HULLSCAN_NVD_URL": "",
+           "HULLSCAN_EPSS_URL": f"{server.url}/enrich/epss.csv.gz", "HULLSCAN_KEV_URL": f"{server.url}/enrich/kev.json"}
+    runner = CliRunner()
+    args = ["db", "update", "--base-url", server.url, "-e", "PyPI", "-e", "Debian", "--rescan"]
+    first = runner.invoke(app, args, env=env)
+    assert first.exit_code == 0, first.output
+    assert "enrichment: 17 CVE records (10 with a metric), 3 EPSS scores, 5 KEV entries" in first.stdout
+    assert "no stored scans to re-evaluate" in first.stdout
+    server.requests.clear()
+    second = runner.invoke(app, args, env=env)
+    assert second.exit_code == 0, second.output
+    assert "enrichment:" not in second.stdout  # nothing new
+    assert sorted((r.path, r.status) for r in server.requests if r.path.startswith("/enrich/")) == [
+        ("/enrich/cves.zip", 304), ("/enrich/epss.csv.gz", 304), ("/enrich/kev.json", 304)]
+    status = runner.invoke(app, ["db", "status", "--json"], env=env)
+    doc = json.loads(status.stdout)
+    assert doc["enrichment"]["cve5"]["records"] == 17 and doc["enrichment"]["epss"]["records"] == 3
+
+
+@pytest.mark.skipif(not SHARED_OSV.is_dir(), reason="../shared/vulndata is not available")
+def test_update_then_rescan_shows_new_and_fixed_findings(
+        tmp_path: Path, bucket: tuple[OSVBucket, dict[str, dict[str, object]]]) -> None:
+    from typer.testing import CliRunner
+
+    from hullscan.cli import app
+    from hullscan.imagebuild import Image, Layer, layer_tar, write_oci_layout
+
+    server, pypi = bucket
+    site = "usr/lib/python3/site-packages"
+    image = Image([Layer(layer_tar([
+        (f"{site}/requests-2.19.1.dist-info/METADATA", "Metadata-Version: 2.1\nName: requests\nVersion: 2.19.1\n"),
+        (f"{site}/Jinja2-2.10.dist-info/METADATA", "Metadata-Version: 2.1\nName: Jinja2\nVersion: 2.10\n")]),
+        "RUN pip install")])
+    layout = write_oci_layout(tmp_path / "oci", image, "1")
+    env = {"HULLSCAN_DB": str(tmp_path / "hullscan.db"), "HULLSCAN_DATA_DIR": str(tmp_path / "data"),
+           "HULLSCAN_CACHE_DIR": str(tmp_path / "cache")}
+    runner = CliRunner()
+    update = ["db", "update", "--base-url", server.url, "-e", "PyPI", "--no-enrichment", "--rescan"]
+    assert runner.invoke(app, update, env=env).exit_code == 0
+    scanned = runner.invoke(app, ["scan", f"oci:{layout}:1", "--skip-db-update", "-q", "--scanners", "vuln",
+                                  "-f", "json"], env=env)
+    assert scanned.exit_code == 0, scanned.output
+    assert {v["id"] for v in json.loads(scanned.stdout)["vulnerabilities"]} == {"CVE-2018-18074", "CVE-2023-32681"}
+    with zipfile.ZipFile(SHARED_OSV / "PyPI" / "all.zip") as z:
+        new = json.loads(z.read("PYSEC-2019-217.json"))
+    withdrawn = {**pypi["PYSEC-2023-74"], "modified": "2030-01-01T00:00:00Z", "withdrawn": "2030-01-01T00:00:00Z"}
+    publish(server.root, "PyPI", {**pypi, "PYSEC-2023-74": withdrawn, "PYSEC-2019-217": new})
+    result = runner.invoke(app, update, env=env)
+    assert result.exit_code == 0, result.output
+    assert "incremental update" in result.stdout and "1 added, 1 changed, 1 withdrawn" in result.stdout
+    assert f"{layout}:1: 2 findings, 1 new, 1 fixed" in result.stdout
+    assert "  + CVE-2019-10906 in jinja2" in result.stdout and "  - CVE-2023-32681 in requests" in result.stdout
