@@ -146,7 +146,8 @@ def test_cli_update_fetches_enrichment_conditionally_and_rescans(
     with zipfile.ZipFile(enrich / "cves.zip", "w") as z:
         for f in sorted((data / "cve").glob("CVE-*.json")):
             z.write(f, f"cvelistV5-main/cves/{f.name}")
-    (enrich / "epss.csv.gz").write_bytes(gzip.compress((data / "epss" / "epss_scores-2025-01-01.head.csv").read_bytes()))
+    head = (data / "epss" / "epss_scores-2025-01-01.head.csv").read_bytes()
+    (enrich / "epss.csv.gz").write_bytes(gzip.compress(head))
     (enrich / "kev.json").write_bytes(KEV_EXTRACT.read_bytes())
     env = {"HULLSCAN_DB": str(tmp_path / "hullscan.db"), "HULLSCAN_DATA_DIR": str(tmp_path / "data"),
            "HULLSCAN_CVE_URL": f"{server.url}/enrich/cves.zip", "HULLSCAN_NVD_URL": "",
