@@ -29,6 +29,7 @@ bench: $(STAMP) system
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/bench_vulndb.py
+	$(BIN)/python benchmarks/bench_incremental.py
 	$(BIN)/python benchmarks/bench_secrets.py
 
 clean:

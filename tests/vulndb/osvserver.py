@@ -71,6 +71,9 @@ class OSVBucket:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body go out in separate writes: without this, Nagle's algorithm and the client's delayed
+            # ACK hold every small answer on a kept-alive connection for ~40 ms
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
                 pass

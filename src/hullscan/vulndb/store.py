@@ -976,9 +976,16 @@ def withdrawn_ids(target: Path) -> set[str]:
         return {r[0] for r in store._conn.execute("SELECT id FROM advisories WHERE withdrawn = 1")}
 
 
-def advisory_ids(target: Path, ecosystem: str) -> set[str]:
-    """Ids of the advisories naming `ecosystem` (without release), without decoding them."""
+def advisory_ids(target: Path, ecosystem: str, *, exclusive: bool = False) -> set[str]:
+    """Ids of the advisories naming `ecosystem` (without release), without decoding them; `exclusive`: only those
+    naming no other ecosystem (an advisory about several may be published in another ecosystem's files)."""
+    mine = "(f.ecosystem = ? OR f.ecosystem LIKE ?)"
     with Store.open(target) as store, store._lock:
-        return {r[0] for r in store._conn.execute(
-            "SELECT DISTINCT a.id FROM advisories a JOIN affected f ON f.adv = a.rowid "
-            "WHERE f.ecosystem = ? OR f.ecosystem LIKE ?", (ecosystem, ecosystem + ":%"))}
+        ids = {r[0] for r in store._conn.execute(
+            f"SELECT DISTINCT a.id FROM advisories a JOIN affected f ON f.adv = a.rowid WHERE {mine}",
+            (ecosystem, ecosystem + ":%"))}
+        if exclusive:
+            ids -= {r[0] for r in store._conn.execute(
+                f"SELECT DISTINCT a.id FROM advisories a JOIN affected f ON f.adv = a.rowid WHERE NOT {mine}",
+                (ecosystem, ecosystem + ":%"))}
+        return ids

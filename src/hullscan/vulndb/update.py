@@ -21,9 +21,11 @@ import os
 import random
 import re
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -192,6 +194,7 @@ class Downloader:
                                   transport=transport)
         self.requests = 0  # for tests and metrics
         self.bytes = 0  # bytes received in answer bodies
+        self._counting = threading.Lock()  # get_bytes runs in several threads
 
     def close(self) -> None:
         self._http.close()
@@ -237,7 +240,8 @@ class Downloader:
         while True:
             attempt += 1
             try:
-                self.requests += 1
+                with self._counting:
+                    self.requests += 1
                 try:
                     resp = self._http.get(url)
                 except httpx.TransportError as exc:
@@ -251,7 +255,8 @@ class Downloader:
                     raise download_failed(f"{url} answered HTTP {resp.status_code}")
                 if len(resp.content) > max_size:
                     raise download_failed(f"{url} is larger than {max_size:,} bytes")
-                self.bytes += len(resp.content)
+                with self._counting:
+                    self.bytes += len(resp.content)
                 return resp.content
             except _Retryable as exc:
                 if attempt >= (min(2, self.retry.attempts) if exc.connect else self.retry.attempts):
@@ -363,6 +368,7 @@ def _inputs_key(inputs: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return sorted((str(i.get("label", "")), str(i.get("sha256", ""))) for i in inputs)
 
 
+FETCH_WORKERS = 8
 MAX_INCREMENTAL = 5000  # more changed records than this: the conditional all.zip is cheaper than one GET each
 
 
@@ -378,10 +384,11 @@ def parse_modified_ids(text: str) -> list[tuple[str, str]]:
 
 
 def _newest(stamps: Any) -> str:
+    """The latest timestamp (Go's records all carry 0001-01-01: that still marks what was seen)."""
     best = ""
     for stamp in stamps:
         when = parse_time(stamp)
-        if when is not None and not stamp.startswith("0001-") and (not best or when > (parse_time(best) or when)):
+        if when is not None and (not best or when > (parse_time(best) or when)):
             best = stamp
     return best
 
@@ -404,10 +411,9 @@ def _zip_delta(dl: Downloader, target: Path, ecosystem: str, result: UpdateResul
         return
     stats = ImportStats()
     records = list(iter_zip(d.path, stats, d.url))
-    stored = advisory_versions(target, ecosystem)
     seen = {a.id for a in records}
     delta.upserts += records  # apply_changes skips those not newer than the stored version
-    delta.removals += sorted(set(stored) - seen)
+    delta.removals += sorted(advisory_ids(target, ecosystem, exclusive=True) - seen)
     delta.sync[ecosystem] = {"newest": _newest(a.modified for a in records), "via": "all.zip"}
 
 
@@ -432,13 +438,16 @@ def _incremental(dl: Downloader, target: Path, ecosystems: Sequence[str], sync: 
         changed = [rid for stamp, rid in listed
                    if cutoff is None or rid not in stored or (parse_time(stamp) or cutoff) > cutoff]
         if listed:
-            delta.removals += sorted(stored - {rid for _, rid in listed})
+            delta.removals += sorted(advisory_ids(target, ecosystem, exclusive=True) - {rid for _, rid in listed})
         if cutoff is None or len(changed) > max_changes:
             _zip_delta(dl, target, ecosystem, result, delta)
             continue
         stats = ImportStats()
-        for rid in dict.fromkeys(changed):
-            data = dl.get_bytes(dl.url_for(ecosystem, f"{rid}.json"))
+        ids = list(dict.fromkeys(changed))
+        # One small GET per record: latency-bound, so a few at a time (the client is thread-safe).
+        with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
+            bodies = list(pool.map(dl.get_bytes, [dl.url_for(ecosystem, f"{rid}.json") for rid in ids]))
+        for rid, data in zip(ids, bodies, strict=True):
             if data is None:
                 delta.removals.append(rid)  # listed as changed, no longer published
                 continue
