@@ -120,11 +120,17 @@ def main() -> int:
     layout = build()
     exe = str(Path(sys.executable).with_name("hullscan"))
     db = OUT / "vuln.db"
-    # The vulnerability database comes from real OSV records shipped in demo/osv (see PROVENANCE.md).
-    subprocess.run([exe, "db", "import", str(HERE / "osv"), "--db", str(db)], check=True)
-    print(f"\nbuilt a 5-layer sample image at {layout}; scanning it:\n", flush=True)
+    # The vulnerability database comes from real OSV records shipped in demo/osv (see PROVENANCE.md), with the CISA
+    # KEV entries and the CVE record extracts the tests keep (tests/vulndb/data, see PROVENANCE.md there) added as
+    # enrichment: findings are rated from their CVE records, with the source shown, and listed by risk.
+    test_data = HERE.parent / "tests" / "vulndb" / "data"
+    subprocess.run([exe, "db", "import", str(HERE / "osv"), "--kev", str(test_data / "kev.json"), "--db", str(db)],
+                   check=True)
+    subprocess.run([exe, "db", "import", str(test_data / "cve"), "--db", str(db)], check=True)
+    print(f"\nbuilt a 5-layer sample image at {layout}; scanning it (--sort risk: known exploited first):\n",
+          flush=True)
     code = subprocess.call([exe, "scan", f"oci:{layout}:demo", "--cache-dir", str(OUT / "cache"), "--db", str(db),
-                            "--skip-db-update", "--list-packages"],
+                            "--skip-db-update", "--list-packages", "--sort", "risk"],
                            env={**os.environ, "HULLSCAN_DATA_DIR": str(OUT / "data")})
     return code
 
