@@ -154,7 +154,7 @@ def update_cmd(
 
     path = _db_path(db)
     err = _err()
-    sources = DataSources.from_env()
+    sources = DataSources.from_settings(load_settings(db=db))
     osv_url = base_url or sources.osv
     enrichment = None if no_enrichment else sources
     ecosystems = ecosystem or list(DEFAULT_ECOSYSTEMS)

@@ -16,6 +16,8 @@ import platformdirs
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from hullscan.vulndb.sources import DEFAULT_CVE_URL, DEFAULT_EPSS_URL, DEFAULT_KEV_URL, DEFAULT_OSV_URL
+
 APP = "hullscan"
 THREE_HOURS = 3 * 3600.0
 
@@ -44,6 +46,12 @@ class Settings(BaseSettings):
     layer_concurrency: int = Field(3, ge=1, le=16, description="Layers of one image fetched and read at once")
     pool_workers: int | None = Field(None, ge=0, le=64,
                                      description="Processes for heavy analyzers [default: CPUs - 1, at most 4]")
+    # Where `db update` fetches its data (vulndb.sources holds the defaults); "" turns an enrichment source off.
+    osv_url: str = Field(DEFAULT_OSV_URL, description="OSV bucket: <Ecosystem>/all.zip, modified_id.csv, <ID>.json")
+    cve_url: str = Field(DEFAULT_CVE_URL, description="CVE List V5 records (a zip of CVE JSON 5 files)")
+    nvd_url: str = Field("", description="NVD CVE API 2.0 JSON (a file or a zip) [default: off]")
+    epss_url: str = Field(DEFAULT_EPSS_URL, description="FIRST EPSS daily CSV (gzipped)")
+    kev_url: str = Field(DEFAULT_KEV_URL, description="CISA Known Exploited Vulnerabilities catalogue (JSON)")
 
     # -- the service (hullscan serve, worker, scheduler, gate) --
     database_url: str | None = Field(None, description="SQLAlchemy URL of the service database, e.g. "

@@ -41,9 +41,11 @@ if TYPE_CHECKING:
     from hullscan.ignorefile import IgnoreEntry
     from hullscan.pipeline import ScanRequest
     from hullscan.settings import Settings
+    from hullscan.vex.model import VexStatement
 
 GB = 1000**3
-SCAN_FORMATS = ("table", "json", "sarif", "cyclonedx", "spdx", "html")
+SCAN_FORMATS = ("table", "json", "sarif", "cyclonedx", "spdx", "html", "openvex")
+ORDERS = ("severity", "risk")
 SBOM_FORMATS = ("table", "json", "cyclonedx", "spdx")
 
 
@@ -159,6 +161,12 @@ def scan(
     licence_policy: Annotated[Path | None, typer.Option("--licence-policy", help="YAML licence policy")] = None,
     base_catalogue: Annotated[Path | None, typer.Option("--base-catalogue", help="Base image catalogue file "
                                                         "[default: settings' base_catalogue]")] = None,
+    vex: Annotated[list[Path] | None, typer.Option("--vex", help="OpenVEX or CycloneDX VEX document whose "
+                                                   "not_affected/fixed statements suppress findings (repeatable; "
+                                                   "the image's own /*.vex.json are read too)",
+                                                   exists=True, dir_okay=False)] = None,
+    sort: Annotated[str, typer.Option("--sort", help="Order of findings in the table and HTML: severity, or risk "
+                                      "(known exploited first, then EPSS, then severity)")] = "severity",
 ) -> None:
     """Scan an image: its software and the vulnerabilities in it (a table by default)."""
     from hullscan.detect import ReportFilter, SeverityFilter
@@ -170,6 +178,8 @@ def scan(
     from hullscan.pipeline import ScanRequest
 
     fmt = _format(fmt, SCAN_FORMATS)
+    if sort not in ORDERS:
+        raise typer.BadParameter(f"{sort!r} is not one of {', '.join(ORDERS)}", param_hint="--sort")
     chosen = [w.strip() for w in scanners.split(",") if w.strip()]
     unknown = [w for w in items.unknown(chosen) if w != "none"]
     if unknown:
@@ -189,15 +199,27 @@ def scan(
     }
     try:
         request = ScanRequest(items=tuple(w for w in chosen if w != "none"), options=options,
-                              filters=ReportFilter(sev, _ignore_entries(ignore_file)), list_files=list_files,
+                              filters=ReportFilter(sev, _ignore_entries(ignore_file), _vex_statements(vex or [])),
+                              list_files=list_files,
                               **_request_base(image, platform, username, password_stdin, insecure, ca_cert,
                                               docker_config, no_cache, max_image_size, max_layer_size, timeout))
         report = run(request, settings, quiet)
     except HullscanError as exc:
         raise fail(exc) from None
+    report.order = sort
     render(report, fmt, output, list_packages)
+    # Findings a VEX statement suppressed are not in report.vulnerabilities: they never set the exit code.
     if exit_code and (report.vulnerabilities or report.checks):
         raise typer.Exit(exit_code)
+
+
+def _vex_statements(paths: list[Path]) -> list[VexStatement]:
+    from hullscan.vex.parse import load_vex
+
+    statements: list[VexStatement] = []
+    for path in paths:
+        statements.extend(load_vex(path, start=len(statements)).statements)
+    return statements
 
 
 def _ignore_entries(path: Path | None) -> list[IgnoreEntry]:

@@ -52,7 +52,10 @@ def open_database(ctx: ItemContext, *, update: bool) -> AdvisoryStore:
                 stale = current.is_stale()
         if stale:
             try:
-                update_database(path)
+                from hullscan.vulndb.sources import DataSources
+
+                sources = DataSources.from_settings(ctx.settings)
+                update_database(path, base_url=sources.osv, sources=sources)
             except HullscanError as exc:
                 if not path.exists():
                     raise

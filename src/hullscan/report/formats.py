@@ -39,6 +39,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
     Format("cyclonedx", "application/vnd.cyclonedx+json", "cdx.json", True, True, "CycloneDX 1.6 JSON"),
     Format("spdx", "application/spdx+json", "spdx.json", True, True, "SPDX 2.3 JSON (inventory only)"),
     Format("html", "text/html", "html", True, False, "a self-contained HTML page"),
+    Format("openvex", "application/json", "openvex.json", True, False,
+           "OpenVEX: the ignore file's triage of this image, to publish"),
 ]}
 
 
@@ -112,6 +114,13 @@ def _html(report: ScanReport, out: TextIO, options: RenderOptions) -> None:
     _text(out, html.render(report))
 
 
+def _openvex(report: ScanReport, out: TextIO, options: RenderOptions) -> None:
+    from hullscan.report import openvex
+
+    _text(out, openvex.render(report))
+
+
 _WRITERS: dict[str, Callable[[ScanReport, TextIO, RenderOptions], None]] = {
     "table": _table, "json": _json, "sarif": _sarif, "cyclonedx": _cyclonedx, "spdx": _spdx, "html": _html,
+    "openvex": _openvex,
 }

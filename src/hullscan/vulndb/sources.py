@@ -1,5 +1,6 @@
-"""Where `db update` fetches its data: one place for the default URLs, each overridable (settings, environment,
-command line). An empty URL turns that source off.
+"""Where `db update` fetches its data: one place for the default URLs, each overridable through the settings
+(hullscan.settings: the TOML file, or the environment variables below) or the command line. An empty URL turns
+that source off.
 
 | source | default | environment |
 |---|---|---|
@@ -12,18 +13,13 @@ command line). An empty URL turns that source off.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_OSV_URL = "https://osv-vulnerabilities.storage.googleapis.com"
 DEFAULT_CVE_URL = "https://github.com/CVEProject/cvelistV5/archive/refs/heads/main.zip"
 DEFAULT_EPSS_URL = "https://epss.cyentia.com/epss_scores-current.csv.gz"
 DEFAULT_KEV_URL = "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
-
-ENV = {"osv": "HULLSCAN_OSV_URL", "cve": "HULLSCAN_CVE_URL", "nvd": "HULLSCAN_NVD_URL",
-       "epss": "HULLSCAN_EPSS_URL", "kev": "HULLSCAN_KEV_URL"}
-
 
 @dataclass(frozen=True)
 class DataSources:
@@ -34,13 +30,10 @@ class DataSources:
     kev: str = DEFAULT_KEV_URL
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> DataSources:
-        values = os.environ if env is None else env
-        out = cls()
-        for name, var in ENV.items():
-            if var in values:
-                out = replace(out, **{name: values[var].strip()})
-        return out
+    def from_settings(cls, settings: Any) -> DataSources:
+        """From hullscan.settings.Settings (its osv_url, cve_url, nvd_url, epss_url, kev_url)."""
+        return cls(osv=settings.osv_url, cve=settings.cve_url, nvd=settings.nvd_url, epss=settings.epss_url,
+                   kev=settings.kev_url)
 
     @classmethod
     def only_osv(cls, osv: str = DEFAULT_OSV_URL) -> DataSources:
