@@ -196,18 +196,14 @@ def update_cmd(
 
 
 def _rescan(db: Path | None, out: Console) -> None:
+    from hullscan.cli.scan import print_rescan
     from hullscan.pipeline import Engine
 
     with Engine(load_settings(db=db), pool="never") as engine:
         changes = engine.rescan()
     if not changes:
         out.print("no stored scans to re-evaluate", markup=False)
-    for ch in changes:
-        out.print(f"{ch.image}: {ch.total} findings, {len(ch.new)} new, {len(ch.gone)} fixed", markup=False)
-        for line in ch.new:
-            out.print(f"  + {line}", markup=False)
-        for line in ch.gone:
-            out.print(f"  - {line}", markup=False)
+    print_rescan(changes, out)
 
 
 @db_app.command("import")

@@ -200,5 +200,5 @@ def test_update_then_rescan_shows_new_and_fixed_findings(
     result = runner.invoke(app, update, env=env)
     assert result.exit_code == 0, result.output
     assert "incremental update" in result.stdout and "1 added, 1 changed, 1 withdrawn" in result.stdout
-    assert f"{layout}:1: 2 findings, 1 new, 1 fixed" in result.stdout
+    assert f"{layout}:1: 2 findings, 1 new, 1 gone" in result.stdout
     assert "  + CVE-2019-10906 in jinja2" in result.stdout and "  - CVE-2023-32681 in requests" in result.stdout

@@ -39,7 +39,7 @@ from hullscan.errors import HullscanError
 if TYPE_CHECKING:
     from hullscan.findings import ScanReport
     from hullscan.ignorefile import IgnoreEntry
-    from hullscan.pipeline import ScanRequest
+    from hullscan.pipeline import RescanChange, ScanRequest
     from hullscan.settings import Settings
     from hullscan.vex.model import VexStatement
 
@@ -255,7 +255,11 @@ def rescan(
     if json_out:
         sys.stdout.write(json.dumps([dataclasses.asdict(c) for c in changes], indent=2) + "\n")
         return
-    out = Console(highlight=False)
+    print_rescan(changes, Console(highlight=False))
+
+
+def print_rescan(changes: list[RescanChange], out: Console) -> None:
+    """Per image: its findings now, then each new (+) and gone (-) one."""
     for c in changes:
         out.print(f"{c.image}: {c.total} findings, {len(c.new)} new, {len(c.gone)} gone", markup=False)
         for line in c.new:

@@ -754,48 +754,31 @@ def enrich_database(
                             f"data first", code="NO_DATABASE")
     Store.open(target).close()  # refuses another schema with DB_INVALID before anything is written
     result = EnrichResult()
-    with swap_lock(target):
-        tmp = temp_path(target, "building")
-        try:
-            shutil.copyfile(target, tmp)
-            conn = sqlite3.connect(tmp, isolation_level=None)
-            try:
-                _fast(conn)
-                conn.executescript(ENRICHMENT_SCHEMA)
-                conn.execute("BEGIN")
-                info = _enrichment_meta(conn)
-                origins: dict[str, int] = {}
-                for record in cve_records:
-                    conn.execute("INSERT OR REPLACE INTO cve_metrics VALUES (?, ?, ?, ?)",
-                                 (record.cve, record.origin, record.modified,
-                                  json.dumps([m.to_list() for m in record.metrics])))
-                    origins[record.origin] = origins.get(record.origin, 0) + 1
-                    result.cve_records += 1
-                    result.with_metrics += bool(record.metrics)
-                for origin, count in origins.items():
-                    total = conn.execute("SELECT COUNT(*) FROM cve_metrics WHERE origin = ?", (origin,)).fetchone()[0]
-                    info[origin] = {"source": cve_source, "imported": count, "records": total, "at": now_iso()}
-                if epss is not None:
-                    conn.execute("DELETE FROM epss")
-                    conn.executemany("INSERT INTO epss VALUES (?, ?, ?)",
-                                     [(c, e, p) for c, (e, p) in epss.scores.items()])
-                    result.epss = len(epss.scores)
-                    info["epss"] = {"source": epss.source, "model_version": epss.model_version,
-                                    "score_date": epss.score_date, "records": len(epss.scores), "at": now_iso()}
-                if kev is not None:
-                    conn.execute("DELETE FROM kev")
-                    conn.executemany("INSERT INTO kev VALUES (?)", [(c,) for c in sorted(kev.cves)])
-                    result.kev = len(kev.cves)
-                    info["kev"] = {"source": kev.source, "version": kev.version, "records": len(kev.cves),
-                                   "at": now_iso()}
-                _set_meta(conn, "enrichment", info)
-                conn.execute("COMMIT")
-            finally:
-                conn.close()
-            install(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+    with modified_copy(target) as conn:
+        info = _enrichment_meta(conn)
+        origins: dict[str, int] = {}
+        for record in cve_records:
+            conn.execute("INSERT OR REPLACE INTO cve_metrics VALUES (?, ?, ?, ?)",
+                         (record.cve, record.origin, record.modified,
+                          json.dumps([m.to_list() for m in record.metrics])))
+            origins[record.origin] = origins.get(record.origin, 0) + 1
+            result.cve_records += 1
+            result.with_metrics += bool(record.metrics)
+        for origin, count in origins.items():
+            total = conn.execute("SELECT COUNT(*) FROM cve_metrics WHERE origin = ?", (origin,)).fetchone()[0]
+            info[origin] = {"source": cve_source, "imported": count, "records": total, "at": now_iso()}
+        if epss is not None:
+            conn.execute("DELETE FROM epss")
+            conn.executemany("INSERT INTO epss VALUES (?, ?, ?)", [(c, e, p) for c, (e, p) in epss.scores.items()])
+            result.epss = len(epss.scores)
+            info["epss"] = {"source": epss.source, "model_version": epss.model_version,
+                            "score_date": epss.score_date, "records": len(epss.scores), "at": now_iso()}
+        if kev is not None:
+            conn.execute("DELETE FROM kev")
+            conn.executemany("INSERT INTO kev VALUES (?)", [(c,) for c in sorted(kev.cves)])
+            result.kev = len(kev.cves)
+            info["kev"] = {"source": kev.source, "version": kev.version, "records": len(kev.cves), "at": now_iso()}
+        _set_meta(conn, "enrichment", info)
     with Store.open(target) as store:
         result.info = store.info()
     return result
@@ -825,23 +808,34 @@ def build_from_paths(
                           on_record=on_record, extra_meta=extra_meta, finalize=finalize)
 
 
-def refresh(target: Path, updated_at: str | None = None) -> DatabaseInfo:
-    """Record that the data was found current (nothing to rebuild): a copy with a new `updated_at`, swapped in."""
-    target = Path(target).expanduser().absolute()
+@contextlib.contextmanager
+def modified_copy(target: Path) -> Iterator[sqlite3.Connection]:
+    """A connection to a copy of the database at `target`, in a transaction: on a clean exit the transaction is
+    committed and the copy swapped in atomically (under the swap lock); on an error the copy is deleted and
+    `target` is left as it was."""
     with swap_lock(target):
         tmp = temp_path(target, "building")
         try:
             shutil.copyfile(target, tmp)
             conn = sqlite3.connect(tmp, isolation_level=None)
             try:
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'updated_at'",
-                             (json.dumps(updated_at or now_iso()),))
+                _fast(conn)
+                conn.execute("BEGIN")
+                yield conn
+                conn.execute("COMMIT")
             finally:
                 conn.close()
             install(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+def refresh(target: Path, updated_at: str | None = None) -> DatabaseInfo:
+    """Record that the data was found current (nothing to rebuild): a copy with a new `updated_at`, swapped in."""
+    target = Path(target).expanduser().absolute()
+    with modified_copy(target) as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'updated_at'", (json.dumps(updated_at or now_iso()),))
     with Store.open(target) as store:
         return store.info()
 
@@ -886,61 +880,47 @@ def apply_changes(
     target = Path(target).expanduser().absolute()
     Store.open(target).close()  # NO_DATABASE / DB_INVALID before anything is written
     counts = ChangeCounts()
-    with swap_lock(target):
-        tmp = temp_path(target, "building")
-        try:
-            shutil.copyfile(target, tmp)
-            conn = sqlite3.connect(tmp, isolation_level=None)
-            try:
-                _fast(conn)
-                conn.execute("BEGIN")
-                dicts = dict(conn.execute("SELECT name, data FROM dictionaries").fetchall())
-                adv_codec, aff_codec = _Codec(dicts.get("advisory")), _Codec(dicts.get("affected"))
-                kev = KevCatalog(frozenset(r[0] for r in conn.execute("SELECT cve FROM kev")))
-                newest = json.loads((conn.execute("SELECT value FROM meta WHERE key = 'newest_modified'").fetchone()
-                                     or ['""'])[0])
-                next_rowid = int(conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM advisories").fetchone()[0]) + 1
-                for a in upserts:
-                    row = conn.execute("SELECT rowid, withdrawn, doc FROM advisories WHERE id = ?", (a.id,)).fetchone()
-                    if row is not None:
-                        old = adv_codec.unpack(row[2])
-                        if _ts(a.modified) <= _ts(str(old.get("modified", ""))):
-                            counts.unchanged += 1
-                            continue
-                        rowid = int(row[0])
-                        counts.changed += 1
-                        counts.withdrawn += bool(a.withdrawn) and not row[1]
-                        conn.execute("DELETE FROM affected WHERE adv = ?", (rowid,))
-                        conn.execute("DELETE FROM advisories WHERE rowid = ?", (rowid,))
-                    else:
-                        rowid, next_rowid = next_rowid, next_rowid + 1
-                        counts.added += 1
-                        counts.withdrawn += bool(a.withdrawn)
-                    conn.execute("INSERT INTO advisories VALUES (?, ?, ?, ?, ?)",
-                                 (rowid, a.id, int(bool(a.withdrawn)), int(kev.marks(a)),
-                                  adv_codec.pack(_dumps(_advisory_doc(a)))))
-                    conn.executemany("INSERT INTO affected VALUES (?, ?, ?, ?, ?)",
-                                     [(e.ecosystem, normalize_name(e.ecosystem, e.name), rowid, i,
-                                       aff_codec.pack(_dumps(_affected_doc(e)))) for i, e in enumerate(a.affected)])
-                    if a.modified and not a.modified.startswith(_ZERO_TIME) and _ts(a.modified) > _ts(newest):
-                        newest = a.modified
-                for rid in removals:
-                    row = conn.execute("SELECT rowid FROM advisories WHERE id = ?", (rid,)).fetchone()
-                    if row is not None:
-                        conn.execute("DELETE FROM affected WHERE adv = ?", (row[0],))
-                        conn.execute("DELETE FROM advisories WHERE rowid = ?", (row[0],))
-                        counts.removed += 1
-                _refresh_summaries(conn, newest)
-                for key, value in {"updated_at": now_iso(), "last_update": {**counts.to_dict(), "at": now_iso()},
-                                   **(meta_updates or {})}.items():
-                    _set_meta(conn, key, value)
-                conn.execute("COMMIT")
-            finally:
-                conn.close()
-            install(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+    with modified_copy(target) as conn:
+        dicts = dict(conn.execute("SELECT name, data FROM dictionaries").fetchall())
+        adv_codec, aff_codec = _Codec(dicts.get("advisory")), _Codec(dicts.get("affected"))
+        kev = KevCatalog(frozenset(r[0] for r in conn.execute("SELECT cve FROM kev")))
+        newest = json.loads((conn.execute("SELECT value FROM meta WHERE key = 'newest_modified'").fetchone()
+                             or ['""'])[0])
+        next_rowid = int(conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM advisories").fetchone()[0]) + 1
+        for a in upserts:
+            row = conn.execute("SELECT rowid, withdrawn, doc FROM advisories WHERE id = ?", (a.id,)).fetchone()
+            if row is not None:
+                old = adv_codec.unpack(row[2])
+                if _ts(a.modified) <= _ts(str(old.get("modified", ""))):
+                    counts.unchanged += 1
+                    continue
+                rowid = int(row[0])
+                counts.changed += 1
+                counts.withdrawn += bool(a.withdrawn) and not row[1]
+                conn.execute("DELETE FROM affected WHERE adv = ?", (rowid,))
+                conn.execute("DELETE FROM advisories WHERE rowid = ?", (rowid,))
+            else:
+                rowid, next_rowid = next_rowid, next_rowid + 1
+                counts.added += 1
+                counts.withdrawn += bool(a.withdrawn)
+            conn.execute("INSERT INTO advisories VALUES (?, ?, ?, ?, ?)",
+                         (rowid, a.id, int(bool(a.withdrawn)), int(kev.marks(a)),
+                          adv_codec.pack(_dumps(_advisory_doc(a)))))
+            conn.executemany("INSERT INTO affected VALUES (?, ?, ?, ?, ?)",
+                             [(e.ecosystem, normalize_name(e.ecosystem, e.name), rowid, i,
+                               aff_codec.pack(_dumps(_affected_doc(e)))) for i, e in enumerate(a.affected)])
+            if a.modified and not a.modified.startswith(_ZERO_TIME) and _ts(a.modified) > _ts(newest):
+                newest = a.modified
+        for rid in removals:
+            row = conn.execute("SELECT rowid FROM advisories WHERE id = ?", (rid,)).fetchone()
+            if row is not None:
+                conn.execute("DELETE FROM affected WHERE adv = ?", (row[0],))
+                conn.execute("DELETE FROM advisories WHERE rowid = ?", (row[0],))
+                counts.removed += 1
+        _refresh_summaries(conn, newest)
+        for key, value in {"updated_at": now_iso(), "last_update": {**counts.to_dict(), "at": now_iso()},
+                           **(meta_updates or {})}.items():
+            _set_meta(conn, key, value)
     return counts
 
 
