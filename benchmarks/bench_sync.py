@@ -30,9 +30,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support.registry import open_registry  # noqa: E402
+
 from hullscan.imagebuild import Image, Layer, layer_tar  # noqa: E402
 from hullscan.oci import media  # noqa: E402
-from tests.support.registry import open_registry  # noqa: E402
 
 ADMIN = ("admin", "bench-password")
 
