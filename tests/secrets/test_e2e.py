@@ -78,7 +78,7 @@ def test_secrets_across_layers_config_and_history(tmp_path: Path, caplog: pytest
     facts = scan(tmp_path, layout)
     findings = SecretDetector().detect(facts, DetectContext())
     assert sorted(map(key, findings)) == sorted([
-        ("root/.ssh/id_rsa", "private-key-rsa", 2, 0, "false"),  # deleted by layer 2, still in layer 0
+        ("root/.ssh/id_rsa", "private-key-rsa", 1, 0, "false"),  # deleted by layer 2, still in layer 0
         ("srv/app/.env", "aws-access-key-id", 2, 1, "true"),
         ("srv/app/.env", "aws-secret-access-key", 3, 1, "true"),
         ("srv/app/config.json", "github-pat", 3, 1, "true"),

@@ -458,14 +458,26 @@ class SecretEngine:
     def _hits(self, data: bytes, accepted: list[tuple[int, int, int, CompiledRule, bytes]]) -> list[SecretHit]:
         accepted.sort(key=lambda t: (t[0], t[3].order))
         spans = [(s, e) for s, e, _, _, _ in accepted]
-        hits: list[SecretHit] = []
+        # A finding's line is where its match starts (a key's -----BEGIN line, a key=value's key), as editors
+        # and SARIF viewers annotate it, not where the secret group starts (a PEM body starts a line later).
+        anchors = [_anchor(data, ms, s) for s, _, ms, _, _ in accepted]
+        lines: dict[int, int] = {}
         line, pos = 1, 0
-        for s, e, ms, cr, secret in accepted:
-            line += data.count(b"\n", pos, s)
-            pos = s
-            hits.append(SecretHit(rule=cr.rule, line=line, excerpt=_excerpt(data, ms, s, secret, spans),
-                                  start=s, end=e, fingerprint=fingerprint(secret)))
-        return hits
+        for at in sorted(set(anchors)):
+            line += data.count(b"\n", pos, at)
+            pos = at
+            lines[at] = line
+        return [SecretHit(rule=cr.rule, line=lines[at], excerpt=_excerpt(data, ms, s, secret, spans), start=s, end=e,
+                          fingerprint=fingerprint(secret))
+                for (s, e, ms, cr, secret), at in zip(accepted, anchors, strict=True)]
+
+
+def _anchor(data: bytes, match_start: int, secret_start: int) -> int:
+    """The first byte of the match that is not white space (a rule may start by consuming line ends)."""
+    at = match_start
+    while at < secret_start and data[at] in b" \t\r\n\f\v":
+        at += 1
+    return at
 
 
 def _max_width(pattern: bytes) -> int | None:
