@@ -32,7 +32,7 @@ from typing import Any
 
 from hullscan.secrets.rules import BUILTIN_ALLOW, PLACEHOLDER_WORDS, RULES, AllowRule, Rule
 
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2  # 2: a finding's line is where its match starts (a key's BEGIN line)
 BINARY_SNIFF = 8192  # a NUL byte in this many leading bytes marks a binary file
 MAX_ITERATIONS = 2000  # regex matches examined per rule per file (bounds work on hostile files)
 MAX_FINDINGS = 200  # findings kept per file
