@@ -353,28 +353,12 @@ class SecretEngine:
     def scan_within(self, path: str, data: bytes, seconds: float | None) -> tuple[list[SecretHit], list[str]]:
         """Like `scan`, giving up on the remaining rules once `seconds` have passed (checked between rules, so a
         hostile file cannot hold the scan for long); also returns the ids of the rules that did not run."""
-        if not data or b"\0" in data[:BINARY_SNIFF] or self.skips_path(path):
-            return [], []
         deadline = None if seconds is None else time.monotonic() + seconds
-        present, where = self.index.locate(data)
-        candidates = set(self._always)
-        for k in present:
-            candidates.update(self._by_keyword[k])
-        if not candidates:
+        plan = self._plan(path, data)
+        if plan is None:
             return [], []
-        cut = path.rfind("/") + 1
-        name = path[cut:]
-        state = self._dir_state(path[:cut])
-        for cr in self._path_rules:
-            if cr.order in candidates and ((cr.path is not None and cr.path.search(path) is None)
-                                           or (cr.allow_paths is not None and cr.allow_paths.search(path))):
-                candidates.discard(cr.order)
-        for a in state.rule_allows:
-            if not a.orders.isdisjoint(candidates) and a.matches_file(path, name):
-                candidates -= a.orders
-        path_value_allows = [a for a in state.value_allows if a.matches_file(path, name)]
+        order, present, where, path_value_allows = plan
         accepted: list[tuple[int, int, int, CompiledRule, bytes]] = []  # (secret start, end, match start, ...)
-        order = sorted(candidates)
         for i, rule_order in enumerate(order):
             if deadline is not None and time.monotonic() >= deadline:
                 return self._hits(data, accepted), [self.rules[o].rule.id for o in order[i:]]
@@ -387,6 +371,40 @@ class SecretEngine:
                 if len(accepted) >= MAX_FINDINGS:
                     return self._hits(data, accepted), []
         return self._hits(data, accepted), []
+
+    def search_spans(self, path: str, data: bytes) -> dict[str, list[tuple[int, int]]]:
+        """For each rule that would run on this file, the spans of `data` its regex is searched over (a rule's
+        work is bounded by their length: the tests check it on hostile input)."""
+        plan = self._plan(path, data)
+        if plan is None:
+            return {}
+        order, present, where, _ = plan
+        return {self.rules[o].rule.id: self._windows(self.rules[o], present, where, len(data)) for o in order}
+
+    def _plan(self, path: str, data: bytes) -> tuple[list[int], set[int], dict[int, list[int]],
+                                                      list[CompiledAllow]] | None:
+        """The rules to run on a file, in order, with the keyword positions and the value allow rules that apply;
+        None when nothing runs (binary content, an allowed path, no keyword)."""
+        if not data or b"\0" in data[:BINARY_SNIFF] or self.skips_path(path):
+            return None
+        present, where = self.index.locate(data)
+        candidates = set(self._always)
+        for k in present:
+            candidates.update(self._by_keyword[k])
+        if not candidates:
+            return None
+        cut = path.rfind("/") + 1
+        name = path[cut:]
+        state = self._dir_state(path[:cut])
+        for cr in self._path_rules:
+            if cr.order in candidates and ((cr.path is not None and cr.path.search(path) is None)
+                                           or (cr.allow_paths is not None and cr.allow_paths.search(path))):
+                candidates.discard(cr.order)
+        for a in state.rule_allows:
+            if not a.orders.isdisjoint(candidates) and a.matches_file(path, name):
+                candidates -= a.orders
+        path_value_allows = [a for a in state.value_allows if a.matches_file(path, name)]
+        return sorted(candidates), present, where, path_value_allows
 
     def _windows(self, cr: CompiledRule, present: set[int], where: dict[int, list[int]],
                  size: int) -> list[tuple[int, int]]:

@@ -160,20 +160,24 @@ def ctx(names: str, value: str, gap: int = 20, end: str = END) -> str:
 # in JSON held in a JSON string (a kubectl annotation, a Terraform state), `\\\\n` one level deeper; a YAML
 # double-quoted string folds long lines with a backslash at the end of a line, then indentation.
 EOL = r"(?:\r?\n|\\{1,7}(?:r\\{1,7})?n)"  # a line end, as written or escaped
-BLANK = r"(?:\\{1,7}[rn]|\\?\s)"  # white space (a line of YAML indentation, a fold) or an escaped line end
+# white space (YAML indentation, a fold: `\` at a line's end) or an escaped line end; the alternatives start with
+# different bytes, so a run of blanks matches in one way only (no backtracking between them)
+BLANK = r"(?:\\(?:\\{0,6}[rn]|\s)|\s)"
 # base64 lines; the backslashes of escaped line ends and of escaped slashes (`\/`, as PHP and Java write JSON) pass
 B64_BODY = r"(?:\\{1,7}/|[A-Za-z0-9+/=])[A-Za-z0-9+/=\s\\]"
 # The body holds no '-', so the first "-----" after it is the end line; its label is not checked (a YAML fold
 # may split it: `-----END ENCRYPTED PRIVATE\` newline, indentation, `\ KEY-----`).
 PEM_END = r"-----END[^-]{1,96}?-----"
 # `Version: ...`, `Comment: ...` header lines of PGP and SSH2 armour (escaped quotes allowed, as in JSON)
-ARMOR_HEADERS = rf"(?:[A-Za-z-]{{1,32}}: (?:[^\r\n\\]|\\{{1,7}}[^\\rn\r\n]){{0,200}}{EOL}[ \t]{{0,32}}){{0,8}}"
+# (the value is possessive: it can never take the line end that follows it, so giving characters back is pointless)
+# (the next line's indentation is taken with the line end, all of it: nothing after a header starts with a blank)
+ARMOR_HEADERS = rf"(?:[A-Za-z-]{{1,32}}: (?:[^\r\n\\]|\\{{1,7}}[^\\rn\r\n]){{0,200}}+{EOL}[ \t]{{0,32}}+){{0,8}}"
 
 
 def pem(label: str) -> str:
     """A PEM block with this label; the secret is the base64 body (also when written with escaped newlines)."""
     lab = label.replace(" ", "[ ]")
-    return rf"-----BEGIN[ ]{lab}-----{BLANK}{{0,64}}(?P<secret>{B64_BODY}{{63,16383}}?){PEM_END}"
+    return rf"-----BEGIN[ ]{lab}-----{BLANK}{{0,64}}+(?P<secret>{B64_BODY}{{63,16383}}?){PEM_END}"
 
 
 def url(schemes: str, user_min: int = 1) -> str:
@@ -576,13 +580,13 @@ RULES: list[Rule] = [
     R("private-key-pem-encrypted", "Passphrase-protected PEM private key", "MEDIUM", "Private key",
       "proc-type: 4,encrypted",
       rf"-----BEGIN (?:RSA|EC|DSA) PRIVATE KEY-----{BLANK}{{1,64}}Proc-Type:{BLANK}{{1,64}}4,ENCRYPTED{BLANK}{{1,64}}"
-      rf"DEK-Info:{BLANK}{{1,64}}[A-Za-z0-9,-]{{1,128}}{BLANK}{{1,64}}(?P<secret>{B64_BODY}{{63,16383}}?){PEM_END}",
+      rf"DEK-Info:{BLANK}{{1,64}}[A-Za-z0-9,-]{{1,128}}{BLANK}{{1,64}}+(?P<secret>{B64_BODY}{{63,16383}}?){PEM_END}",
       kind="key"),
     R("private-key-pgp", "PGP private key block", "CRITICAL", "Private key", "begin pgp private key block",
-      rf"-----BEGIN PGP PRIVATE KEY BLOCK-----{BLANK}{{1,64}}{ARMOR_HEADERS}{BLANK}{{0,64}}"
+      rf"-----BEGIN PGP PRIVATE KEY BLOCK-----{BLANK}{{1,64}}+{ARMOR_HEADERS}{BLANK}{{0,64}}+"
       rf"(?P<secret>{B64_BODY}{{63,65535}}?){PEM_END}", kind="key"),
     R("private-key-ssh2", "SSH2 (Tectia) private key", "MEDIUM", "Private key", "begin ssh2 encrypted private key",
-      rf"---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----{BLANK}{{1,64}}{ARMOR_HEADERS}"
+      rf"---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----{BLANK}{{1,64}}+{ARMOR_HEADERS}"
       rf"(?P<secret>{B64_BODY}{{63,16383}}?)---- END SSH2 ENCRYPTED PRIVATE KEY ----", kind="key"),
     R("private-key-putty", "PuTTY private key", "CRITICAL", "Private key", "putty-user-key-file-",
       r"PuTTY-User-Key-File-[23]: [^\r\n]{1,64}+\r?\n(?:[^\r\n]{0,256}+\r?\n){1,40}?Private-Lines: [0-9]{1,4}\r?\n"
