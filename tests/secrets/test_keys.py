@@ -70,7 +70,7 @@ def test_no_key_no_finding(text: str) -> None:
 
 @pytest.mark.parametrize("word", ["ToDo", "TODO", "fixme", "Dummy", "sample", "xxxxx", "REDACTED"])
 def test_a_key_whose_random_body_spells_a_placeholder_word_is_still_reported(word: str) -> None:
-    """About one real 2048-bit key in 500 has "todo" (any case) somewhere in its base64: it was taken for a
+    """Roughly one real 2048-bit key in 600 has "todo" (any case) somewhere in its base64: it was taken for a
     placeholder and silently dropped."""
     lines = pem("rsa-pkcs8").splitlines()
     lines[5] = lines[5][:20] + word + lines[5][20 + len(word):]

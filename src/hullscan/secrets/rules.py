@@ -197,9 +197,9 @@ def R(rule_id: str, title: str, severity: str, category: str, keywords: list[str
     kws = tuple([keywords] if isinstance(keywords, str) else keywords)
     kw.setdefault("near_keyword", regex.startswith("(?i:"))  # a case-insensitive key name comes first
     if kw.get("kind") == "key":
-        # Key material is long and random, so it holds placeholder words by chance (a 2048-bit key's base64 has
-        # "ToDo" in about one key in 500): keys are exempt from the placeholder allow rule and an entropy floor
-        # tells a real body from "xxxx..." or a repeated word instead.
+        # Key material is long and random, so it holds placeholder words by chance (a 2048-bit key's base64 spells
+        # "todo", in some case, in roughly one key in 600): keys are exempt from the placeholder allow rule, and an
+        # entropy floor tells a real body from "xxxx..." or a repeated word instead.
         kw.setdefault("entropy", KEY_ENTROPY)
     return Rule(id=rule_id, title=title, severity=severity, category=category, keywords=kws, regex=regex,
                 **kw)  # type: ignore[arg-type]
