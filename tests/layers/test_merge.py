@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -197,6 +196,7 @@ def _info(i: int) -> LayerInfo:
                      f"sha256:{i:064x}", f"step {i}")
 
 
+@pytest.mark.timeout(120)  # a hang guard: the quadratic merge took hours on this input; it takes under a second
 def test_merge_is_not_quadratic_in_replacements() -> None:
     """A hostile layer flipping a path between directory and file must not rescan the whole tree each time."""
     base = LayerFacts("sha256:" + "1" * 64, "k",
@@ -206,9 +206,7 @@ def test_merge_is_not_quadratic_in_replacements() -> None:
         flips += [FileEntry("x", "d"), FileEntry("x/y", "f"), FileEntry("x", "f")]
     top = LayerFacts("sha256:" + "2" * 64, "k", entries=flips,
                      files={"x/y": FileFacts([Package("p", "1", "pypi")])})
-    start = time.monotonic()
     image = merge("ref", [_info(0), _info(1)], [base, top])
-    assert time.monotonic() - start < 10
     assert len(image.files) == 100_001
     assert image.packages == []  # x/y was hidden by the file x that followed it
 

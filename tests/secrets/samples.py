@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from hullscan.secrets.rules import Rule
+
 RNG = random.Random(424242)
 ALNUM = string.ascii_letters + string.digits
 LETTERS = string.ascii_letters
@@ -403,3 +405,18 @@ SAMPLES: dict[str, Sample] = {
                           "srv/app/app.ini"),
     "generic-api-key": S(r(32), 'api_key = "{}"\n', 'api_key = "settings.THIRD_PARTY_API_KEY"\n', "srv/app/client.py"),
 }
+
+
+def pathological_inputs(rule: Rule) -> list[bytes]:
+    """1 MiB hostile inputs for a rule: runs of one byte, floods of its keyword, near-matches, its sample's head
+    repeated. The tests bound the rule's work on them; benchmarks/bench_secrets.py times them."""
+    kw = (rule.keywords[0] if rule.keywords else "password").encode()
+    size = 1 << 20
+    inputs = [bytes([c]) * size for c in b"Aa0f =-/\n."]
+    inputs.append((kw * (size // len(kw) + 1))[:size])
+    inputs.append(((kw + b"A" * 300 + b"\n") * (size // (len(kw) + 301) + 1))[:size])
+    inputs.append(((kw + b"a1b2c3d4e5" * 30 + b" ") * (size // (len(kw) + 301) + 1))[:size])
+    inputs.append(((kw + b"=" + b"x" * 200 + b":" + b"y" * 200 + b"@") * 2000)[:size])
+    head = SAMPLES[rule.id].text.encode()[:200]
+    inputs.append((head * (size // max(len(head), 1) + 1))[:size])
+    return inputs

@@ -116,3 +116,20 @@ def test_an_image_without_config_is_fine() -> None:
     assert SecretDetector().detect(ImageFacts(reference="x"), DetectContext()) == []
     facts = ImageFacts(reference="x", config={"config": {"Env": "nonsense", "Labels": ["x"]}, "history": [1, "a"]})
     assert SecretDetector().detect(facts, DetectContext()) == []
+
+
+def test_a_value_the_final_environment_dropped_is_reported_from_the_history() -> None:
+    """Classic-builder history: the ENV line keeps the key although a later ENV emptied the variable."""
+    history = [
+        {"created_by": "/bin/sh -c #(nop) ADD file:abc in / "},
+        {"created_by": f"/bin/sh -c #(nop)  ENV AWS_SECRET_ACCESS_KEY={AWS_SECRET}", "empty_layer": True},
+        {"created_by": "/bin/sh -c pip install app"},
+        {"created_by": "/bin/sh -c #(nop)  ENV AWS_SECRET_ACCESS_KEY=", "empty_layer": True},
+    ]
+    facts = ImageFacts(reference="acme/app:2", config={
+        "config": {"Env": ["PATH=/usr/bin", "AWS_SECRET_ACCESS_KEY="]}, "history": history})
+    (f,) = SecretDetector().detect(facts, DetectContext())
+    assert (f.path, f.id, f.layer_index, f.metadata["history_index"]) == ("history[1]", "aws-secret-access-key", 1, "1")
+    assert "an ENV line" in f.description and "no longer holds this value" in f.description
+    assert f.layer_created_by == "/bin/sh -c #(nop)  ENV AWS_SECRET_ACCESS_KEY=***"
+    assert AWS_SECRET not in repr(f)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import json
 import logging
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from hullscan.imagebuild import FileSpec, Image, Layer, layer_tar, write_oci_lay
 from hullscan.model import ImageFacts
 from hullscan.scan import Scanner, ScanOptions
 from hullscan.secrets import SecretDetector, secret_analyzer
+from tests.secrets.keys import pem, service_account
 from tests.secrets.samples import B32, SAMPLES, r
 
 AWS_ID = "AKIA" + r(16, B32)
@@ -78,7 +80,7 @@ def test_secrets_across_layers_config_and_history(tmp_path: Path, caplog: pytest
     facts = scan(tmp_path, layout)
     findings = SecretDetector().detect(facts, DetectContext())
     assert sorted(map(key, findings)) == sorted([
-        ("root/.ssh/id_rsa", "private-key-rsa", 2, 0, "false"),  # deleted by layer 2, still in layer 0
+        ("root/.ssh/id_rsa", "private-key-rsa", 1, 0, "false"),  # deleted by layer 2, still in layer 0
         ("srv/app/.env", "aws-access-key-id", 2, 1, "true"),
         ("srv/app/.env", "aws-secret-access-key", 3, 1, "true"),
         ("srv/app/config.json", "github-pat", 3, 1, "true"),
@@ -141,3 +143,57 @@ def test_the_secret_analyzer_runs_only_when_asked_for() -> None:
     """Not a default analyzer: the pipeline adds it when the `secret` item is selected."""
     assert not any(a.name == "secret" for a in default_analyzers())
     assert secret_analyzer(None).name == "secret"
+
+
+def test_keys_in_strings_and_secrets_left_in_the_build_history(tmp_path: Path) -> None:
+    """A real image: keys as images carry them (a GCP service-account file, a key in a JSON string inside JSON, an
+    .env value, a key file at line 1), and a history whose ENV, ARG and RUN lines hold credentials that the final
+    environment no longer has (a later ENV emptied the variable). Each is its own finding, at the right line, and
+    no history line a finding or a layer record shows holds a secret."""
+    aws_secret, token, db_password = r(40), "ghp_" + r(36), "Zq7" + r(13)
+    sa = service_account(pem("rsa-pkcs8"))
+    applied = json.dumps({"data": {"tls.key": pem("ec-sec1")}})
+    nested = json.dumps({"metadata": {"annotations": {"last-applied": applied}}})
+    files = layer_tar([
+        ("etc/os-release", 'ID=debian\nVERSION_ID="12"\n'),
+        ("srv/app/config/gcp-service-account.json", sa),
+        ("srv/app/k8s/tls-secret.json", nested),
+        ("srv/app/.env", "APP_ENV=production\nTLS_KEY=" + json.dumps(pem("rsa-traditional-encrypted")) + "\n"),
+        FileSpec("root/.ssh/id_ed25519", pem("ed25519-openssh").encode(), mode=0o600),
+    ])
+    history = [
+        {"created_by": "ADD rootfs.tar / # buildkit", "comment": "buildkit.dockerfile.v0"},
+        {"created_by": f"ENV AWS_SECRET_ACCESS_KEY={aws_secret}", "comment": "buildkit.dockerfile.v0",
+         "empty_layer": True},
+        {"created_by": f"ARG GITHUB_TOKEN={token}", "comment": "buildkit.dockerfile.v0", "empty_layer": True},
+        {"created_by": f"RUN |1 GITHUB_TOKEN={token} /bin/sh -c git clone https://github.com/acme/app /srv/src && "
+                       f"mysql -u app -p{db_password} < /srv/src/schema.sql # buildkit",
+         "comment": "buildkit.dockerfile.v0"},
+        {"created_by": "ENV AWS_SECRET_ACCESS_KEY=", "comment": "buildkit.dockerfile.v0", "empty_layer": True},
+    ]
+    image = Image(layers=[Layer(files, history[0]["created_by"]), Layer(layer_tar([("srv/src/README", "app\n")]))],
+                  config_extra={"history": history,
+                                "config": {"Env": ["PATH=/usr/bin:/bin", "AWS_SECRET_ACCESS_KEY="]}})
+    facts = scan(tmp_path, write_oci_layout(tmp_path / "image", image))
+    findings = SecretDetector().detect(facts, DetectContext())
+    assert sorted((f.path, f.id, f.line, f.layer_index) for f in findings) == sorted([
+        ("srv/app/config/gcp-service-account.json", "gcp-service-account-key", 5, 0),
+        ("srv/app/k8s/tls-secret.json", "private-key-ec", 1, 0),
+        ("srv/app/.env", "private-key-pem-encrypted", 2, 0),
+        ("root/.ssh/id_ed25519", "private-key-openssh", 1, 0),
+        ("history[1]", "aws-secret-access-key", 0, 1),  # the ENV line: attributed to the next layer made
+        ("history[2]", "github-pat", 0, 1),  # the ARG line's default value
+        ("history[3]", "github-pat", 0, 1),  # the build argument as the RUN line records it
+        ("history[3]", "mysql-cli-password", 0, 1),  # the literal password in the RUN line
+    ])
+    env_line = next(f for f in findings if f.path == "history[1]")
+    assert "no longer holds this value" in env_line.description and "secret mount" in env_line.remediation
+    assert env_line.layer_created_by == "ENV AWS_SECRET_ACCESS_KEY=***"
+    assert env_line.metadata["history_index"] == "1" and env_line.severity == "CRITICAL"
+    planted = [aws_secret, token, db_password, *(pem(k).splitlines()[3] for k in ("rsa-pkcs8", "ec-sec1"))]
+    shown = [f.layer_created_by for f in findings] + [f.evidence for f in findings] + [f.description for f in findings]
+    shown += [la.created_by for la in facts.layers]
+    assert not [s for s in planted for text in shown if s in text]
+    report = ScanReport(facts=facts, scanners=["secret"], checks=findings)
+    for name, text in render_everything(report).items():
+        assert not [s for s in planted if s in text], name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 
 import pytest
 
@@ -209,10 +210,29 @@ def test_line_numbers_and_order() -> None:
                                                     ("generic-password", 11)]
 
 
-def test_crlf_and_multiline_secrets_report_their_first_line() -> None:
-    pem = SAMPLES["private-key-rsa"].text.replace("\n", "\r\n")
-    hits = ENGINE.scan("root/.ssh/id_rsa", ("\r\n\r\n" + pem).encode())
-    assert [(h.rule.id, h.line) for h in hits] == [("private-key-rsa", 4)]
+MULTI_LINE = [r.id for r in RULES if r.category == "Private key" and "\n" in SAMPLES[r.id].text.strip()]
+
+
+@pytest.mark.parametrize("rule_id", MULTI_LINE)
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_multi_line_secrets_are_reported_at_their_first_line(rule_id: str, eol: str) -> None:
+    """A key is reported where its -----BEGIN (or PuTTY header) line is, as Trivy's users and SARIF viewers expect:
+    on line 1, in the middle of a file, at the end of a file without a final newline; LF or CRLF."""
+    key = SAMPLES[rule_id].text.strip("\n")  # every sample starts with its marker line
+    before = eol.join(["# deployment notes", "", "host = db.internal", ""]) + eol
+    cases = {"line 1": (key + eol, 1), "middle": (before + key + eol + "after = 1" + eol, 5),
+             "end, no newline": (before + key, 5), "after blank lines": (eol * 3 + key + eol, 4)}
+    for name, (text, line) in cases.items():
+        hits = ENGINE.scan("root/.ssh/key", text.replace("\n", eol).encode())
+        assert [(h.rule.id, h.line) for h in hits] == [(rule_id, line)], name
+
+
+def test_a_key_in_a_json_string_is_reported_at_its_line() -> None:
+    key = SAMPLES["private-key-rsa"].text
+    text = "{\n  \"name\": \"tls\",\n  \"key\": " + json.dumps(key) + "\n}\n"
+    assert [(h.rule.id, h.line) for h in ENGINE.scan("srv/app/tls.json", text.encode())] == [("private-key-rsa", 3)]
+    sa = SAMPLES["gcp-service-account-key"]  # "private_key" is on line 5 of the service-account file
+    assert [(h.rule.id, h.line) for h in ENGINE.scan(sa.path, sa.text.encode())] == [("gcp-service-account-key", 5)]
 
 
 def test_excerpt_masks_every_secret_it_shows() -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from collections.abc import Sequence
 
 import pytest
@@ -255,18 +254,14 @@ def test_invalid_version_is_a_value_error() -> None:
 
 
 # --- speed ------------------------------------------------------------------------------------------------------
-def test_compare_is_fast() -> None:
+def test_compare_parses_each_version_once() -> None:
     """The matcher compares the same versions over and over: with parsed keys cached, a compare is a couple
-    of dictionary look-ups and a tuple comparison. The bound is loose (shared CI machines); the figure
-    measured on the development machine is in the module notes."""
+    of dictionary look-ups and a tuple comparison. Counted, not timed: after the first round no compare parses."""
     pairs = [(f"1.{i % 50}.{i % 7}-{i % 3}", f"1.{(i * 7) % 50}.{i % 5}-1") for i in range(2000)]
     for a, b in pairs:
         compare("Debian:12", a, b)
-    n = 0
-    start = time.perf_counter()
-    while n < 200_000:
+    parsed = versions._key.cache_info().misses
+    for _ in range(10):
         for a, b in pairs:
             compare("Debian:12", a, b)
-        n += len(pairs)
-    rate = n / (time.perf_counter() - start)
-    assert rate > 100_000, f"{rate:.0f} compares/s"
+    assert versions._key.cache_info().misses == parsed

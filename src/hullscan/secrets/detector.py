@@ -3,7 +3,10 @@
 File secrets were found by the secret analyzer while the layers were walked (kept for every layer, so
 a secret deleted by a later layer is still reported, with `in_final_image` false). This detector turns
 them into findings and scans what the walk never sees: the config's Env, Labels, Cmd and Entrypoint,
-and each history entry's `created_by` (a `RUN` line with a literal token, `--build-arg PASSWORD=...`).
+and each history entry's `created_by` (a `RUN` line with a literal token, `--build-arg PASSWORD=...`, an
+`ENV` or `ARG` line). A history line is its own finding unless the final Env still holds the same secret
+(then the Env finding names the line): an ENV line keeps its value in the history even after a later step
+emptied the variable, so that case is reported from the history.
 
 History lines end up in reports (a layer's `created_by`), so the detector also masks the secrets it
 finds there in the facts' layer records, and every `created_by` it puts in a finding is masked too.
@@ -118,16 +121,26 @@ class SecretDetector:
         d = detection(hit, path)
         layer = layer_of[hist] if hist is not None and hist < len(layer_of) else -1
         diff_id = next((la.diff_id for la in facts.layers if la.index == layer), "") if layer >= 0 else ""
-        # shown like the layer records show it: build arguments and secret-named values masked, then our rules
-        created_by = redact_history(str(history[hist].get("created_by") or "")) if hist is not None else ""
+        created_by = str(history[hist].get("created_by") or "") if hist is not None else ""
         if path.startswith("history["):
-            description = (f"{d.title} in the image's build history ({path}): the command line is stored in the "
-                           "image config, readable by anyone who can pull the image.")
+            step = _instruction(created_by)
+            description = f"{d.title} in the image's build history ({path}, {_STEP_NAMES.get(step, 'a build step')}): "
+            if step == "ENV":
+                description += ("the final image's environment no longer holds this value, but the ENV line that "
+                                "set it stays in the image config, ")
+            else:
+                description += "the line is stored in the image config, "
+            description += "readable by anyone who can pull the image."
             remediation = (d.remediation + " Pass build-time secrets with a secret mount (docker build --secret), "
-                           "never as a build argument or a literal in a RUN line.")
+                           "never with ENV, as a build argument or as a literal in a RUN line: a later ENV or "
+                           "unset does not remove the value from the history.")
         else:
             description = (f"{d.title} in the image config's {what}: the config is readable by anyone who can "
                            "pull the image, and every container started from it gets the value.")
+            if hist is not None:
+                step = _STEP_NAMES.get(_instruction(created_by), "a build step")
+                description += (f" The build step that set it ({step}, history[{hist}]) keeps the value in the build "
+                                "history too, even if a later step overrides it.")
             remediation = (d.remediation + " Set the value when the container starts (from a secret store or an "
                            "orchestrator secret), not with ENV or LABEL in the image.")
         return CheckFinding(
@@ -140,7 +153,8 @@ class SecretDetector:
 
 
 class _Masker:
-    """redact_text with a cache: the same history line is shown in many findings."""
+    """A history line as reports may show it: build arguments, secret-named values and URL credentials masked
+    (`redact_history`), then every secret our rules find; cached, as the same line is shown in many findings."""
 
     def __init__(self, engine: SecretEngine) -> None:
         self.engine = engine
@@ -148,7 +162,7 @@ class _Masker:
 
     def __call__(self, text: str) -> str:
         if text not in self.cache:
-            self.cache[text] = redact_text(text, self.engine)
+            self.cache[text] = redact_text(redact_history(text), self.engine) if text else text
         return self.cache[text]
 
 
@@ -163,6 +177,21 @@ def _mask_layer_history(facts: ImageFacts, masker: _Masker) -> None:
         p.layer_created_by = masker(p.layer_created_by)
     for d in facts.detections:
         d.layer_created_by = masker(d.layer_created_by)
+
+
+_STEP_NAMES = {"ENV": "an ENV line", "ARG": "an ARG line", "RUN": "a RUN line", "LABEL": "a LABEL line"}
+# BuildKit records `ENV K=v`, `ARG K=v`, `RUN |1 K=v /bin/sh -c ...`; the classic builder `/bin/sh -c #(nop)  ENV K=v`,
+# `|1 K=v /bin/sh -c ...` (a RUN with build arguments) and `/bin/sh -c ...` (a RUN).
+_STEP = re.compile(r"\s*(?:/bin/sh -c #\(nop\)\s+)?(?P<word>[A-Z]{2,12})\s")
+_CLASSIC_RUN = re.compile(r"\s*(?:\|\d+\s|/bin/sh -c\s|/bin/bash -c\s)")
+
+
+def _instruction(created_by: str) -> str:
+    """The Dockerfile instruction that made a history entry (ENV, ARG, RUN, ...), "" when it does not say."""
+    m = _STEP.match(created_by)
+    if m:
+        return m.group("word")
+    return "RUN" if _CLASSIC_RUN.match(created_by) else ""
 
 
 def _strings(value: Any) -> list[str]:

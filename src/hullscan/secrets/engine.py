@@ -32,7 +32,7 @@ from typing import Any
 
 from hullscan.secrets.rules import BUILTIN_ALLOW, PLACEHOLDER_WORDS, RULES, AllowRule, Rule
 
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2  # 2: a finding's line is where its match starts (a key's BEGIN line)
 BINARY_SNIFF = 8192  # a NUL byte in this many leading bytes marks a binary file
 MAX_ITERATIONS = 2000  # regex matches examined per rule per file (bounds work on hostile files)
 MAX_FINDINGS = 200  # findings kept per file
@@ -353,28 +353,12 @@ class SecretEngine:
     def scan_within(self, path: str, data: bytes, seconds: float | None) -> tuple[list[SecretHit], list[str]]:
         """Like `scan`, giving up on the remaining rules once `seconds` have passed (checked between rules, so a
         hostile file cannot hold the scan for long); also returns the ids of the rules that did not run."""
-        if not data or b"\0" in data[:BINARY_SNIFF] or self.skips_path(path):
-            return [], []
         deadline = None if seconds is None else time.monotonic() + seconds
-        present, where = self.index.locate(data)
-        candidates = set(self._always)
-        for k in present:
-            candidates.update(self._by_keyword[k])
-        if not candidates:
+        plan = self._plan(path, data)
+        if plan is None:
             return [], []
-        cut = path.rfind("/") + 1
-        name = path[cut:]
-        state = self._dir_state(path[:cut])
-        for cr in self._path_rules:
-            if cr.order in candidates and ((cr.path is not None and cr.path.search(path) is None)
-                                           or (cr.allow_paths is not None and cr.allow_paths.search(path))):
-                candidates.discard(cr.order)
-        for a in state.rule_allows:
-            if not a.orders.isdisjoint(candidates) and a.matches_file(path, name):
-                candidates -= a.orders
-        path_value_allows = [a for a in state.value_allows if a.matches_file(path, name)]
+        order, present, where, path_value_allows = plan
         accepted: list[tuple[int, int, int, CompiledRule, bytes]] = []  # (secret start, end, match start, ...)
-        order = sorted(candidates)
         for i, rule_order in enumerate(order):
             if deadline is not None and time.monotonic() >= deadline:
                 return self._hits(data, accepted), [self.rules[o].rule.id for o in order[i:]]
@@ -387,6 +371,40 @@ class SecretEngine:
                 if len(accepted) >= MAX_FINDINGS:
                     return self._hits(data, accepted), []
         return self._hits(data, accepted), []
+
+    def search_spans(self, path: str, data: bytes) -> dict[str, list[tuple[int, int]]]:
+        """For each rule that would run on this file, the spans of `data` its regex is searched over (a rule's
+        work is bounded by their length: the tests check it on hostile input)."""
+        plan = self._plan(path, data)
+        if plan is None:
+            return {}
+        order, present, where, _ = plan
+        return {self.rules[o].rule.id: self._windows(self.rules[o], present, where, len(data)) for o in order}
+
+    def _plan(self, path: str, data: bytes) -> tuple[list[int], set[int], dict[int, list[int]],
+                                                      list[CompiledAllow]] | None:
+        """The rules to run on a file, in order, with the keyword positions and the value allow rules that apply;
+        None when nothing runs (binary content, an allowed path, no keyword)."""
+        if not data or b"\0" in data[:BINARY_SNIFF] or self.skips_path(path):
+            return None
+        present, where = self.index.locate(data)
+        candidates = set(self._always)
+        for k in present:
+            candidates.update(self._by_keyword[k])
+        if not candidates:
+            return None
+        cut = path.rfind("/") + 1
+        name = path[cut:]
+        state = self._dir_state(path[:cut])
+        for cr in self._path_rules:
+            if cr.order in candidates and ((cr.path is not None and cr.path.search(path) is None)
+                                           or (cr.allow_paths is not None and cr.allow_paths.search(path))):
+                candidates.discard(cr.order)
+        for a in state.rule_allows:
+            if not a.orders.isdisjoint(candidates) and a.matches_file(path, name):
+                candidates -= a.orders
+        path_value_allows = [a for a in state.value_allows if a.matches_file(path, name)]
+        return sorted(candidates), present, where, path_value_allows
 
     def _windows(self, cr: CompiledRule, present: set[int], where: dict[int, list[int]],
                  size: int) -> list[tuple[int, int]]:
@@ -458,14 +476,26 @@ class SecretEngine:
     def _hits(self, data: bytes, accepted: list[tuple[int, int, int, CompiledRule, bytes]]) -> list[SecretHit]:
         accepted.sort(key=lambda t: (t[0], t[3].order))
         spans = [(s, e) for s, e, _, _, _ in accepted]
-        hits: list[SecretHit] = []
+        # A finding's line is where its match starts (a key's -----BEGIN line, a key=value's key), as editors
+        # and SARIF viewers annotate it, not where the secret group starts (a PEM body starts a line later).
+        anchors = [_anchor(data, ms, s) for s, _, ms, _, _ in accepted]
+        lines: dict[int, int] = {}
         line, pos = 1, 0
-        for s, e, ms, cr, secret in accepted:
-            line += data.count(b"\n", pos, s)
-            pos = s
-            hits.append(SecretHit(rule=cr.rule, line=line, excerpt=_excerpt(data, ms, s, secret, spans),
-                                  start=s, end=e, fingerprint=fingerprint(secret)))
-        return hits
+        for at in sorted(set(anchors)):
+            line += data.count(b"\n", pos, at)
+            pos = at
+            lines[at] = line
+        return [SecretHit(rule=cr.rule, line=lines[at], excerpt=_excerpt(data, ms, s, secret, spans), start=s, end=e,
+                          fingerprint=fingerprint(secret))
+                for (s, e, ms, cr, secret), at in zip(accepted, anchors, strict=True)]
+
+
+def _anchor(data: bytes, match_start: int, secret_start: int) -> int:
+    """The first byte of the match that is not white space (a rule may start by consuming line ends)."""
+    at = match_start
+    while at < secret_start and data[at] in b" \t\r\n\f\v":
+        at += 1
+    return at
 
 
 def _max_width(pattern: bytes) -> int | None:

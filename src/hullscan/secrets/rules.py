@@ -156,11 +156,28 @@ def ctx(names: str, value: str, gap: int = 20, end: str = END) -> str:
     return rf"(?i:{names})[A-Za-z0-9_.-]{{0,{gap}}}{SEP}(?P<secret>(?>{value})){end}"
 
 
+# Key blocks are also written inside strings, their line ends escaped: `\n` in JSON, YAML and .env values, `\\n`
+# in JSON held in a JSON string (a kubectl annotation, a Terraform state), `\\\\n` one level deeper; a YAML
+# double-quoted string folds long lines with a backslash at the end of a line, then indentation.
+EOL = r"(?:\r?\n|\\{1,7}(?:r\\{1,7})?n)"  # a line end, as written or escaped
+# white space (YAML indentation, a fold: `\` at a line's end) or an escaped line end; the alternatives start with
+# different bytes, so a run of blanks matches in one way only (no backtracking between them)
+BLANK = r"(?:\\(?:\\{0,6}[rn]|\s)|\s)"
+# base64 lines; the backslashes of escaped line ends and of escaped slashes (`\/`, as PHP and Java write JSON) pass
+B64_BODY = r"(?:\\{1,7}/|[A-Za-z0-9+/=])[A-Za-z0-9+/=\s\\]"
+# The body holds no '-', so the first "-----" after it is the end line; its label is not checked (a YAML fold
+# may split it: `-----END ENCRYPTED PRIVATE\` newline, indentation, `\ KEY-----`).
+PEM_END = r"-----END[^-]{1,96}?-----"
+# `Version: ...`, `Comment: ...` header lines of PGP and SSH2 armour (escaped quotes allowed, as in JSON)
+# (the value is possessive: it can never take the line end that follows it, so giving characters back is pointless)
+# (the next line's indentation is taken with the line end, all of it: nothing after a header starts with a blank)
+ARMOR_HEADERS = rf"(?:[A-Za-z-]{{1,32}}: (?:[^\r\n\\]|\\{{1,7}}[^\\rn\r\n]){{0,200}}+{EOL}[ \t]{{0,32}}+){{0,8}}"
+
+
 def pem(label: str) -> str:
     """A PEM block with this label; the secret is the base64 body (also when written with escaped newlines)."""
     lab = label.replace(" ", "[ ]")
-    return (rf"-----BEGIN[ ]{lab}-----(?:\\r|\\n|\s){{0,8}}(?P<secret>[A-Za-z0-9+/=][A-Za-z0-9+/=\s\\]{{63,16383}}?)"
-            rf"-----END[ ]{lab}-----")
+    return rf"-----BEGIN[ ]{lab}-----{BLANK}{{0,64}}+(?P<secret>{B64_BODY}{{63,16383}}?){PEM_END}"
 
 
 def url(schemes: str, user_min: int = 1) -> str:
@@ -168,6 +185,7 @@ def url(schemes: str, user_min: int = 1) -> str:
             r"(?P<secret>[^@/\s\"'<>{}]{1,256})@(?P<host>[A-Za-z0-9_.\[\]-]{1,253})")
 
 
+KEY_ENTROPY = 4.0  # bits per byte; base64 key bodies have 5.3 (a short Ed25519 key) to 6
 CONFIG_FILES = (r"(?i)(?:\.(?:ini|conf|cfg|cnf|config|properties|prop|ya?ml|toml|env|json|xml|pgpass|pypirc|"
                 r"tfvars|hcl|settings|credentials?|secrets?)|(?:^|/)\.?env(?:\.[\w-]{1,32})?|(?:^|/)\.pypirc"
                 r"|(?:^|/)\.s3cfg|(?:^|/)credentials)$")
@@ -178,6 +196,11 @@ def R(rule_id: str, title: str, severity: str, category: str, keywords: list[str
       **kw: object) -> Rule:
     kws = tuple([keywords] if isinstance(keywords, str) else keywords)
     kw.setdefault("near_keyword", regex.startswith("(?i:"))  # a case-insensitive key name comes first
+    if kw.get("kind") == "key":
+        # Key material is long and random, so it holds placeholder words by chance (a 2048-bit key's base64 spells
+        # "todo", in some case, in roughly one key in 600): keys are exempt from the placeholder allow rule, and an
+        # entropy floor tells a real body from "xxxx..." or a repeated word instead.
+        kw.setdefault("entropy", KEY_ENTROPY)
     return Rule(id=rule_id, title=title, severity=severity, category=category, keywords=kws, regex=regex,
                 **kw)  # type: ignore[arg-type]
 
@@ -205,8 +228,8 @@ RULES: list[Rule] = [
       r"amzn\.mws\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}" + END),
     # Cloud: Google
     R("gcp-service-account-key", "GCP service account private key", "CRITICAL", "GCP", "service_account",
-      r"\"private_key\"[ \t]{0,4}:[ \t]{0,4}\"-----BEGIN (?:RSA )?PRIVATE KEY-----(?:\\r)?\\n"
-      r"(?P<secret>[A-Za-z0-9+/=\\]{64,16384}?)-----END (?:RSA )?PRIVATE KEY-----(?:\\n)?\"", kind="key"),
+      r"\"private_key\\{0,7}\"[ \t]{0,4}:[ \t]{0,4}\\{0,7}\"-----BEGIN (?:RSA )?PRIVATE KEY-----(?:\\{1,7}r)?\\{1,7}n"
+      r"(?P<secret>[A-Za-z0-9+/=\\]{64,16384}?)-----END (?:RSA )?PRIVATE KEY-----(?:\\{1,7}n)?\\{0,7}\"", kind="key"),
     R("gcp-api-key", "Google API key", "HIGH", "GCP", "aiza", r"AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])",
       boundary=True, entropy=3.0),
     R("gcp-oauth-client-secret", "Google OAuth client secret", "HIGH", "GCP", "gocspx-",
@@ -556,15 +579,15 @@ RULES: list[Rule] = [
       "begin encrypted private key", pem("ENCRYPTED PRIVATE KEY"), kind="key"),
     R("private-key-pem-encrypted", "Passphrase-protected PEM private key", "MEDIUM", "Private key",
       "proc-type: 4,encrypted",
-      r"-----BEGIN (?P<type>RSA|EC|DSA) PRIVATE KEY-----\s{1,4}Proc-Type: 4,ENCRYPTED\s{1,4}DEK-Info: "
-      r"[A-Za-z0-9,-]{1,128}\s{1,8}(?P<secret>[A-Za-z0-9+/=][A-Za-z0-9+/=\s]{63,16383}?)-----END (?P=type) "
-      r"PRIVATE KEY-----", kind="key"),
+      rf"-----BEGIN (?:RSA|EC|DSA) PRIVATE KEY-----{BLANK}{{1,64}}Proc-Type:{BLANK}{{1,64}}4,ENCRYPTED{BLANK}{{1,64}}"
+      rf"DEK-Info:{BLANK}{{1,64}}[A-Za-z0-9,-]{{1,128}}{BLANK}{{1,64}}+(?P<secret>{B64_BODY}{{63,16383}}?){PEM_END}",
+      kind="key"),
     R("private-key-pgp", "PGP private key block", "CRITICAL", "Private key", "begin pgp private key block",
-      r"-----BEGIN PGP PRIVATE KEY BLOCK-----\s{1,4}(?:[A-Za-z]{1,32}: [^\r\n]{0,200}\r?\n){0,8}\s{0,4}"
-      r"(?P<secret>[A-Za-z0-9+/=][A-Za-z0-9+/=\s]{63,65535}?)-----END PGP PRIVATE KEY BLOCK-----", kind="key"),
+      rf"-----BEGIN PGP PRIVATE KEY BLOCK-----{BLANK}{{1,64}}+{ARMOR_HEADERS}{BLANK}{{0,64}}+"
+      rf"(?P<secret>{B64_BODY}{{63,65535}}?){PEM_END}", kind="key"),
     R("private-key-ssh2", "SSH2 (Tectia) private key", "MEDIUM", "Private key", "begin ssh2 encrypted private key",
-      r"---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\s{1,4}(?:[A-Za-z-]{1,32}: [^\r\n]{0,200}\r?\n){0,8}"
-      r"(?P<secret>[A-Za-z0-9+/=][A-Za-z0-9+/=\s]{63,16383}?)---- END SSH2 ENCRYPTED PRIVATE KEY ----", kind="key"),
+      rf"---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----{BLANK}{{1,64}}+{ARMOR_HEADERS}"
+      rf"(?P<secret>{B64_BODY}{{63,16383}}?)---- END SSH2 ENCRYPTED PRIVATE KEY ----", kind="key"),
     R("private-key-putty", "PuTTY private key", "CRITICAL", "Private key", "putty-user-key-file-",
       r"PuTTY-User-Key-File-[23]: [^\r\n]{1,64}+\r?\n(?:[^\r\n]{0,256}+\r?\n){1,40}?Private-Lines: [0-9]{1,4}\r?\n"
       r"(?P<secret>[A-Za-z0-9+/=\r\n]{40,16384}?)Private-(?:MAC|Hash):", kind="key"),
@@ -724,7 +747,8 @@ BUILTIN_ALLOW: list[AllowRule] = [
     AllowRule("go-test-files", "Go test sources", name=r"_test\.go$"),
     AllowRule("example-files", "Example and template files",
               name=r"(?i)\.(?:example|sample|dist|tmpl|template)$|(?:^|[._-])(?:example|sample)s?(?:[._-]|$)"),
-    AllowRule("placeholder-values", "Placeholder and documentation values",
+    AllowRule("placeholder-values", "Placeholder and documentation values (key material: see KEY_ENTROPY)",
+              rules=tuple(r.id for r in RULES if r.kind != "key"),
               regex=r"(?i)" + _PARTS_RE + r"|^(.)\1{5,}$|^\$(?:[A-Za-z_][A-Za-z0-9_]{0,64}$|[{(])"
                     r"|^[%@]\(?[A-Za-z_]{1,64}[)%@]?$|^!"),
     AllowRule("well-known-values", "Dummy credentials published in vendors' documentation",
