@@ -9,6 +9,28 @@ from typing import Any
 # distribution (which may live in another layer) is known.
 OS_ECOSYSTEMS = frozenset({"deb", "apk", "rpm"})
 
+# How a package was identified (Package.method), strongest first. A report shows it with the file that produced
+# it (Package.path) so a user can tell a weak identification from a strong one.
+EVIDENCE_METHODS = (
+    "package-database",     # an OS or environment package database: dpkg, apk, rpm, opkg, rpm manifest, conda-meta
+    "installed-metadata",   # an installed package's own metadata: dist-info, egg-info, package.json, gemspec, ...
+    "lock-file",            # a lock file or dependency manifest: what an install would put there
+    "build-info",           # build information the toolchain embeds in a binary (Go, cargo-auditable)
+    "pom-properties",       # META-INF/maven/**/pom.properties inside a Java archive
+    "pom-xml",              # META-INF/maven/**/pom.xml inside a Java archive (no pom.properties)
+    "jenkins-manifest",     # a Jenkins plug-in's manifest (Short-Name, Plugin-Version, Group-Id)
+    "archive-manifest",     # a Java archive's MANIFEST.MF Implementation-* headers
+    "osgi-manifest",        # MANIFEST.MF Bundle-SymbolicName / Bundle-Version
+    "elf-note",             # an ELF .note.package (systemd's package metadata note)
+    "pe-version-resource",  # a Windows PE file's VS_VERSIONINFO resource (.NET assemblies without deps.json)
+    "release-file",         # a runtime's release file (a JDK's `release`)
+    "record",               # a Python wheel's RECORD, its dist-info directory naming the package (no METADATA)
+    "binary-signature",     # a version string inside a binary that no package database owns
+    "file-name",            # only the file name (artifact-1.2.3.jar)
+)
+# Packages found in binaries rather than in a package database: skipped when a package database owns the file.
+BINARY_METHODS = frozenset({"binary-signature", "elf-note"})
+
 
 @dataclass(slots=True)
 class FileEntry:
@@ -35,7 +57,7 @@ class FileEntry:
 class Package:
     name: str
     version: str
-    ecosystem: str  # deb, apk, rpm, pypi, npm, maven, golang, cargo, gem, composer, nuget
+    ecosystem: str  # deb, apk, rpm, opkg, pypi, npm, maven, golang, cargo, gem, composer, nuget, conda, binary
     path: str = ""  # where it was found (the database file or the metadata file)
     purl: str = ""
     licenses: list[str] = field(default_factory=list)
@@ -50,6 +72,13 @@ class Package:
     layer_diff_id: str = ""
     layer_created_by: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    method: str = ""  # one of EVIDENCE_METHODS: how the file at `path` identified the package
+    cpe: str = ""  # CPE 2.3 name, for packages with no ecosystem of their own (binaries)
+
+    @property
+    def dev(self) -> bool:
+        """Only needed to develop the project (a lock file's dev dependency): users may filter it out."""
+        return self.metadata.get("dev") == "true"
 
     @property
     def key(self) -> tuple[str, str, str, str, str, str]:

@@ -9,10 +9,22 @@ that installed that version.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 from collections.abc import Sequence
 
 from hullscan.layers.paths import resolve_link
-from hullscan.model import Detection, FileEntry, FileFacts, ImageFacts, LayerFacts, LayerInfo, Note, OSInfo, Package
+from hullscan.model import (
+    BINARY_METHODS,
+    Detection,
+    FileEntry,
+    FileFacts,
+    ImageFacts,
+    LayerFacts,
+    LayerInfo,
+    Note,
+    OSInfo,
+    Package,
+)
 from hullscan.osid import finalize_os_package
 
 MAX_LINK_HOPS = 40
@@ -114,7 +126,7 @@ def merge(reference: str, layers: Sequence[LayerInfo], facts: Sequence[LayerFact
 
     image = ImageFacts(reference=reference, layers=list(layers), notes=notes)
     image.os = _pick_os(tree, found)
-    image.packages = _packages(found, image.os)
+    image.packages = _packages(found, image.os, _owned(tree, found), _superseded(found))
     image.files = sorted(tree.nodes.values(), key=lambda n: n[0].path)
     for d in detections:
         node = tree.nodes.get(d.path.split("!", 1)[0])  # "outer.jar!inner" lives in outer.jar
@@ -158,7 +170,38 @@ def _pick_os(tree: FileTree, found: dict[str, tuple[FileFacts, int]]) -> OSInfo 
     return max(candidates, key=lambda o: o.priority) if candidates else None
 
 
-def _packages(found: dict[str, tuple[FileFacts, int]], os_info: OSInfo | None) -> list[Package]:
+def _owned(tree: FileTree, found: dict[str, tuple[FileFacts, int]]) -> set[str]:
+    """Files a package database owns (analyzers' hint "owned"), by their listed path and the path their
+    symlinks lead to (dpkg lists /bin/bash, a merged-/usr image stores usr/bin/bash)."""
+    owned: set[str] = set()
+    for ff, _ in found.values():
+        for path in ff.hints.get("owned", ()):
+            owned.add(path)
+            real = tree.resolve(path)
+            if real:
+                owned.add(real)
+    return owned
+
+
+def _superseded(found: dict[str, tuple[FileFacts, int]]) -> set[str]:
+    """Files whose packages a stronger source describes (hint "superseded_by": paths, or globs in the file's
+    directory): a wheel's RECORD when its METADATA is there, assemblies when the app's deps.json is."""
+    out: set[str] = set()
+    described: dict[str, list[str]] = {}  # directory -> files in it that produced packages
+    for path, (ff, _) in found.items():
+        if ff.packages:
+            described.setdefault(path.rsplit("/", 1)[0] if "/" in path else "", []).append(path)
+    for path, (ff, _) in found.items():
+        for pattern in ff.hints.get("superseded_by", ()):
+            folder = pattern.rsplit("/", 1)[0] if "/" in pattern else ""
+            if any(p != path and fnmatch.fnmatchcase(p, pattern) for p in described.get(folder, ())):
+                out.add(path)
+                break
+    return out
+
+
+def _packages(found: dict[str, tuple[FileFacts, int]], os_info: OSInfo | None, owned: set[str],
+              superseded: set[str]) -> list[Package]:
     dpkg_licenses: dict[str, list[str]] = {}
     for ff, _ in found.values():
         for name, lic in ff.hints.get("dpkg_licenses", {}).items():
@@ -167,7 +210,11 @@ def _packages(found: dict[str, tuple[FileFacts, int]], os_info: OSInfo | None) -
     installed: set[tuple[str, str, str]] = set()
     lock: list[Package] = []
     for path in sorted(found):
+        if path in superseded:
+            continue
         for p in found[path][0].packages:
+            if p.method in BINARY_METHODS and p.path in owned:
+                continue  # its package database reports it
             if p.metadata.get("source") == "lockfile":
                 lock.append(p)
                 continue
