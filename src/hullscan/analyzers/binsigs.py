@@ -115,8 +115,14 @@ MAX_ANCHORS = 200  # occurrences of one anchor tried per file (a NUL anchor occu
 _JAVA_HOME_HINTS = ("jdk", "jre", "java", "openjdk", "zulu", "corretto", "graalvm", "temurin", "semeru")
 
 
+_NAMES = frozenset(n for s in SIGNATURES for n in s.names)
+_PREFIXES = tuple(p for s in SIGNATURES for p in s.prefixes)
+
+
 def signatures_for(path: str) -> list[Signature]:
     base = path.rsplit("/", 1)[-1]
+    if base not in _NAMES and not base.startswith(_PREFIXES):
+        return []  # the common case, decided with one set look-up and one startswith
     return [s for s in SIGNATURES if s.applies(base)]
 
 

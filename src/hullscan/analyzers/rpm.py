@@ -18,6 +18,8 @@ from typing import IO
 
 from hullscan import licenses
 from hullscan.analyzers.base import AnalyzerFailure
+from hullscan.analyzers.binsigs import may_identify
+from hullscan.analyzers.ownership import owned_hint
 from hullscan.analyzers.rpmdb import Problems, read_at, stream_size
 from hullscan.analyzers.rpmdb import header as h
 from hullscan.analyzers.rpmdb.bdb import is_bdb, read_bdb
@@ -108,7 +110,18 @@ def package_from_header(header: Header, path: str) -> Package | None:
         release=header.string(h.TAG_RELEASE) or "",
         vendor=header.string(h.TAG_VENDOR) or "",
         metadata=metadata,
+        method="package-database",
     )
+
+
+def header_files(header: Header) -> list[str]:
+    """The files a header installs (DIRNAMES[DIRINDEXES[i]] + BASENAMES[i]), relative to the image root."""
+    dirs = header.strings(h.TAG_DIRNAMES)
+    names = header.strings(h.TAG_BASENAMES)
+    indexes = header.integers(h.TAG_DIRINDEXES)
+    if len(indexes) != len(names):
+        return []
+    return [(dirs[i] + name).lstrip("/") for i, name in zip(indexes, names, strict=True) if 0 <= i < len(dirs)]
 
 
 def read_rpmdb(path: str, content: IO[bytes]) -> FileFacts:
@@ -124,6 +137,7 @@ def read_rpmdb(path: str, content: IO[bytes]) -> FileFacts:
 
     problems = Problems()
     packages: list[Package] = []
+    owned: list[str] = []
     try:
         with contextlib.closing(reader(content, size, problems)) as records:
             try:
@@ -135,6 +149,7 @@ def read_rpmdb(path: str, content: IO[bytes]) -> FileFacts:
                         continue
                     if package is not None:
                         packages.append(package)
+                        owned.extend(p for p in header_files(Header(blob)) if may_identify(p))
             except AnalyzerFailure as exc:
                 if not packages:
                     raise
@@ -146,7 +161,7 @@ def read_rpmdb(path: str, content: IO[bytes]) -> FileFacts:
     if problems and not packages:
         details = "; ".join(problems.summary()[:3])
         raise AnalyzerFailure(f"{fmt}: no readable package in the database: {details}")
-    facts = FileFacts(packages=packages)
+    facts = FileFacts(packages=packages, hints=owned_hint(owned))
     if problems:
         facts.hints["warnings"] = problems.summary()
     return facts
@@ -154,7 +169,7 @@ def read_rpmdb(path: str, content: IO[bytes]) -> FileFacts:
 
 class RpmAnalyzer:
     name = "rpm"
-    version = 1
+    version = 2
     max_size = 512 * 1024 * 1024
 
     def claims(self, path: str, entry: FileEntry) -> bool:

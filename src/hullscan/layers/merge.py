@@ -209,12 +209,16 @@ def _packages(found: dict[str, tuple[FileFacts, int]], os_info: OSInfo | None, o
     out: list[Package] = []
     installed: set[tuple[str, str, str]] = set()
     lock: list[Package] = []
+    noted: list[Package] = []  # from ELF package notes: reported unless a database lists that same package
     for path in sorted(found):
         if path in superseded:
             continue
         for p in found[path][0].packages:
             if p.method in BINARY_METHODS and p.path in owned:
                 continue  # its package database reports it
+            if p.method == "elf-note":
+                noted.append(p)
+                continue
             if p.metadata.get("source") == "lockfile":
                 lock.append(p)
                 continue
@@ -222,7 +226,15 @@ def _packages(found: dict[str, tuple[FileFacts, int]], os_info: OSInfo | None, o
                 p = dataclasses.replace(p, licenses=dpkg_licenses.get(p.name, []))
             p = finalize_os_package(p, os_info)
             installed.add((p.ecosystem, p.name, p.version))
+            if p.source_name:
+                installed.add((p.ecosystem, p.source_name, p.source_version or p.version))
             out.append(p)
+    # An ELF note names the source package (systemd, while dpkg lists libsystemd0 built from it).
+    for p in noted:
+        k = (p.ecosystem, p.name, p.version)
+        if k not in installed:
+            installed.add(k)
+            out.append(finalize_os_package(p, os_info))
     # A project whose dependencies are installed is described by what is on disk: its lock file also
     # names optional packages for other platforms (fsevents on macOS) that were never installed.
     # Lock files count only for projects shipped without their installed tree.

@@ -42,6 +42,9 @@ LANGUAGE_ECOSYSTEMS: dict[str, str] = {
     "gem": "RubyGems",
     "composer": "Packagist",
     "nuget": "NuGet",
+    # Runtimes and servers identified in binaries (analyzers/binaries.py): OSV's Bitnami records give the
+    # upstream version ranges of these products, under the product names the packages carry as "advisory_name".
+    "binary": "Bitnami",
 }
 
 # Debian releases by codename, for images whose os-release has no VERSION_ID (testing, old releases).
@@ -260,6 +263,8 @@ def query_names(pkg: Package, ecosystem: str) -> list[str]:
     family = ecosystem.split(":", 1)[0]
     if family in ("Debian", "Ubuntu", "Alpine"):
         names = [pkg.source_name or pkg.name]
+    elif pkg.ecosystem == "binary":
+        names = [pkg.metadata["advisory_name"]] if pkg.metadata.get("advisory_name") else []
     elif pkg.ecosystem in ("rpm", "apk"):
         names = [pkg.name]
         if pkg.source_name and pkg.source_name != pkg.name:

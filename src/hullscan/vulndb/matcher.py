@@ -424,12 +424,16 @@ def _match_image(facts: ImageFacts, store: AdvisoryStore, ignore_unfixed: bool,
                 result.unchecked[key] = result.unchecked.get(key, 0) + 1
                 continue
             ecosystems, label = [lang], lang
+        names = query_names(pkg, ecosystems[0])
+        if not names:  # a binary whose product has no advisories in that ecosystem
+            lang_skipped.setdefault((pkg.ecosystem, False), _Skipped()).add(pkg)
+            result.unchecked[pkg.ecosystem] = result.unchecked.get(pkg.ecosystem, 0) + 1
+            continue
         version = query_version(pkg, ecosystems[0])
         if not version or version == "(devel)":
             no_version.add(pkg)
             result.unchecked[label] = result.unchecked.get(label, 0) + 1
             continue
-        names = query_names(pkg, ecosystems[0])
         result.checked[label] = result.checked.get(label, 0) + 1
         installed = rpm_evr(pkg) if pkg.ecosystem == "rpm" else pkg.version
         for finding in matcher.findings(pkg, ecosystems, names, version, installed):

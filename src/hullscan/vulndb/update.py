@@ -71,7 +71,7 @@ DEFAULT_BASE_URL = DEFAULT_OSV_URL  # settings: vulndb.sources
 DEFAULT_ECOSYSTEMS: tuple[str, ...] = (
     "Debian", "Ubuntu", "Alpine", "Wolfi", "Chainguard", "Red Hat", "Rocky Linux", "AlmaLinux", "SUSE",
     "openSUSE", "Photon OS", "Mariner", "Azure Linux",
-    "PyPI", "npm", "Go", "Maven", "crates.io", "RubyGems", "NuGet", "Packagist",
+    "PyPI", "npm", "Go", "Maven", "crates.io", "RubyGems", "NuGet", "Packagist", "Bitnami",
 )
 CACHE_DIRNAME = "osv-cache"
 USER_AGENT = f"hullscan/{__version__}"

@@ -48,6 +48,9 @@ TAG_URL = 1020
 TAG_OS = 1021
 TAG_ARCH = 1022
 TAG_SOURCERPM = 1044
+TAG_DIRINDEXES = 1116
+TAG_BASENAMES = 1117
+TAG_DIRNAMES = 1118
 TAG_LONGSIZE = 5009
 TAG_MODULARITYLABEL = 5096
 
@@ -138,6 +141,19 @@ class Header:
         if nul < 0:
             return None
         return _decode(self._blob[pos:nul])
+
+    def integers(self, tag: int) -> list[int]:
+        """All values of an integer array entry; [] when absent or malformed."""
+        entry = self._entries.get(tag)
+        if entry is None:
+            return []
+        typ, offset, count = entry
+        width = _INT_SIZES.get(typ)
+        if width is None or count == 0 or offset + width * count > self._dl:
+            return []
+        fmt = _INT_FORMATS[width]
+        start = self._base + offset
+        return [v for (v,) in struct.iter_unpack(fmt, self._blob[start : start + width * count])]
 
     def integer(self, tag: int) -> int | None:
         """The first value of an integer entry, or None when absent or malformed."""
