@@ -152,7 +152,7 @@ def test_manifest_fallback_implementation_headers() -> None:
     assert (pkg.name, pkg.version, pkg.vendor) == ("net.minidev:json-smart", "2.4.8", "Example Corp")
     assert pkg.purl == "pkg:maven/net.minidev/json-smart@2.4.8"
     assert pkg.licenses == ["Apache-2.0"]
-    assert pkg.metadata["source"] == "manifest"
+    assert pkg.metadata["source"] == pkg.method == "archive-manifest"
 
 
 def test_manifest_fallback_bundle_headers_with_continuation_lines() -> None:
@@ -177,9 +177,11 @@ def test_manifest_fallback_bundle_headers_with_continuation_lines() -> None:
 def test_file_name_fallback() -> None:
     facts = run(make_zip({"a/B.class": b"x"}), "opt/lib/log4j-1.2-api-2.17.1.jar")
     [pkg] = by_name(facts).values()
-    assert (pkg.name, pkg.version, pkg.metadata["source"]) == ("log4j-1.2-api", "2.17.1", "filename")
-    # no version anywhere: nothing worth reporting
-    assert run(make_zip({"a/B.class": b"x"}), "opt/app.jar") is None
+    assert (pkg.name, pkg.version, pkg.metadata["source"]) == ("log4j-1.2-api", "2.17.1", "file-name")
+    # no version anywhere: nothing worth reporting as a package, and a note says so
+    facts = run(make_zip({"a/B.class": b"x"}), "opt/app.jar")
+    assert facts is not None and facts.packages == []
+    assert [n["code"] for n in notes(facts)] == ["java-unidentified"]
 
 
 @pytest.mark.parametrize(
@@ -443,4 +445,4 @@ def test_real_jar_built_with_the_jdk(tmp_path: Path) -> None:
     with zipfile.ZipFile(out) as src_zip:
         bare = make_zip({i.filename: src_zip.read(i) for i in src_zip.infolist() if "maven" not in i.filename})
     [pkg] = by_name(run(bare, "opt/bare.jar")).values()
-    assert (pkg.name, pkg.version, pkg.metadata["source"]) == ("hello", "4.5.6", "manifest")
+    assert (pkg.name, pkg.version, pkg.metadata["source"]) == ("hello", "4.5.6", "archive-manifest")

@@ -345,8 +345,10 @@ def test_package_json_scoped_purl() -> None:
         {"name": "/x", "version": "1.0.0"},
     ],
 )
-def test_package_json_without_identity_is_ignored(doc: dict[str, Any]) -> None:
-    assert pkg_json(doc) == []
+def test_package_json_without_identity_is_not_reported_but_said(doc: dict[str, Any]) -> None:
+    # Not a package, but not dropped in silence either: the walker turns the failure into a note.
+    with pytest.raises(AnalyzerFailure, match="not reported"):
+        pkg_json(doc)
 
 
 @pytest.mark.parametrize(
@@ -661,10 +663,17 @@ def test_lockfile_malformed(path: str, data: bytes) -> None:
     ("path", "data"),
     [
         ("package-lock.json", b'{"packages": 5, "dependencies": [1]}'),
-        ("package-lock.json", b'{"dependencies": {"a": {"version": 5}}}'),
         ("yarn.lock", b'\x00\xff binary \x00 junk\n  version "1"\n'),
         ("yarn.lock", b""),
     ],
 )
 def test_lockfile_junk_gives_nothing(path: str, data: bytes) -> None:
     assert LOCKS.analyze(path, entry(path, len(data)), io.BytesIO(data)) is None
+
+
+def test_lockfile_entry_without_a_registry_version_is_a_note() -> None:
+    data = b'{"dependencies": {"a": {"version": 5}, "b": {"version": "git+https://example.invalid/b.git"}}}'
+    facts = LOCKS.analyze("package-lock.json", entry("package-lock.json", len(data)), io.BytesIO(data))
+    assert facts is not None and facts.packages == []
+    (note,) = facts.hints["notes"]
+    assert note["code"] == "LOCKFILE_ENTRY_SKIPPED" and "2 entries" in note["message"]

@@ -15,6 +15,7 @@ import posixpath
 import re
 import struct
 import tempfile
+import xml.etree.ElementTree as ET  # noqa: N817 - only for pom.xml, entities refused first
 import zipfile
 from dataclasses import dataclass, field
 from typing import IO
@@ -281,6 +282,7 @@ def _maven_package(
         licenses=licenses,
         vendor=vendor,
         metadata={"groupId": group, "artifactId": artifact, "source": source},
+        method=source,
     )
 
 
@@ -304,32 +306,105 @@ def _split_file_name(file_name: str) -> tuple[str, str]:
     return stem[:chosen], stem[chosen + 1 :]
 
 
-def _manifest_package(manifest: dict[str, str], display: str, file_name: str) -> Package | None:
-    file_artifact, file_version = _split_file_name(file_name)
+def instrumented_library(manifest: dict[str, str]) -> str:
+    """What an APM agent's instrumentation module instruments ("" when the archive is no such module).
+
+    New Relic's weaver modules carry Weave-* headers and an Implementation-Title naming the library they
+    instrument ("com.newrelic.instrumentation.spring-4.3.0"); reporting them as that library would be wrong."""
     title = manifest.get("implementation-title", "")
-    symbolic = manifest.get("bundle-symbolicname", "").split(";", 1)[0].strip()
-    # Implementation-Title is often a display name ("Apache Commons Lang"): an identifier-like
-    # title wins, then the OSGi symbolic name, then the file name, then whatever title there is.
-    candidates = [title if title and not re.search(r"\s", title) else "", symbolic, file_artifact, title]
-    artifact = next((c for c in candidates if c), "")
-    version = (
-        manifest.get("implementation-version")
-        or manifest.get("bundle-version")
-        or manifest.get("specification-version")
-        or file_version
-    )
-    if not artifact or not version:
+    if "weave-classes" in manifest or "weave-violation-filter" in manifest or \
+            title.startswith("com.newrelic.instrumentation."):
+        return title.removeprefix("com.newrelic.instrumentation.") or "another library"
+    return ""
+
+
+def _jenkins_package(manifest: dict[str, str], display: str) -> Package | None:
+    """A Jenkins plug-in (.hpi/.jpi): Short-Name, Plugin-Version and Group-Id are its Maven coordinates."""
+    short, version = manifest.get("short-name", ""), manifest.get("plugin-version", "")
+    if not short or not version:
         return None
+    group = manifest.get("group-id", "")
+    version = version.split(" ", 1)[0]  # snapshots append " (private-<sha>-<user>)"
+    licenses = _bundle_licenses(manifest.get("bundle-license", ""))
+    pkg = _maven_package(group, short, version, display, "jenkins-manifest", licenses,
+                         manifest.get("implementation-vendor", ""))
+    if manifest.get("long-name"):
+        pkg.metadata["longName"] = manifest["long-name"][:200]
+    return pkg
+
+
+def _manifest_package(manifest: dict[str, str], display: str, file_name: str) -> Package | None:
+    """An archive without Maven metadata: a Jenkins plug-in's manifest, else the OSGi bundle headers, else the
+    file name ("artifact-1.2.3.jar"), else the Implementation-* headers; `metadata["source"]` says which."""
+    jenkins = _jenkins_package(manifest, display)
+    if jenkins is not None:
+        return jenkins
+    file_artifact, file_version = _split_file_name(file_name)
     group = manifest.get("implementation-vendor-id", "")
     vendor = manifest.get("implementation-vendor") or manifest.get("bundle-vendor") or ""
     licenses = _bundle_licenses(manifest.get("bundle-license", ""))
-    source = "manifest" if (title or symbolic or manifest.get("implementation-version")) else "filename"
-    return _maven_package(group, artifact, version, display, source, licenses, vendor)
+    symbolic = manifest.get("bundle-symbolicname", "").split(";", 1)[0].strip()
+    bundle_version = manifest.get("bundle-version", "").strip()
+    if symbolic and bundle_version:
+        # "com.fasterxml.jackson.core.jackson-core" under group "com.fasterxml.jackson.core" is "jackson-core"
+        artifact = symbolic[len(group) + 1:] if group and symbolic.startswith(group + ".") else symbolic
+        return _maven_package(group, artifact, bundle_version, display, "osgi-manifest", licenses, vendor)
+    if file_artifact and file_version:
+        return _maven_package(group, file_artifact, file_version, display, "file-name", licenses, vendor)
+    title = manifest.get("implementation-title", "")
+    # Implementation-Title is often a display name ("Apache Commons Lang"): only an identifier-like one counts.
+    artifact = next((c for c in (title if title and not re.search(r"\s", title) else "", file_artifact) if c), "")
+    version = manifest.get("implementation-version") or manifest.get("specification-version") or ""
+    if not artifact or not version:
+        return None
+    return _maven_package(group, artifact, version, display, "archive-manifest", licenses, vendor)
+
+
+# -- pom.xml ------------------------------------------------------------------------------------------
+
+_POM_XML = re.compile(r"^META-INF/maven/([^/]+)/([^/]+)/pom\.xml$")
+_PROPERTY = re.compile(r"\$\{([^}]{1,200})\}")
+
+
+def _pom_text(root: ET.Element, *path: str) -> str:
+    node: ET.Element | None = root
+    for part in path:
+        node = next((c for c in node if c.tag.rsplit("}", 1)[-1] == part), None) if node is not None else None
+    return (node.text or "").strip() if node is not None else ""
+
+
+def pom_coordinates(text: str) -> tuple[str, str, str] | None:
+    """(groupId, artifactId, version) of a pom.xml, the group and version inherited from <parent> when the
+    project does not set them, and ${...} properties resolved from the pom's own <properties>."""
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        return None  # no pom declares entities; refusing them keeps entity expansion out entirely
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        return None
+    group = _pom_text(root, "groupId") or _pom_text(root, "parent", "groupId")
+    artifact = _pom_text(root, "artifactId")
+    version = _pom_text(root, "version") or _pom_text(root, "parent", "version")
+    props = {"project.groupId": group, "project.artifactId": artifact, "project.version": version,
+             "pom.version": version, "version": version, "project.parent.version": _pom_text(root, "parent", "version"),
+             "project.parent.groupId": _pom_text(root, "parent", "groupId")}
+    holder = next((c for c in root if c.tag.rsplit("}", 1)[-1] == "properties"), None)
+    if holder is not None:
+        for child in list(holder)[:500]:
+            props.setdefault(child.tag.rsplit("}", 1)[-1], (child.text or "").strip())
+
+    def resolve(value: str) -> str:
+        for _ in range(5):  # properties naming properties, a few levels deep
+            value = _PROPERTY.sub(lambda m: props.get(m.group(1), m.group(0)), value)
+        return "" if "${" in value else value
+
+    group, artifact, version = resolve(group), resolve(artifact), resolve(version)
+    return (group, artifact, version) if artifact and version else None
 
 
 class JavaArchiveAnalyzer:
     name = "java-archive"
-    version = 1
+    version = 2
     max_size = 1024 * _MIB
 
     def __init__(
@@ -429,10 +504,18 @@ class JavaArchiveAnalyzer:
             pkg.vendor = manifest.get("implementation-vendor") or manifest.get("bundle-vendor") or ""
             if not pkg.licenses:
                 pkg.licenses = _bundle_licenses(manifest.get("bundle-license", ""))
-        if not found:
+        instrumented = instrumented_library(manifest)
+        if instrumented:
+            scan.note("java-instrumentation", f"an APM agent's instrumentation module for {instrumented}, "
+                      "not that library: not reported", display)
+        elif not found:
             fallback = _manifest_package(manifest, display, file_name)
             if fallback is not None:
                 found.append(fallback)
+            elif any(not i.is_dir() and not i.filename.lower().endswith(ARCHIVE_SUFFIXES) for i in infos):
+                # (an archive holding only other archives is a container, not a library of its own)
+                scan.note("java-unidentified", "no pom.properties, pom.xml, manifest version or versioned file "
+                          "name: not reported", display)
         scan.packages.extend(found)
 
         for info in infos:
@@ -475,7 +558,25 @@ class JavaArchiveAnalyzer:
                     licenses = _pom_licenses(_read_member(zf, pom_xml, 1 * _MIB, scan).decode("utf-8", "replace"))
                 except _Skip as exc:
                     scan.note("java-bad-member", str(exc), display)
-            found.append(_maven_package(group, artifact, version, display, "pom.properties", licenses))
+            found.append(_maven_package(group, artifact, version, display, "pom-properties", licenses))
+        # A pom.xml without a pom.properties beside it (Gradle-built jars, bundles) still names the artifact.
+        described = {info.filename[: -len("pom.properties")] for info in infos if _POM_PROPERTIES.match(info.filename)}
+        for info in infos:
+            if info.is_dir() or not _POM_XML.match(info.filename) or info.filename[: -len("pom.xml")] in described:
+                continue
+            try:
+                text = _read_member(zf, info, 1 * _MIB, scan).decode("utf-8", "replace")
+            except _Skip as exc:
+                scan.note("java-bad-member", str(exc), display)
+                continue
+            coordinates = pom_coordinates(text)
+            if coordinates is None or coordinates in seen:
+                if coordinates is None:
+                    scan.note("java-bad-member", f"{info.filename}: no artifactId and version that can be "
+                              "resolved", display)
+                continue
+            seen.add(coordinates)
+            found.append(_maven_package(*coordinates, display, "pom-xml", _pom_licenses(text)))
 
     def _scan_nested(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, display: str, depth: int, scan: _Scan) -> None:
         with tempfile.SpooledTemporaryFile(max_size=scan.max_in_memory, dir=scratch_dir()) as spool:

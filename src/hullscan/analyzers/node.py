@@ -65,7 +65,13 @@ def _yaml_scalar(event: yaml.ScalarEvent) -> Any:
 
 
 def _load_yaml(text: str) -> Any:
-    """Build the first YAML document from parser events, without recursion and without aliases.
+    """The first YAML document (see `_load_yaml_documents`)."""
+    docs = _load_yaml_documents(text)
+    return docs[0] if docs else None
+
+
+def _load_yaml_documents(text: str) -> list[Any]:
+    """Build every YAML document of the stream from parser events, without recursion and without aliases.
 
     PyYAML's loaders compose nodes recursively (the C one can overflow the C stack on deep nesting)
     and construct Python objects slowly; lock files need only mappings, lists, strings, booleans and
@@ -73,6 +79,7 @@ def _load_yaml(text: str) -> Any:
     Tags are ignored: nothing is ever constructed from them.
     """
     parser = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    docs: list[Any] = []
     root: Any = None
     stack: list[list[Any]] = []  # [container, pending key]
 
@@ -106,10 +113,11 @@ def _load_yaml(text: str) -> Any:
             elif isinstance(event, yaml.AliasEvent):
                 add(None)
             elif isinstance(event, yaml.DocumentEndEvent):
-                break
+                docs.append(root)
+                root, stack = None, []
     except yaml.YAMLError as exc:
         raise AnalyzerFailure(f"invalid YAML: {exc}"[:500]) from None
-    return root
+    return docs
 
 
 def _str(value: object) -> str:
@@ -137,7 +145,8 @@ def npm_purl(name: str, version: str) -> str:
 
 
 def _make(
-    name: str, version: str, path: str, licenses: list[str], metadata: dict[str, str] | None = None
+    name: str, version: str, path: str, licenses: list[str], metadata: dict[str, str] | None = None,
+    method: str = "installed-metadata",
 ) -> Package | None:
     purl = npm_purl(name, version)
     if not purl:
@@ -150,6 +159,7 @@ def _make(
         purl=purl,
         licenses=licenses,
         metadata=metadata or {},
+        method=method,
     )
 
 
@@ -194,7 +204,7 @@ def is_installed_manifest(path: str) -> bool:
 
 class NodePackageAnalyzer:
     name = "node"
-    version = 1
+    version = 2
     max_size = 4 << 20
 
     def claims(self, path: str, entry: FileEntry) -> bool:
@@ -212,9 +222,13 @@ class NodePackageAnalyzer:
         name = _str(doc.get("name"))
         version = _str(doc.get("version"))
         if not _valid_name(name) or not version or len(version) > 256:
-            return None  # private or broken manifests carry no package identity
+            # an installed package whose manifest names no package: a broken install, or a directory a
+            # build tool left in node_modules
+            raise AnalyzerFailure("package.json under node_modules without a usable name and version: not reported")
         package = _make(name, version, path, package_licenses(doc))
-        return FileFacts(packages=[package]) if package else None
+        if package is None:
+            raise AnalyzerFailure(f"package name {name!r} cannot form a purl: not reported")
+        return FileFacts(packages=[package])
 
 
 class _Collector:
@@ -223,11 +237,13 @@ class _Collector:
     def __init__(self, path: str) -> None:
         self.path = path
         self.found: dict[tuple[str, str], Package] = {}
+        self.skipped: list[str] = []  # entries not reported: git, file:, link: and other non-registry sources
 
     def add(self, name: str, version: str, *, dev: bool | None = None, licenses: list[str] | None = None) -> None:
         name = name.strip()
         version = version.strip()
         if not _valid_name(name) or not _valid_version(version):
+            self.skipped.append(f"{name[:80]}@{version[:80]}")
             return
         key = (name, version)
         known = self.found.get(key)
@@ -235,9 +251,11 @@ class _Collector:
             meta = {"source": "lockfile"}
             if dev:
                 meta["dev"] = "true"
-            package = _make(name, version, self.path, licenses or [], meta)
+            package = _make(name, version, self.path, licenses or [], meta, "lock-file")
             if package is not None:
                 self.found[key] = package
+            else:
+                self.skipped.append(f"{name[:80]}@{version[:80]}")
             return
         if not dev:
             known.metadata.pop("dev", None)
@@ -245,9 +263,14 @@ class _Collector:
             known.licenses = licenses
 
     def facts(self) -> FileFacts | None:
-        if not self.found:
-            return None
-        return FileFacts(packages=sorted(self.found.values(), key=lambda p: (p.name, p.version)))
+        facts = FileFacts(packages=sorted(self.found.values(), key=lambda p: (p.name, p.version)))
+        if self.skipped:
+            unique = sorted(set(self.skipped))
+            shown = ", ".join(unique[:5]) + (f" and {len(unique) - 5} more" if len(unique) > 5 else "")
+            facts.hints["notes"] = [{"code": "LOCKFILE_ENTRY_SKIPPED", "message": f"{len(unique)} entr"
+                                     f"{'y' if len(unique) == 1 else 'ies'} without a registry name and version "
+                                     f"(git, file:, link:, workspace sources) not reported: {shown}"}]
+        return None if facts.empty() else facts
 
 
 def _split_spec(spec: str) -> tuple[str, str]:
@@ -366,7 +389,17 @@ def _pnpm_key(key: str, major: float) -> tuple[str, str]:
     return key[:at], key[at + 1 :]
 
 
-def _pnpm(doc: dict[str, Any], out: _Collector) -> None:
+def _is_env_document(doc: dict[str, Any]) -> bool:
+    """pnpm 11+ writes an "env" document first: the package manager's own pinned version and config
+    dependencies (importers with only packageManagerDependencies / configDependencies)."""
+    importers = doc.get("importers")
+    if not isinstance(importers, dict) or not importers:
+        return False
+    env_keys = {"packageManagerDependencies", "configDependencies"}
+    return all(isinstance(i, dict) and set(i) <= env_keys for i in importers.values())
+
+
+def _pnpm(doc: dict[str, Any], out: _Collector, all_dev: bool = False) -> None:
     major = _lockfile_version(doc)
     packages = doc.get("packages")
     if not isinstance(packages, dict):
@@ -384,7 +417,7 @@ def _pnpm(doc: dict[str, Any], out: _Collector) -> None:
             continue  # a non-registry entry without a recorded name
         else:
             name, version = _pnpm_key(key, major)
-        dev = key in dev_ids if dev_ids is not None else info.get("dev") is True
+        dev = all_dev or (key in dev_ids if dev_ids is not None else info.get("dev") is True)
         out.add(name, version, dev=dev)
 
 
@@ -461,7 +494,7 @@ def _pnpm_dev_ids(doc: dict[str, Any], major: float) -> set[str] | None:
 
 class NodeLockfileAnalyzer:
     name = "node-lockfile"
-    version = 1
+    version = 2
     max_size = 64 << 20
 
     def claims(self, path: str, entry: FileEntry) -> bool:
@@ -490,10 +523,13 @@ class NodeLockfileAnalyzer:
             else:
                 _yarn_classic(text, out)
         else:
-            doc = _load_yaml(data.decode("utf-8-sig", errors="replace"))
-            if not isinstance(doc, dict):
+            # pnpm 11+ may write several documents (the package manager's own "env" document first): read all;
+            # the env document's packages are the tool's, so they count as development dependencies.
+            docs = [d for d in _load_yaml_documents(data.decode("utf-8-sig", errors="replace")) if d is not None]
+            if not docs or not all(isinstance(d, dict) for d in docs):
                 raise AnalyzerFailure("pnpm-lock.yaml is not a YAML mapping")
-            _pnpm(doc, out)
+            for doc in docs:
+                _pnpm(doc, out, all_dev=_is_env_document(doc))
         return out.facts()
 
 

@@ -161,14 +161,36 @@ def _header(msg: Message, name: str) -> str:
     return "" if value is None else str(value)
 
 
+# CPython's distutils installs the interpreter's own description as lib/pythonX.Y/lib-dynload/Python-X.Y.egg-info:
+# it names the runtime, not a PyPI project (PyPI's "python" is an unrelated placeholder).
+_INTERPRETER_EGG_INFO = re.compile(r"(?:^|/)Python-\d+\.\d+[^/]*\.egg-info$")
+_DIST_INFO_DIR = re.compile(r"(?:^|/)([^/]+?)-([^/-]+)\.dist-info$")
+
+
+def record_package(path: str) -> FileFacts | None:
+    """A wheel installed without METADATA: its dist-info directory still says `<name>-<version>.dist-info`."""
+    m = _DIST_INFO_DIR.search(path[: -len("/RECORD")])
+    if not m:
+        raise AnalyzerFailure("RECORD in a dist-info directory not named <name>-<version>.dist-info: not reported")
+    raw_name, version = m.group(1), m.group(2)
+    name = canonical_name(raw_name)
+    package = Package(name=name, version=version, ecosystem="pypi", path=path,
+                      purl=PackageURL(type="pypi", name=name, version=version).to_string(),
+                      metadata={"name_raw": raw_name}, method="record")
+    # METADATA, when it is there, is the better source (licences, the project's own spelling).
+    return FileFacts(packages=[package], hints={"superseded_by": [path[: -len("RECORD")] + "METADATA"]})
+
+
 class PythonAnalyzer:
     name = "python"
-    version = 1
+    version = 2
     max_size = 32 << 20
 
     def claims(self, path: str, entry: FileEntry) -> bool:
         if entry.type != "f":
             return False
+        if path.endswith("/RECORD"):
+            return path.endswith(".dist-info/RECORD")
         if path.endswith("/METADATA"):
             return path.endswith(".dist-info/METADATA")
         if path.endswith("PKG-INFO"):
@@ -180,6 +202,8 @@ class PythonAnalyzer:
         return path.endswith(".egg-info")
 
     def analyze(self, path: str, entry: FileEntry, content: IO[bytes]) -> FileFacts | None:
+        if path.endswith("/RECORD"):
+            return record_package(path)
         text = _read_headers(content)
         if "\x00" in text:
             raise AnalyzerFailure("Python metadata contains NUL bytes: not a metadata file")
@@ -191,6 +215,10 @@ class PythonAnalyzer:
         if "\n" in raw_name or "\n" in version:
             raise AnalyzerFailure("Python metadata with a multi-line Name or Version")
         name = canonical_name(raw_name)
+        if name == "python" and _INTERPRETER_EGG_INFO.search(path):
+            return FileFacts(hints={"notes": [{"code": "PACKAGE_NOT_REPORTED", "message": f"the Python interpreter's "
+                                               f"own metadata (Python {version}), not a PyPI package; the "
+                                               "interpreter is reported from its binary"}]})
         classifiers = [str(c) for c in msg.get_all("Classifier") or []]
         licenses = _licenses(_header(msg, "License-Expression"), _header(msg, "License"), classifiers)
         purl = PackageURL(type="pypi", name=name, version=version).to_string()
@@ -202,6 +230,7 @@ class PythonAnalyzer:
             purl=purl,
             licenses=licenses,
             metadata={"name_raw": raw_name},
+            method="installed-metadata",
         )
         return FileFacts(packages=[package])
 
