@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,10 @@ from tests.support.budget import python_lines
 
 from hullscan.analyzers.base import AnalyzerFailure
 from hullscan.analyzers.python import PythonAnalyzer, canonical_name
-from hullscan.model import FileEntry, Package
+from hullscan.layers.merge import merge
+from hullscan.layers.walker import LayerWalker
+from hullscan.model import Descriptor, FileEntry, LayerInfo, Package
+from hullscan.oci.source import Limits
 
 ANALYZER = PythonAnalyzer()
 
@@ -61,20 +65,12 @@ def entry(path: str, size: int = 0) -> FileEntry:
 
 
 def scan_tree(root: Path) -> list[Package]:
-    found: list[Package] = []
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            full = Path(dirpath, name)
-            if full.is_symlink():
-                continue
-            rel = full.relative_to(root).as_posix()
-            e = entry(rel, full.stat().st_size)
-            if ANALYZER.claims(rel, e):
-                with full.open("rb") as fh:
-                    facts = ANALYZER.analyze(rel, e, fh)
-                if facts:
-                    found.extend(facts.packages)
-    return found
+    """The packages the image would report for this directory: walked and merged as a root filesystem is
+    (so a RECORD whose METADATA is there yields to it)."""
+    with tempfile.TemporaryDirectory() as work:
+        facts = LayerWalker([ANALYZER], Limits(), Path(work)).walk_dir(root)
+    info = LayerInfo(0, Descriptor("application/vnd.oci.image.layer.v1.tar", "sha256:" + "0" * 64, 0), "")
+    return merge("dir", [info], [facts]).packages
 
 
 def importlib_view(path: Path) -> set[tuple[str, str, str]]:
@@ -223,7 +219,8 @@ def test_own_environment_matches_importlib_metadata() -> None:
         ("usr/lib/python3/dist-packages/perf-0.1.egg-info", True),
         ("usr/lib/python3.11/site-packages/six-1.16.0-py3.11.egg/EGG-INFO/PKG-INFO", True),
         ("EGG-INFO/PKG-INFO", True),
-        ("usr/lib/python3/dist-packages/six-1.16.0.dist-info/RECORD", False),
+        ("usr/lib/python3/dist-packages/six-1.16.0.dist-info/RECORD", True),
+        ("usr/lib/python3/dist-packages/six/RECORD", False),
         ("usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA.bak", False),
         ("usr/lib/python3/dist-packages/six/METADATA", False),
         ("src/six-1.16.0/PKG-INFO", False),  # an sdist's top level: source, not installed
