@@ -29,7 +29,7 @@ EVIDENCE_METHODS = (
     "file-name",            # only the file name (artifact-1.2.3.jar)
 )
 # Packages found in binaries rather than in a package database: skipped when a package database owns the file.
-BINARY_METHODS = frozenset({"binary-signature", "elf-note"})
+BINARY_METHODS = frozenset({"binary-signature", "elf-note", "pe-version-resource", "release-file"})
 
 
 @dataclass(slots=True)

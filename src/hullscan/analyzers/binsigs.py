@@ -135,5 +135,6 @@ def is_java_release(path: str) -> bool:
 
 
 def may_identify(path: str) -> bool:
-    """Whether a binary classifier may identify the file at `path` (by its name alone)."""
-    return bool(signatures_for(path)) or is_java_release(path)
+    """Whether a binary classifier may identify the file at `path` (by its name alone): a signature's file, a
+    JDK's release file, or a .NET assembly (read for its version resource)."""
+    return bool(signatures_for(path)) or is_java_release(path) or path.lower().endswith((".dll", ".exe"))

@@ -8,11 +8,14 @@ application's own assemblies).
 from __future__ import annotations
 
 import json
+import re
+import struct
 from typing import IO
 
 from packageurl import PackageURL
 
 from hullscan.analyzers.base import AnalyzerFailure
+from hullscan.analyzers.pe import PEError, PEImage, version_strings
 from hullscan.model import FileEntry, FileFacts, Package
 
 
@@ -22,7 +25,7 @@ def _valid(text: str) -> bool:
 
 class DotnetDepsAnalyzer:
     name = "dotnet"
-    version = 1
+    version = 2
     max_size = 32 << 20
 
     def claims(self, path: str, entry: FileEntry) -> bool:
@@ -61,9 +64,62 @@ class DotnetDepsAnalyzer:
                     path=path,
                     purl=PackageURL(type="nuget", name=name, version=version).to_string(),
                     metadata=metadata,
+                    method="lock-file",
                 )
             )
         return FileFacts(packages=packages) if packages else None
 
 
-ANALYZERS = [DotnetDepsAnalyzer()]
+_VERSION = re.compile(r"^\d+(?:\.\d+){1,3}(?:-[0-9A-Za-z.-]+)?")
+
+
+def assembly_package(strings: dict[str, str], path: str) -> Package | None:
+    """A .NET assembly's identity from its version resource: the assembly name (OriginalFilename or
+    InternalName, which is the NuGet package id for libraries) and ProductVersion (else FileVersion) with
+    any "+commit" suffix dropped."""
+    file_name = strings.get("OriginalFilename") or strings.get("InternalName") or path.rsplit("/", 1)[-1]
+    name = re.sub(r"(?i)\.(dll|exe)$", "", file_name.strip())
+    m = _VERSION.match(strings.get("ProductVersion", "")) or _VERSION.match(strings.get("FileVersion", ""))
+    if not _valid(name) or m is None:
+        return None
+    version = m.group(0)
+    metadata = {k: strings[k][:200] for k in ("ProductName", "CompanyName", "FileVersion", "ProductVersion")
+                if strings.get(k)}
+    return Package(name=name, version=version, ecosystem="nuget", path=path, vendor=strings.get("CompanyName", ""),
+                   purl=PackageURL(type="nuget", name=name, version=version).to_string(), metadata=metadata,
+                   method="pe-version-resource")
+
+
+class DotnetAssemblyAnalyzer:
+    """.NET assemblies (.dll/.exe) by their version resources, for applications shipped without a deps.json
+    (Syft's PE cataloger does this). An application's deps.json, when present in the same directory, names
+    its packages better; the merge then drops these (hint "superseded_by")."""
+
+    name = "dotnet-assembly"
+    version = 1
+    max_size = 64 << 20
+
+    def claims(self, path: str, entry: FileEntry) -> bool:
+        return entry.is_file and entry.size >= 512 and path.lower().endswith((".dll", ".exe"))
+
+    def analyze(self, path: str, entry: FileEntry, content: IO[bytes]) -> FileFacts | None:
+        try:
+            image = PEImage(content)
+            if not image.is_dotnet:
+                return None  # a native Windows binary
+            resource = image.version_resource()
+        except (PEError, struct.error) as exc:
+            content.seek(0)
+            if content.read(2) != b"MZ":
+                return None  # not a PE file at all (a Linux .so named .dll, a text file)
+            raise AnalyzerFailure(f"malformed PE file: {exc}") from None
+        strings = version_strings(resource) if resource else {}
+        package = assembly_package(strings, path)
+        if package is None:
+            raise AnalyzerFailure(".NET assembly without a version resource naming its version: not reported")
+        folder = path.rsplit("/", 1)[0] if "/" in path else ""
+        return FileFacts(packages=[package], hints={"superseded_by": [f"{folder}/*.deps.json" if folder
+                                                                      else "*.deps.json"]})
+
+
+ANALYZERS = [DotnetDepsAnalyzer(), DotnetAssemblyAnalyzer()]

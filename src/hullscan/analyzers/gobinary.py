@@ -411,6 +411,37 @@ def _ldflags_version(ldflags: str, main_path: str) -> str:
     return ""
 
 
+_HOSTS = ("github.com/", "gitlab.com/", "bitbucket.org/")
+
+
+def _gopath_main(ldflags: str, main_path: str) -> tuple[str, str]:
+    """(module, version) for a binary built without modules (GOPATH mode, as Debian builds Go programs):
+    no `mod` line, only the main package's path. A release version set with `-X <pkg>.Version=1.2.3` in a
+    package of the same repository ("k8s.io/kubernetes/vendor/k8s.io/component-base/version.gitVersion" for
+    "k8s.io/kubernetes/cmd/kubectl") names the repository's module and its version."""
+    try:
+        tokens = shlex.split(ldflags)
+    except ValueError:
+        tokens = ldflags.split()
+    main_parts = main_path.split("/")
+    for i, tok in enumerate(tokens):
+        assignment = tokens[i + 1] if tok == "-X" and i + 1 < len(tokens) else ""
+        symbol, _sep, value = assignment.partition("=")
+        pkg, _dot, var = symbol.rpartition(".")
+        match = _SEMVER.match(value.strip())
+        if not match or not _VERSION_VARS.match(var):
+            continue
+        common: list[str] = []
+        for a, b in zip(pkg.split("/"), main_parts, strict=False):
+            if a != b:
+                break
+            common.append(a)
+        needed = 3 if main_path.startswith(_HOSTS) else 2
+        if len(common) >= needed and "." in common[0]:
+            return "/".join(common[:needed] if main_path.startswith(_HOSTS) else common), "v" + match.group(1)
+    return "", ""
+
+
 def _vcs_pseudo_version(settings: dict[str, str]) -> str:
     revision = settings.get("vcs.revision", "")
     stamp = settings.get("vcs.time", "")
@@ -440,6 +471,7 @@ def _package(name: str, version: str, where: str, metadata: dict[str, str]) -> P
         path=where,
         purl=_golang_purl(name, version),
         metadata=metadata,
+        method="build-info",
     )
 
 
@@ -485,6 +517,11 @@ def buildinfo_packages(info: GoBuildInfo, where: str) -> list[Package]:
         seen.add((name, version))
         packages.append(_package(name, version, where, meta))
 
+    if info.main is None and info.path:
+        module, version = _gopath_main(info.settings.get("-ldflags", ""), info.path)
+        if module:
+            packages.append(_package(module, version, where, {**common, "mainModule": "true",
+                                                               "versionSource": "ldflags", **settings}))
     std = stdlib_version(info.go_version)
     if std:
         meta = dict(common)
@@ -496,7 +533,7 @@ def buildinfo_packages(info: GoBuildInfo, where: str) -> list[Package]:
 
 class GoBinaryAnalyzer:
     name = "go-binary"
-    version = 1
+    version = 2
     max_size = 512 * _MIB
 
     def claims(self, path: str, entry: FileEntry) -> bool:

@@ -30,7 +30,7 @@ def _valid(text: str) -> bool:
 
 class ComposerInstalledAnalyzer:
     name = "php"
-    version = 1
+    version = 2
     max_size = 64 << 20
 
     def claims(self, path: str, entry: FileEntry) -> bool:
@@ -96,6 +96,7 @@ class ComposerInstalledAnalyzer:
                     purl=purl,
                     licenses=licenses,
                     metadata=metadata,
+                    method="installed-metadata",
                 )
             )
         return FileFacts(packages=packages) if packages else None

@@ -178,7 +178,7 @@ def parse_gemspec(text: str) -> dict[str, object]:
 
 class RubyGemspecAnalyzer:
     name = "ruby"
-    version = 1
+    version = 2
     max_size = 4 << 20
 
     def claims(self, path: str, entry: FileEntry) -> bool:
@@ -229,6 +229,7 @@ class RubyGemspecAnalyzer:
             purl=PackageURL(type="gem", name=name, version=version).to_string(),
             licenses=licenses,
             metadata=metadata,
+            method="installed-metadata",
         )
         return FileFacts(packages=[package])
 

@@ -91,6 +91,7 @@ def audit_packages(doc: Any, where: str) -> list[Package]:
                 path=where,
                 purl=PackageURL(type="cargo", name=name, version=version or None).to_string(),
                 metadata=metadata,
+                method="build-info",
             )
         )
     return packages
@@ -98,7 +99,7 @@ def audit_packages(doc: Any, where: str) -> list[Package]:
 
 class CargoAuditableAnalyzer:
     name = "rust-cargo-auditable"
-    version = 1
+    version = 2
     max_size = 512 * _MIB
 
     def claims(self, path: str, entry: FileEntry) -> bool:
