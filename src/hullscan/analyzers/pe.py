@@ -93,7 +93,7 @@ class PEImage:
 
 def _blocks(data: bytes, start: int, end: int) -> list[tuple[str, bytes, int, int]]:
     """The blocks between start and end: (key, value bytes, children start, block end)."""
-    out = []
+    out: list[tuple[str, bytes, int, int]] = []
     pos = start
     while pos + 6 <= end and len(out) < _MAX_ENTRIES:
         length, value_length, kind = struct.unpack_from("<HHH", data, pos)
