@@ -59,9 +59,11 @@ def test_every_package_with_every_field() -> None:
         assert got["layer"]["diff_id"] == pkg.layer_diff_id
         assert got["layer"]["created_by"] == pkg.layer_created_by
         assert got["layer"]["index"] == (pkg.layer_index if pkg.layer_index >= 0 else None)
+        assert got["evidence"] == {"path": pkg.path, "method": pkg.method}
+        assert (got["cpe"], got["dev"]) == (pkg.cpe, pkg.dev)
         assert set(got) == {
             "name", "version", "ecosystem", "purl", "licenses", "path", "source_name", "source_version",
-            "arch", "epoch", "release", "vendor", "layer",
+            "arch", "epoch", "release", "vendor", "cpe", "dev", "evidence", "layer",
         }
 
 

@@ -106,6 +106,10 @@ SIGNATURES: tuple[Signature, ...] = (
               (_p(b"xz (XZ Utils) ", rb"xz \(XZ Utils\) (\d+\.\d+\.\d+)"),)),
     Signature("zstd", "facebook:zstandard", frozenset({"zstd"}), (),
               (_p(b"\x00v1.", rb"\x00v(1\.\d+\.\d+)\x00"),)),
+    Signature("openssh", "openbsd:openssh", frozenset({"sshd", "ssh", "sshd-session"}), (),
+              (_p(b"OpenSSH_", rb"\x00OpenSSH_(\d+\.\d+p\d+)[ \x00]"),)),
+    Signature("exim", "exim:exim", frozenset({"exim", "exim4"}), (),
+              (_p(b"<<eximversion>>", rb"\x00(\d+\.\d+(?:\.\d+)?)\x00<<eximversion>>"),)),
 )
 
 WINDOW = 512  # bytes either side of an anchor that a pattern may span

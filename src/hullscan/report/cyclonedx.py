@@ -9,7 +9,9 @@
   SPDX entries are joined with AND), anything else a ``license.name``. When an expression and a non-SPDX name
   are mixed, every entry is written as a name (the schema forbids mixing expressions with licences).
 - Properties ``hullscan:package:*`` and ``hullscan:layer:*`` (index, diff_id, created_by) say where each package
-  was found.
+  was found. ``evidence`` says which file identified it (``occurrences``) and how (``identity`` with the method
+  as an analysis technique and a confidence: a package database 1, a version string in a binary 0.5, a file name
+  0.3); a development-only dependency has ``scope: optional``; a binary identified by its contents has its ``cpe``.
 - The image depends on every other component.
 
 ``serialNumber`` and ``metadata.timestamp`` change from run to run unless ``deterministic=True``, which derives the
@@ -44,7 +46,15 @@ from urllib.parse import quote
 
 from cyclonedx.model import Property, XsUri
 from cyclonedx.model.bom import Bom, BomMetaData
-from cyclonedx.model.component import Component, ComponentType
+from cyclonedx.model.component import Component, ComponentScope, ComponentType
+from cyclonedx.model.component_evidence import (
+    AnalysisTechnique,
+    ComponentEvidence,
+    Identity,
+    IdentityField,
+    Method,
+    Occurrence,
+)
 from cyclonedx.model.contact import OrganizationalEntity
 from cyclonedx.model.dependency import Dependency
 from cyclonedx.model.impact_analysis import ImpactAnalysisAffectedStatus
@@ -140,6 +150,44 @@ def _bom_refs(packages: list[Package]) -> list[str]:
     return refs
 
 
+# Each evidence method (hullscan.model.EVIDENCE_METHODS) as a CycloneDX analysis technique, and how far it can be
+# trusted to name the right package (evidence.identity confidence, 0 to 1): a package database is the installer's
+# own record, a version string found in a binary or a file name is a guess that can be wrong.
+_EVIDENCE: dict[str, tuple[AnalysisTechnique, str]] = {
+    "package-database": (AnalysisTechnique.MANIFEST_ANALYSIS, "1"),
+    "installed-metadata": (AnalysisTechnique.MANIFEST_ANALYSIS, "0.9"),
+    "build-info": (AnalysisTechnique.BINARY_ANALYSIS, "0.9"),
+    "pom-properties": (AnalysisTechnique.MANIFEST_ANALYSIS, "0.9"),
+    "elf-note": (AnalysisTechnique.BINARY_ANALYSIS, "0.9"),
+    "lock-file": (AnalysisTechnique.MANIFEST_ANALYSIS, "0.8"),
+    "pom-xml": (AnalysisTechnique.MANIFEST_ANALYSIS, "0.8"),
+    "jenkins-manifest": (AnalysisTechnique.MANIFEST_ANALYSIS, "0.8"),
+    "release-file": (AnalysisTechnique.MANIFEST_ANALYSIS, "0.8"),
+    "osgi-manifest": (AnalysisTechnique.MANIFEST_ANALYSIS, "0.7"),
+    "archive-manifest": (AnalysisTechnique.MANIFEST_ANALYSIS, "0.6"),
+    "pe-version-resource": (AnalysisTechnique.BINARY_ANALYSIS, "0.6"),
+    "record": (AnalysisTechnique.FILENAME, "0.5"),
+    "binary-signature": (AnalysisTechnique.BINARY_ANALYSIS, "0.5"),
+    "file-name": (AnalysisTechnique.FILENAME, "0.3"),
+}
+
+
+def evidence(pkg: Package) -> ComponentEvidence | None:
+    """Which file identified the package (an occurrence) and how (an identity method with its confidence)."""
+    if not pkg.path and not pkg.method:
+        return None
+    occurrences = [Occurrence(location=pkg.path)] if pkg.path else None
+    identity = None
+    if pkg.method:
+        technique, confidence = _EVIDENCE.get(pkg.method, (AnalysisTechnique.OTHER, "0.5"))
+        value = f"{pkg.method}: {pkg.path}" if pkg.path else pkg.method
+        field = IdentityField.PURL if pkg.purl else IdentityField.CPE if pkg.cpe else IdentityField.NAME
+        identity = Identity(field=field, confidence=Decimal(confidence),
+                            concluded_value=pkg.purl or pkg.cpe or pkg.name,
+                            methods=[Method(technique=technique, confidence=Decimal(confidence), value=value)])
+    return ComponentEvidence(identity=identity, occurrences=occurrences)
+
+
 def _properties(pairs: Iterable[tuple[str, str]]) -> list[Property]:
     return [Property(name=name, value=value) for name, value in pairs if value]
 
@@ -153,6 +201,8 @@ def _package_component(pkg: Package, bom_ref: str) -> Component:
         ("hullscan:package:arch", pkg.arch),
         ("hullscan:package:epoch", "" if pkg.epoch is None else str(pkg.epoch)),
         ("hullscan:package:release", pkg.release),
+        ("hullscan:package:method", pkg.method),
+        ("hullscan:package:dev", "true" if pkg.dev else ""),
         ("hullscan:layer:index", str(pkg.layer_index) if pkg.layer_index >= 0 else ""),
         ("hullscan:layer:diff_id", pkg.layer_diff_id),
         ("hullscan:layer:created_by", pkg.layer_created_by),
@@ -168,6 +218,10 @@ def _package_component(pkg: Package, bom_ref: str) -> Component:
         licenses=licences(pkg.licenses),
         supplier=OrganizationalEntity(name=pkg.vendor) if pkg.vendor else None,
         properties=_properties(props),
+        cpe=pkg.cpe or None,
+        # development-only dependencies are not needed at run time: CycloneDX's "optional" lets users filter them
+        scope=ComponentScope.OPTIONAL if pkg.dev else None,
+        evidence=evidence(pkg),
     )
 
 

@@ -1,6 +1,7 @@
 """hullscan's own JSON report of an image's software inventory.
 
-The document is stable: fields are only ever added under a new ``schema`` value. Shape of
+The document is stable: a field, once there, keeps its name and meaning under its ``schema`` value (new fields
+may be added, as ``cpe``, ``dev`` and ``evidence`` were). Shape of
 ``hullscan/report/v1``::
 
     {
@@ -24,6 +25,10 @@ The document is stable: fields are only ever added under a new ``schema`` value.
          "source_name": "openssl", "source_version": "3.0.11-1", "arch": "amd64",
          "epoch": null,                              # an integer for rpm/dpkg epochs
          "release": "", "vendor": "",
+         "cpe": "",                                  # CPE 2.3 name, for binaries identified by their contents
+         "dev": false,                               # a lock file's development-only dependency
+         "evidence": {"path": "var/lib/dpkg/status", # the file that produced the package
+                      "method": "package-database"}, # how (hullscan.model.EVIDENCE_METHODS)
          "layer": {"index": 0, "diff_id": "sha256:...", "created_by": "..."}}   # index null when unknown
       ],
       "notes": [{"code": "...", "message": "...", "path": "...", "layer": 2}],  # layer null when unknown
@@ -165,6 +170,9 @@ def _package(pkg: Package) -> dict[str, Any]:
         "epoch": pkg.epoch,
         "release": pkg.release,
         "vendor": pkg.vendor,
+        "cpe": pkg.cpe,
+        "dev": pkg.dev,
+        "evidence": {"path": pkg.path, "method": pkg.method},
         "layer": {
             "index": pkg.layer_index if pkg.layer_index >= 0 else None,
             "diff_id": pkg.layer_diff_id,
