@@ -7,7 +7,6 @@ The download directory is kept across runs when HULLSCAN_TEST_DEB_CACHE names on
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -72,14 +71,6 @@ class Debs:
         subprocess.run(["dpkg", f"--root={root}", "--force-depends", "--force-script-chrootless", "--no-triggers",
                         "--force-not-root", "-i", *[str(self.deb(p)) for p in packages]],
                        check=True, capture_output=True, timeout=600)
-
-
-@pytest.fixture(scope="session")
-def debs(tmp_path_factory: pytest.TempPathFactory) -> Debs:
-    if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
-        pytest.skip("needs apt-get and dpkg-deb (a Debian machine)")
-    cache = os.environ.get("HULLSCAN_TEST_DEB_CACHE")
-    return Debs(Path(cache) if cache else tmp_path_factory.mktemp("debs"))
 
 
 def scan_root(root: Path, work: Path) -> ImageFacts:

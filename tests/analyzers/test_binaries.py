@@ -12,13 +12,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.analyzers.debs import Debs, copy_file, scan_root
 
 from hullscan.analyzers.binaries import BinaryAnalyzer
 from hullscan.analyzers.binsigs import SIGNATURES, may_identify
 from hullscan.model import FileEntry, FileFacts, ImageFacts, OSInfo, Package
 from hullscan.vulndb.matcher import match_image
 from hullscan.vulndb.store import Store, build_from_paths
-from tests.analyzers.debs import Debs, copy_file, debs, scan_root  # noqa: F401 - `debs` is a fixture
 
 pytestmark = pytest.mark.slow
 ANALYZER = BinaryAnalyzer()
