@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.analyzers.debs import Debs, scan_root
 
 from hullscan.analyzers.apk import parse_installed
 from hullscan.analyzers.conda import CondaMetaAnalyzer
@@ -19,7 +20,6 @@ from hullscan.analyzers.opkg import OpkgAnalyzer
 from hullscan.analyzers.rpmmanifest import RpmManifestAnalyzer
 from hullscan.model import FileEntry, FileFacts, OSInfo
 from hullscan.osid import finalize_os_package
-from tests.analyzers.debs import Debs, scan_root
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "inventory"
 
