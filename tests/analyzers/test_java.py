@@ -446,3 +446,59 @@ def test_real_jar_built_with_the_jdk(tmp_path: Path) -> None:
         bare = make_zip({i.filename: src_zip.read(i) for i in src_zip.infolist() if "maven" not in i.filename})
     [pkg] = by_name(run(bare, "opt/bare.jar")).values()
     assert (pkg.name, pkg.version, pkg.metadata["source"]) == ("hello", "4.5.6", "archive-manifest")
+
+
+# ---- archives without pom.properties (real jar metadata, see tests/fixtures/inventory/PROVENANCE.md) -----------
+
+INVENTORY = Path(__file__).parent.parent / "fixtures" / "inventory" / "java"
+
+
+def jar_of(directory: str, extra: dict[str, bytes] | None = None) -> bytes:
+    """The archive whose metadata files are the fixture directory's (as Syft's fixtures are built)."""
+    root = INVENTORY / directory
+    files = {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return make_zip({**files, "com/example/Example.class": b"\xca\xfe\xba\xbe", **(extra or {})})
+
+
+def test_pom_xml_wins_over_the_manifest_title() -> None:
+    """jackson-core 2.15.2 without pom.properties. Before: com.fasterxml.jackson.core/Jackson-core (the
+    manifest's Implementation-Title); now the embedded pom.xml names it."""
+    [pkg] = by_name(run(jar_of("jackson-core-2.15.2"), "app/lib/jackson-core-2.15.2.jar")).values()
+    assert (pkg.name, pkg.version, pkg.method) == ("com.fasterxml.jackson.core:jackson-core", "2.15.2", "pom-xml")
+    assert pkg.purl == "pkg:maven/com.fasterxml.jackson.core/jackson-core@2.15.2"
+    assert pkg.licenses == ["The Apache Software License, Version 2.0"]  # the pom's own words
+
+
+def test_pom_xml_inherits_group_and_version_from_its_parent() -> None:
+    [pkg] = by_name(run(jar_of("log4j-core-2.17.1"), "app/lib/log4j-core.jar")).values()
+    assert (pkg.name, pkg.version, pkg.method) == ("org.apache.logging.log4j:log4j-core", "2.17.1", "pom-xml")
+
+
+def test_pom_xml_without_parent() -> None:
+    [pkg] = by_name(run(jar_of("micronaut-aop-4.9.11"), "app/lib/aop.jar")).values()
+    assert (pkg.name, pkg.version, pkg.method) == ("io.micronaut:micronaut-aop", "4.9.11", "pom-xml")
+
+
+def test_osgi_bundle_headers_come_before_the_file_name() -> None:
+    manifest = (INVENTORY / "jackson-core-2.15.2/META-INF/MANIFEST.MF").read_bytes()
+    data = make_zip({"META-INF/MANIFEST.MF": manifest, "com/example/Example.class": b"\xca\xfe\xba\xbe"})
+    [pkg] = by_name(run(data, "app/lib/core.jar")).values()
+    assert (pkg.name, pkg.version, pkg.method) == ("com.fasterxml.jackson.core:jackson-core", "2.15.2",
+                                                   "osgi-manifest")
+
+
+@pytest.mark.parametrize("suffix", [".hpi", ".jpi"])
+def test_jenkins_plugin(suffix: str) -> None:
+    """The Jenkins gradle plug-in 2.11: only its manifest names it. Before, not reported at all."""
+    data = jar_of("jenkins-plugins/gradle/2.11")
+    [pkg] = by_name(run(data, f"var/jenkins_home/plugins/gradle{suffix}")).values()
+    assert (pkg.name, pkg.version, pkg.method) == ("org.jenkins-ci.plugins:gradle", "2.11", "jenkins-manifest")
+    assert pkg.purl == "pkg:maven/org.jenkins-ci.plugins/gradle@2.11"
+
+
+def test_instrumentation_module_does_not_pose_as_its_library() -> None:
+    """New Relic's spring instrumentation module: before, reported as a spring package at version 1.0."""
+    facts = run(jar_of("spring-instrumentation-4.3.0-1.0"), "newrelic/instrumentation/spring-4.3.0-1.0.jar")
+    assert facts is not None and facts.packages == []
+    [note] = notes(facts)
+    assert note["code"] == "java-instrumentation" and "spring-4.3.0" in note["message"]

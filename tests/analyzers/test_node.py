@@ -677,3 +677,32 @@ def test_lockfile_entry_without_a_registry_version_is_a_note() -> None:
     assert facts is not None and facts.packages == []
     (note,) = facts.hints["notes"]
     assert note["code"] == "LOCKFILE_ENTRY_SKIPPED" and "2 entries" in note["message"]
+
+
+# ---- lock files read whole (real lock files, see tests/fixtures/inventory/PROVENANCE.md) ---------------------
+
+INVENTORY = Path(__file__).parent.parent / "fixtures" / "inventory"
+
+
+def test_pnpm_lock_with_several_documents_is_read_whole() -> None:
+    """pnpm 12 writes its own pin as a first document; the project's dependencies are in the second. Before,
+    only the first was read: the report held pnpm and none of the project's dependencies."""
+    data = (INVENTORY / "pnpm-multi-doc/pnpm-lock.yaml").read_bytes()
+    facts = LOCKS.analyze("app/pnpm-lock.yaml", entry("app/pnpm-lock.yaml", len(data)), io.BytesIO(data))
+    assert facts is not None
+    got = {(p.name, p.version): p.dev for p in facts.packages}
+    assert got[("minimist", "1.2.0")] is False
+    # the package manager's own entries are reported too, as development dependencies users can filter out
+    assert got[("pnpm", "12.0.0-rc.3")] is True and got[("@pnpm/exe.linux-x64", "12.0.0-rc.3")] is True
+    assert all(p.method == "lock-file" for p in facts.packages)
+
+
+def test_yarn_v1_alias_reports_the_installed_package() -> None:
+    """yarn 1.22.22's lock file for `"my-ms": "npm:ms@2.1.3"` and `"old-number": "npm:is-number@^6.0.0"`:
+    the packages installed are ms and is-number, never the alias names."""
+    data = (INVENTORY / "yarn-v1-alias/yarn.lock").read_bytes()
+    facts = LOCKS.analyze("app/yarn.lock", entry("app/yarn.lock", len(data)), io.BytesIO(data))
+    assert facts is not None
+    assert sorted((p.name, p.version) for p in facts.packages) == [
+        ("is-number", "6.0.0"), ("is-number", "7.0.0"), ("ms", "2.1.3"), ("once", "1.4.0"), ("wrappy", "1.0.2")]
+    assert {p.purl for p in facts.packages if p.name == "ms"} == {"pkg:npm/ms@2.1.3"}
