@@ -186,3 +186,16 @@ def test_a_binary_is_matched_against_its_products_advisories(debs: Debs, tmp_pat
     assert {(f.id, f.package.name) for f in result.findings} == {("CVE-2024-31449", "redis")}
     assert result.checked == {"Bitnami": 1}
     assert any("busybox" in n.message for n in result.notes)
+
+
+def test_an_rpm_database_owns_its_files(debs: Debs, tmp_path: Path) -> None:
+    """A CBL-Mariner rpm database (tests/fixtures/rpmdb) lists /usr/bin/openssl: an openssl binary there is the
+    rpm's; the same binary in /usr/local/bin is not."""
+    root = tmp_path / "root"
+    copy_file(FIXTURES.parent / "rpmdb/sqlite-cbl-mariner-2.0/rpmdb.sqlite", root, "var/lib/rpm/rpmdb.sqlite")
+    openssl = debs.unpack("openssl") / "usr/bin/openssl"
+    copy_file(openssl, root, "usr/bin/openssl")
+    copy_file(openssl, root, "usr/local/bin/openssl")
+    facts = scan_root(root, tmp_path / "work")
+    assert "openssl" in {p.name for p in facts.packages if p.ecosystem == "rpm"}
+    assert [p.path for p in facts.packages if p.ecosystem == "binary"] == ["usr/local/bin/openssl"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -357,3 +358,34 @@ def test_reads_from_any_seekable_stream(tmp_path: Path) -> None:
     with path.open("rb") as fh:
         facts: Any = ANALYZER.analyze("x.dist-info/METADATA", entry("x"), fh)
     assert facts.packages[0].version == "3"
+
+
+# ---- what is not a PyPI package, and wheels installed without METADATA ---------------------------------------
+
+INVENTORY = Path(__file__).parent.parent / "fixtures" / "inventory" / "python"
+
+
+def test_the_interpreters_own_egg_info_is_not_a_pypi_package() -> None:
+    """CPython 2.7.13's lib-dynload/Python-2.7.egg-info. Before: pkg:pypi/python@2.7.13."""
+    path = "usr/lib/python2.7/lib-dynload/Python-2.7.egg-info"
+    data = (INVENTORY / path).read_bytes()
+    assert ANALYZER.claims(path, entry(path, len(data)))
+    facts = ANALYZER.analyze(path, entry(path, len(data)), io.BytesIO(data))
+    assert facts is not None and facts.packages == []
+    [note] = facts.hints["notes"]
+    assert note["code"] == "PACKAGE_NOT_REPORTED" and "Python 2.7.13" in note["message"]
+
+
+def test_a_wheel_with_only_a_record_is_reported_from_its_directory_name() -> None:
+    """pip's RECORD for six 1.17.0, its METADATA gone (as image slimming tools leave it)."""
+    assert {(p.name, p.version, p.method) for p in scan_tree(INVENTORY / "usr/local")} == {
+        ("six", "1.17.0", "record")}
+
+
+def test_a_record_yields_to_its_metadata(tmp_path: Path) -> None:
+    site = tmp_path / "site-packages"
+    shutil.copytree(INVENTORY / "usr/local/lib/python3.11/site-packages", site)
+    info = next(site.glob("six-*.dist-info"))
+    shutil.copy(INVENTORY / "six-1.17.0-METADATA/METADATA", info / "METADATA")
+    [pkg] = scan_tree(site)
+    assert (pkg.name, pkg.method, pkg.licenses) == ("six", "installed-metadata", ["MIT"])
