@@ -167,3 +167,12 @@ def test_too_large() -> None:
     data = b" " * (ANALYZER.max_size + 1)
     with pytest.raises(AnalyzerFailure):
         ANALYZER.analyze(PATH, entry(PATH, len(data)), io.BytesIO(data))
+
+
+def test_package_keys_that_name_no_version_are_a_note() -> None:
+    data = json.dumps({"libraries": {"Good/1.0.0": {"type": "package"}, "NoVersion": {"type": "package"},
+                                     "App/1.0.0": {"type": "project"}}}).encode()
+    facts = ANALYZER.analyze("app/app.deps.json", entry("app/app.deps.json", len(data)), io.BytesIO(data))
+    assert facts is not None and [p.name for p in facts.packages] == ["Good"]
+    [note] = facts.hints["notes"]
+    assert note["code"] == "PACKAGE_UNREADABLE" and "NoVersion" in note["message"]

@@ -178,6 +178,10 @@ def test_entries_without_identity_are_skipped(item: Any) -> None:
     data = json.dumps({"packages": [item, {"name": "ok/pkg", "version": "1.0.0", "license": "MIT"}]})
     (pkg,) = analyze(data.encode())
     assert (pkg.name, pkg.licenses) == ("ok/pkg", ["MIT"])
+    # ... and said so: nothing is dropped in silence
+    facts = ANALYZER.analyze(PATH, entry(PATH, len(data)), io.BytesIO(data.encode()))
+    assert facts is not None
+    assert [n["code"] for n in facts.hints["notes"]] == ["PACKAGE_UNREADABLE"]
 
 
 def test_odd_field_types() -> None:

@@ -70,3 +70,10 @@ def scratch(directory: Path) -> Iterator[None]:
         yield
     finally:
         _SCRATCH.reset(token)
+
+
+def skipped_note(code: str, what: str, examples: list[str], limit: int = 5) -> dict[str, str]:
+    """A note (for `FileFacts.hints["notes"]`) about records an analyzer saw and did not report: nothing is
+    dropped in silence. `what` says how many of what and why ("2 entries without a version")."""
+    shown = ", ".join(examples[:limit]) + (f" and {len(examples) - limit} more" if len(examples) > limit else "")
+    return {"code": code, "message": f"{what}: {shown}" if shown else what}

@@ -14,7 +14,7 @@ from typing import IO
 
 from packageurl import PackageURL
 
-from hullscan.analyzers.base import AnalyzerFailure
+from hullscan.analyzers.base import AnalyzerFailure, skipped_note
 from hullscan.analyzers.pe import PEError, PEImage, version_strings
 from hullscan.model import FileEntry, FileFacts, Package
 
@@ -46,12 +46,14 @@ class DotnetDepsAnalyzer:
             raise AnalyzerFailure("deps.json without a libraries object")
 
         packages: list[Package] = []
+        skipped: list[str] = []
         for key, info in libraries.items():
             if not isinstance(key, str) or not isinstance(info, dict) or info.get("type") != "package":
-                continue
+                continue  # the application's own projects and references, not NuGet packages
             name, sep, version = key.partition("/")
             name, version = name.strip(), version.strip()
             if not sep or not _valid(name) or not _valid(version):
+                skipped.append(key[:120])
                 continue
             metadata: dict[str, str] = {}
             if isinstance(info.get("sha512"), str) and info["sha512"]:
@@ -67,7 +69,11 @@ class DotnetDepsAnalyzer:
                     method="lock-file",
                 )
             )
-        return FileFacts(packages=packages) if packages else None
+        facts = FileFacts(packages=packages)
+        if skipped:
+            facts.hints["notes"] = [skipped_note("PACKAGE_UNREADABLE", f"{len(skipped)} package key(s) that are "
+                                                 "not <name>/<version> not reported", skipped)]
+        return None if facts.empty() else facts
 
 
 _VERSION = re.compile(r"^\d+(?:\.\d+){1,3}(?:-[0-9A-Za-z.-]+)?")

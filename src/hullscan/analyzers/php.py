@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from packageurl import PackageURL
 
-from hullscan.analyzers.base import AnalyzerFailure
+from hullscan.analyzers.base import AnalyzerFailure, skipped_note
 from hullscan.licenses import normalize_all
 from hullscan.model import FileEntry, FileFacts, Package
 
@@ -58,13 +58,16 @@ class ComposerInstalledAnalyzer:
 
         packages: list[Package] = []
         seen: set[tuple[str, str]] = set()
+        skipped: list[str] = []
         for item in entries:
             if not isinstance(item, dict):
+                skipped.append("(not an object)")
                 continue
             name = _str(item.get("name"))
             version = _str(item.get("version"))
             vendor, _, project = name.partition("/")
             if not _valid(name) or not _valid(version) or not vendor or not project or "/" in project:
+                skipped.append(f"{name[:80]}@{version[:80]}")
                 continue
             if (name, version) in seen:
                 continue
@@ -99,7 +102,12 @@ class ComposerInstalledAnalyzer:
                     method="installed-metadata",
                 )
             )
-        return FileFacts(packages=packages) if packages else None
+        facts = FileFacts(packages=packages)
+        if skipped:
+            facts.hints["notes"] = [skipped_note("PACKAGE_UNREADABLE", f"{len(skipped)} entr"
+                                                 f"{'y' if len(skipped) == 1 else 'ies'} without a vendor/project "
+                                                 "name and a version not reported", skipped)]
+        return None if facts.empty() else facts
 
 
 ANALYZERS = [ComposerInstalledAnalyzer()]
