@@ -77,3 +77,15 @@ def skipped_note(code: str, what: str, examples: list[str], limit: int = 5) -> d
     dropped in silence. `what` says how many of what and why ("2 entries without a version")."""
     shown = ", ".join(examples[:limit]) + (f" and {len(examples) - limit} more" if len(examples) > limit else "")
     return {"code": code, "message": f"{what}: {shown}" if shown else what}
+
+
+def read_within(fp: IO[bytes], file_size: int, offset: int, size: int) -> bytes:
+    """Exactly `size` bytes at `offset` of a binary whose headers may lie; ValueError when they are not all
+    there. The binary readers (ELF, PE) turn that into their own malformed-file error."""
+    if offset < 0 or size < 0 or offset + size > file_size:
+        raise ValueError(f"read of {size} bytes at {offset} is outside the file ({file_size} bytes)")
+    fp.seek(offset)
+    data = fp.read(size)
+    if len(data) != size:
+        raise ValueError("short read")
+    return data

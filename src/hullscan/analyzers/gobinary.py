@@ -29,7 +29,7 @@ from typing import IO
 
 from packageurl import PackageURL
 
-from hullscan.analyzers.base import AnalyzerFailure
+from hullscan.analyzers.base import AnalyzerFailure, read_within
 from hullscan.model import FileEntry, FileFacts, Package
 
 _MIB = 1024 * 1024
@@ -102,13 +102,10 @@ class ElfImage:
         return image
 
     def read(self, offset: int, size: int) -> bytes:
-        if offset < 0 or size < 0 or offset + size > self.size:
-            raise ElfError(f"read of {size} bytes at {offset} is outside the file ({self.size} bytes)")
-        self.fp.seek(offset)
-        data = self.fp.read(size)
-        if len(data) != size:
-            raise ElfError("short read")
-        return data
+        try:
+            return read_within(self.fp, self.size, offset, size)
+        except ValueError as exc:
+            raise ElfError(str(exc)) from None
 
     def section(self, name: str) -> ElfSection | None:
         return next((s for s in self.sections if s.name == name), None)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import struct
 from typing import IO
 
+from hullscan.analyzers.base import read_within
+
 RT_VERSION = 16
 _MAX_RESOURCE = 1 << 20
 _MAX_ENTRIES = 4096
@@ -46,13 +48,10 @@ class PEImage:
             self.sections.append((rva, max(vsize, raw_size), raw_ptr, raw_size))
 
     def read(self, offset: int, size: int) -> bytes:
-        if offset < 0 or size < 0 or offset + size > self.size:
-            raise PEError(f"read of {size} bytes at {offset} is outside the file")
-        self.fp.seek(offset)
-        data = self.fp.read(size)
-        if len(data) != size:
-            raise PEError("short read")
-        return data
+        try:
+            return read_within(self.fp, self.size, offset, size)
+        except ValueError as exc:
+            raise PEError(str(exc)) from None
 
     def offset(self, rva: int) -> int:
         for start, vsize, raw, raw_size in self.sections:
