@@ -24,8 +24,9 @@ from typing import IO, Any
 
 from packageurl import PackageURL
 
+from hullscan.analyzers.base import read_within
 from hullscan.analyzers.binsigs import MAX_ANCHORS, WINDOW, Signature, is_java_release, signatures_for
-from hullscan.analyzers.gobinary import ElfError, ElfImage, is_elf
+from hullscan.analyzers.gobinary import ElfError, is_elf
 from hullscan.model import FileEntry, FileFacts, Package
 
 _MIB = 1024 * 1024
@@ -34,7 +35,7 @@ _MIB = 1024 * 1024
 _NOTE_LIBRARY_MAX = 8 * _MIB
 _NOTE_TYPE = 0xCAFE1A7E
 PT_NOTE = 4
-SHT_NOTE = 7
+_MAX_PROGRAM_HEADERS = 512
 _MAX_NOTES_BYTES = 64 * 1024
 _ELF_NOTE_TYPES = {"deb": "deb", "rpm": "rpm", "apk": "apk"}
 _RELEASE_LINE = re.compile(r'^([A-Z_]+)="?([^"\n]*)"?\s*$', re.MULTILINE)
@@ -105,21 +106,50 @@ def _notes(blob: bytes, endian: str) -> Iterator[tuple[str, int, bytes]]:
         pos = desc_start + ((descsz + 3) & ~3)
 
 
-def package_note(elf: ElfImage) -> dict[str, Any] | None:
-    """The JSON object of the FDO package note, from the note sections (or PT_NOTE segments when stripped)."""
-    regions = [(s.offset, s.size) for s in elf.sections if s.type == SHT_NOTE]
-    if not regions:
-        regions = [(seg.offset, seg.filesz) for seg in elf.segments if seg.type == PT_NOTE]
-    for offset, size in regions:
-        if size <= 0 or size > _MAX_NOTES_BYTES:
-            continue
-        for owner, kind, desc in _notes(elf.read(offset, size), elf.endian):
-            if owner == "FDO" and kind == _NOTE_TYPE:
-                try:
+def _note_regions(fp: IO[bytes], size: int) -> list[tuple[int, int, str]]:
+    """(offset, size, byte order) of the PT_NOTE segments, from the ELF and program headers alone.
+
+    Only a few dozen bytes are read: every executable and small shared library of an image comes here, and the
+    note sits in a loaded PT_NOTE segment, so the section headers (costly to walk in Python) are not needed."""
+    head = read_within(fp, size, 0, 64) if size >= 64 else b""
+    if len(head) < 52 or head[:4] != b"\x7fELF" or head[4] not in (1, 2) or head[5] not in (1, 2):
+        raise ElfError("not a readable ELF header")
+    is64, endian = head[4] == 2, "<" if head[5] == 1 else ">"
+    if is64:
+        phoff, = struct.unpack_from(endian + "Q", head, 0x20)
+        entsize, count = struct.unpack_from(endian + "HH", head, 0x36)
+    else:
+        phoff, = struct.unpack_from(endian + "I", head, 0x1C)
+        entsize, count = struct.unpack_from(endian + "HH", head, 0x2A)
+    if count > _MAX_PROGRAM_HEADERS or entsize < (56 if is64 else 32):
+        raise ElfError("implausible program headers")
+    table = read_within(fp, size, phoff, entsize * count)
+    regions = []
+    for i in range(count):
+        if is64:
+            kind, _flags, offset, _va, _pa, filesz = struct.unpack_from(endian + "IIQQQQ", table, i * entsize)
+        else:
+            kind, offset, _va, _pa, filesz = struct.unpack_from(endian + "IIIII", table, i * entsize)
+        if kind == PT_NOTE:
+            regions.append((offset, filesz, endian))
+    return regions
+
+
+def package_note(fp: IO[bytes]) -> dict[str, Any] | None:
+    """The JSON object of the FDO package note, if the ELF file carries one."""
+    fp.seek(0, 2)
+    size = fp.tell()
+    try:
+        regions = _note_regions(fp, size)
+        for offset, length, endian in regions:
+            if length <= 0 or length > _MAX_NOTES_BYTES:
+                continue
+            for owner, kind, desc in _notes(read_within(fp, size, offset, length), endian):
+                if owner == "FDO" and kind == _NOTE_TYPE:
                     doc = json.loads(desc.rstrip(b"\x00").decode("utf-8"))
-                except (ValueError, UnicodeDecodeError):
-                    return None
-                return doc if isinstance(doc, dict) else None
+                    return doc if isinstance(doc, dict) else None
+    except (ValueError, struct.error):  # a lying header, or a note that is not JSON
+        return None
     return None
 
 
@@ -204,10 +234,7 @@ class BinaryAnalyzer:
             return None
         packages: list[Package] = []
         hints: dict[str, Any] = {}
-        try:
-            note = package_note(ElfImage.open(content))
-        except ElfError:
-            note = None
+        note = package_note(content)
         if note is not None:
             pkg = note_package(note, path)
             if pkg is not None:
