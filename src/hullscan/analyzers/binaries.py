@@ -252,7 +252,8 @@ class BinaryAnalyzer:
                         break
                 else:
                     hints["notes"] = [{"code": "BINARY_UNIDENTIFIED", "message": f"named like "
-                                       f"{sigs[0].product} but no version string was recognised; not reported"}]
+                                       f"{sigs[0].product} but no version string was recognised; not reported "
+                                       "(a shared library it loads, such as libpython, may carry it)"}]
         if not packages and not hints:
             return None
         return FileFacts(packages=packages, hints=hints)
