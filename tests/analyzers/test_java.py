@@ -178,8 +178,11 @@ def test_file_name_fallback() -> None:
     facts = run(make_zip({"a/B.class": b"x"}), "opt/lib/log4j-1.2-api-2.17.1.jar")
     [pkg] = by_name(facts).values()
     assert (pkg.name, pkg.version, pkg.metadata["source"]) == ("log4j-1.2-api", "2.17.1", "file-name")
-    # no version anywhere: nothing worth reporting as a package, and a note says so
-    facts = run(make_zip({"a/B.class": b"x"}), "opt/app.jar")
+    # no metadata and no version anywhere: not a package
+    assert run(make_zip({"a/B.class": b"x"}), "opt/app.jar") is None
+    # a manifest that names no version: not reported, and a note says so
+    facts = run(make_zip({"META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\r\nCreated-By: 17 (Debian)\r\n",
+                          "a/B.class": b"x"}), "opt/app.jar")
     assert facts is not None and facts.packages == []
     assert [n["code"] for n in notes(facts)] == ["java-unidentified"]
 

@@ -512,8 +512,9 @@ class JavaArchiveAnalyzer:
             fallback = _manifest_package(manifest, display, file_name)
             if fallback is not None:
                 found.append(fallback)
-            elif any(not i.is_dir() and not i.filename.lower().endswith(ARCHIVE_SUFFIXES) for i in infos):
-                # (an archive holding only other archives is a container, not a library of its own)
+            elif manifest:
+                # Metadata that names no version is worth a word; an archive without any (an application's own
+                # war of JSPs, a container of other archives) is just not a package.
                 scan.note("java-unidentified", "no pom.properties, pom.xml, manifest version or versioned file "
                           "name: not reported", display)
         scan.packages.extend(found)
