@@ -148,7 +148,7 @@ def test_password_never_rendered_unless_asked() -> None:
     password = "Henry@123"
     facts = image({"henry": make_hash(password, "sha512crypt")})
     facts.config = {"config": {"User": "henry", "Healthcheck": {"Test": ["CMD", "true"]}}}
-    checks = BaselineDetector().detect(facts, DetectContext())
+    checks = BaselineDetector().detect(facts, DetectContext(password_budget_seconds=60))
     assert "henry" in weak(checks)
     report = ScanReport(facts=facts, scanners=["baseline"], checks=checks)
     outputs = [json_report.render_report(report), sarif.render(report), html.render(report)]

@@ -148,10 +148,6 @@ class CrackResult:
     def complete(self) -> bool:
         return self.password is not None or (not self.skipped and self.tried >= self.total)
 
-    @property
-    def cheap_done(self) -> bool:
-        return self.password is not None or self.skipped != "" or self.tried >= self.cheap
-
     def verdict(self, budget_seconds: float) -> PasswordVerdict:
         """What may be kept and shown: no password, and for a weak account only a bound on the tries."""
         weak = self.password is not None
@@ -187,9 +183,6 @@ class CrackSummary:
     workers: int = 0
     budget_exhausted: bool = False
     crypt_calls: int = 0
-
-    def found(self) -> list[CrackResult]:
-        return [r for r in self.results if r.password is not None]
 
 
 def default_workers() -> int:

@@ -113,9 +113,8 @@ class RichProgress:
             self._phase_name = name
             if self._phase is None:
                 self._phase = self.p.add_task(name, total=None, amount="")
-            else:
-                self.p.reset(self._phase, total=None, description=name)
-            self.p.update(self._phase, description=name, amount="")
+            else:  # the previous phase's bar and amount go with it
+                self.p.reset(self._phase, total=None, description=name, amount="")
             self._refresh(force=True)
 
     def phase_progress(self, detail: str, done: float | None = None, total: float | None = None,
