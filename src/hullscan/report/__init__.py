@@ -193,21 +193,25 @@ def password_check_data(check: PasswordCheck | None) -> dict[str, Any] | None:
 def password_check_line(check: PasswordCheck) -> str:
     """The weak-password check in one line for people: the hashes, the budget and how far the search went."""
     vs = check.verdicts
-    parts = [f"Weak passwords: {len(vs)} hash(es) ({', '.join(sorted({v.algorithm for v in vs}))}) tried with the "
-             "empty and user-name tests" + (f", then the wordlist for up to {check.budget_seconds:g} s"
-                                           if check.budget_seconds > 0 else " only (wordlist budget 0)")]
+    tests = "empty and user-name tests, then the wordlist for up to " + f"{check.budget_seconds:g} s" \
+        if check.budget_seconds > 0 else "empty and user-name tests only (wordlist budget 0)"
+    outcome = []
+    weak = sum(v.weak for v in vs)
+    if weak:
+        outcome.append(f"{weak} weak")
     searched = [v for v in vs if not v.weak and not v.skipped]
     if searched:
         low, high = min(v.tried for v in searched), max(v.tried for v in searched)
         span = f"{low:,}" if low == high else f"{low:,} to {high:,}"
-        parts.append(f"{span} of {max(v.total for v in searched):,} candidates per account not found")
-    for label, count in (("weak", sum(v.weak for v in vs)), ("not tried", sum(bool(v.skipped) for v in vs)),
-                         ("from an earlier scan", sum(v.cached for v in vs))):
-        if count:
-            parts.append(f"{count} {label}")
-    if any(not v.complete for v in searched):
-        parts.append("--password-budget searches further")
-    return "; ".join(parts) + "."
+        outcome.append(f"{len(searched)} not found after {span} of {max(v.total for v in searched):,} candidates each"
+                       + (" (--password-budget searches further)" if any(not v.complete for v in searched) else ""))
+    skipped = sum(bool(v.skipped) for v in vs)
+    if skipped:
+        outcome.append(f"{skipped} not tried")
+    cached = sum(v.cached for v in vs)
+    line = f"Weak passwords: {len(vs)} hash(es) ({', '.join(sorted({v.algorithm for v in vs}))}); {tests}: " + \
+        ", ".join(outcome)
+    return line + (f"; {cached} verdict(s) from an earlier scan." if cached else ".")
 
 
 def finding_origin(layer_index: int, base: BaseImage | None) -> str:
