@@ -20,7 +20,7 @@ import zstandard
 
 from hullscan.findings import VulnFinding
 from hullscan.model import Descriptor, ImageFacts, LayerInfo, Note, OSInfo, Package, Platform
-from hullscan.redact import is_secret_name, redact_history
+from hullscan.redact import redact_config
 
 FORMAT = 1
 
@@ -37,30 +37,9 @@ def facts_to_dict(facts: ImageFacts) -> dict[str, Any]:
                                                private={}))
     for left_out in ("files", "file_hashes", "config_files", "config_digests", "private"):
         d.pop(left_out)
-    d["config"] = _redacted_config(d.get("config"))
+    d["config"] = redact_config(d.get("config"))
     return d
 
-
-def _redacted_config(config: Any) -> Any:
-    """The image config as kept: values of secret-named ENV variables and build arguments recorded in the history
-    are masked (as reports show them); nothing that reads stored scans needs them."""
-    if not isinstance(config, dict):
-        return config
-    out = dict(config)
-    for key in ("config", "container_config"):
-        section = out.get(key)
-        if isinstance(section, dict) and isinstance(section.get("Env"), list):
-            out[key] = {**section, "Env": [_masked_env(str(item)) for item in section["Env"]]}
-    history = out.get("history")
-    if isinstance(history, list):
-        out["history"] = [{**h, "created_by": redact_history(str(h["created_by"]))}
-                          if isinstance(h, dict) and "created_by" in h else h for h in history]
-    return out
-
-
-def _masked_env(item: str) -> str:
-    key, sep, _ = item.partition("=")
-    return f"{key}=***" if sep and is_secret_name(key) else item
 
 
 def facts_from_dict(d: dict[str, Any]) -> ImageFacts:

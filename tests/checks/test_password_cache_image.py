@@ -17,6 +17,7 @@ import pytest
 import zstandard
 from rich.console import Console
 
+from hullscan import reportcodec
 from hullscan.checks.baseline import BaselineDetector
 from hullscan.checks.crypt import system_crypt
 from hullscan.detectors import DetectContext
@@ -161,6 +162,18 @@ def test_scan_store_keeps_no_hash_and_no_secret_value(planted: Planted, tmp_path
     for secret in [*planted.secrets, "SEKRIT-VALUE"]:  # ... and the store has none of them
         assert secret not in kept
     assert "DB_PASSWORD=***" in kept
+
+
+def test_stored_reports_keep_no_hash_and_no_secret_value(planted: Planted, tmp_path: Path) -> None:
+    """What the service stores for every finished scan (hullscan.reportcodec)."""
+    report, _, _ = scan(planted, tmp_path, budget=0, show=False)
+    assert report.facts.private and report.password_check is not None
+    data = reportcodec.encode(report)
+    kept = zstandard.ZstdDecompressor().stream_reader(data).read().decode()
+    for secret in [*planted.secrets, "SEKRIT-VALUE"]:
+        assert secret not in kept
+    back = reportcodec.decode(data)
+    assert back.password_check == report.password_check and back.facts.private == {}
 
 
 def test_cold_warm_and_warm_without_verdicts(planted: Planted, tmp_path: Path) -> None:
