@@ -36,7 +36,6 @@ from hullscan.checks.crypt import Crypt, algorithm_of, excessive_cost
 from hullscan.findings import PasswordVerdict
 
 WORDLISTS = ("system-defaults.txt", "common-passwords.txt")
-STAGES = ("empty", "username", "wordlist")
 # Bump when the tests, their order or the variants change: verdicts found under another plan are not reused.
 PLAN_VERSION = 2
 # The default wordlist-stage budget. A default scan of a typical image (a Debian base, a few application layers,
@@ -140,7 +139,6 @@ class CrackResult:
     found_by: str = ""  # the stage that found it
     tried: int = 0
     total: int = 0
-    cheap: int = 0  # candidates of the empty and user-name stages
     skipped: str = ""  # why the hash was not tried (unsupported method, cost too high)
     seconds: float = 0.0
 
@@ -239,14 +237,13 @@ def crack(accounts: Sequence[Account], budget_seconds: float, crypt: Crypt, *, w
     calls_before = crypt.calls
     start = time.monotonic()
     jobs: list[_Job] = []
+    head = set(words[:EXTRA_AFTER])  # a variant the top of the list holds is tried there, as plan() has it
     for acct in accounts:
         result = CrackResult(acct, algorithm_of(acct.hash))
         summary.results.append(result)
         cheap = cheap_plan(acct.user)
         first = {c for _, c in cheap}
-        head = set(words[:EXTRA_AFTER])  # a variant the top of the list holds is tried there, as plan() has it
         extra = [w for w in _unique(more_variants(acct.user)) if w not in first and w not in head]
-        result.cheap = len(cheap)
         result.total = len(cheap) + len(extra) + len(word_set - first - set(extra))
         reason = excessive_cost(acct.hash)
         if reason is None and not crypt.supports(acct.hash):
