@@ -31,6 +31,7 @@ bench: $(STAMP) system
 	$(BIN)/python benchmarks/bench_vulndb.py
 	$(BIN)/python benchmarks/bench_incremental.py
 	$(BIN)/python benchmarks/bench_secrets.py
+	$(BIN)/python benchmarks/bench_passwords.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from hullscan.checks.passwords import DEFAULT_BUDGET_SECONDS
 from hullscan.findings import CheckFinding
 from hullscan.model import ImageFacts
 
@@ -18,7 +19,7 @@ from hullscan.model import ImageFacts
 class DetectContext:
     """What detectors may need beyond the image; each option belongs to one item."""
 
-    password_budget_seconds: float = 60.0
+    password_budget_seconds: float = DEFAULT_BUDGET_SECONDS  # the wordlist stage's (see checks/passwords.py)
     show_weak_passwords: bool = False
     licence_policy: Path | None = None
     base_catalogue: Path | None = None

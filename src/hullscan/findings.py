@@ -94,6 +94,44 @@ class BaseImage:
 
 
 @dataclass
+class PasswordVerdict:
+    """What the weak-password check concluded for one account. Holds no password and no hash, so it may be kept
+    (the verdict cache) and shown."""
+
+    user: str
+    algorithm: str
+    weak: bool = False
+    test: str = ""  # the test that found the password: empty, username or wordlist
+    # Candidates tried. For a weak account an upper bound (10, 100, 1000, ...): the exact count would name the
+    # password, the candidate order being public.
+    tried: int = 0
+    total: int = 0  # candidates the whole search has (empty + user-name variants + wordlist)
+    skipped: str = ""  # why the hash was not tried at all (unsupported method, cost too high)
+    budget_seconds: float = 0.0  # the wordlist-stage budget it was searched under
+    cached: bool = False  # from an earlier scan (the verdict cache), not searched in this run
+
+    @property
+    def complete(self) -> bool:
+        return self.weak or (not self.skipped and self.tried >= self.total)
+
+
+@dataclass
+class PasswordCheck:
+    """The weak-password check's budget and what it tried, for the report (never a password or a hash)."""
+
+    budget_seconds: float  # the wordlist stage's budget; the empty and user-name tests always run
+    wordlist: str  # the candidate list's name and version
+    wordlist_size: int
+    verdicts: list[PasswordVerdict] = field(default_factory=list)
+    crypt_calls: int = 0  # hashes computed in this run (0 when every verdict came from the cache)
+    seconds: float = 0.0  # spent in this run
+
+    @property
+    def stages(self) -> list[str]:
+        return ["empty", "username", "wordlist"] if self.budget_seconds > 0 else ["empty", "username"]
+
+
+@dataclass
 class ScanReport:
     """One scan's result: the image facts plus each scan item's findings."""
 
@@ -110,3 +148,4 @@ class ScanReport:
     file_inventory: list[dict[str, str | int]] = field(default_factory=list)
     suppressed: list[SuppressedFinding] = field(default_factory=list)  # by VEX statements
     order: str = "severity"  # how findings are listed: "severity" or "risk" (KEV, then EPSS, then severity)
+    password_check: PasswordCheck | None = None  # when the baseline item found password hashes to try

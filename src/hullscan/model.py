@@ -142,8 +142,8 @@ class FileFacts:
     hints: dict[str, Any] = field(default_factory=dict)
     detections: list[Detection] = field(default_factory=list)
     # Facts too sensitive to keep (e.g. password hashes): they live only as long as the scan that read them and
-    # never enter the layer cache, the scan store or a report.
-    private: dict[str, Any] = field(default_factory=dict)
+    # never enter the layer cache, the scan store or a report (nor a repr, which ends up in logs and tracebacks).
+    private: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def empty(self) -> bool:
         return not self.packages and self.os is None and not self.hints and not self.detections and not self.private
@@ -213,8 +213,13 @@ class ImageFacts:
     notes: list[Note] = field(default_factory=list)
     files: list[tuple[FileEntry, int]] = field(default_factory=list)  # final file tree, entry + layer
     detections: list[Detection] = field(default_factory=list)  # from every layer (see Detection)
-    # Final content of small configuration files analyzers kept for image-level checks (path -> text).
+    # Final content of small configuration files analyzers kept for image-level checks (path -> text; account
+    # files with their password hashes redacted), and the sha256 of those whose text was redacted.
     config_files: dict[str, str] = field(default_factory=dict)
+    config_digests: dict[str, str] = field(default_factory=dict)
+    # The final files' private facts (path -> FileFacts.private), for layers read in this scan only: a layer whose
+    # facts came from the cache has none. Never stored, never rendered.
+    private: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     file_hashes: dict[str, str] = field(default_factory=dict)  # path -> sha256 hex, when the file-hash analyzer ran
     # Manifest annotations (org.opencontainers.image.base.name / .base.digest name the base image).
     annotations: dict[str, str] = field(default_factory=dict)

@@ -112,7 +112,8 @@ class Engine:
         if bad:
             raise OptionError(f"unknown scan item {', '.join(bad)}; choose from {', '.join(items.NAMES)}")
         chosen = [(items.get(name), name) for name in items.NAMES if name in request.items]
-        ctx = ItemContext(self.settings, cancel, progress.warning, self.scans)
+        ctx = ItemContext(self.settings, cancel, progress.warning, self.scans, progress=progress,
+                          use_cache=request.use_cache)
         options = {name: item.options(request.options.get(name)) for item, name in chosen}
         for item, name in chosen:
             cancel.check()
@@ -135,6 +136,7 @@ class Engine:
             for warning in scanner.warnings:
                 progress.warning(warning)
 
+        ctx.read_private = lambda path: scanner.read_private(request.target, facts, path, cancel)
         report = ScanReport(facts=facts, kind=request.kind)
         for item, name in chosen:
             cancel.check()

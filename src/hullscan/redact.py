@@ -8,6 +8,7 @@ hold user:password. Findings show history lines only through `redact_history`.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _SECRET_PARTS = frozenset({"PASSWORD", "PASSWD", "PASS", "PASSPHRASE", "PWD", "SECRET", "SECRETS", "TOKEN",
                            "TOKENS", "APIKEY", "CREDENTIAL", "CREDENTIALS", "PRIVATEKEY", "SECRETKEY", "ACCESSKEY"})
@@ -74,3 +75,23 @@ def redact_history(created_by: str) -> str:
     return text if len(text) <= MAX_EVIDENCE else text[: MAX_EVIDENCE - 3] + "..."
 
 
+def redact_config(config: Any) -> Any:
+    """An image config fit to keep (the scan store, stored reports): values of secret-named ENV variables masked and
+    history lines redacted, as reports show them. Nothing that reads kept configs needs the values."""
+    if not isinstance(config, dict):
+        return config
+    out = dict(config)
+    for key in ("config", "container_config"):
+        section = out.get(key)
+        if isinstance(section, dict) and isinstance(section.get("Env"), list):
+            out[key] = {**section, "Env": [_masked_env(str(item)) for item in section["Env"]]}
+    history = out.get("history")
+    if isinstance(history, list):
+        out["history"] = [{**h, "created_by": redact_history(str(h["created_by"]))}
+                          if isinstance(h, dict) and "created_by" in h else h for h in history]
+    return out
+
+
+def _masked_env(item: str) -> str:
+    key, sep, _ = item.partition("=")
+    return f"{key}=***" if sep and is_secret_name(key) else item

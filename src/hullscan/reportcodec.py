@@ -1,7 +1,8 @@
 """A scan report as bytes and back, losslessly, so a stored report renders in every format later.
 
-Left out before storing: the image's file tree (large, and only `--list-files` shows it, from its own field) and
-the text of configuration files (it may hold password hashes; detectors have already read it).
+Left out before storing: the image's file tree (large, and only `--list-files` shows it, from its own field), the
+text of configuration files (detectors have already read it) and the private facts (password hashes: never kept);
+secret-named ENV values and build arguments in the image config are masked (redact.redact_config).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import zstandard
 
 from hullscan.findings import ScanReport
+from hullscan.redact import redact_config
 
 MAX_REPORT_BYTES = 1 << 30
 
@@ -26,7 +28,9 @@ def _adapter() -> Any:
 
 
 def to_document(report: ScanReport) -> dict[str, Any]:
-    kept = dataclasses.replace(report, facts=dataclasses.replace(report.facts, files=[], config_files={}))
+    facts = dataclasses.replace(report.facts, files=[], config_files={}, private={},
+                                config=redact_config(report.facts.config))
+    kept = dataclasses.replace(report, facts=facts)
     doc: dict[str, Any] = _adapter().dump_python(kept, mode="json")
     return doc
 

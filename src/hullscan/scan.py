@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from hullscan.analyzers import default_analyzers
 from hullscan.analyzers.base import Analyzer
@@ -61,6 +61,10 @@ class Progress(Protocol):
     def phase(self, name: str) -> None:
         """A step of the scan other than reading layers starts (opening the database, each item's checks)."""
 
+    def phase_progress(self, detail: str, done: float | None = None, total: float | None = None,
+                       unit: str = "") -> None:
+        """The current phase says what it is doing and how far it is (`done` of `total` `unit`s, when it knows)."""
+
     def warning(self, message: str) -> None:
         """Something went wrong without failing the scan (a stale database, a cache that cannot be written)."""
 
@@ -77,6 +81,10 @@ class NoProgress:
     """Shows nothing; subclass it to show only some events."""
 
     def phase(self, name: str) -> None:
+        pass
+
+    def phase_progress(self, detail: str, done: float | None = None, total: float | None = None,
+                       unit: str = "") -> None:
         pass
 
     def warning(self, message: str) -> None:
@@ -265,6 +273,42 @@ class Scanner:
         except BaseException:
             siblings.stop("another layer failed")
             raise
+
+    def read_private(self, target: str, image: ImageFacts, path: str,
+                     cancel: CancelToken | None = None) -> dict[str, Any] | None:
+        """The private facts (FileFacts.private: password hashes and the like, never cached) of one file of the
+        final `image`, by reading again the layer that holds it, with only the analyzers that claim that file.
+        None when the file is not in the image, or `target` now names another image (a moved tag)."""
+        node = next(((e, i) for e, i in image.files if e.path == path), None)
+        if node is None:
+            return None
+        entry, index = node
+        analyzers = [a for a in self.analyzers if a.claims(path, entry)]
+        if not analyzers:
+            return None
+        opened = open_target(target, self.options)
+        work = self._workdir()
+        try:
+            walker = LayerWalker(analyzers, self.options.limits, work)
+            walker.cancel = cancel or CancelToken()
+            if isinstance(opened, Path):
+                facts = walker.walk_dir(opened)
+            else:
+                resolved = opened.resolve(self.options.platform)
+                if resolved.manifest_digest != image.manifest_digest or index >= len(resolved.layers):
+                    return None
+                layer = resolved.layers[index]
+                stream = opened.open_layer(layer)
+                try:
+                    facts = walker.walk_tar(stream, layer.diff_id, layer.index)
+                finally:
+                    stream.close()
+        finally:
+            if not isinstance(opened, Path):
+                opened.close()
+            shutil.rmtree(work, ignore_errors=True)
+        found = facts.files.get(path)
+        return dict(found.private) if found is not None else None
 
     def _pool(self, walker: LayerWalker, layers: list[LayerInfo]) -> WorkerPool | None:
         """Worker processes for the heavy analyzers, when the provider thinks the walk left is worth it."""

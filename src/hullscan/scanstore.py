@@ -20,6 +20,7 @@ import zstandard
 
 from hullscan.findings import VulnFinding
 from hullscan.model import Descriptor, ImageFacts, LayerInfo, Note, OSInfo, Package, Platform
+from hullscan.redact import redact_config
 
 FORMAT = 1
 
@@ -30,12 +31,15 @@ def finding_key(f: VulnFinding) -> str:
 
 
 def facts_to_dict(facts: ImageFacts) -> dict[str, Any]:
-    # Left out before asdict deep-copies them: the file listing is large and nothing re-evaluates it, and
-    # config files hold /etc/shadow hashes and the like; re-evaluation needs only the packages.
-    d = dataclasses.asdict(dataclasses.replace(facts, files=[], file_hashes={}, config_files={}))
-    for bulky in ("files", "file_hashes", "config_files"):
-        d.pop(bulky)
+    # Left out before asdict deep-copies them: the file listing is large and nothing re-evaluates it, config files
+    # are only for the checks, and `private` (password hashes) is never kept; re-evaluation needs only the packages.
+    d = dataclasses.asdict(dataclasses.replace(facts, files=[], file_hashes={}, config_files={}, config_digests={},
+                                               private={}))
+    for left_out in ("files", "file_hashes", "config_files", "config_digests", "private"):
+        d.pop(left_out)
+    d["config"] = redact_config(d.get("config"))
     return d
+
 
 
 def facts_from_dict(d: dict[str, Any]) -> ImageFacts:

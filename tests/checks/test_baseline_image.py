@@ -89,7 +89,7 @@ def test_planted_image_reports_each_item_with_its_layer(tmp_path: Path) -> None:
             ("sshd-permit-root-login", 1), ("sudoers-nopasswd-all", 1), ("ld-so-preload", 2),
             ("weak-password", 2)} <= got
     weak = next(f for f in found if f.id == "weak-password")
-    assert weak.metadata == {"user": "app", "algorithm": "yescrypt", "tried": weak.metadata["tried"]}
+    assert weak.metadata == {"user": "app", "algorithm": "yescrypt", "test": "username", "tried": "10"}
     assert weak.layer_created_by == layers[2].created_by.replace("tok-SEKRIT", "***")
     assert "SEKRIT" not in repr(found) and "app123" not in repr(found)
     env = next(f for f in found if f.id == "image-secret-env")

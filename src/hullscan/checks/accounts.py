@@ -1,17 +1,31 @@
 """The image's account files (/etc/passwd, /etc/group, /etc/shadow), parsed from ImageFacts.config_files.
 
 Every line comes from a possibly hostile image: malformed lines are skipped, never fatal.
+
+The text kept in ImageFacts (and the layer cache) is redacted: each password hash is replaced by a marker that
+keeps what the checks look at (empty, locked, the method), see `redact_account_file`. The hashes themselves live
+only in `ImageFacts.private` for the scan that read the file.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+from hullscan.checks.crypt import redacted
 from hullscan.model import ImageFacts
 
 PASSWD = "etc/passwd"
 GROUP = "etc/group"
 SHADOW = "etc/shadow"
+# Files whose second field may hold a password hash (group passwords live in gshadow, or in group on old systems).
+PASSWORD_FILES = frozenset({PASSWD, GROUP, SHADOW})
+PASSWORD_FIELDS = "password_fields"  # key of FileFacts.private / ImageFacts.private: line number -> original field
+
+# A lock prefix ("!", "*", "*LK*") and what follows it; a field is a secret when what follows is not a bare marker.
+_LOCK = re.compile(r"^(\*LK\*|[!*]*)(.*)$", re.S)
+_NOT_A_HASH = frozenset({"", "x", "NP", "LK"})
 
 # Shells that refuse an interactive login. An empty shell field means /bin/sh, a login shell.
 NOLOGIN_SHELLS = frozenset({
@@ -57,6 +71,36 @@ def _int(text: str) -> int | None:
     if not text or not text.isdigit() or len(text) > 10:
         return None
     return int(text)
+
+
+def redact_field(field: str) -> str:
+    """A password field fit to keep: empty and lock-only fields as they are, a hash replaced by a marker behind the
+    same lock prefix ("!$6$<redacted>", "<redacted-descrypt>")."""
+    m = _LOCK.match(field)
+    assert m is not None  # the pattern matches every string
+    lock, rest = m.group(1), m.group(2)
+    if rest in _NOT_A_HASH:
+        return field
+    return lock + redacted(rest)
+
+
+def redact_account_file(text: str) -> tuple[str, dict[int, str]]:
+    """(the text with every password field redacted, {line number: original field} of the fields changed).
+
+    Lines are numbered as the parsers below number them (str.splitlines), so a parsed entry's line finds its
+    original field."""
+    out: list[str] = []
+    hidden: dict[int, str] = {}
+    for number, piece in enumerate(text.splitlines(keepends=True), 1):
+        body = piece.splitlines()[0]  # without its line break (a CR is one too, so none is left inside)
+        parts = body.split(":")
+        if len(parts) >= 2:
+            safe = redact_field(parts[1])
+            if safe != parts[1]:
+                hidden[number] = parts[1]
+                parts[1] = safe
+        out.append(":".join(parts) + piece[len(body):])
+    return "".join(out), hidden
 
 
 def _lines(text: str) -> list[tuple[int, str]]:
@@ -108,6 +152,10 @@ def parse_shadow(text: str) -> list[ShadowEntry]:
     return out
 
 
+# Password fields that name no hash: locked or disabled accounts, and passwd's "x" (see /etc/shadow).
+LOCKED_OR_DISABLED = re.compile(r"^[!*]+$|^x$|^!!$|^\*LK\*|^NP$|^LK$")
+
+
 @dataclass
 class Accounts:
     passwd: list[PasswdEntry] | None  # None: the image has no /etc/passwd
@@ -132,3 +180,17 @@ class Accounts:
 
     def gids(self) -> set[int]:
         return {g.gid for g in self.group or []} | {0}
+
+    def password_fields(self) -> Iterator[tuple[str, str, str, int]]:
+        """(user, password field, file, line) of every account: passwd's own field unless it is "x", which defers
+        to /etc/shadow (what pam_unix does). Shadow lines of users passwd lacks name no account."""
+        shadow: dict[str, ShadowEntry] = {}
+        for s in self.shadow or []:
+            shadow.setdefault(s.name, s)
+        for p in self.passwd or []:
+            if p.password == "x":
+                entry = shadow.get(p.name)
+                if entry is not None:
+                    yield p.name, entry.password, SHADOW, entry.line
+            else:
+                yield p.name, p.password, PASSWD, p.line

@@ -7,27 +7,29 @@ OS settings, from the final text of the files the config-files analyzer kept:
   sshd-permit-root-login, sshd-password-authentication, sshd-permit-empty-passwords (sshd's first-match
   semantics, Include and Match honoured), passwd-extra-uid0, empty-password, weak-password-hash,
   login-defs-password-ageing, login-defs-encrypt-method, sudoers-nopasswd-all, ld-so-preload.
-Weak passwords: weak-password (and weak-password-incomplete when the time budget or a hash's method
-stopped the search).
+Weak passwords (checks/weakpasswords.py): weak-password, and weak-password-incomplete when a hash was not tried
+(its method or cost) or the cheap tests could not finish; how far the budgeted wordlist got is stated in the
+report (ScanReport.password_check), not as a finding.
 
 Secret values never leave this module: findings name keys, users and algorithms; history lines shown as
-evidence are redacted; a cracked password appears only with DetectContext.show_weak_passwords.
+evidence are redacted; a password found in this run appears only with DetectContext.show_weak_passwords.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hullscan.checks.accounts import GROUP, PASSWD, SHADOW, Accounts, ShadowEntry
-from hullscan.checks.crypt import Crypt, CryptUnavailable, algorithm_of, is_weak_algorithm, system_crypt
+from hullscan.checks.accounts import GROUP, LOCKED_OR_DISABLED, PASSWD, Accounts
+from hullscan.checks.crypt import Crypt, algorithm_of, is_weak_algorithm
 from hullscan.checks.files import finding, is_setid_executable
-from hullscan.checks.passwords import Account, CrackSummary, crack
+from hullscan.checks.weakpasswords import PasswordOptions, check_passwords
 from hullscan.detectors import DetectContext
-from hullscan.findings import CheckFinding
+from hullscan.findings import CheckFinding, PasswordCheck
 from hullscan.model import FileEntry, ImageFacts
 from hullscan.redact import URL_CREDS, build_arg_keys, is_secret_name, redact_history
 
@@ -369,24 +371,6 @@ def _sshd(facts: ImageFacts, layers: dict[str, int]) -> list[CheckFinding]:
 
 # -- accounts ----------------------------------------------------------------------------------------------
 
-_LOCKED_OR_DISABLED = re.compile(r"^[!*]+$|^x$|^!!$|^\*LK\*|^NP$|^LK$")
-
-
-def _account_hashes(accounts: Accounts) -> Iterator[tuple[str, str, str, int]]:
-    """(user, password field, file, line) of every account: passwd's own field unless it is "x", which
-    defers to /etc/shadow (what pam_unix does). Shadow lines of users passwd lacks name no account."""
-    shadow: dict[str, ShadowEntry] = {}
-    for s in accounts.shadow or []:
-        shadow.setdefault(s.name, s)
-    for p in accounts.passwd or []:
-        if p.password == "x":
-            entry = shadow.get(p.name)
-            if entry is not None:
-                yield p.name, entry.password, SHADOW, entry.line
-        else:
-            yield p.name, p.password, PASSWD, p.line
-
-
 def _accounts_checks(facts: ImageFacts, accounts: Accounts, layers: dict[str, int]) -> list[CheckFinding]:
     out = []
     for p in accounts.passwd or []:
@@ -397,7 +381,7 @@ def _accounts_checks(facts: ImageFacts, accounts: Accounts, layers: dict[str, in
                 f"{p.name} is root, and audit trails name the wrong user.",
                 remediation=f"Give {p.name} its own uid, or delete it.", path=PASSWD, line=p.line,
                 evidence=f"{p.name}:uid 0", layer=layers.get(PASSWD, -1), metadata={"user": p.name}))
-    for user, field, source, line in _account_hashes(accounts):
+    for user, field, source, line in accounts.password_fields():
         entry = accounts.user(user)
         if entry is None:
             continue  # no such account: nothing can log in with it
@@ -415,7 +399,7 @@ def _accounts_checks(facts: ImageFacts, accounts: Accounts, layers: dict[str, in
             continue
         locked = field.startswith("!")
         hashed = field.lstrip("!")
-        if _LOCKED_OR_DISABLED.match(field) or not hashed or hashed in ("*", "x"):
+        if LOCKED_OR_DISABLED.match(field) or not hashed or hashed in ("*", "x"):
             continue
         if is_weak_algorithm(hashed):
             algorithm = algorithm_of(hashed)
@@ -570,30 +554,25 @@ def _ld_preload(facts: ImageFacts, layers: dict[str, int]) -> list[CheckFinding]
         metadata={"libraries": " ".join(libs)[:500]})]
 
 
-# -- weak passwords ----------------------------------------------------------------------------------------
-
-
-def password_accounts(accounts: Accounts) -> list[Account]:
-    out = []
-    for user, field, source, line in _account_hashes(accounts):
-        entry = accounts.user(user)
-        hashed = field.lstrip("!")
-        if entry is None or not hashed or _LOCKED_OR_DISABLED.match(field) or hashed in ("*", "x"):
-            continue
-        out.append(Account(user, hashed, field.startswith("!"), entry.uid, source, line))
-    return out
+# -- weak passwords (checks/weakpasswords.py) ---------------------------------------------------------------
 
 
 class BaselineDetector:
-    """Baseline: image configuration, OS settings and weak passwords."""
+    """Baseline: image configuration, OS settings and weak passwords. After `detect`, `password_check` says what the
+    weak-password search tried (None when the image has no password hash)."""
 
     item = ITEM
 
     def __init__(self, *, words: Sequence[str] | None = None, workers: int | None = None,
-                 crypt: Crypt | None = None) -> None:
-        self.words = words
-        self.workers = workers
-        self.crypt = crypt
+                 crypt: Crypt | None = None, passwords: PasswordOptions | None = None) -> None:
+        self.passwords = passwords or PasswordOptions()
+        if words is not None:
+            self.passwords.words = words
+        if workers is not None:
+            self.passwords.workers = workers
+        if crypt is not None:
+            self.passwords.crypt = crypt
+        self.password_check: PasswordCheck | None = None
 
     def detect(self, facts: ImageFacts, context: DetectContext) -> list[CheckFinding]:
         accounts = Accounts.of(facts)
@@ -614,68 +593,11 @@ class BaselineDetector:
 
     def weak_passwords(self, facts: ImageFacts, accounts: Accounts, layers: dict[str, int],
                        context: DetectContext) -> list[CheckFinding]:
-        targets = password_accounts(accounts)
-        if not targets:
-            return []
-        try:
-            crypt = self.crypt or system_crypt()
-        except CryptUnavailable as exc:
-            return [finding(facts, ITEM, "weak-password-incomplete", "Weak passwords not checked", "UNKNOWN",
-                            description=f"{len(targets)} password hash(es) were not tried: {exc}",
-                            remediation="Install libxcrypt (libcrypt1) where hullscan runs.")]
-        summary = crack(targets, context.password_budget_seconds, crypt, words=self.words, workers=self.workers)
-        out = [self._found(facts, accounts, layers, r.account, r.algorithm, r.tried, r.password or "", context)
-               for r in summary.found()]
-        incomplete = _incomplete(facts, summary)
-        if incomplete is not None:
-            out.append(incomplete)
-        return out
-
-    @staticmethod
-    def _found(facts: ImageFacts, accounts: Accounts, layers: dict[str, int], acct: Account, algorithm: str,
-               tried: int, password: str, context: DetectContext) -> CheckFinding:
-        entry = accounts.user(acct.user)
-        login = entry is not None and entry.login_shell
-        severity = "MEDIUM" if acct.locked else "CRITICAL" if acct.uid == 0 else "HIGH" if login else "MEDIUM"
-        metadata = {"user": acct.user, "algorithm": algorithm, "tried": str(tried)}
-        evidence = f"user {acct.user}, {algorithm}"
-        if context.show_weak_passwords:
-            metadata["password"] = password
-            evidence += f", password {password!r}"
-        return finding(
-            facts, ITEM, "weak-password", f"Weak password for user {acct.user} ({algorithm})", severity,
-            description=f"The password of {acct.user} (/{acct.source}) is a common password or a variant of the "
-            f"user name: it was guessed in {tried:,} tries." + (" The account is locked, but unlocking it or "
-                                                                "reusing the password elsewhere exposes it."
-                                                                if acct.locked else ""),
-            remediation=f"Lock {acct.user}'s password (usermod -p '*' {acct.user}) in the Dockerfile: images should "
-            "not carry login passwords. If one is needed, set a long random one at deploy time.",
-            path=acct.source, line=acct.line, evidence=evidence, layer=layers.get(acct.source, -1), metadata=metadata)
-
-
-def _incomplete(facts: ImageFacts, summary: CrackSummary) -> CheckFinding | None:
-    skipped = [r for r in summary.results if r.skipped]
-    cut = [r for r in summary.results if not r.skipped and not r.complete]
-    if not skipped and not cut:
-        return None
-    parts = []
-    if cut:
-        per_user = ", ".join(f"{r.account.user} ({r.algorithm}) {r.tried:,} of {r.total:,}" for r in cut[:20])
-        parts.append(f"The {summary.budget_seconds:g} s budget ended before every candidate was tried "
-                     f"({summary.workers} thread(s), {summary.elapsed:.1f} s): {per_user}"
-                     + (f" and {len(cut) - 20} more accounts" if len(cut) > 20 else "") + ".")
-    if skipped:
-        parts.append("Not tried: " + "; ".join(f"{r.account.user} ({r.skipped})" for r in skipped[:20]) + ".")
-    return finding(
-        facts, ITEM, "weak-password-incomplete", "Weak-password search did not cover every account", "UNKNOWN",
-        description=" ".join(parts),
-        remediation="Raise the password time budget to finish the search, or remove the password hashes from "
-        "the image.",
-        path=SHADOW if SHADOW in facts.config_files else "",
-        metadata={"budget_seconds": f"{summary.budget_seconds:g}", "elapsed_seconds": f"{summary.elapsed:.1f}",
-                  "budget_exhausted": str(summary.budget_exhausted).lower(),
-                  "accounts_cut": str(len(cut)), "accounts_skipped": str(len(skipped)),
-                  **{f"tried:{r.account.user}": f"{r.tried}/{r.total}" for r in cut[:50]}})
+        opts = dataclasses.replace(self.passwords, budget_seconds=context.password_budget_seconds,
+                                   show_passwords=context.show_weak_passwords)
+        outcome = check_passwords(facts, accounts, layers, opts)
+        self.password_check = outcome.check
+        return outcome.findings
 
 
 def _setuid_heavy(facts: ImageFacts, setid: list[tuple[FileEntry, int]]) -> CheckFinding:

@@ -53,18 +53,38 @@ _METHODS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# What stands for a hash in account-file text that is kept (the layer cache): the method's prefix stays, so the
+# checks still see the algorithm; the rest (salt, cost, digest) is gone. Neither marker can be a crypt string.
+REDACTED = "<redacted>"
+DES_REDACTED = "<redacted-descrypt>"
+
+
 class CryptUnavailable(RuntimeError):
     """No usable libcrypt on this system."""
 
 
 def algorithm_of(hashed: str) -> str:
-    """The hashing method of a crypt string: yescrypt, sha512crypt, md5crypt, descrypt... or 'unknown'."""
+    """The hashing method of a crypt string (or of its redacted form): yescrypt, sha512crypt, md5crypt, descrypt...
+    or 'unknown'."""
     for prefix, name, _ in _METHODS:
         if hashed.startswith(prefix):
             return name
-    if _DES_CHARS.match(hashed):
+    if _DES_CHARS.match(hashed) or hashed == DES_REDACTED:
         return "descrypt"
     return "unknown"
+
+
+def redacted(hashed: str) -> str:
+    """The hash with everything but its method prefix replaced: algorithm_of and is_weak_algorithm answer for the
+    result as they do for `hashed`."""
+    for prefix, _, _ in _METHODS:
+        if hashed.startswith(prefix):
+            return prefix + REDACTED
+    return DES_REDACTED if _DES_CHARS.match(hashed) else REDACTED
+
+
+def is_redacted(hashed: str) -> bool:
+    return hashed.endswith(REDACTED) or hashed == DES_REDACTED
 
 
 def is_weak_algorithm(hashed: str) -> bool:
@@ -137,10 +157,14 @@ def excessive_cost(hashed: str) -> str | None:
 
 
 class Crypt:
-    """One loaded libcrypt. Thread-safe: each thread gets its own scratch area."""
+    """One loaded libcrypt. Thread-safe: each thread gets its own scratch area.
+
+    `calls` counts the hashes computed (a warm re-scan must compute none: the tests read it)."""
 
     def __init__(self, library: str | None = None) -> None:
         self.library = library or _find_library()
+        self._count_lock = threading.Lock()
+        self.calls = 0
         try:
             self._lib = ctypes.CDLL(self.library)  # CDLL releases the GIL during calls
         except OSError as exc:
@@ -185,6 +209,8 @@ class Crypt:
         raw = phrase.encode("utf-8") if isinstance(phrase, str) else phrase
         if b"\0" in raw:
             return None
+        with self._count_lock:
+            self.calls += 1
         area = self._area()
         out: bytes | None
         if self._rn is not None:

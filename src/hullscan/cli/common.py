@@ -87,7 +87,8 @@ def read_password(password_stdin: bool) -> str | None:
 
 
 class RichProgress:
-    """The scan's progress on a terminal: a bar per layer, then a line per later phase.
+    """The scan's progress on a terminal: a bar per layer, then a line for the later phases, which says what the
+    current one does and how far it is (a long detector such as the weak-password check reports as it goes).
 
     Refreshed from the scan's own callbacks (no refresh thread); layer callbacks may come from several
     threads at once, hence the lock."""
@@ -97,6 +98,7 @@ class RichProgress:
         self.console = console
         self.tasks: dict[int, TaskID] = {}
         self._phase: TaskID | None = None
+        self._phase_name = ""
         self._shown = 0.0
         self._lock = threading.Lock()
 
@@ -108,10 +110,27 @@ class RichProgress:
 
     def phase(self, name: str) -> None:
         with self._lock:
+            self._phase_name = name
             if self._phase is None:
-                self._phase = self.p.add_task(name, total=None)
-            self.p.update(self._phase, description=name)
+                self._phase = self.p.add_task(name, total=None, amount="")
+            else:  # the previous phase's bar and amount go with it
+                self.p.reset(self._phase, total=None, description=name, amount="")
             self._refresh(force=True)
+
+    def phase_progress(self, detail: str, done: float | None = None, total: float | None = None,
+                       unit: str = "") -> None:
+        with self._lock:
+            if self._phase is None:
+                self._phase = self.p.add_task(detail, total=None, amount="")
+            amount = ""
+            if done is not None:
+                digits = 0 if float(done).is_integer() and (total is None or float(total).is_integer()) else 1
+                amount = f"{done:,.{digits}f}" + ("" if total is None else f"/{total:,.{digits}f}") + \
+                    (f" {unit}" if unit else "")
+            changed = detail != self._phase_name
+            self._phase_name = detail
+            self.p.update(self._phase, description=detail, completed=done or 0, total=total, amount=amount)
+            self._refresh(force=changed)  # a new step shows at once; its amounts at most ten times a second
 
     def warning(self, message: str) -> None:
         with self._lock:
@@ -151,8 +170,21 @@ class QuietProgress(NoProgress):
 
 
 def progress_display(console: Console) -> Progress:
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+    from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, TextColumn, TransferSpeedColumn
+    from rich.progress import Task as RichTask
+
+    class Bytes(ProgressColumn):
+        """Bytes and speed for a layer; a phase shows its own amount (guesses, seconds) instead."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.download, self.speed = DownloadColumn(), TransferSpeedColumn()
+
+        def render(self, task: RichTask) -> Text:
+            if "amount" in task.fields:
+                return Text(str(task.fields["amount"]), style="progress.download")
+            return self.download.render(task) + Text(" ") + self.speed.render(task)
 
     # auto_refresh=False: refreshed from the callbacks, no refresh thread
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    return Progress(*columns, console=console, transient=True, auto_refresh=False)
+    return Progress(TextColumn("{task.description}"), BarColumn(), Bytes(), console=console, transient=True,
+                    auto_refresh=False)

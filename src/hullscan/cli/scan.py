@@ -154,8 +154,9 @@ def scan(
                                                               "file (repeatable)")] = None,
     clamd: Annotated[str | None, typer.Option("--clamd", help="clamd socket path or host:port")] = None,
     list_files: Annotated[bool, typer.Option("--list-files", help="Include the file inventory, with sha256")] = False,
-    password_budget: Annotated[float, typer.Option("--password-budget", help="Seconds to spend on weak "
-                                                   "password checks per image")] = 60.0,
+    password_budget: Annotated[float | None, typer.Option(
+        "--password-budget", min=0, help="Seconds for the wordlist stage of the weak-password check; the empty and "
+        "user-name tests always run (0: only those) [default: 0.5]")] = None,
     show_weak_passwords: Annotated[bool, typer.Option("--show-weak-passwords", help="Print weak passwords "
                                                       "found (otherwise only user and algorithm)")] = False,
     licence_policy: Annotated[Path | None, typer.Option("--licence-policy", help="YAML licence policy")] = None,
@@ -194,7 +195,8 @@ def scan(
         "vuln": VulnOptions(ignore_unfixed=ignore_unfixed, update=not (offline or skip_db_update)),
         "secret": SecretOptions(secret_config),
         "malware": MalwareOptions(rule_dirs=malware_rules or [], hash_files=malware_hashes or [], clamd=clamd),
-        "baseline": BaselineOptions(password_budget, show_weak_passwords),
+        "baseline": BaselineOptions(show_weak_passwords=show_weak_passwords, **(
+            {} if password_budget is None else {"password_budget_seconds": password_budget})),
         "compliance": ComplianceOptions(licence_policy),
     }
     try:

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 from hullscan.analyzers.base import Analyzer
 from hullscan.cancel import CancelToken
 from hullscan.findings import ScanReport
+from hullscan.scan import NoProgress, Progress
 from hullscan.scanstore import ScanStoreBackend
 from hullscan.settings import Settings
 
@@ -18,14 +19,20 @@ OptionsT = TypeVar("OptionsT")
 
 @dataclass
 class ItemContext:
-    """What items may use beyond their options: where data lives, the scan's clock, a place for warnings, and
-    state an item keeps between `prepare` and `detect` (an opened database, a loaded policy)."""
+    """What items may use beyond their options: where data lives, the scan's clock, a place for warnings, the
+    progress display (a detector that takes more than a second says how far it is), and state an item keeps between
+    `prepare` and `detect` (an opened database, a loaded policy)."""
 
     settings: Settings
     cancel: CancelToken
     warn: Callable[[str], None]
     scans: ScanStoreBackend | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    progress: Progress = field(default_factory=NoProgress)
+    use_cache: bool = True  # False: the request wants everything analysed afresh (no cached verdicts either)
+    # A final file's private facts (FileFacts.private, never cached), by reading the layer that holds it again; set
+    # by the pipeline once the image is read. Raises a HullscanError when the image cannot be read again.
+    read_private: Callable[[str], dict[str, Any] | None] | None = None
 
 
 class ScanItem(Generic[OptionsT]):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hullscan.checks.passwords import DEFAULT_BUDGET_SECONDS
 from hullscan.findings import ScanReport
 from hullscan.items.base import ItemContext, ScanItem
 
 
 @dataclass
 class BaselineOptions:
-    password_budget_seconds: float = 60.0  # --password-budget
+    # --password-budget: seconds for the wordlist stage of the weak-password check (0: the empty and user-name
+    # tests only)
+    password_budget_seconds: float = DEFAULT_BUDGET_SECONDS
     show_weak_passwords: bool = False
 
 
@@ -21,11 +24,19 @@ class BaselineItem(ScanItem[BaselineOptions]):
 
     def detect(self, report: ScanReport, options: BaselineOptions, ctx: ItemContext) -> None:
         from hullscan.checks.baseline import BaselineDetector
+        from hullscan.checks.verdicts import VerdictCache
+        from hullscan.checks.weakpasswords import PasswordOptions
         from hullscan.detectors import DetectContext
 
+        cache = ctx.use_cache and ctx.settings.cache == "fs"
+        passwords = PasswordOptions(
+            verdicts=VerdictCache(ctx.settings.cache_dir) if cache else None, read_private=ctx.read_private,
+            progress=ctx.progress.phase_progress, stop=lambda: ctx.cancel.expired, warn=ctx.warn)
+        detector = BaselineDetector(passwords=passwords)
         context = DetectContext(password_budget_seconds=options.password_budget_seconds,
                                 show_weak_passwords=options.show_weak_passwords)
-        report.checks.extend(BaselineDetector().detect(report.facts, context))
+        report.checks.extend(detector.detect(report.facts, context))
+        report.password_check = detector.password_check
 
 
 ITEM = BaselineItem()

@@ -134,6 +134,9 @@ def merge(reference: str, layers: Sequence[LayerInfo], facts: Sequence[LayerFact
     image.detections = detections
     image.config_files = {path: str(ff.hints["config_file"]) for path, (ff, _) in sorted(found.items())
                           if "config_file" in ff.hints}
+    image.config_digests = {path: str(ff.hints["config_sha256"]) for path, (ff, _) in sorted(found.items())
+                            if "config_sha256" in ff.hints}
+    image.private = {path: dict(ff.private) for path, (ff, _) in sorted(found.items()) if ff.private}
     image.file_hashes = {path: str(ff.hints["sha256"]) for path, (ff, _) in sorted(found.items())
                          if "sha256" in ff.hints}
     return image

@@ -25,11 +25,21 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 from packageurl import PackageURL
 
-from hullscan.findings import ITEMS, SEVERITIES, BaseImage, CheckFinding, ScanReport, VulnFinding, severity_rank
+from hullscan.findings import (
+    ITEMS,
+    SEVERITIES,
+    BaseImage,
+    CheckFinding,
+    PasswordCheck,
+    ScanReport,
+    VulnFinding,
+    severity_rank,
+)
 from hullscan.model import ImageFacts, Package
 
 ITEM_TITLES = {
@@ -160,6 +170,48 @@ def checks_by_item(report: ScanReport) -> dict[str, list[CheckFinding]]:
     for check in sorted_checks(report.checks):
         grouped.setdefault(check.item, []).append(check)
     return grouped
+
+
+def password_check_data(check: PasswordCheck | None) -> dict[str, Any] | None:
+    """The weak-password check's budget and what it tried, as JSON data (snake_case keys; SARIF re-cases them)."""
+    if check is None:
+        return None
+    return {
+        "budget_seconds": check.budget_seconds,
+        "stages": check.stages,
+        "wordlist": {"name": check.wordlist, "size": check.wordlist_size},
+        "crypt_calls": check.crypt_calls,
+        "seconds": round(check.seconds, 3),
+        "accounts": [
+            {"user": v.user, "algorithm": v.algorithm, "weak": v.weak, "test": v.test, "tried": v.tried,
+             "total": v.total, "complete": v.complete, "skipped": v.skipped, "from_cache": v.cached}
+            for v in check.verdicts
+        ],
+    }
+
+
+def password_check_line(check: PasswordCheck) -> str:
+    """The weak-password check in one line for people: the hashes, the budget and how far the search went."""
+    vs = check.verdicts
+    tests = "empty and user-name tests, then the wordlist for up to " + f"{check.budget_seconds:g} s" \
+        if check.budget_seconds > 0 else "empty and user-name tests only (wordlist budget 0)"
+    outcome = []
+    weak = sum(v.weak for v in vs)
+    if weak:
+        outcome.append(f"{weak} weak")
+    searched = [v for v in vs if not v.weak and not v.skipped]
+    if searched:
+        low, high = min(v.tried for v in searched), max(v.tried for v in searched)
+        span = f"{low:,}" if low == high else f"{low:,} to {high:,}"
+        outcome.append(f"{len(searched)} not found after {span} of {max(v.total for v in searched):,} candidates each"
+                       + (" (--password-budget searches further)" if any(not v.complete for v in searched) else ""))
+    skipped = sum(bool(v.skipped) for v in vs)
+    if skipped:
+        outcome.append(f"{skipped} not tried")
+    cached = sum(v.cached for v in vs)
+    line = f"Weak passwords: {len(vs)} hash(es) ({', '.join(sorted({v.algorithm for v in vs}))}); {tests}: " + \
+        ", ".join(outcome)
+    return line + (f"; {cached} verdict(s) from an earlier scan." if cached else ".")
 
 
 def finding_origin(layer_index: int, base: BaseImage | None) -> str:

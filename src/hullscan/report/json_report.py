@@ -78,6 +78,13 @@ to ``notes`` (after the image's), plus::
                      "method": "annotation",         # annotation | catalogue
                      "layers": 1,                    # 0 when unknown
                      "recommendation": "..."},       # "" when there is none; the whole field null when no base
+      "password_check": {"budget_seconds": 1.0,        # the weak-password check: null when it had no hash to try
+                         "stages": ["empty", "username", "wordlist"],   # the tests run, in order
+                         "wordlist": {"name": "bundled 1a2b...", "size": 10030},
+                         "crypt_calls": 42, "seconds": 0.9,            # hashes computed in this run (0: all cached)
+                         "accounts": [{"user": "app", "algorithm": "yescrypt", "weak": false, "test": "",
+                                       "tried": 17, "total": 10041, "complete": false, "skipped": "",
+                                       "from_cache": false}]},   # tried: a bound 10^k for a weak one
       "summary": {"packages": 1, "by_ecosystem": {"deb": 1},
                   "vulnerabilities": {"total": 1, "by_severity": {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 0, "LOW": 0,
                                                                   "UNKNOWN": 0},
@@ -121,6 +128,7 @@ from hullscan.report import (
     finding_sort_key,
     is_fixable,
     origin_counts,
+    password_check_data,
     severity_counts,
     severity_of,
     sorted_checks,
@@ -374,6 +382,7 @@ def report_to_dict(report: ScanReport) -> dict[str, Any]:
     doc["summary"]["vulnerabilities"] = vulnerability_summary(report)
     doc["summary"]["checks"] = check_summary(report)
     doc["summary"]["by_origin"] = origin_summary(report)
+    doc["password_check"] = password_check_data(report.password_check)
     if report.file_inventory:
         doc["files"] = report.file_inventory
     return doc

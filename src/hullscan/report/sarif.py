@@ -30,9 +30,9 @@ The log holds one run:
 - ``invocations[0].toolExecutionNotifications``: the image's and the detectors' notes (e.g. an OS whose packages
   were not checked), as warnings.
 - ``properties``: the image (reference, digests, platform, OS), the database, the scanners, the summary counts
-  (``summary`` for vulnerabilities, ``checks`` per other item), the base image (or null) and the ignored
-  findings. Ignored findings are *not* results: GitHub code scanning ignores SARIF ``suppressions`` and would open
-  an alert for each of them.
+  (``summary`` for vulnerabilities, ``checks`` per other item), the base image (or null), the weak-password check's
+  budget and what it tried (``passwordCheck``, or null) and the ignored findings. Ignored findings are *not*
+  results: GitHub code scanning ignores SARIF ``suppressions`` and would open an alert for each of them.
 - Findings a VEX statement suppressed (not_affected, fixed) *are* results, after the vulnerabilities, each with a
   SARIF ``suppressions`` entry (kind ``external``, status ``accepted``) whose justification is the statement's;
   the VEX status, justification and document are also in its ``properties``. They are a published triage
@@ -63,6 +63,7 @@ from hullscan.report import (
     information_uri,
     is_fixable,
     item_title,
+    password_check_data,
     severity_counts,
     severity_of,
     sorted_checks,
@@ -468,6 +469,7 @@ def _run_properties(report: ScanReport) -> dict[str, Any]:
             "layers": report.base_image.layers,
             "recommendation": report.base_image.recommendation,
         },
+        "passwordCheck": _camel(password_check_data(report.password_check)),
         "ignored": [
             {
                 "id": entry.finding.id,
@@ -480,6 +482,15 @@ def _run_properties(report: ScanReport) -> dict[str, Any]:
             for entry in sorted(report.ignored, key=lambda e: finding_sort_key(e.finding))
         ],
     }
+
+
+def _camel(data: Any) -> Any:
+    """snake_case keys in camelCase, as the other SARIF properties are."""
+    if isinstance(data, dict):
+        return {re.sub(r"_([a-z])", lambda m: m.group(1).upper(), k): _camel(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_camel(v) for v in data]
+    return data
 
 
 def to_dict(report: ScanReport) -> dict[str, Any]:

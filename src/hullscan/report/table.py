@@ -40,6 +40,7 @@ from hullscan.report import (
     item_title,
     origin_counts,
     parse_time,
+    password_check_line,
     rating_words,
     severity_counts,
     severity_of,
@@ -407,6 +408,8 @@ def _check_sections(report: ScanReport, console: Console) -> dict[str, list[Chec
             console.print(_checks_table(checks, report.base_image, console.width))
         else:
             console.print(Text("Nothing found.", style="green"))
+        if item == "baseline" and report.password_check is not None:
+            console.print(Text(clean(password_check_line(report.password_check))))
     return sections
 
 
