@@ -12,11 +12,17 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from hullscan.errors import HullscanError
+from hullscan.errors import CATALOGUE, Cause, HullscanError
 from hullscan.findings import IgnoredFinding, VulnFinding
 from hullscan.model import Note
 
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9._:-]*$")
+
+# A mistake in the user's own file: invalid usage (exit 2), like a bad option, not an unscannable image.
+_CAUSE = Cause("IGNORE_FILE_INVALID", "The ignore file is not valid",
+               "Fix the line or byte named in the message (one `ID [exp:YYYY-MM-DD] [# reason]` a line, UTF-8 "
+               "text), or point --ignore-file at another file.", exit_code=2)
+CATALOGUE.setdefault(_CAUSE.code, _CAUSE)
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,7 @@ class IgnoreEntry:
 
 
 class IgnoreFileError(HullscanError):
-    code = "SOURCE_INVALID"
+    code = "IGNORE_FILE_INVALID"
 
 
 def parse(text: str, source: str = ".hullscanignore") -> list[IgnoreEntry]:
@@ -54,9 +60,16 @@ def parse(text: str, source: str = ".hullscanignore") -> list[IgnoreEntry]:
 
 def load(path: Path) -> list[IgnoreEntry]:
     try:
-        return parse(path.read_text(encoding="utf-8"), str(path))
+        data = path.read_bytes()
     except OSError as exc:
         raise IgnoreFileError(f"cannot read the ignore file {path}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise IgnoreFileError(f"the ignore file {path} is not UTF-8 text: byte 0x{data[exc.start]:02x} at offset "
+                              f"{exc.start} (line {line}) is not valid UTF-8") from None
+    return parse(text, str(path))
 
 
 def apply(findings: list[VulnFinding], entries: list[IgnoreEntry], today: dt.date | None = None,

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import zstandard
 
+from hullscan import safejson
 from hullscan.findings import VulnFinding
 from hullscan.model import Descriptor, ImageFacts, LayerInfo, Note, OSInfo, Package, Platform
 from hullscan.redact import redact_config
@@ -103,7 +104,7 @@ class ScanStore:
         os.replace(tmp, self.root / f"{scan.key}.json.zst")
 
     def load(self, path: Path) -> StoredScan:
-        doc = json.loads(zstandard.ZstdDecompressor().decompress(path.read_bytes()))
+        doc = safejson.loads(zstandard.ZstdDecompressor().decompress(path.read_bytes()), what=str(path))
         return StoredScan(doc["key"], facts_from_dict(doc["facts"]), list(doc.get("findings", [])),
                           doc.get("database_built_at", ""), doc.get("scanned_at", ""))
 

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hullscan import safejson
 from hullscan.detectors import DetectContext
 from hullscan.errors import HullscanError
 from hullscan.findings import SEVERITIES, BaseImage, CheckFinding, ScanReport
@@ -130,7 +131,7 @@ class BaseCatalogue:
         if not self.path.exists():
             return []
         try:
-            doc = json.loads(self.path.read_text(encoding="utf-8"))
+            doc = safejson.loads(self.path.read_bytes(), what=str(self.path))
             if not isinstance(doc, dict) or doc.get("format") != FORMAT:
                 raise CatalogueError(f"{self.path}: not a base catalogue of format {FORMAT}")
             return [CatalogueEntry.from_dict(e) for e in doc.get("entries", [])]

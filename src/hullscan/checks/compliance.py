@@ -39,9 +39,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
 from license_expression import get_spdx_licensing
 
+from hullscan import safejson
 from hullscan.checks.eol import EolDetector
 from hullscan.detectors import DetectContext
 from hullscan.findings import SEVERITIES, CheckFinding
@@ -251,9 +251,11 @@ class LicencePolicy:
     @classmethod
     def load(cls, path: Path) -> LicencePolicy:
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            doc = safejson.yaml_loads(path.read_text(encoding="utf-8"), what=f"licence policy {path}")
+        except (OSError, UnicodeDecodeError) as exc:
             raise PolicyError(f"licence policy {path}: {exc}") from None
+        except safejson.DocumentError as exc:
+            raise PolicyError(str(exc)) from None
         return cls.from_dict(doc if doc is not None else {}, str(path))
 
     @classmethod

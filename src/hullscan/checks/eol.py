@@ -40,6 +40,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hullscan import safejson
 from hullscan.detectors import DetectContext
 from hullscan.findings import CheckFinding
 from hullscan.model import ImageFacts, OSInfo
@@ -167,9 +168,11 @@ def _check_doc(doc: Any, origin: str) -> dict[str, Any]:
 
 def _read_doc(path: Path) -> dict[str, Any]:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = safejson.loads(path.read_bytes(), what=str(path))
+    except OSError as exc:
         raise EolDataError(f"{path}: {exc}") from None
+    except safejson.DocumentError as exc:
+        raise EolDataError(str(exc)) from None
     return _check_doc(doc, str(path))
 
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import zstandard
 
+from hullscan import safejson
 from hullscan.errors import HullscanError
 from hullscan.model import Detection, FileEntry, FileFacts, LayerFacts, Note, OSInfo, Package
 
@@ -130,7 +131,7 @@ def decode(raw: bytes) -> LayerFacts:
         text = reader.read(MAX_ENTRY_BYTES + 1)
     if len(text) > MAX_ENTRY_BYTES:
         raise ValueError("cache entry decompresses beyond its bound")
-    doc = json.loads(text)
+    doc = safejson.loads(text, what="cache entry")
     if not isinstance(doc, dict):
         raise ValueError("cache entry is not an object")
     return _facts_from(doc)

@@ -33,8 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from hullscan import safejson
 from hullscan.errors import CATALOGUE, Cause, HullscanError
 from hullscan.secrets.engine import ENGINE_VERSION, RuleError, SecretEngine, compile_allow, compile_rule
 from hullscan.secrets.rules import BUILTIN_ALLOW, RULES, SEVERITIES, AllowRule, Rule
@@ -111,9 +110,9 @@ def load_secret_config(path: Path | str) -> SecretConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise SecretConfigError(f"cannot read {p}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SecretConfigError(f"{p}: not valid YAML: {exc}") from None
+        doc = safejson.yaml_loads(text, what=str(p))
+    except safejson.DocumentError as exc:
+        raise SecretConfigError(str(exc)) from None
     return parse_secret_config(doc, str(p))
 
 

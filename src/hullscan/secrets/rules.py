@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
+
+from hullscan import safejson
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
 
@@ -130,8 +131,8 @@ def jwt(secret: bytes) -> bool:
     if raw is None:
         return False
     try:
-        header = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        header = safejson.loads(raw, what="a JWT header")
+    except safejson.DocumentError:
         return False
     return isinstance(header, dict) and isinstance(header.get("alg"), str)
 

@@ -19,7 +19,6 @@ Zips are read member by member, each member capped in size, so memory stays boun
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from collections import Counter
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hullscan import safejson
 from hullscan.errors import HullscanError
 from hullscan.vulndb.model import Advisory, Affected, Range, SeverityScore
 
@@ -287,10 +287,10 @@ def _accept(advisory: Advisory, stats: ImportStats) -> Advisory:
 def _records_from_bytes(data: bytes, source: str, stats: ImportStats) -> Iterator[Advisory]:
     """A JSON document holding one record, a list of records, or an OSV API answer ({"vulns": [...]})."""
     try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+        doc = safejson.loads(data, what=source)
+    except safejson.DocumentError as exc:
         stats.malformed += 1
-        stats.problem(source, "", f"not valid JSON: {exc}")
+        stats.problem(source, "", f"not valid JSON: {exc.reason}")
         return
     if isinstance(doc, dict) and "id" not in doc and isinstance(doc.get("vulns"), list):
         items: list[Any] = doc["vulns"]
@@ -406,11 +406,11 @@ class KevCatalog:
 def load_kev(path: Path) -> KevCatalog:
     """CISA's known_exploited_vulnerabilities.json."""
     try:
-        doc = json.loads(path.read_bytes())
+        doc = safejson.loads(path.read_bytes(), what=f"the KEV catalogue {path}")
     except OSError as exc:
         raise OSVImportError(f"cannot read the KEV catalogue {path}: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise OSVImportError(f"the KEV catalogue {path} is not valid JSON: {exc}") from None
+    except safejson.DocumentError as exc:
+        raise OSVImportError(str(exc)) from None
     items = doc.get("vulnerabilities") if isinstance(doc, dict) else None
     if not isinstance(items, list):
         raise OSVImportError(f"{path} is not a CISA KEV catalogue (no 'vulnerabilities' list)")

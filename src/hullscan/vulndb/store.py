@@ -45,7 +45,7 @@ from typing import Any
 import platformdirs
 import zstandard
 
-from hullscan import __version__
+from hullscan import __version__, safejson
 from hullscan.errors import DatabaseError
 from hullscan.vulndb.cverecords import CveIntel, CveMetric, CveRecord
 from hullscan.vulndb.epss import EpssData
@@ -220,7 +220,11 @@ class Store:
         self._conn = conn
         self._lock = threading.Lock()
         self._cache: dict[int, Advisory] = {}  # decoded advisories by rowid (without affected entries)
-        self._meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+        try:
+            self._meta = {k: safejson.loads(v, what=f"metadata {k!r}") for k, v in conn.execute(
+                "SELECT key, value FROM meta")}
+        except (safejson.DocumentError, TypeError) as exc:  # TypeError: a value that is no text
+            raise DatabaseError(f"{path} has invalid metadata: {exc}") from None
         dicts = dict(conn.execute("SELECT name, data FROM dictionaries").fetchall())
         self._adv_codec = _Codec(dicts.get("advisory"))
         self._aff_codec = _Codec(dicts.get("affected"))

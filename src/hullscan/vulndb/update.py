@@ -34,7 +34,7 @@ from urllib.parse import quote
 import httpx
 import zstandard
 
-from hullscan import __version__
+from hullscan import __version__, safejson
 from hullscan.errors import DatabaseError, HullscanError
 from hullscan.model import Descriptor
 from hullscan.oci import media
@@ -268,7 +268,7 @@ class Downloader:
         if not path.is_file():
             return None
         try:
-            meta = json.loads(meta_path.read_text())
+            meta = safejson.loads(meta_path.read_bytes(), what=str(meta_path))
         except (OSError, ValueError):
             return None
         return meta if isinstance(meta, dict) and meta.get("url") == url else None
@@ -713,9 +713,9 @@ def pull_database(reference: str, target: Path, *, client: RegistryClient | None
     try:
         fetched = c.get_manifest(ref.repository, ref.ref)
         try:
-            doc = json.loads(fetched.data)
-        except (ValueError, UnicodeDecodeError):
-            raise _artifact_error(reference, "its manifest is not JSON") from None
+            doc = safejson.loads(fetched.data, what="its manifest")
+        except safejson.DocumentError as exc:
+            raise _artifact_error(reference, str(exc)) from None
         if not isinstance(doc, dict) or (doc.get("mediaType") or fetched.media_type) != media.OCI_MANIFEST:
             raise _artifact_error(reference, f"it is a {fetched.media_type or 'manifest of unknown type'}, "
                                              f"not an OCI image manifest")
@@ -728,7 +728,11 @@ def pull_database(reference: str, target: Path, *, client: RegistryClient | None
             raise _artifact_error(reference, f"it has {len(layers)} layers of type {LAYER_MEDIA_TYPE}; one is expected")
         config_desc = _descriptor(reference, cfg)
         layer_desc = _descriptor(reference, layers[0])
-        config = json.loads(c.read_blob(ref.repository, config_desc, max_size=MAX_CONFIG_SIZE, what="database config"))
+        raw_config = c.read_blob(ref.repository, config_desc, max_size=MAX_CONFIG_SIZE, what="database config")
+        try:
+            config = safejson.loads(raw_config, what="its config")
+        except safejson.DocumentError as exc:
+            raise _artifact_error(reference, str(exc)) from None
         if not isinstance(config, dict):
             raise _artifact_error(reference, "its config is not a JSON object")
         if config.get("schema_version") != SCHEMA_VERSION:
