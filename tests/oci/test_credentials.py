@@ -29,6 +29,7 @@ case "$server" in
     echo '{"ServerURL":"https://index.docker.io/v1/","Username":"hubuser","Secret":"hubsecret"}' ;;
   token.example.com) echo '{"ServerURL":"token.example.com","Username":"<token>","Secret":"refresh-me"}' ;;
   broken.example.com) echo 'this is not json' ;;
+  badtoken.example.com) echo '{"ServerURL":"badtoken.example.com","Username":"<token>","Secret":"refresh\u00e9"}' ;;
   crash.example.com) echo 'keychain locked' >&2; exit 3 ;;
   *) echo 'credentials not found in native keychain'; exit 1 ;;
 esac
@@ -187,6 +188,30 @@ def test_helper_failures(tmp_path: Path, helper_env: Path) -> None:
         resolve_credentials("broken.example.com", config_path=cfg, env=NO_ENV)
     with pytest.raises(CredentialHelperError, match="exit 3.*keychain locked"):
         resolve_credentials("crash.example.com", config_path=cfg, env=NO_ENV)
+
+
+def test_invalid_tokens_are_refused_where_they_are_read(tmp_path: Path, helper_env: Path) -> None:
+    """A token that cannot go into an Authorization header (non-ASCII, CR/LF) is refused once, with
+    AUTH_FAILED naming its source, instead of failing in the HTTP layer on every request."""
+    for key, value, problem in (("identitytoken", "refresh\r\nX-Injected: 1", "line break"),
+                                ("registrytoken", "t\u00f6ken", "non-ASCII character")):
+        cfg = write_config(tmp_path, {"auths": {"registry.example.com": {key: value}}})
+        with pytest.raises(AuthError) as info:
+            resolve_credentials("registry.example.com", config_path=cfg, env=NO_ENV)
+        assert info.value.code == "AUTH_FAILED"
+        message = str(info.value)
+        assert f"the '{key}' value in Docker config {cfg} is not a valid token (it contains a {problem})" in message
+        assert value not in str(info.value)
+    cfg = write_config(tmp_path, {"credHelpers": {"badtoken.example.com": "test"}})
+    with pytest.raises(AuthError, match="credential helper docker-credential-test returned an invalid identity token"):
+        resolve_credentials("badtoken.example.com", config_path=cfg, env=NO_ENV)
+
+
+def test_deeply_nested_config_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text('{"auths": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(AuthError, match=f"Docker config {path} is not valid JSON: it nests deeper than"):
+        resolve_credentials("registry.example.com", config_path=path, env=NO_ENV)
 
 
 def test_no_secret_in_logs(tmp_path: Path, helper_env: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -268,13 +268,17 @@ def test_identity_token(token_registry: RegistryServer, tmp_path: Path) -> None:
 def test_retry_after_429(registry: RegistryServer, pushed: Image, fault_proxy: ProxyFactory) -> None:
     proxy = fault_proxy(registry)
     proxy.rate_limit(r"/manifests/", retry_after="1", times=1)
-    proxy.rate_limit(r"/blobs/", retry_after="3600", times=1)  # capped by max_retry_after (2s here)
+    proxy.rate_limit(r"/blobs/", retry_after="2", times=1)  # at the cap (max_retry_after is 2s here)
     sleeps: list[float] = []
-    with source(proxy.host, "test/app:1", sleeps=sleeps) as src:
+    waits: list[str] = []
+    with source(proxy.host, "test/app:1", sleeps=sleeps, on_wait=waits.append) as src:
         resolved = src.resolve(None)
         read_layer(src, resolved)
     assert sleeps == [1.0, 2.0]
     assert proxy.count(r"/manifests/1$") == 2
+    # What the scan's progress display is told while it waits.
+    assert waits == [f"waiting {s} s for registry {proxy.host} (HTTP 429 Too Many Requests, attempt 2/5)"
+                     for s in ("1", "2")]
 
 
 def test_retry_after_http_date() -> None:

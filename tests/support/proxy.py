@@ -10,6 +10,8 @@
     proxy.strip_auth(r"/manifests/")                       # forward without Authorization (forces a 401)
     proxy.redirect(r"/blobs/", "http://127.0.0.1:6000")    # 307 to another server (storage)
     proxy.chunked(r"/blobs/")                              # forward without Content-Length
+    proxy.trickle(r"/manifests/", piece=1, interval=0.05)  # send the body a byte at a time (a slow registry)
+    proxy.stall(r"/manifests/")                            # accept the request, never answer
     proxy.count(r"/blobs/")                                # requests seen, by regex on the path
 
 Patterns are regular expressions searched in the request path (with its query string). A fault applies
@@ -38,7 +40,7 @@ from urllib.parse import urlsplit
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
               "transfer-encoding", "upgrade", "content-length", "host"}
-TERMINAL = {"respond", "serve", "redirect", "reset"}
+TERMINAL = {"respond", "serve", "redirect", "reset", "stall"}
 
 
 @dataclass
@@ -82,6 +84,7 @@ class FaultProxy:
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._stopping = threading.Event()  # releases stalled and trickling handlers
 
     # -- lifecycle --
 
@@ -105,6 +108,7 @@ class FaultProxy:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -193,6 +197,14 @@ class FaultProxy:
     def chunked(self, pattern: str, *, times: int = -1) -> Fault:
         return self.add("chunked", pattern, method="GET", times=times)
 
+    def trickle(self, pattern: str, *, piece: int = 1, interval: float = 0.05, times: int = -1) -> Fault:
+        """Forward the answer, but its body `piece` bytes at a time, `interval` seconds apart."""
+        return self.add("trickle", pattern, method="GET", times=times, piece=piece, interval=interval)
+
+    def stall(self, pattern: str, *, times: int = -1) -> Fault:
+        """Read the request and never answer (until the proxy stops): a hung registry."""
+        return self.add("stall", pattern, times=times)
+
     # -- request handling --
 
     def _select(self, method: str, path: str) -> tuple[Fault | None, list[Fault]]:
@@ -265,6 +277,9 @@ class FaultProxy:
             return
         h.send_header("Content-Length", str(len(body)))
         h.end_headers()
+        if "trickle" in actions and method != "HEAD":
+            self._trickle(h, body, actions["trickle"].options)
+            return
         if "reset_after" in actions:
             n = int(actions["reset_after"].options["after_bytes"])
             h.wfile.write(body[:n])
@@ -275,8 +290,25 @@ class FaultProxy:
             return
         h.wfile.write(body)
 
+    def _trickle(self, h: BaseHTTPRequestHandler, body: bytes, opts: dict[str, Any]) -> None:
+        piece, interval = int(opts["piece"]), float(opts["interval"])
+        h.close_connection = True
+        try:
+            for i in range(0, len(body), piece):
+                h.wfile.write(body[i:i + piece])
+                h.wfile.flush()
+                if self._stopping.wait(interval):
+                    return
+        except OSError:
+            return  # the client gave up on us, as it should
+
     def _terminal(self, h: BaseHTTPRequestHandler, rec: Recorded, fault: Fault) -> None:
         opts = fault.options
+        if fault.action == "stall":
+            rec.status = -1
+            h.close_connection = True
+            self._stopping.wait(120)
+            return
         if fault.action == "reset":
             rec.status = -1
             self._rst(h)

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -80,6 +81,8 @@ class TokenIssuer:
     identity_tokens: dict[str, str] = field(default_factory=dict)
     anonymous_pull: set[str] = field(default_factory=set)  # repositories anyone may pull
     expires_in: int = 300
+    mangle: Callable[[str], str] | None = None  # rewrites each issued token (a lying token service)
+    raw_answer: bytes | None = None  # answers every granted request with these bytes instead
     service: str = SERVICE
     issuer: str = ISSUER
     requests: list[TokenRequest] = field(default_factory=list)
@@ -197,11 +200,13 @@ class TokenIssuer:
         claims = {"iss": self.issuer, "sub": user, "aud": self.service, "exp": now + self.expires_in,
                   "nbf": now - 5, "iat": now, "jti": uuid.uuid4().hex, "access": access}
         token = jwt.encode(claims, self._pem_key, algorithm="RS256", headers={"x5c": [self._x5c]})
+        if self.mangle is not None:
+            token = self.mangle(token)
         with self._lock:
             self.requests.append(TokenRequest(method, scopes, user, service, access))
         doc: dict[str, Any] = {"token": token, "access_token": token, "expires_in": self.expires_in,
                                "issued_at": dt.datetime.now(dt.UTC).isoformat()}
-        body = json.dumps(doc).encode()
+        body = json.dumps(doc, ensure_ascii=False).encode() if self.raw_answer is None else self.raw_answer
         handler.send_response(200)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(body)))

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hullscan import safejson
 from hullscan.errors import AuthError, HullscanError
 from hullscan.oci.reference import DOCKER_HUB, DOCKER_HUB_ALIASES
 
@@ -27,6 +28,8 @@ ENV_USERNAME = "HULLSCAN_USERNAME"
 ENV_PASSWORD = "HULLSCAN_PASSWORD"
 DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
 HELPER_TIMEOUT = 30.0
+MAX_TOKEN_LENGTH = 64 * 1024  # far beyond any real JWT; servers refuse headers this long anyway
+_VISIBLE_ASCII = re.compile(r"[!-~]+")
 # docker-credential-helpers' message for "no credentials for this server": not an error, just no credentials.
 _NOT_FOUND_MESSAGES = ("credentials not found in native keychain", "credentials not found")
 
@@ -52,6 +55,24 @@ class Credentials:
     def __str__(self) -> str:
         who = f"user {self.username!r}" if self.username else "token"
         return f"{who} from {self.source}"
+
+
+def token_problem(token: str) -> str:
+    """Why a token cannot be sent as a credential ('' when it can). Tokens are visible ASCII (RFC 6750's
+    b64token; JWTs and opaque tokens alike): anything else would break the Authorization header, or smuggle
+    a second header line into it."""
+    if not token:
+        return "it is empty"
+    if len(token) > MAX_TOKEN_LENGTH:
+        return f"it is {len(token):,} characters long"
+    if _VISIBLE_ASCII.fullmatch(token):
+        return ""
+    bad = next(c for c in token if not "!" <= c <= "~")
+    if bad in "\r\n":
+        return "it contains a line break"
+    if ord(bad) > 0x7F:
+        return "it contains a non-ASCII character"
+    return "it contains a space or a control character"
 
 
 def docker_config_path(env: Mapping[str, str] | None = None) -> Path:
@@ -107,9 +128,9 @@ class DockerConfig:
         if not raw.strip():
             return cls(path)
         try:
-            doc = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise AuthError(f"Docker config {path} is not valid JSON (line {exc.lineno})") from None
+            doc = safejson.loads(raw, what=f"Docker config {path}")
+        except safejson.DocumentError as exc:
+            raise AuthError(str(exc)) from None
         if not isinstance(doc, dict):
             raise AuthError(f"Docker config {path} is not a JSON object")
         auths = doc.get("auths") or {}
@@ -164,6 +185,10 @@ def _from_auth_entry(entry: dict[str, Any], source: str) -> Credentials | None:
         username, password = user, pw
     identity = str(entry.get("identitytoken") or "")
     registry_token = str(entry.get("registrytoken") or "")
+    for name, token in (("identitytoken", identity), ("registrytoken", registry_token)):
+        problem = token_problem(token) if token else ""
+        if problem:
+            raise AuthError(f"the '{name}' value in {source} is not a valid token ({problem})")
     if not (username or password or identity or registry_token):
         return None
     return Credentials(username, password, identity, registry_token, source)
@@ -192,8 +217,8 @@ def run_credential_helper(helper: str, server: str, *, timeout: float = HELPER_T
         raise CredentialHelperError(
             f"credential helper {program} failed for {server} (exit {proc.returncode}): {message[:200] or 'no output'}")
     try:
-        doc = json.loads(out)
-    except json.JSONDecodeError:
+        doc = safejson.loads(out, what=f"the answer of credential helper {program}")
+    except safejson.DocumentError:
         raise CredentialHelperError(f"credential helper {program} returned malformed JSON for {server}") from None
     if not isinstance(doc, dict):
         raise CredentialHelperError(f"credential helper {program} returned malformed JSON for {server}")
@@ -202,6 +227,9 @@ def run_credential_helper(helper: str, server: str, *, timeout: float = HELPER_T
         return None
     source = f"credential helper {program}"
     if username == "<token>":
+        problem = token_problem(secret)
+        if problem:
+            raise AuthError(f"credential helper {program} returned an invalid identity token for {server} ({problem})")
         return Credentials("", "", secret, "", source)
     return Credentials(username, secret, "", "", source)
 

@@ -5,7 +5,11 @@
 - Transport: HTTPS (system CAs plus an optional custom CA file); plain HTTP only for loopback registries, or
   as a fallback with `insecure=True`, which also skips certificate checks.
 - Resilience: bounded retries with exponential backoff on 429/502/503/504 and on dropped connections,
-  honouring Retry-After; interrupted blob downloads resume with a Range request.
+  honouring Retry-After up to a cap (beyond it the request fails at once) within a total retry time;
+  interrupted blob downloads resume with a Range request. Every wait is reported through `on_wait`.
+- Deadlines (TransferPolicy): small exchanges (manifests, tokens, configs, error bodies) must finish within
+  a deadline; blobs must keep up a minimum rate, so a stalled or trickling registry fails the scan with
+  REGISTRY_ERROR instead of holding it silently. Tokens and all JSON answers are validated before use.
 - Integrity: manifests fetched by digest are verified; others are hashed and checked against the
   Docker-Content-Digest header. Blob downloads follow redirects to storage without leaking credentials.
 
@@ -18,7 +22,6 @@ from __future__ import annotations
 import base64
 import email.utils
 import hashlib
-import json
 import logging
 import random
 import re
@@ -26,6 +29,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +39,11 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import certifi
 import httpx
 
+from hullscan import safejson
 from hullscan.errors import AuthError, DigestMismatch, ManifestError, NotFoundError, RegistryError
 from hullscan.model import Descriptor
 from hullscan.oci import media
-from hullscan.oci.credentials import Credentials
+from hullscan.oci.credentials import Credentials, token_problem
 from hullscan.oci.reference import Reference, is_loopback
 from hullscan.oci.source import hasher_for
 
@@ -63,8 +68,27 @@ class RetryPolicy:
     connect_attempts: int = 2
     base_delay: float = 0.5
     max_delay: float = 8.0
-    max_retry_after: float = 60.0
+    max_retry_after: float = 60.0  # a registry asking to wait longer (Retry-After) is refused at once
+    max_retry_time: float = 120.0  # one request's attempts and waits together; no retry starts beyond it
     resume_attempts: int = 3  # Range re-requests for one interrupted blob download
+
+
+@dataclass(frozen=True)
+class TransferPolicy:
+    """How long and how slow a transfer may be, so a stalled or trickling registry cannot hold a scan forever.
+
+    Small exchanges (manifests, tokens, configs, error bodies, the /v2/ probe) have a total deadline. Blobs
+    may take as long as they need while they keep up a minimum rate: measured over the time spent waiting
+    on the network (not the time the scan spends analysing what it read, which holds the stream back), over a
+    sliding window, once a grace period of waiting has passed.
+    """
+
+    connect_timeout: float = 15.0
+    idle_timeout: float = 60.0  # the longest wait for any single read
+    request_deadline: float = 60.0  # one attempt at a small exchange, headers and body together
+    min_rate: float = 10 * 1024.0  # bytes per second a blob (or an upload) must average ...
+    rate_window: float = 60.0  # ... over this many seconds of waiting ...
+    rate_grace: float = 30.0  # ... checked once this much waiting has passed (slow starts are normal)
 
 
 class FetchedManifest(NamedTuple):
@@ -166,6 +190,25 @@ class _Token:
 class _Reply:
     response: httpx.Response
     body: bytes = b""
+    attempts: int = 1
+
+
+class _Overdue(Exception):
+    """A small exchange ran past its deadline (internal: turned into a RegistryError with context)."""
+
+    def __init__(self, received: int) -> None:
+        super().__init__(received)
+        self.received = received
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
+
+
+def _rate_text(bytes_per_second: float) -> str:
+    if bytes_per_second >= 1024:
+        return f"{bytes_per_second / 1024:.1f} KiB/s".replace(".0 ", " ")
+    return f"{bytes_per_second:.0f} B/s"
 
 
 def _origin(url: str) -> tuple[str, str, int]:
@@ -185,7 +228,10 @@ def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _classify(exc: httpx.TransportError) -> str:
-    """'tls', 'dns', 'refused', 'connect' (other connect-phase failures) or 'transient' (mid-exchange)."""
+    """'tls', 'dns', 'refused', 'connect' (other connect-phase failures), 'local' (our request could not be
+    sent) or 'transient' (mid-exchange)."""
+    if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
+        return "local"
     for e in _exception_chain(exc):
         if isinstance(e, ssl.SSLError | ssl.CertificateError):
             return "tls"
@@ -207,8 +253,8 @@ def _classify(exc: httpx.TransportError) -> str:
 
 def _registry_errors(body: bytes) -> list[dict[str, Any]]:
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        doc = safejson.loads(body, what="an error body")
+    except safejson.DocumentError:
         return []
     errs = doc.get("errors") if isinstance(doc, dict) else None
     return [e for e in errs if isinstance(e, dict)] if isinstance(errs, list) else []
@@ -226,14 +272,52 @@ def _digest_of(data: bytes, algo: str = "sha256") -> str:
     return f"{algo}:{hashlib.new(algo, data).hexdigest()}"
 
 
+class _RateGuard:
+    """A transfer's rate over the last `rate_window` seconds spent waiting on the network.
+
+    Only time blocked in network reads counts: a consumer that pauses to analyse what it read holds the
+    sender back through TCP flow control, and that must not look like a slow registry.
+    """
+
+    def __init__(self, policy: TransferPolicy) -> None:
+        self._policy = policy
+        self.waited = 0.0
+        self.received = 0
+        # (waited, received) marks, a few per window; the first is the window's start.
+        self._marks: deque[tuple[float, int]] = deque([(0.0, 0)])
+
+    def record(self, seconds: float, nbytes: int) -> float | None:
+        """Account one read; the rate in bytes/s when it is below the minimum, else None."""
+        p = self._policy
+        self.waited += max(0.0, seconds)
+        self.received += nbytes
+        if self.waited - self._marks[-1][0] >= p.rate_window / 16:
+            self._marks.append((self.waited, self.received))
+        while len(self._marks) > 1 and self._marks[1][0] <= self.waited - p.rate_window:
+            self._marks.popleft()
+        if self.waited < p.rate_grace:
+            return None
+        since, then = self._marks[0]
+        span = self.waited - since
+        rate = (self.received - then) / span if span > 0 else float("inf")
+        return rate if rate < p.min_rate else None
+
+    @property
+    def span(self) -> float:
+        return self.waited - self._marks[0][0]
+
+
 class BlobStream:
     """A blob download as a readable stream of raw (as stored) bytes.
 
     If the connection drops mid-way, the download resumes from the current offset with a Range request
-    (a registry that ignores Range is handled by skipping what was already delivered).
+    (a registry that ignores Range is handled by skipping what was already delivered). A download slower
+    than the client's minimum rate, or past `deadline` (a clock time; for small blobs such as configs), is
+    refused with REGISTRY_ERROR.
     """
 
-    def __init__(self, client: RegistryClient, repo: str, digest: str, response: httpx.Response) -> None:
+    def __init__(self, client: RegistryClient, repo: str, digest: str, response: httpx.Response, *,
+                 deadline: float | None = None) -> None:
         self._client = client
         self._repo = repo
         self.digest = digest
@@ -243,6 +327,8 @@ class BlobStream:
         self._pos = 0  # bytes delivered to the reader
         self._resumes = 0
         self._eof = False
+        self._rate = _RateGuard(client.transfer)
+        self._deadline = deadline
         cl = response.headers.get("content-length")
         self.length: int | None = int(cl) if cl and cl.isdigit() else None
 
@@ -267,14 +353,46 @@ class BlobStream:
         return len(data)
 
     def _fill(self) -> None:
-        assert self._iter is not None
         try:
-            self._buf = next(self._iter)
-        except StopIteration:
-            self._eof = True
-            self._close_response()
+            chunk = self._next_chunk()
         except httpx.TransportError as exc:
             self._resume(exc)
+            return
+        if chunk is None:
+            self._eof = True
+            self._close_response()
+        else:
+            self._buf = chunk
+
+    def _next_chunk(self) -> bytes | None:
+        """The next chunk off the network (None at the end), timed against the rate and the deadline."""
+        assert self._iter is not None
+        clock = self._client._clock
+        started = clock()
+        chunk: bytes | None = None
+        try:
+            chunk = next(self._iter, None)
+        finally:
+            # Also on a failed read: a read that stalled until its timeout counts as waiting for nothing.
+            self._check_pace(clock() - started, len(chunk or b""))
+        return chunk
+
+    def _check_pace(self, seconds: float, nbytes: int) -> None:
+        rate = self._rate.record(seconds, nbytes)
+        registry = self._client.registry
+        if rate is not None:
+            self.close()
+            minimum = self._client.transfer.min_rate
+            raise RegistryError(
+                f"blob {self.digest} from {registry} arrived at {_rate_text(rate)} over the last "
+                f"{_seconds(self._rate.span)} s, below the minimum of {_rate_text(minimum)}; the registry or "
+                f"the network is stalled or too slow") from None
+        if self._deadline is not None and self._client._clock() > self._deadline:
+            self.close()
+            raise RegistryError(
+                f"blob {self.digest} from {registry} did not arrive within "
+                f"{_seconds(self._client.transfer.request_deadline)} s ({self._rate.received:,} bytes received); "
+                f"the registry is stalled or too slow") from None
 
     def _resume(self, exc: httpx.TransportError) -> None:
         self._close_response()
@@ -284,6 +402,9 @@ class BlobStream:
                 f"{self._pos:,} bytes: {exc.__class__.__name__}: {exc}") from None
         self._resumes += 1
         log.info("blob %s interrupted after %d bytes (%s); resuming", self.digest, self._pos, exc)
+        self._client._report_wait(
+            f"resuming blob {self.digest[:19]} from registry {self._client.registry} after {self._pos:,} bytes "
+            f"({exc.__class__.__name__}, attempt {self._resumes + 1}/{self._client.retry.resume_attempts + 1})")
         resp = self._client._open_blob_response(self._repo, self.digest, start=self._pos)
         skip = 0
         if resp.status_code == 200:
@@ -295,11 +416,16 @@ class BlobStream:
                 raise RegistryError(f"the registry resumed blob {self.digest} at the wrong offset")
         self._resp = resp
         self._iter = resp.iter_raw()
+        try:
+            self._skip(skip)
+        except httpx.TransportError as again:
+            self._resume(again)  # bounded by resume_attempts
+
+    def _skip(self, skip: int) -> None:
         while skip > 0:
-            try:
-                chunk = next(self._iter)
-            except StopIteration:
-                raise RegistryError(f"blob {self.digest} was shorter on a retry") from None
+            chunk = self._next_chunk()
+            if chunk is None:
+                raise RegistryError(f"blob {self.digest} was shorter on a retry")
             if len(chunk) > skip:
                 self._buf = chunk[skip:]
                 skip = 0
@@ -333,18 +459,24 @@ class RegistryClient:
         insecure: bool = False,
         ca_cert: str | Path | None = None,
         scheme: str | None = None,
-        timeout: float = 60.0,
         retry: RetryPolicy | None = None,
+        transfer: TransferPolicy | None = None,
+        on_wait: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """`on_wait(message)` is told whenever the client waits on the registry instead of transferring
+        (throttled, retrying, resuming), e.g. "waiting 30 s for registry r.example (HTTP 429 Too Many
+        Requests, attempt 2/5)", so a progress display can say why a scan is quiet."""
         if scheme not in (None, "http", "https"):
             raise ValueError("scheme must be 'http', 'https' or None")
         self.registry = registry
         self.credentials = credentials
         self.insecure = insecure
         self.retry = retry or RetryPolicy()
+        self.transfer = transfer or TransferPolicy()
+        self._on_wait = on_wait
         self._sleep = sleep
         self._clock = clock
         loopback = is_loopback(registry)
@@ -366,7 +498,7 @@ class RegistryClient:
             verify = ctx
         self._http = httpx.Client(
             verify=verify,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+            timeout=self._timeout(),
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT},
             transport=transport,
@@ -434,10 +566,15 @@ class RegistryClient:
                     f"received hashes to {_digest_of(data, algo)}")
         return FetchedManifest(data, media_type, digest)
 
-    def get_blob(self, repo: str, digest: str) -> BlobStream:
-        """Stream a blob (follows redirects to storage). The caller verifies it (see VerifyingReader)."""
+    def get_blob(self, repo: str, digest: str, *, deadline: float | None = None) -> BlobStream:
+        """Stream a blob (follows redirects to storage). The caller verifies it (see VerifyingReader).
+
+        A blob must keep up the transfer policy's minimum rate; with `deadline` (seconds, for small blobs)
+        it must also arrive whole within it."""
         hasher_for(digest)
-        return BlobStream(self, repo, digest, self._open_blob_response(repo, digest))
+        limit = None if deadline is None else self._clock() + deadline
+        response = self._open_blob_response(repo, digest, deadline=deadline)
+        return BlobStream(self, repo, digest, response, deadline=limit)
 
     def read_blob(self, repo: str, descriptor: Descriptor, *, max_size: int, what: str = "blob") -> bytes:
         """A small blob (a config) in memory, verified against its digest and size, at most max_size bytes."""
@@ -447,7 +584,7 @@ class RegistryClient:
         hasher = hasher_for(descriptor.digest)
         chunks: list[bytes] = []
         total = 0
-        with self.get_blob(repo, descriptor.digest) as stream:
+        with self.get_blob(repo, descriptor.digest, deadline=self.transfer.request_deadline) as stream:
             while chunk := stream.read(CHUNK):
                 total += len(chunk)
                 if total > max_size:
@@ -464,7 +601,7 @@ class RegistryClient:
 
     def blob_exists(self, repo: str, digest: str) -> bool:
         reply = self._call("HEAD", f"/v2/{repo}/blobs/{digest}", scope=pull_scope(repo),
-                           ok=(200, 404), what=f"blob {digest}")
+                           ok=(200, 404), deadline=self.transfer.request_deadline, what=f"blob {digest}")
         reply.response.close()
         return reply.response.status_code == 200
 
@@ -500,13 +637,14 @@ class RegistryClient:
 
     # -- internals --------------------------------------------------------------------------------------
 
-    def _open_blob_response(self, repo: str, digest: str, start: int = 0) -> httpx.Response:
+    def _open_blob_response(self, repo: str, digest: str, start: int = 0,
+                            deadline: float | None = None) -> httpx.Response:
         headers = {"Accept-Encoding": "identity"}
         if start:
             headers["Range"] = f"bytes={start}-"
         ok = (200, 206) if start else (200,)
         reply = self._call("GET", f"/v2/{repo}/blobs/{digest}", scope=pull_scope(repo), headers=headers,
-                           ok=ok, what=f"blob {digest} of {repo}")
+                           ok=ok, deadline=deadline, what=f"blob {digest} of {repo}")
         return reply.response
 
     def _paginate(self, path: str, key: str, scope: str, page_size: int | None, what: str,
@@ -516,9 +654,9 @@ class RegistryClient:
         for _ in range(MAX_PAGES):
             reply = self._call("GET", url, scope=scope, body_cap=16 * MIB, what=what)
             try:
-                doc = json.loads(reply.body)
-            except (ValueError, UnicodeDecodeError):
-                raise RegistryError(f"{self.registry} answered {what} with invalid JSON") from None
+                doc = safejson.loads(reply.body, what=f"the answer of {self.registry} for {what}")
+            except safejson.DocumentError as exc:
+                raise RegistryError(str(exc)) from None
             items = doc.get(key) if isinstance(doc, dict) else None
             out.extend(str(x) for x in items or [] if isinstance(x, str))
             m = _LINK_NEXT_RE.search(reply.response.headers.get("link", ""))
@@ -540,7 +678,8 @@ class RegistryClient:
         with self._lock:
             if self._pinged and not force:
                 return self._challenge
-        reply = self._send_with_retries("GET", self._url("/v2/"), {}, None, MAX_ERROR_BODY)
+        reply = self._send_with_retries("GET", self._url("/v2/"), {}, None, MAX_ERROR_BODY, what="the registry API",
+                                        deadline=self.transfer.request_deadline)
         resp = reply.response
         challenge: Challenge | None = None
         if resp.status_code == 401:
@@ -581,6 +720,9 @@ class RegistryClient:
     def _token_for(self, scope: str, *, force: bool = False) -> str:
         creds = self.credentials
         if creds is not None and creds.registry_token:
+            problem = token_problem(creds.registry_token)
+            if problem:
+                raise AuthError(f"the registry token from {creds.source} is not a valid token ({problem})")
             return creds.registry_token
         challenge = self._challenge
         assert challenge is not None and challenge.scheme == "bearer"
@@ -623,7 +765,8 @@ class RegistryClient:
             url = realm + ("&" if "?" in realm else "?") + urlencode(params) if params else realm
         self.token_requests += 1
         started = self._clock()
-        reply = self._send_with_retries(method, url, headers, content, MAX_MANIFEST_SIZE)
+        reply = self._send_with_retries(method, url, headers, content, MAX_MANIFEST_SIZE,
+                                        what=f"a token from {realm}", deadline=self.transfer.request_deadline)
         status = reply.response.status_code
         if status in (401, 403):
             given = f"credentials were given ({creds})" if creds is not None else "no credentials were given"
@@ -634,14 +777,19 @@ class RegistryClient:
             raise RegistryError(f"the token service {realm} answered HTTP {status}"
                                 + (f": {detail}" if detail else ""))
         try:
-            doc = json.loads(reply.body)
-        except (ValueError, UnicodeDecodeError):
-            raise AuthError(f"the token service {realm} answered with invalid JSON") from None
+            doc = safejson.loads(reply.body, what=f"the answer of the token service {realm}")
+        except safejson.DocumentError as exc:
+            raise AuthError(str(exc)) from None
         value = doc.get("token") or doc.get("access_token") if isinstance(doc, dict) else None
         if not isinstance(value, str) or not value:
             raise AuthError(f"the token service {realm} answered without a token")
+        problem = token_problem(value)
+        if problem:
+            # Refused once: sent, it would fail in the HTTP layer (non-ASCII) or split the header (CR/LF).
+            raise AuthError(f"the token service {realm} returned an invalid token for {self.registry} ({problem})")
         expires_in = doc.get("expires_in")
-        lifetime = float(expires_in) if isinstance(expires_in, int | float) and expires_in > 0 else 60.0
+        # Capped before float(): a hostile 400-digit integer would overflow it.
+        lifetime = float(min(expires_in, 86400)) if isinstance(expires_in, int | float) and expires_in > 0 else 60.0
         # Renew a little early so a token does not expire in flight.
         margin = min(10.0, lifetime / 10)
         return _Token(value, started + lifetime - margin)
@@ -662,10 +810,17 @@ class RegistryClient:
         content: bytes | None = None,
         ok: tuple[int, ...] = (200,),
         body_cap: int | None = None,
+        deadline: float | None = None,
         what: str,
     ) -> _Reply:
-        """One API call: auth (retrying once on 401), redirects, retries, and errors mapped to the catalogue."""
+        """One API call: auth (retrying once on 401), redirects, retries, and errors mapped to the catalogue.
+
+        With body_cap the body is read, within `deadline` seconds an attempt (default: the transfer policy's
+        request deadline, stretched by the upload's size at the minimum rate); without it the answer is
+        returned open for streaming, and `deadline` (if any) bounds only the wait for its headers."""
         url = self._url(path_or_url)
+        if deadline is None and body_cap is not None:
+            deadline = self.transfer.request_deadline + len(content or b"") / self.transfer.min_rate
         auth_retried = False
         redirects = 0
         while True:
@@ -677,13 +832,17 @@ class RegistryClient:
                     hdrs["Authorization"] = auth
                     sent_auth = True
             # Bodies of answers we will not hand back (errors, redirects) are read capped, for messages.
-            reply = self._send_with_retries(method, url, hdrs, content, body_cap)
+            reply = self._send_with_retries(method, url, hdrs, content, body_cap, what=what, deadline=deadline)
             resp = reply.response
             status = resp.status_code
             if status in REDIRECT_STATUSES and "location" in resp.headers and redirects < MAX_REDIRECTS:
                 resp.close()
                 redirects += 1
                 target = urljoin(url, resp.headers["location"])
+                try:
+                    httpx.URL(target)
+                except httpx.InvalidURL:
+                    raise RegistryError(f"{self.registry} redirected {what} to an invalid URL") from None
                 if urlsplit(target).scheme not in ("http", "https"):
                     raise RegistryError(f"{self.registry} redirected {what} to an unsupported URL")
                 if (urlsplit(target).scheme == "http" and urlsplit(url).scheme == "https"
@@ -702,8 +861,9 @@ class RegistryClient:
                 return reply
             if body_cap is None:
                 try:
-                    reply.body = _read_capped(resp, MAX_ERROR_BODY, tolerate_overflow=True)
-                except httpx.TransportError:
+                    reply.body = _read_capped(resp, MAX_ERROR_BODY, tolerate_overflow=True, clock=self._clock,
+                                              limit=self._clock() + self.transfer.request_deadline)
+                except (httpx.TransportError, _Overdue):
                     reply.body = b""
             resp.close()
             self._raise_for_status(reply, what, sent_auth=sent_auth)
@@ -753,9 +913,9 @@ class RegistryClient:
             if "NAME_UNKNOWN" in codes:
                 raise NotFoundError(f"{what}: the repository does not exist on {self.registry}{suffix}")
             raise NotFoundError(f"{what} was not found on {self.registry}{suffix or ' (HTTP 404)'}")
-        if status in RETRY_STATUSES:
+        if status in RETRY_STATUSES and reply.attempts > 1:
             raise RegistryError(f"{self.registry} answered HTTP {status} for {what} after "
-                                f"{self.retry.attempts} attempts{suffix}")
+                                f"{reply.attempts} attempts{suffix}")
         raise RegistryError(f"{self.registry} answered HTTP {status} for {what}{suffix}")
 
     def _send_with_retries(
@@ -765,17 +925,26 @@ class RegistryClient:
         headers: dict[str, str],
         content: bytes | None,
         body_cap: int | None,
+        *,
+        what: str,
+        deadline: float | None = None,
     ) -> _Reply:
         """Send, retrying throttling, gateway errors and dropped connections with backoff.
 
         With body_cap, the body is read (inside the retry loop, so a reset mid-body is retried too) and the
-        response is closed; without it the response is returned open, for streaming.
+        response is closed; without it the response is returned open, for streaming. Each attempt must
+        finish within `deadline` seconds (None: no limit but the idle timeout); all attempts and waits
+        together within the retry policy's max_retry_time.
         """
+        first = self._clock()
         attempt = 0
         while True:
             attempt += 1
+            started = self._clock()
+            limit = None if deadline is None else started + deadline
             try:
-                request = self._http.build_request(method, url, headers=headers, content=content)
+                request = self._http.build_request(method, url, headers=headers, content=content,
+                                                   timeout=self._timeout(deadline))
                 resp = self._http.send(request, stream=True)
             except httpx.TransportError as exc:
                 kind = _classify(exc)
@@ -783,26 +952,63 @@ class RegistryClient:
                     url = self._fall_back_to_http(url)
                     attempt -= 1
                     continue
-                self._give_up_or_wait(exc, kind, attempt, url)
+                self._give_up_or_wait(exc, kind, attempt, url, first)
                 continue
-            if resp.status_code in RETRY_STATUSES and attempt < self.retry.attempts:
-                delay = parse_retry_after(resp.headers.get("retry-after"))
-                delay = self._backoff(attempt) if delay is None else min(delay, self.retry.max_retry_after)
-                log.info("%s answered %d; retrying in %.1fs", urlsplit(url).netloc, resp.status_code, delay)
+            if limit is not None and self._clock() > limit:
                 resp.close()
-                self._sleep(delay)
-                continue
-            if body_cap is None or resp.status_code in REDIRECT_STATUSES:
-                return _Reply(resp)
+                raise self._too_slow(what, deadline, 0)
+            status = resp.status_code
+            if status in RETRY_STATUSES and attempt < self.retry.attempts:
+                asked = parse_retry_after(resp.headers.get("retry-after"))
+                reason = f"HTTP {status} {resp.reason_phrase}".strip()
+                if asked is not None and asked > self.retry.max_retry_after:
+                    resp.close()
+                    raise RegistryError(
+                        f"{self._who(url)} asked to wait {_seconds(asked)} s before retrying {what} ({reason}); "
+                        f"hullscan waits at most {_seconds(self.retry.max_retry_after)} s. Try again later")
+                delay = self._backoff(attempt) if asked is None else asked
+                if self._clock() - first + delay <= self.retry.max_retry_time:
+                    resp.close()
+                    self._wait(delay, url, f"{reason}, attempt {attempt + 1}/{self.retry.attempts}")
+                    continue
+                # Out of time for retries: this answer is the final one, and the caller reports it.
+            if body_cap is None or status in REDIRECT_STATUSES:
+                return _Reply(resp, attempts=attempt)
             try:
-                body = _read_capped(resp, body_cap)
+                body = _read_capped(resp, body_cap, limit=limit, clock=self._clock)
             except httpx.TransportError as exc:
                 resp.close()
-                self._give_up_or_wait(exc, "transient", attempt, url)
+                self._give_up_or_wait(exc, "transient", attempt, url, first)
                 continue
+            except _Overdue as late:
+                raise self._too_slow(what, deadline, late.received) from None
             finally:
                 resp.close()
-            return _Reply(resp, body)
+            return _Reply(resp, body, attempt)
+
+    def _timeout(self, deadline: float | None = None) -> httpx.Timeout:
+        """Per-operation timeouts; within a deadline no single wait may outlast it."""
+        t = self.transfer
+        bound = t.idle_timeout if deadline is None else min(t.idle_timeout, deadline)
+        return httpx.Timeout(bound, connect=min(t.connect_timeout, bound), write=t.idle_timeout)
+
+    def _too_slow(self, what: str, deadline: float | None, received: int) -> RegistryError:
+        return RegistryError(
+            f"{self.registry} did not deliver {what} within {_seconds(deadline or 0)} s ({received:,} bytes "
+            f"received); the registry or the network is stalled or too slow")
+
+    def _who(self, url: str) -> str:
+        return f"registry {self.registry}" if self._is_registry_url(url) else urlsplit(url).netloc
+
+    def _wait(self, delay: float, url: str, why: str) -> None:
+        message = f"waiting {_seconds(delay)} s for {self._who(url)} ({why})"
+        log.info("%s", message)
+        self._report_wait(message)
+        self._sleep(delay)
+
+    def _report_wait(self, message: str) -> None:
+        if self._on_wait is not None:
+            self._on_wait(message)
 
     def _fall_back_to_http(self, url: str) -> str:
         log.info("%s does not speak TLS; falling back to plain HTTP (insecure)", self.registry)
@@ -811,7 +1017,7 @@ class RegistryClient:
             self._may_fall_back = False
         return "http://" + url[len("https://"):]
 
-    def _give_up_or_wait(self, exc: httpx.TransportError, kind: str, attempt: int, url: str) -> None:
+    def _give_up_or_wait(self, exc: httpx.TransportError, kind: str, attempt: int, url: str, first: float) -> None:
         host = urlsplit(url).netloc
         if kind == "tls":
             raise RegistryError(
@@ -819,26 +1025,34 @@ class RegistryClient:
                 f"or --insecure if you trust it", code="TLS_ERROR") from None
         if kind == "dns":
             raise RegistryError(f"{host} could not be resolved: {exc}", code="REGISTRY_UNREACHABLE") from None
+        if kind == "local":
+            # Our own request could not be sent (an invalid header): the same request would fail again.
+            raise RegistryError(f"the request to {host} could not be sent ({exc.__class__.__name__}: {exc})",
+                                code="REGISTRY_ERROR") from None
         limit = self.retry.connect_attempts if kind == "refused" else self.retry.attempts
-        if attempt >= limit:
+        delay = self._backoff(attempt)
+        spent = self._clock() - first
+        if attempt >= limit or spent + delay > self.retry.max_retry_time:
+            over = f"after {attempt} attempt(s)" + (f" over {_seconds(spent)} s" if spent >= 1 else "")
             if kind in ("refused", "connect"):
                 raise RegistryError(f"cannot connect to {host} ({exc.__class__.__name__}: {exc or 'no detail'}) "
-                                    f"after {attempt} attempt(s)", code="REGISTRY_UNREACHABLE") from None
+                                    f"{over}", code="REGISTRY_UNREACHABLE") from None
             raise RegistryError(f"the connection to {host} kept failing ({exc.__class__.__name__}: "
-                                f"{exc or 'no detail'}) after {attempt} attempts", code="REGISTRY_ERROR") from None
-        delay = self._backoff(attempt)
-        log.info("request to %s failed (%s); retrying in %.1fs", host, exc.__class__.__name__, delay)
-        self._sleep(delay)
+                                f"{exc or 'no detail'}) {over}", code="REGISTRY_ERROR") from None
+        self._wait(delay, url, f"{exc.__class__.__name__}, attempt {attempt + 1}/{limit}")
 
     def _backoff(self, attempt: int) -> float:
         delay = min(self.retry.max_delay, self.retry.base_delay * (2.0 ** (attempt - 1)))
         return delay + random.uniform(0, delay / 10)
 
 
-def _read_capped(resp: httpx.Response, cap: int, *, tolerate_overflow: bool = False) -> bytes:
+def _read_capped(resp: httpx.Response, cap: int, *, tolerate_overflow: bool = False, limit: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> bytes:
+    """The body, at most `cap` bytes (ManifestError beyond, or cut with tolerate_overflow); _Overdue past
+    the clock time `limit`, checked as each piece arrives, so a trickle cannot outlast it."""
     chunks: list[bytes] = []
     total = 0
-    for chunk in resp.iter_bytes(CHUNK):
+    for chunk in resp.iter_bytes():  # as it arrives: iter_bytes(size) would wait for whole chunks
         total += len(chunk)
         if total > cap:
             if tolerate_overflow:
@@ -847,4 +1061,7 @@ def _read_capped(resp: httpx.Response, cap: int, *, tolerate_overflow: bool = Fa
             resp.close()
             raise ManifestError(f"the response from {resp.request.url.host} is larger than {cap:,} bytes")
         chunks.append(chunk)
+        if limit is not None and clock() > limit:
+            resp.close()
+            raise _Overdue(total)
     return b"".join(chunks)
