@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import posixpath
 import tarfile
 from pathlib import Path
 from typing import IO, Any
 
+from hullscan import safejson
 from hullscan.errors import LimitExceeded, ManifestError, NotFoundError, SourceError
 from hullscan.layers.paths import PathEscape, normalize
 from hullscan.model import Descriptor, LayerInfo, Platform
@@ -147,8 +147,8 @@ class OCILayoutSource:
         entries = index.get("manifests")
         if not isinstance(entries, list) or not entries:
             raise ManifestError("index.json lists no manifests")
-        chosen = self._pick(entries)
-        desc = mf._descriptor(chosen, "index.json entry")
+        number, chosen = self._pick(entries)
+        desc = mf._descriptor(chosen, f"index.json entry {number}")
         doc = mf.load_json(self._read_blob(desc), f"manifest {desc.digest}")
         mt = mf.detect_media_type(doc, desc.media_type)
         mf.check_not_schema1(mt)
@@ -160,19 +160,23 @@ class OCILayoutSource:
                 raise ManifestError("nested indexes are not supported")
         return mf.resolve_manifest(self.label, desc.digest, doc, mt, self._read_blob, self.limits)
 
-    def _pick(self, entries: list[Any]) -> Any:
+    def _pick(self, entries: list[Any]) -> tuple[int, Any]:
         if self.tag is None:
             if len(entries) == 1:
-                return entries[0]
-            names = [str((e.get("annotations") or {}).get("org.opencontainers.image.ref.name", "?"))
-                     for e in entries if isinstance(e, dict)]
+                return 0, entries[0]
+            names = [self._ref_name(e, i) or "?" for i, e in enumerate(entries)]
             raise SourceError(f"the layout holds {len(entries)} images; name one as PATH:TAG "
                               f"(tags: {', '.join(names)})")
-        for e in entries:
-            if isinstance(e, dict) and (e.get("annotations") or {}).get(
-                    "org.opencontainers.image.ref.name") == self.tag:
-                return e
+        for i, e in enumerate(entries):
+            if self._ref_name(e, i) == self.tag:
+                return i, e
         raise NotFoundError(f"tag {self.tag!r} is not in the layout")
+
+    @staticmethod
+    def _ref_name(entry: Any, index: int) -> str:
+        """The tag an index.json entry carries (its ref.name annotation); a malformed entry is refused."""
+        return mf._descriptor(entry, f"index.json entry {index}").annotations.get(
+            "org.opencontainers.image.ref.name", "")
 
     def open_layer(self, layer: LayerInfo) -> BlobStream:
         d = layer.descriptor
@@ -199,9 +203,13 @@ class _Limited:
         self._raw.close()
 
 
-def _repo_tags(entry: dict[str, Any]) -> list[str]:
+def _repo_tags(entry: dict[str, Any], index: int) -> list[str]:
     tags = entry.get("RepoTags")
-    return [str(t) for t in tags] if isinstance(tags, list) else []
+    if tags is None:
+        return []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise SourceError(f"manifest.json entry {index}: RepoTags is not a list of strings")
+    return tags
 
 
 class DockerArchiveSource:
@@ -218,17 +226,21 @@ class DockerArchiveSource:
         doc = None
         if self.files.exists("manifest.json"):
             try:
-                doc = json.loads(self.files.read("manifest.json"))
-            except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-                raise ManifestError(f"manifest.json is not valid JSON: {exc}") from None
+                doc = safejson.loads(self.files.read("manifest.json"), what=f"manifest.json in {self.path}")
+            except safejson.DocumentError as exc:
+                raise SourceError(str(exc)) from None
         if not isinstance(doc, list) or not doc:
             raise SourceError(f"{self.path} is not a docker archive (no manifest.json)")
-        entry = self._pick(doc)
+        for i, e in enumerate(doc):
+            if not isinstance(e, dict):
+                raise SourceError(f"manifest.json entry {i} in {self.path} is not an object")
+        index, entry = self._pick(doc)
         config_name, layer_names = entry.get("Config"), entry.get("Layers")
         if not isinstance(config_name, str) or not isinstance(layer_names, list):
-            raise ManifestError("manifest.json entry lacks Config or Layers")
-        descs = [Descriptor(media.DOCKER_LAYER, "", self.files.size(str(n)), {"path": str(n)})
-                 for n in layer_names]
+            raise SourceError(f"the manifest.json entry in {self.path} lacks Config or Layers")
+        if not all(isinstance(n, str) for n in layer_names):
+            raise SourceError(f"the manifest.json entry in {self.path}: Layers is not a list of file names")
+        descs = [Descriptor(media.DOCKER_LAYER, "", self.files.size(n), {"path": n}) for n in layer_names]
         mf.check_limits(descs, self.limits)
         raw_config = self.files.read(config_name)
         config = mf.load_json(raw_config, "image config")
@@ -236,30 +248,26 @@ class DockerArchiveSource:
         if platform is not None and (platform.architecture, platform.os) != (found.architecture, found.os):
             raise SourceError(f"the archive holds a {found} image, not {platform}")
         layers = mf.layers_from_config(config, descs)
-        tags = _repo_tags(entry)
+        tags = _repo_tags(entry, index)
         reference = self._chosen if self._chosen else tags[0] if tags else str(self.path)
         h = hasher_for("sha256:" + "0" * 64)
         h.update(raw_config)
         return ResolvedImage(reference, "", media.DOCKER_MANIFEST, f"sha256:{h.hexdigest()}", config, found, layers)
 
-    def _pick(self, doc: list[Any]) -> dict[str, Any]:
+    def _pick(self, doc: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
         if self.tag is None:
             if len(doc) > 1:
-                tags = [t for e in doc if isinstance(e, dict) for t in _repo_tags(e)]
+                tags = [t for i, e in enumerate(doc) for t in _repo_tags(e, i)]
                 raise SourceError(f"the archive holds {len(doc)} images; name one as PATH:TAG "
                                   f"(tags: {', '.join(tags)})")
-            first = doc[0]
-            if not isinstance(first, dict):
-                raise ManifestError("manifest.json entry is not an object")
-            return first
+            return 0, doc[0]
         # `name` means `name:latest`, as everywhere in Docker
         wanted = [self.tag] if ":" in self.tag.rsplit("/", 1)[-1] else [self.tag, f"{self.tag}:latest"]
-        for e in doc:
-            if isinstance(e, dict):
-                for tag in wanted:
-                    if tag in _repo_tags(e):
-                        self._chosen = tag
-                        return e
+        for i, e in enumerate(doc):
+            for tag in wanted:
+                if tag in _repo_tags(e, i):
+                    self._chosen = tag
+                    return i, e
         raise NotFoundError(f"{self.tag!r} is not in the archive")
 
     def open_layer(self, layer: LayerInfo) -> BlobStream:

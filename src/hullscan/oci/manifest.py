@@ -6,9 +6,9 @@ are applied identically whatever the image came from.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from hullscan import safejson
 from hullscan.errors import LimitExceeded, ManifestError, UnsupportedImageError
 from hullscan.model import Descriptor, LayerInfo, Platform
 from hullscan.oci import media
@@ -18,9 +18,9 @@ from hullscan.redact import redact_history
 
 def load_json(data: bytes, what: str) -> dict[str, Any]:
     try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{what} is not valid JSON: {exc}") from None
+        doc = safejson.loads(data, what=what)
+    except safejson.DocumentError as exc:
+        raise ManifestError(str(exc)) from None
     if not isinstance(doc, dict):
         raise ManifestError(f"{what} is not a JSON object")
     return doc
@@ -29,7 +29,7 @@ def load_json(data: bytes, what: str) -> dict[str, Any]:
 def detect_media_type(doc: dict[str, Any], declared: str = "") -> str:
     """The manifest's media type: the declared one (Content-Type or descriptor), else from its body."""
     declared = declared.split(";")[0].strip()
-    body_type = doc.get("mediaType")
+    body_type = _string(doc, "mediaType", "manifest")
     if doc.get("schemaVersion") == 1:
         return media.DOCKER_SCHEMA1
     for candidate in (declared, body_type):
@@ -42,24 +42,79 @@ def detect_media_type(doc: dict[str, Any], declared: str = "") -> str:
     raise ManifestError(f"unrecognised manifest media type {declared or body_type!r}")
 
 
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__)
+
+
+def _string(raw: dict[str, Any], key: str, what: str, default: str = "") -> str:
+    """An optional string field; null means absent (as Go clients read it)."""
+    value = raw.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ManifestError(f"{what}: {key} is {_kind(value)}, not a string")
+    return value
+
+
+def _string_map(raw: dict[str, Any], key: str, what: str) -> dict[str, str]:
+    """An optional string-to-string object (annotations, labels); null values read as empty strings."""
+    value = raw.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ManifestError(f"{what}: {key} is {_kind(value)}, not an object of strings")
+    out = {}
+    for k, v in value.items():
+        if v is not None and not isinstance(v, str):
+            raise ManifestError(f"{what}: {key}[{str(k)[:80]!r}] is {_kind(v)}, not a string")
+        out[str(k)] = v or ""
+    return out
+
+
+def _string_list(raw: dict[str, Any], key: str, what: str, *, allow_string: bool = False) -> list[str]:
+    value = raw.get(key)
+    if value is None:
+        return []
+    if allow_string and isinstance(value, str):
+        return [value]  # Docker's Cmd/Entrypoint also accept one string
+    if not isinstance(value, list):
+        raise ManifestError(f"{what}: {key} is {_kind(value)}, not a list of strings")
+    for i, v in enumerate(value):
+        if not isinstance(v, str):
+            raise ManifestError(f"{what}: {key}[{i}] is {_kind(v)}, not a string")
+    return value
+
+
+def _object(raw: dict[str, Any], key: str, what: str) -> dict[str, Any]:
+    value = raw.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ManifestError(f"{what}: {key} is {_kind(value)}, not an object")
+    return value
+
+
 def _descriptor(raw: Any, what: str) -> Descriptor:
     if not isinstance(raw, dict):
-        raise ManifestError(f"{what} is not an object")
-    digest, size, mt = raw.get("digest"), raw.get("size"), raw.get("mediaType", "")
+        raise ManifestError(f"{what} is {_kind(raw)}, not an object")
+    digest, size = raw.get("digest"), raw.get("size")
     if not isinstance(digest, str) or ":" not in digest:
         raise ManifestError(f"{what} has no valid digest")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ManifestError(f"{what} has no valid size")
-    if not isinstance(mt, str):
-        raise ManifestError(f"{what} has an invalid mediaType")
+    mt = _string(raw, "mediaType", what)
     plat = None
-    if isinstance(raw.get("platform"), dict):
-        p = raw["platform"]
-        plat = Platform(str(p.get("os", "")), str(p.get("architecture", "")), str(p.get("variant", "") or ""))
-    ann = raw.get("annotations") or {}
-    urls = raw.get("urls") or []
-    return Descriptor(mt, digest, size, {str(k): str(v) for k, v in dict(ann).items()}, plat,
-                      [str(u) for u in urls])
+    if raw.get("platform") is not None:
+        p = _object(raw, "platform", what)
+        where = f"{what} platform"
+        plat = Platform(_string(p, "os", where), _string(p, "architecture", where), _string(p, "variant", where))
+    return Descriptor(mt, digest, size, _string_map(raw, "annotations", what), plat,
+                      _string_list(raw, "urls", what))
 
 
 def check_not_schema1(media_type: str) -> None:
@@ -101,7 +156,8 @@ def choose_platform(index: dict[str, Any], wanted: Platform | None) -> Descripto
 
 def parse_image_manifest(doc: dict[str, Any], media_type: str) -> tuple[Descriptor, list[Descriptor]]:
     if doc.get("schemaVersion") != 2:
-        raise ManifestError(f"unsupported schemaVersion {doc.get('schemaVersion')!r}")
+        version = doc.get("schemaVersion")
+        raise ManifestError(f"unsupported schemaVersion {version if isinstance(version, int) else _kind(version)}")
     config = _descriptor(doc.get("config"), "manifest config")
     layers_raw = doc.get("layers")
     if not isinstance(layers_raw, list):
@@ -138,11 +194,45 @@ def check_limits(layers: list[Descriptor], limits: Limits) -> None:
 
 
 def check_config(config: dict[str, Any]) -> Platform:
-    os_name = str(config.get("os") or "linux")
+    """The image's platform, after checking the type of every config field hullscan reads (detectors and
+    reports rely on them: a number where a list belongs must be refused here, not crash there)."""
+    what = "image config"
+    for key in ("created", "author"):
+        _string(config, key, what)
+    _check_history(config)
+    inner = _object(config, "config", what)
+    where = "image config: config"
+    for key in ("User", "WorkingDir", "StopSignal"):
+        _string(inner, key, where)
+    _string_list(inner, "Env", where)
+    for key in ("Cmd", "Entrypoint"):
+        _string_list(inner, key, where, allow_string=True)
+    _string_map(inner, "Labels", where)
+    for key in ("ExposedPorts", "Volumes"):
+        _object(inner, key, where)
+    _string_list(_object(inner, "Healthcheck", where), "Test", f"{where}: Healthcheck")
+    os_name = _string(config, "os", what) or "linux"
     if os_name != "linux":
         raise UnsupportedImageError(
             f"this is a {os_name} image; only Linux images can be scanned", code="UNSUPPORTED_PLATFORM")
-    return Platform(os_name, str(config.get("architecture") or ""), str(config.get("variant") or ""))
+    return Platform(os_name, _string(config, "architecture", what), _string(config, "variant", what))
+
+
+def _check_history(config: dict[str, Any]) -> list[dict[str, Any]]:
+    history = config.get("history")
+    if history is None:
+        return []
+    if not isinstance(history, list):
+        raise ManifestError(f"image config: history is {_kind(history)}, not a list")
+    for i, h in enumerate(history):
+        where = f"image config: history[{i}]"
+        if not isinstance(h, dict):
+            raise ManifestError(f"{where} is {_kind(h)}, not an object")
+        for key in ("created", "created_by", "author", "comment"):
+            _string(h, key, where)
+        if h.get("empty_layer") is not None and not isinstance(h["empty_layer"], bool):
+            raise ManifestError(f"{where}: empty_layer is {_kind(h['empty_layer'])}, not a boolean")
+    return history
 
 
 def layers_from_config(config: dict[str, Any], blobs: list[Descriptor]) -> list[LayerInfo]:
@@ -154,11 +244,11 @@ def layers_from_config(config: dict[str, Any], blobs: list[Descriptor]) -> list[
     if len(diff_ids) != len(blobs):
         raise ManifestError(
             f"manifest lists {len(blobs)} layers but the config has {len(diff_ids)} diff_ids")
-    history = [h for h in config.get("history") or [] if isinstance(h, dict) and not h.get("empty_layer")]
+    history = [h for h in _check_history(config) if not h.get("empty_layer")]
     out = []
     for i, (blob, diff_id) in enumerate(zip(blobs, diff_ids, strict=True)):
         # BuildKit writes build-arg values into created_by; reports show it, so it is redacted here once.
-        created_by = redact_history(str(history[i].get("created_by", ""))) if i < len(history) else ""
+        created_by = redact_history(history[i].get("created_by") or "") if i < len(history) else ""
         out.append(LayerInfo(i, blob, diff_id, created_by))
     return out
 
@@ -179,6 +269,5 @@ def resolve_manifest(
     config = load_json(load_config(config_desc), "image config")
     platform = check_config(config)
     layers = layers_from_config(config, layer_descs)
-    ann = doc.get("annotations") or {}
     return ResolvedImage(reference, manifest_digest, media_type, config_desc.digest, config, platform, layers,
-                         {str(k): str(v) for k, v in dict(ann).items()})
+                         _string_map(doc, "annotations", "manifest"))
