@@ -51,51 +51,38 @@ def _kind(value: Any) -> str:
         type(value), type(value).__name__)
 
 
-def _string(raw: dict[str, Any], key: str, what: str, default: str = "") -> str:
-    """An optional string field; null means absent (as Go clients read it)."""
+def _field(raw: dict[str, Any], key: str, what: str, kind: type, noun: str) -> Any:
+    """An optional field of one JSON type; None when absent or null (null means absent to Go clients)."""
     value = raw.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise ManifestError(f"{what}: {key} is {_kind(value)}, not a string")
+    if value is not None and not isinstance(value, kind):
+        raise ManifestError(f"{what}: {key} is {_kind(value)}, not {noun}")
     return value
 
 
-def _string_map(raw: dict[str, Any], key: str, what: str) -> dict[str, str]:
-    """An optional string-to-string object (annotations, labels); null values read as empty strings."""
-    value = raw.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ManifestError(f"{what}: {key} is {_kind(value)}, not an object of strings")
-    out = {}
-    for k, v in value.items():
-        if v is not None and not isinstance(v, str):
-            raise ManifestError(f"{what}: {key}[{str(k)[:80]!r}] is {_kind(v)}, not a string")
-        out[str(k)] = v or ""
-    return out
-
-
-def _string_list(raw: dict[str, Any], key: str, what: str, *, allow_string: bool = False) -> list[str]:
-    value = raw.get(key)
-    if value is None:
-        return []
-    if allow_string and isinstance(value, str):
-        return [value]  # Docker's Cmd/Entrypoint also accept one string
-    if not isinstance(value, list):
-        raise ManifestError(f"{what}: {key} is {_kind(value)}, not a list of strings")
-    for i, v in enumerate(value):
-        if not isinstance(v, str):
-            raise ManifestError(f"{what}: {key}[{i}] is {_kind(v)}, not a string")
-    return value
+def _string(raw: dict[str, Any], key: str, what: str) -> str:
+    return _field(raw, key, what, str, "a string") or ""
 
 
 def _object(raw: dict[str, Any], key: str, what: str) -> dict[str, Any]:
-    value = raw.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ManifestError(f"{what}: {key} is {_kind(value)}, not an object")
+    return _field(raw, key, what, dict, "an object") or {}
+
+
+def _string_map(raw: dict[str, Any], key: str, what: str) -> dict[str, str]:
+    """A string-to-string object (annotations, labels); null values read as empty strings."""
+    value = _field(raw, key, what, dict, "an object of strings") or {}
+    for k, v in value.items():
+        if v is not None and not isinstance(v, str):
+            raise ManifestError(f"{what}: {key}[{str(k)[:80]!r}] is {_kind(v)}, not a string")
+    return {str(k): v or "" for k, v in value.items()}
+
+
+def _string_list(raw: dict[str, Any], key: str, what: str, *, allow_string: bool = False) -> list[str]:
+    if allow_string and isinstance(raw.get(key), str):
+        return [raw[key]]  # Docker's Cmd/Entrypoint also accept one string
+    value: list[Any] = _field(raw, key, what, list, "a list of strings") or []
+    for i, v in enumerate(value):
+        if not isinstance(v, str):
+            raise ManifestError(f"{what}: {key}[{i}] is {_kind(v)}, not a string")
     return value
 
 
@@ -230,8 +217,7 @@ def _check_history(config: dict[str, Any]) -> list[dict[str, Any]]:
             raise ManifestError(f"{where} is {_kind(h)}, not an object")
         for key in ("created", "created_by", "author", "comment"):
             _string(h, key, where)
-        if h.get("empty_layer") is not None and not isinstance(h["empty_layer"], bool):
-            raise ManifestError(f"{where}: empty_layer is {_kind(h['empty_layer'])}, not a boolean")
+        _field(h, "empty_layer", where, bool, "a boolean")
     return history
 
 
