@@ -16,7 +16,6 @@ import pytest
 from hullscan.errors import AuthError, RegistryError
 from hullscan.imagebuild import Image, Layer, layer_tar, sha256
 from hullscan.oci.credentials import Credentials
-from hullscan.oci.reference import parse_reference
 from hullscan.oci.registry import RegistryClient, RetryPolicy, TransferPolicy
 from hullscan.oci.registry_source import RegistrySource
 from tests.support.proxy import FaultProxy
@@ -70,10 +69,13 @@ def test_trickled_config_misses_its_deadline(registry: RegistryServer, pushed: I
     proxy.trickle(rf"/blobs/{sha256(config)}", piece=1, interval=0.02)
     # A rate any trickle keeps up: only the config's total deadline can stop it.
     lenient_rate = TransferPolicy(request_deadline=0.5, min_rate=1.0, rate_window=0.3, rate_grace=0.2)
-    src = RegistrySource(parse_reference(f"{proxy.host}/limits/app:1"), client(proxy, transfer=lenient_rate),
-                         owns_client=True)
+    waits: list[str] = []
+    # The way a scan opens a registry source: the policy and the wait callback pass through to the client.
+    src = RegistrySource.open(f"{proxy.host}/limits/app:1", credentials=Credentials(source="test"),
+                              retry=FAST_RETRY, transfer=lenient_rate, on_wait=waits.append)
     with src, pytest.raises(RegistryError, match=r"blob sha256:\w+ from .* did not arrive within 0.5 s"):
         src.resolve(None)
+    assert src.client.transfer is lenient_rate and waits == []
 
 
 def test_trickled_blob_falls_below_the_minimum_rate(registry: RegistryServer, pushed: Image,
