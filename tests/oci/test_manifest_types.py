@@ -36,7 +36,7 @@ from tests.support.registry import FAST_RETRY, RegistryServer
 
 pytestmark = pytest.mark.timeout(300)
 
-Path_ = tuple[str | int, ...]
+KeyPath = tuple[str | int, ...]
 DELETE = object()
 
 
@@ -67,7 +67,7 @@ def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def put(doc: Any, path: Path_, value: Any) -> Any:
+def put(doc: Any, path: KeyPath, value: Any) -> Any:
     """A copy of doc with the node at path replaced by value (or removed, for DELETE)."""
     if not path:
         return value
@@ -82,7 +82,7 @@ def put(doc: Any, path: Path_, value: Any) -> Any:
     return out
 
 
-def write_layout(root: Path, image: Image, edit: tuple[str, Path_, Any] | None = None) -> Path:
+def write_layout(root: Path, image: Image, edit: tuple[str, KeyPath, Any] | None = None) -> Path:
     """Write the layout with one edit applied to 'index', 'manifest' or 'config'; digests follow the edit."""
     index, manifest, config, blobs = documents(image)
     target, path, value = edit or ("", (), None)
@@ -173,7 +173,7 @@ def test_the_unedited_image_reads(tmp_path: Path) -> None:
     ("config", ("config", "Healthcheck", "Test"), "true", "Healthcheck: Test is a string, not a list of strings"),
     ("config", ("rootfs", "diff_ids"), "sha256:x", "image config has no rootfs.diff_ids"),
 ])
-def test_wrong_types_are_refused_naming_the_field(tmp_path: Path, target: str, path: Path_, value: Any,
+def test_wrong_types_are_refused_naming_the_field(tmp_path: Path, target: str, path: KeyPath, value: Any,
                                                   message: str | None) -> None:
     root = write_layout(tmp_path, base_image(), (target, path, value))
     if message is None:
@@ -226,7 +226,7 @@ def test_registry_manifest_with_list_annotations(registry: RegistryServer, fault
 # -- property: any field, any JSON value ---------------------------------------------------------------
 
 
-def _paths(doc: Any, prefix: Path_ = ()) -> Iterator[Path_]:
+def _paths(doc: Any, prefix: KeyPath = ()) -> Iterator[KeyPath]:
     if isinstance(doc, dict):
         for k, v in doc.items():
             yield (*prefix, k)
@@ -248,7 +248,7 @@ _JSON = st.recursive(
 
 @settings(max_examples=300, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(target=st.sampled_from(_TARGETS), value=_JSON | st.just(DELETE))
-def test_any_edit_is_an_error_or_nothing(target: tuple[str, Path_], value: Any) -> None:
+def test_any_edit_is_an_error_or_nothing(target: tuple[str, KeyPath], value: Any) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = write_layout(Path(tmp), base_image(), (target[0], target[1], value))
         try:
