@@ -25,6 +25,8 @@ from hullscan.model import ImageFacts, LayerFacts
 from hullscan.safejson import MAX_DEPTH
 from hullscan.scanstore import ScanStore, StoredScan
 from hullscan.secrets.config import SecretConfigError, load_secret_config
+from hullscan.vex.parse import VexError, load_vex
+from hullscan.vulndb.cverecords import CveImportStats, iter_cve_path, sniff_cve_path
 from hullscan.vulndb.osv import OSVImportError, load_kev
 
 DEEP_JSON = "[" * 100_000 + "]" * 100_000
@@ -67,6 +69,23 @@ def test_deep_kev_catalogue(tmp_path: Path) -> None:
     path.write_text('{"vulnerabilities": ' + DEEP_JSON + "}")
     with pytest.raises(OSVImportError, match=f"the KEV catalogue {path} is not valid JSON: it nests deeper"):
         load_kev(path)
+
+
+def test_deep_cve_record_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "CVE-2024-0001.json"
+    path.write_text('{"dataType": "CVE_RECORD", "containers": ' + DEEP_JSON + "}")
+    stats = CveImportStats()
+    assert list(iter_cve_path(path, stats)) == []
+    assert stats.problems == [f"{path}: not valid JSON (it nests deeper than {MAX_DEPTH} levels)"]
+    assert not sniff_cve_path(path)
+
+
+def test_deep_vex_document(tmp_path: Path) -> None:
+    path = tmp_path / "vex.json"
+    path.write_text('{"@context": "https://openvex.dev/ns/v0.2.0", "statements": ' + DEEP_JSON + "}")
+    with pytest.raises(VexError) as info:
+        load_vex(path)
+    assert info.value.code == "VEX_INVALID" and f"{path} is not valid JSON: it nests deeper" in str(info.value)
 
 
 # -- caches: a damaged entry is a miss ---------------------------------------------------------------------

@@ -15,11 +15,11 @@ status is skipped and counted (a half-read statement must not suppress anything)
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hullscan import safejson
 from hullscan.errors import HullscanError
 from hullscan.vex.model import STATUSES, VexStatement, statement
 
@@ -149,9 +149,9 @@ def parse_cyclonedx(doc: dict[str, Any], source: str, start: int = 0) -> VexDocu
 
 def parse_vex(data: bytes | str, source: str, start: int = 0) -> VexDocument:
     try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise VexError(f"{source} is not valid JSON: {exc}") from None
+        doc = safejson.loads(data, what=source)
+    except safejson.DocumentError as exc:
+        raise VexError(str(exc)) from None
     if isinstance(doc, dict) and isinstance(doc.get("statements"), list) and "openvex" in str(doc.get("@context", "")):
         return parse_openvex(doc, source, start)
     if isinstance(doc, dict) and doc.get("bomFormat") == "CycloneDX":

@@ -22,7 +22,6 @@ A file that is not a CVE record is counted and skipped, never fatal.
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import zipfile
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hullscan import safejson
 from hullscan.vulndb.severity import cvss_rating, vendor_level
 
 MAX_RECORD_SIZE = 8 << 20
@@ -269,9 +269,9 @@ def _documents(path: Path, stats: CveImportStats) -> Iterator[tuple[str, bytes]]
 def _records(data: bytes, source: str, stats: CveImportStats) -> Iterator[CveRecord]:
     stats.files += 1
     try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        stats.problem(f"{source}: not valid JSON ({exc})")
+        doc = safejson.loads(data, what=source)
+    except safejson.DocumentError as exc:
+        stats.problem(f"{source}: not valid JSON ({exc.reason})")
         return
     records = parse_document(doc)
     if not records:
@@ -297,9 +297,9 @@ def sniff_cve_path(path: Path, limit: int = 5) -> bool:
             if n >= limit:
                 return False
             try:
-                if parse_document(json.loads(data)):
+                if parse_document(safejson.loads(data, what=_source)):
                     return True
-            except (ValueError, UnicodeDecodeError):
+            except safejson.DocumentError:
                 continue
     except (OSError, zipfile.BadZipFile):
         return False
