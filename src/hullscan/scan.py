@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hullscan.analyzers import default_analyzers
 from hullscan.analyzers.base import Analyzer
@@ -23,6 +23,9 @@ from hullscan.model import Descriptor, ImageFacts, LayerFacts, LayerInfo, Platfo
 from hullscan.oci.local import DockerArchiveSource, OCILayoutSource
 from hullscan.oci.source import ImageSource, Limits
 
+if TYPE_CHECKING:
+    from hullscan.oci.registry import TransferPolicy
+
 
 @dataclass
 class RegistryOptions:
@@ -35,6 +38,7 @@ class RegistryOptions:
     # service passes nothing, so one user's credentials never leak into another's scan.
     environ: Mapping[str, str] = field(default_factory=dict)
     use_docker_config: bool = True
+    transfer: TransferPolicy | None = None  # deadlines and minimum rate [default: the client's]
 
 
 PoolProvider = Callable[[list[Analyzer], int], WorkerPool | None]
@@ -131,7 +135,8 @@ def _sniff_tar(path: Path) -> str:
 Target = ImageSource | Path
 
 
-def open_target(target: str, options: ScanOptions) -> Target:
+def open_target(target: str, options: ScanOptions, *, on_wait: Callable[[str], None] | None = None,
+                sleep: Callable[[float], None] | None = None) -> Target:
     """Decide what `target` names: a registry image, an archive, an OCI layout or a root filesystem.
 
     Explicit prefixes (`oci:`, `oci-archive:`, `docker-archive:`, `dir:`, `rootfs:`, `docker://`,
@@ -141,14 +146,14 @@ def open_target(target: str, options: ScanOptions) -> Target:
     if kind in ("oci", "oci-archive", "docker-archive", "dir", "rootfs") and rest and not rest.startswith("//"):
         spec = rest
     elif target.startswith("docker://") or kind == "registry":
-        return _registry_source(target.split("://", 1)[1] if "://" in target else rest, options)
+        return _registry_source(target.split("://", 1)[1] if "://" in target else rest, options, on_wait, sleep)
     else:
         spec, kind = target, ""
     path_text, tag = _split_tag(spec)
     path = Path(path_text)
     if not kind:
         if not path.exists():
-            return _registry_source(target, options)
+            return _registry_source(target, options, on_wait, sleep)
         if path.is_dir():
             kind = "oci" if (path / "index.json").is_file() and (path / "oci-layout").is_file() else "dir"
         else:
@@ -164,13 +169,19 @@ def open_target(target: str, options: ScanOptions) -> Target:
     return OCILayoutSource(path, tag, options.limits)
 
 
-def _registry_source(ref: str, options: ScanOptions) -> ImageSource:
+def _registry_source(ref: str, options: ScanOptions, on_wait: Callable[[str], None] | None,
+                     sleep: Callable[[float], None] | None) -> ImageSource:
     from hullscan.oci.registry_source import RegistrySource  # httpx and TLS set-up only when needed
 
     r = options.registry
+    extra: dict[str, Any] = {"on_wait": on_wait}
+    if r.transfer is not None:
+        extra["transfer"] = r.transfer
+    if sleep is not None:  # the scan's own clock: a stop or its deadline ends a wait for the registry at once
+        extra["sleep"] = sleep
     return RegistrySource.open(ref, username=r.username, password=r.password, docker_config=r.docker_config,
                                insecure=r.insecure, ca_cert=r.ca_cert, limits=options.limits, env=r.environ,
-                               use_docker_config=r.use_docker_config)
+                               use_docker_config=r.use_docker_config, **extra)
 
 
 class Scanner:
@@ -188,7 +199,8 @@ class Scanner:
 
     def scan(self, target: str, progress: Progress | None = None, cancel: CancelToken | None = None) -> ImageFacts:
         cancel = cancel or CancelToken()
-        opened = open_target(target, self.options)
+        shown = progress or NoProgress()
+        opened = open_target(target, self.options, on_wait=shown.phase, sleep=cancel.sleep)
         if isinstance(opened, Path):
             return self.scan_rootfs(opened, target, cancel)
         try:

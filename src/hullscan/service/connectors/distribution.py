@@ -7,11 +7,11 @@ concurrently, a bounded number at a time.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from hullscan.errors import HullscanError
+from hullscan.safejson import loads
 from hullscan.service.connectors.base import ClientHolder, ConnectionInfo, RemoteImage, first_segment, image_reference
 
 PAGE = 1000  # catalog entries per page (distribution's catalog.maxentries default)
@@ -21,7 +21,7 @@ CONCURRENCY = 16  # requests in flight while listing
 def manifest_size(data: bytes) -> tuple[int | None, str | None]:
     """An image's size (config and layers, as its manifest declares them) and, for an index, its platforms."""
     try:
-        doc = json.loads(data)
+        doc = loads(data, what="a manifest")
     except ValueError:
         return None, None
     if not isinstance(doc, dict):
@@ -30,7 +30,8 @@ def manifest_size(data: bytes) -> tuple[int | None, str | None]:
         platforms = sorted({f"{p.get('os')}/{p.get('architecture')}" for m in doc["manifests"] if isinstance(m, dict)
                             for p in [m.get("platform")] if isinstance(p, dict)})
         return None, ",".join(platforms) or None
-    parts = [doc.get("config"), *(doc.get("layers") or [])]
+    layers = doc.get("layers")
+    parts = [doc.get("config"), *(layers if isinstance(layers, list) else [])]
     sizes = [p.get("size") for p in parts if isinstance(p, dict)]
     return (sum(s for s in sizes if isinstance(s, int) and s >= 0), None) if sizes else (None, None)
 
