@@ -20,6 +20,7 @@ from hullscan.layers.merge import merge
 from hullscan.layers.pool import WorkerPool
 from hullscan.layers.walker import LayerWalker
 from hullscan.model import Descriptor, ImageFacts, LayerFacts, LayerInfo, Platform
+from hullscan.oci.credentials import Credentials
 from hullscan.oci.local import DockerArchiveSource, OCILayoutSource
 from hullscan.oci.source import ImageSource, Limits
 
@@ -39,6 +40,8 @@ class RegistryOptions:
     environ: Mapping[str, str] = field(default_factory=dict)
     use_docker_config: bool = True
     transfer: TransferPolicy | None = None  # deadlines and minimum rate [default: the client's]
+    # Given whole, these are used as they are and nothing is looked up (a service's per-scan credentials).
+    credentials: Credentials | None = None
 
 
 PoolProvider = Callable[[list[Analyzer], int], WorkerPool | None]
@@ -181,7 +184,7 @@ def _registry_source(ref: str, options: ScanOptions, on_wait: Callable[[str], No
         extra["sleep"] = sleep
     return RegistrySource.open(ref, username=r.username, password=r.password, docker_config=r.docker_config,
                                insecure=r.insecure, ca_cert=r.ca_cert, limits=options.limits, env=r.environ,
-                               use_docker_config=r.use_docker_config, **extra)
+                               use_docker_config=r.use_docker_config, credentials=r.credentials, **extra)
 
 
 class Scanner:

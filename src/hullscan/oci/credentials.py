@@ -194,6 +194,29 @@ def _from_auth_entry(entry: dict[str, Any], source: str) -> Credentials | None:
     return Credentials(username, password, identity, registry_token, source)
 
 
+def from_authorization(header: str, source: str) -> Credentials:
+    """Credentials from an HTTP Authorization value handed over by someone else (Harbor's scan requests):
+    `Basic base64(user:password)` logs in as that user; `Bearer <token>` is a registry token used as is.
+    Some clients write the scheme with a colon (`Bearer: ...`); that is accepted too."""
+    written, _, value = header.strip().partition(" ")
+    scheme, value = written.rstrip(":").lower(), value.strip()
+    if scheme == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise AuthError(f"the Basic authorization from {source} is not base64 of user:password") from None
+        user, colon, password = decoded.partition(":")
+        if not colon or not user:
+            raise AuthError(f"the Basic authorization from {source} does not decode to user:password")
+        return Credentials(user, password, source=source)
+    if scheme == "bearer":
+        if not value or any(c.isspace() for c in value):
+            raise AuthError(f"the Bearer authorization from {source} holds no single token")
+        return Credentials(registry_token=value, source=source)
+    raise AuthError(f"the authorization from {source} uses the scheme {written.rstrip(':') or '(none)'!r}; "
+                    "only Basic and Bearer are understood")
+
+
 def run_credential_helper(helper: str, server: str, *, timeout: float = HELPER_TIMEOUT) -> Credentials | None:
     """`docker-credential-<helper> get`: None when the helper has nothing for this server."""
     program = f"docker-credential-{helper}"
