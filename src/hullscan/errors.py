@@ -98,6 +98,8 @@ CATALOGUE: dict[str, Cause] = {
         Cause("WORKER_LOST", "The process running the scan stopped before it finished",
               "The scan was retried and the worker died each time; check the workers' logs and memory limits, then "
               "scan again."),
+        Cause("UNSUPPORTED_MEDIA_TYPE", "hullscan does not read or produce that media type",
+              "Ask for one of the media types the scanner adapter's metadata lists (GET /api/v1/metadata)."),
         Cause("INTERNAL_ERROR", "hullscan failed unexpectedly",
               "This is a bug: report it with the service log around the scan; scanning again may work."),
         Cause("STOPPED", "The scan was stopped",

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     max_scans_per_registry: int = Field(10, ge=1, le=1000, description="Scans running at once per registry")
     max_running_scans: int = Field(10, ge=1, le=10000, description="Scans running at once in all")
     scan_attempts: int = Field(3, ge=1, le=10, description="Tries of a scan whose worker died before it is failed")
+    # Harbor reads Refresh-After as an 8-bit integer, hence at most 127.
+    harbor_refresh_after: int = Field(5, ge=1, le=127, description="Seconds the Harbor scanner adapter tells "
+                                      "Harbor to wait before asking again for a report still being made")
 
     @classmethod
     def settings_customise_sources(

@@ -180,5 +180,6 @@ def _end(scan: Scan, state: str, code: str | None, message: str) -> None:
     scan.finished_at = now()
     scan.cause_code = code
     scan.cause_message = message or (CATALOGUE[code].title if code in CATALOGUE else None)
+    scan.pull_authorization = None  # per-scan credentials live no longer than the scan
     if state != RUNNING:
         scan.progress_text = state

@@ -23,6 +23,7 @@ from hullscan.errors import HullscanError
 from hullscan.findings import SEVERITIES, ScanReport
 from hullscan.items.vuln import VulnOptions
 from hullscan.model import LayerInfo
+from hullscan.oci.credentials import from_authorization
 from hullscan.pipeline import Engine, ScanRequest
 from hullscan.scan import NoProgress, RegistryOptions
 from hullscan.service import reportstore
@@ -54,14 +55,14 @@ class ScanRunner:
             image = session.get(Image, scan.image_id)
             registry = session.get(Registry, scan.registry_id)
             assert image is not None and registry is not None
-            kind, wanted = scan.kind, list(scan.items)
+            kind, wanted, pull_authorization = scan.kind, list(scan.items), scan.pull_authorization
         log.info("scan %s started: %s %s:%s (%s)", scan_id, registry.name, image.repository, image.reference, kind)
         progress = _DbProgress(self.jobs, scan_id)
         try:
             if kind == "reevaluate":
                 report = self._reevaluate(image, progress, cancel)
             else:
-                report = self._scan(registry, image, wanted, progress, cancel)
+                report = self._scan(registry, image, wanted, progress, cancel, pull_authorization)
         except HullscanError as exc:
             state = STOPPED if exc.code == "STOPPED" else FAILED
             self.jobs.finish(scan_id, worker, state, code=exc.code, message=exc.detail)
@@ -78,7 +79,7 @@ class ScanRunner:
         return SUCCEEDED
 
     def _scan(self, registry: Registry, image: Image, wanted: list[str], progress: _DbProgress,
-              cancel: CancelToken) -> ScanReport:
+              cancel: CancelToken, pull_authorization: bytes | None = None) -> ScanReport:
         connector = connector_for(registry, self.box)
         reference = connector.reference(image.repository, image.digest or image.reference)
         with tempfile.TemporaryDirectory(prefix="hullscan-ca-") as tmp:
@@ -87,8 +88,11 @@ class ScanRunner:
                 ca = Path(tmp) / "ca.pem"
                 ca.write_text(registry.ca_cert)
             password = self.box.open(registry.password_encrypted) if registry.password_encrypted else None
+            # A scan that came with its own credentials (a Harbor scan request) pulls with those alone.
+            credentials = from_authorization(self.box.open(pull_authorization), "the scan request") \
+                if pull_authorization else None
             options = RegistryOptions(username=registry.username, password=password, insecure=registry.insecure,
-                                      ca_cert=ca, use_docker_config=False)
+                                      ca_cert=ca, use_docker_config=False, credentials=credentials)
             # The database is updated by the scheduler, once for the whole service, never by a scan.
             request = ScanRequest(reference, items=tuple(i for i in wanted if i in scan_items.REGISTRY),
                                   registry=options, options={"vuln": VulnOptions(update=False)})

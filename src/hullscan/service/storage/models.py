@@ -136,6 +136,9 @@ class Registry(Base):
     last_sync_finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_sync_cause: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     last_sync_counts: Mapped[dict[str, int] | None] = mapped_column(JSON, nullable=True)
+    # Who created it, when not a person: "harbor-adapter" for a Harbor that sends scan requests (its images arrive
+    # with each request, with credentials for that request only; nothing is synchronised).
+    managed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now)
 
     namespaces: Mapped[list[Namespace]] = relationship(cascade="all, delete-orphan")
@@ -213,7 +216,7 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, STOPPED = "queued", "running", "succeeded", 
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, STOPPED)
 FINISHED = (SUCCEEDED, FAILED, STOPPED)
 # Lower runs first: a person waiting beats the schedule, which beats re-evaluation after a database update.
-PRIORITIES = {"manual": 0, "push": 1, "sync": 2, "scheduled": 3, "reevaluate": 4}
+PRIORITIES = {"manual": 0, "push": 1, "harbor": 1, "sync": 2, "scheduled": 3, "reevaluate": 4}
 
 
 class Scan(Base):
@@ -245,6 +248,9 @@ class Scan(Base):
     cause_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     counts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # findings per item and severity
     database_built_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # An HTTP Authorization value to pull with instead of the registry's own credentials (a Harbor scan request's
+    # robot account), sealed by the SecretBox; erased when the scan ends (jobs/queue.py).
+    pull_authorization: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
     image: Mapped[Image] = relationship(foreign_keys=[image_id])
 
