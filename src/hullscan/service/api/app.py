@@ -12,6 +12,7 @@ from hullscan.service.api import errors
 from hullscan.service.api.auth import BasicCache
 from hullscan.service.api.routers import images, registries, scans, system
 from hullscan.service.core import Service
+from hullscan.service.harbor_adapter import router as harbor_adapter
 from hullscan.settings import Settings
 
 
@@ -32,6 +33,6 @@ def create_app(settings: Settings, svc: Service | None = None) -> FastAPI:
     app.state.service = svc
     app.state.basic_cache = BasicCache()
     errors.install(app)
-    for router in (system.router, registries.router, images.router, scans.router):
+    for router in (system.router, registries.router, images.router, scans.router, harbor_adapter):
         app.include_router(router)
     return app
