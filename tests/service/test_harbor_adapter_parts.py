@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,10 +16,12 @@ from hullscan.errors import HullscanError
 from hullscan.findings import ScanReport, VulnFinding
 from hullscan.model import ImageFacts, Package
 from hullscan.oci.credentials import from_authorization
+from hullscan.service.api.app import create_app
 from hullscan.service.harbor_adapter import mediatypes as mt
 from hullscan.service.harbor_adapter.errors import AdapterError
 from hullscan.service.harbor_adapter.reports import Artifact, vulnerability_report
 from hullscan.service.harbor_adapter.request import parse, registry_of
+from hullscan.settings import Settings
 from tests.support.adapter_spec import SPEC
 
 DIGEST = "sha256:" + "ab" * 32
@@ -135,3 +139,12 @@ def test_the_spec_check_rejects_what_the_spec_does_not_allow(response: httpx.Res
     with pytest.raises(Exception) as info:  # noqa: PT011 - openapi-core raises a family of validation errors
         SPEC.check(response)
     assert type(info.value).__module__.startswith("openapi_core")
+
+
+def test_the_apps_openapi_document_describes_the_scan_request_without_dangling_references(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path, cache_dir=tmp_path / "cache", secret_key="k"))
+    body = app.openapi()["paths"]["/api/v1/scan"]["post"]["requestBody"]["content"]
+    schema = body["application/vnd.scanner.adapter.scan.request+json; version=1.1"]["schema"]
+    assert "$ref" not in json.dumps(schema) and "$defs" not in schema
+    assert schema["required"] == ["registry", "artifact"]
+    assert set(schema["properties"]["artifact"]["properties"]) == {"repository", "digest", "tag", "mime_type"}

@@ -35,6 +35,28 @@ async def raw_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema with its `$defs` written in place: inside the app's OpenAPI document a
+    `#/$defs/...` reference would point at the document's root, where there are none."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    inlined: dict[str, Any] = walk(schema)
+    return inlined
+
+
+_REQUEST_SCHEMA = _inlined(ScanRequestIn.model_json_schema())
+
+
 # -- scan request ids -----------------------------------------------------------------------------------------
 
 
@@ -100,8 +122,8 @@ def _properties(svc: Service) -> dict[str, str]:
 @router.post("/scan", status_code=202, response_class=Response,
              summary="Harbor scanner adapter: queue a scan of an artifact in Harbor's registry",
              openapi_extra={"requestBody": {"required": True, "content": {
-                 f"{mt.SCAN_REQUEST}; version=1.1": {"schema": ScanRequestIn.model_json_schema()},
-                 f"{mt.SCAN_REQUEST}; version=1.0": {"schema": ScanRequestIn.model_json_schema()}}}},
+                 f"{mt.SCAN_REQUEST}; version=1.1": {"schema": _REQUEST_SCHEMA},
+                 f"{mt.SCAN_REQUEST}; version=1.0": {"schema": _REQUEST_SCHEMA}}}},
              responses={202: {"content": {mt.SCAN_RESPONSE: {}}}, 400: _ERROR_CONTENT, 422: _ERROR_CONTENT,
                         501: _ERROR_CONTENT})
 def accept_scan(request: Request, body: bytes | None = Depends(raw_body),  # noqa: B008
