@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from hullscan.errors import HullscanError
 from hullscan.findings import ScanReport, VulnFinding
@@ -148,3 +149,13 @@ def test_the_apps_openapi_document_describes_the_scan_request_without_dangling_r
     assert "$ref" not in json.dumps(schema) and "$defs" not in schema
     assert schema["required"] == ["registry", "artifact"]
     assert set(schema["properties"]["artifact"]["properties"]) == {"repository", "digest", "tag", "mime_type"}
+
+
+def test_metadata_without_a_vulnerability_database_says_so(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, cache_dir=tmp_path / "cache", secret_key="k", admin_password="p" * 12,
+                        pool_workers=0)
+    with TestClient(create_app(settings)) as client:
+        answer = SPEC.check(client.get("/api/v1/metadata", auth=("admin", "p" * 12)))
+    props = answer.json()["properties"]
+    assert props["hullscan/vulnerability-database-error"] == "NO_DATABASE"
+    assert "harbor.scanner-adapter/vulnerability-database-updated-at" not in props

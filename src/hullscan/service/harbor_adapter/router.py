@@ -18,7 +18,9 @@ from hullscan.service.harbor_adapter.errors import AdapterError, bad_request, er
 from hullscan.service.harbor_adapter.request import ScanRequestIn, content_type_ok, parse
 from hullscan.service.storage.models import QUEUED, RUNNING, SUCCEEDED, Registry, Scan
 
-router = APIRouter(prefix="/api/v1", tags=["harbor scanner adapter"])
+# Admins only: Harbor registers the adapter with an admin's API token (Bearer) or user and password (Basic), and the
+# first request of a new Harbor creates a registry.
+router = APIRouter(prefix="/api/v1", tags=["harbor scanner adapter"], dependencies=[Depends(admin)])
 MAX_BODY = 64 * 1024  # a scan request is a few hundred bytes
 _ERROR_CONTENT: dict[str, Any] = {"content": {mt.ERROR: {}}}
 
@@ -86,8 +88,7 @@ def find_scan(session: Session, rid: str) -> Scan | None:
 
 @router.get("/metadata", summary="Harbor scanner adapter: the scanner and its capabilities", response_class=Response,
             responses={200: {"content": {mt.METADATA_V11: {}, mt.METADATA_V10: {}}}})
-def metadata(request: Request, who: Principal = Depends(admin),  # noqa: B008
-             svc: Service = Depends(service)) -> Response:  # noqa: B008
+def metadata(request: Request, svc: Service = Depends(service)) -> Response:  # noqa: B008
     wanted = mt.negotiate(request.headers.get("accept"), (mt.METADATA_V11, mt.METADATA_V10), mt.METADATA_V11)
     body = {
         "scanner": reports.scanner(),
@@ -152,8 +153,7 @@ def accept_scan(request: Request, body: bytes | None = Depends(raw_body),  # noq
                        400: _ERROR_CONTENT, 404: _ERROR_CONTENT, 500: _ERROR_CONTENT, 501: _ERROR_CONTENT})
 def get_report(scan_request_id: str, request: Request,
                sbom_media_type: str | None = Query(None, description=" or ".join(mt.SBOM_FORMATS)),
-               who: Principal = Depends(admin), svc: Service = Depends(service),  # noqa: B008
-               session: Session = Depends(db_session)) -> Response:  # noqa: B008
+               svc: Service = Depends(service), session: Session = Depends(db_session)) -> Response:  # noqa: B008
     try:
         wanted = _wanted(request.headers.get("accept"), sbom_media_type)
         scan = find_scan(session, scan_request_id)
