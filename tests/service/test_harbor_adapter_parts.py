@@ -159,3 +159,14 @@ def test_metadata_without_a_vulnerability_database_says_so(tmp_path: Path) -> No
     props = answer.json()["properties"]
     assert props["hullscan/vulnerability-database-error"] == "NO_DATABASE"
     assert "harbor.scanner-adapter/vulnerability-database-updated-at" not in props
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    (b"[" * 60_000, "nests deeper than"),  # within the size cap; the stdlib decoder would overflow its stack
+    (b"\xff\xfe{", "not valid JSON"),
+    (b'{"registry": {"url": "http://x:1"}, "artifact": ' + b"1" * 5000 + b"}", "not valid JSON"),
+])
+def test_hostile_scan_request_bodies_are_refused_with_400(body: bytes, words: str) -> None:
+    with pytest.raises(AdapterError) as info:
+        parse(body)
+    assert info.value.status == 400 and words in info.value.detail

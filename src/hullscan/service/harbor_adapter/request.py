@@ -8,16 +8,17 @@ sends `namespace_id` and `size` in some versions) are ignored.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from hullscan import safejson
 from hullscan.errors import HullscanError
 from hullscan.oci.credentials import from_authorization
 from hullscan.oci.reference import parse_reference, split_host_port
+from hullscan.safejson import DocumentError
 from hullscan.service.harbor_adapter import mediatypes as mt
 from hullscan.service.harbor_adapter.errors import bad_request, invalid_field, not_capable
 
@@ -87,9 +88,9 @@ def content_type_ok(content_type: str | None) -> bool:
 
 def parse(body: bytes) -> ScanTarget:
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise bad_request("the scan request is not valid JSON") from None
+        doc = safejson.loads(body, what="the scan request")
+    except DocumentError as exc:
+        raise bad_request(str(exc)) from None
     try:
         request = ScanRequestIn.model_validate(doc)
     except ValidationError as exc:
