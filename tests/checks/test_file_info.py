@@ -17,6 +17,7 @@ from hullscan.checks.files import (
 )
 from hullscan.detectors import DetectContext
 from hullscan.imagebuild import FileSpec, Image, Layer, layer_tar, write_oci_layout
+from hullscan.layers.merge import HARD_LINK_OF, merge
 from hullscan.layers.walker import LayerWalker
 from hullscan.model import Descriptor, FileEntry, ImageFacts, LayerInfo
 from hullscan.oci.source import Limits
@@ -157,8 +158,11 @@ def test_file_hash_analyzer_is_opt_in_and_hashes_during_the_walk(tmp_path: Path)
     lf = walker.walk_tar(io.BytesIO(tar), "", 0)  # type: ignore[arg-type]
     assert lf.files["a.txt"].hints["sha256"] == hashlib.sha256(b"hello").hexdigest()
     assert lf.files["dir/big.bin"].hints["sha256"] == hashlib.sha256(big).hexdigest()
-    assert lf.files["hard"].hints["sha256"] == hashlib.sha256(b"hello").hexdigest()
+    assert lf.files["hard"].hints == {HARD_LINK_OF: "a.txt"}  # the same bytes: hashed once
     assert "link" not in lf.files
+    # ... and listed under both names in the image
+    hashes = file_hashes(merge("test", _layers(1), [lf]))
+    assert hashes["hard"] == hashes["a.txt"] == hashlib.sha256(b"hello").hexdigest()
 
 
 def test_inventory_joins_hashes_surfaced_by_the_merge() -> None:

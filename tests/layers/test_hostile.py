@@ -13,17 +13,21 @@ import subprocess
 import sys
 import tarfile
 import textwrap
+import tracemalloc
 import uuid
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import zstandard
 
+from hullscan.analyzers.base import analyzers_key
 from hullscan.errors import HullscanError
 from hullscan.imagebuild import FileSpec, layer_tar, sha256
-from hullscan.layers.merge import FileTree
-from hullscan.model import FileEntry, ImageFacts
+from hullscan.layers.cache import LayerCache
+from hullscan.layers.merge import HARD_LINK_OF, FileTree, merge
+from hullscan.model import Descriptor, Detection, FileEntry, FileFacts, ImageFacts, LayerFacts, LayerInfo
 from hullscan.oci import media
 from hullscan.oci.source import Limits
 
@@ -31,6 +35,7 @@ from ._support import (
     STATUS,
     RawImage,
     RawLayer,
+    analyzers,
     confined,
     dist_info,
     dpkg_status,
@@ -38,6 +43,7 @@ from ._support import (
     note_codes,
     os_release,
     outcome,
+    packages,
     raw_tar,
     scan,
     scan_tars,
@@ -215,6 +221,205 @@ def test_hard_links_pointing_outside(tmp_path: Path) -> None:
     assert [n.path for n in image.notes if n.code == "HARDLINK_SKIPPED"] == ["etc/os-release"]
     assert image.os is None and image.packages == []
     assert {e.path for e, _ in image.files} == {"etc/os-release", "etc/shadow-copy"}
+
+
+# -- deep paths, long link targets, many hard links ---------------------------------------------------
+
+
+def _deep(depth: int, leaf: str = "file") -> str:
+    return "/".join(["ab"] * depth + [leaf])
+
+
+def _pax_member(path: str, data: bytes = b"x") -> tuple[tarfile.TarInfo, bytes | None]:
+    """A member whose name is only in its PAX record (so no length limit applies), as a hostile tar would do."""
+    ti, content = member("placeholder", data)
+    ti.pax_headers = {"path": path}
+    return ti, content
+
+
+def _peak(fn: Callable[[], object]) -> tuple[object, int]:
+    """What fn returns and the peak of memory Python allocated while it ran (every thread)."""
+    tracemalloc.start()
+    try:
+        result = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, peak
+
+
+def test_a_deep_path_costs_memory_linear_in_its_depth() -> None:
+    """The merged tree keeps each directory once, under its parent, by name. Keeping every ancestor's full
+    path as a string of its own costs depth^2 bytes: 150 MB at this depth, 2.4 GB at 50,000."""
+    depth = 10_000
+    path = _deep(depth)
+
+    def build() -> FileTree:
+        tree = FileTree()
+        tree.add(FileEntry(path, "f"), 0)
+        tree.add(FileEntry("etc/os-release", "l", linkname="/" + path), 0)
+        return tree
+
+    tree, peak = _peak(build)
+    assert isinstance(tree, FileTree)
+    assert peak < 1024 * depth, f"{peak:,} bytes for {depth:,} levels"
+    parent = path.rsplit("/", 1)[0]
+    assert tree.has_children(parent) and tree.has_children("ab") and not tree.has_children(path)
+    assert tree.resolve("etc/os-release") == path
+    assert tree.remove_tree({parent.rsplit("/", 1)[0]}, keep_roots=True) == [path]
+    assert not tree.has_children("ab")  # the emptied directories went too
+    assert sorted(tree.nodes) == ["etc/os-release"]
+
+
+def test_a_layer_with_one_very_deep_path_is_scanned_in_bounded_memory(tmp_path: Path) -> None:
+    depth = 20_000
+    tar = raw_tar([_pax_member(_deep(depth)), member(*GOOD_STATUS)])
+    assert len(gzip.compress(tar)) < 2048  # a layer of a kilobyte or two
+    result, peak = _peak(lambda: hostile_tars(tmp_path, tar))
+    image = facts_of(result)  # type: ignore[arg-type]
+    assert peak < 64 * MiB, f"{peak / MiB:.0f} MiB"  # depth^2 bytes of ancestor paths would be 1.2 GB
+    assert versions(image) == {"bash": "5.2.15-2"}
+    assert {e.path for e, _ in image.files} == {_deep(depth), STATUS}
+
+    # A later layer deleting the top directory takes the whole depth with it.
+    image = facts_of(hostile_tars(tmp_path / "deleted", tar, raw_tar([member(".wh.ab", b"")])))
+    assert {e.path for e, _ in image.files} == {STATUS}
+
+
+class _CountingNodes(dict[str, tuple[FileEntry, int]]):
+    """FileTree.nodes that counts the characters of every path looked up in it."""
+
+    looked_up = 0
+
+    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+        self.looked_up += len(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> tuple[FileEntry, int]:
+        self.looked_up += len(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self.looked_up += len(key) if isinstance(key, str) else 0
+        return super().__contains__(key)
+
+
+def test_resolving_a_symlink_with_a_huge_target_is_linear() -> None:
+    """Each component is looked up once in its directory's node, not by joining the path so far again (the sum
+    of every prefix of a 50,000-component target is 5 billion characters: 88 s at 100,000 components)."""
+    target = "/".join(f"d{i % 10}" for i in range(50_000))
+    tree = FileTree()
+    tree.nodes = _CountingNodes()
+    tree.add(FileEntry("etc/os-release", "l", linkname="/" + target), 0)
+    tree.add(FileEntry("lib", "l", linkname="usr/lib"), 0)
+    tree.add(FileEntry("usr/lib/os-release", "l", linkname="../../" + target), 0)
+    assert tree.resolve("etc/os-release") == target
+    assert tree.resolve("lib/os-release") == target  # two hops, the second through a symlinked directory
+    assert tree.nodes.looked_up < 1000  # the links' own paths, once a hop
+
+    # Linux follows at most 40 links of at most 4,096 bytes: a target no kernel could resolve is not walked.
+    tree.add(FileEntry("etc/os-release", "l", linkname="/".join(["d"] * 100_000)), 0)
+    assert tree.resolve("etc/os-release") is None
+    deep = "/".join(["d"] * 3000)
+
+    def chain(hops: int) -> FileTree:
+        tree = FileTree()
+        tree.add(FileEntry("l1", "l", linkname=f"/{deep}/l2"), 0)
+        for i in range(2, hops + 1):
+            tree.add(FileEntry(f"{deep}/l{i}", "l", linkname=f"/{deep}/l{i + 1}"), 0)
+        return tree
+
+    assert chain(20).resolve("l1") == f"{deep}/l21"
+    assert chain(39).resolve("l1") is None  # fewer than 40 links, but 117,000 components: more than Linux walks
+
+
+def test_os_release_symlink_with_a_huge_target_in_a_scan(tmp_path: Path) -> None:
+    """The case that cost minutes of CPU: a 400 kB layer whose os-release points 200,000 directories deep."""
+    link, _ = member("etc/os-release", type=tarfile.SYMTYPE, linkname="x")
+    link.pax_headers = {"linkpath": "/".join(["d"] * 200_000)}
+    tar = raw_tar([(link, None), member("etc/debian_version", b"12.5\n"), member(*GOOD_STATUS)])
+    image = facts_of(hostile_tars(tmp_path, tar))
+    assert image.os is not None and (image.os.family, image.os.version) == ("debian", "12.5")
+    assert versions(image) == {"bash": "5.2.15-2"}
+
+
+def _status_and_links(packages: int, links: int) -> bytes:
+    status = dpkg_status(*((f"pkg{i}", f"1.{i}") for i in range(packages)))
+    base = "var/lib/dpkg/status.d/base"
+    return raw_tar([member("etc/os-release", os_release("debian", "12")), member(base, status),
+                    *(member(f"var/lib/dpkg/status.d/copy{i:03d}", type=tarfile.LNKTYPE, linkname=base)
+                      for i in range(links))])
+
+
+def test_hard_links_to_a_package_database_are_one_record(tmp_path: Path) -> None:
+    """100 links to a 1,000-package database: 1,000 packages in the walk, the cache and the image, not 101,000."""
+    tar = _status_and_links(1000, 100)
+    facts = walk(tar, tmp_path / "walk")
+    assert sum(len(ff.packages) for ff in facts.files.values()) == 1000
+    assert sum(1 for ff in facts.files.values() if HARD_LINK_OF in ff.hints) == 100
+    assert facts.notes == []
+
+    image = facts_of(hostile_tars(tmp_path, tar))
+    assert len(packages(image)) == 1000  # (fails on a name reported twice)
+    assert {p.path for p in image.packages} == {"var/lib/dpkg/status.d/base"}
+    cached = [LayerCache(tmp_path / "cache").get(layer.diff_id, analyzers_key(analyzers())) for layer in image.layers]
+    assert cached[0] is not None and sum(len(ff.packages) for ff in cached[0].files.values()) == 1000
+    assert len({e.path for e, _ in image.files if "status.d" in e.path}) == 101  # every name is still listed
+
+
+def test_a_hard_link_keeps_the_record_when_its_first_name_goes(tmp_path: Path) -> None:
+    tar = _status_and_links(3, 2)
+    gone = raw_tar([member("var/lib/dpkg/status.d/.wh.base", b"")])
+    image = facts_of(hostile_tars(tmp_path, tar, gone))
+    # reported once, at the first surviving name, still attributed to the layer that wrote the bytes
+    assert sorted((p.name, p.path, p.layer_index) for p in image.packages) == [
+        (f"pkg{i}", "var/lib/dpkg/status.d/copy000", 0) for i in range(3)]
+
+    replaced = raw_tar([member("var/lib/dpkg/status.d/base", dpkg_status(("other", "2")))])
+    image = facts_of(hostile_tars(tmp_path / "replaced", tar, replaced))
+    assert sorted((p.name, p.path, p.layer_index) for p in image.packages) == [
+        ("other", "var/lib/dpkg/status.d/base", 1),
+        *((f"pkg{i}", "var/lib/dpkg/status.d/copy000", 0) for i in range(3))]
+
+
+def test_a_hard_link_keeps_the_bytes_it_names_when_the_target_is_rewritten_in_the_same_layer(
+        tmp_path: Path) -> None:
+    d = "var/lib/dpkg/status.d"
+    tar = raw_tar([
+        member(f"{d}/a", dpkg_status(("old", "1"))),
+        member(f"{d}/b", type=tarfile.LNKTYPE, linkname=f"{d}/a"),
+        member(f"{d}/c", type=tarfile.LNKTYPE, linkname=f"{d}/a"),
+        member(f"{d}/a", dpkg_status(("new", "2"))),  # the same name again: b and c still hold the old bytes
+        member(f"{d}/e", type=tarfile.LNKTYPE, linkname=f"{d}/a"),
+        member(f"{d}/b", b"not a database"),  # and now only c does
+    ])
+    facts = walk(tar, tmp_path)
+    assert facts.files[f"{d}/c"].hints == {} and [p.path for p in facts.files[f"{d}/c"].packages] == [f"{d}/c"]
+    assert facts.files[f"{d}/e"].hints == {HARD_LINK_OF: f"{d}/a"}
+    image = scan_tars(tmp_path, tar)
+    assert sorted((p.name, p.path) for p in image.packages) == [("new", f"{d}/a"), ("old", f"{d}/c")]
+
+
+def test_a_detection_in_hard_linked_bytes_is_reported_once_where_it_still_is() -> None:
+    def layer(i: int, **kw: object) -> LayerFacts:
+        return LayerFacts(f"sha256:{i:064x}", "k", **kw)  # type: ignore[arg-type]
+
+    def info(i: int) -> LayerInfo:
+        return LayerInfo(i, Descriptor(media.OCI_LAYER, f"sha256:{i:064x}", 0), f"sha256:{i:064x}")
+
+    secret = Detection("secret", "github-pat", "GitHub token", "HIGH", path="srv/app/.env", line=3)
+    base = layer(0, entries=[FileEntry("srv/app/.env", "f", 10), FileEntry("srv/app/.env-copy", "h",
+                                                                          linkname="srv/app/.env")],
+                 files={"srv/app/.env": FileFacts(detections=[secret]),
+                        "srv/app/.env-copy": FileFacts(hints={HARD_LINK_OF: "srv/app/.env"})})
+    image = merge("ref", [info(0)], [base])
+    assert [(d.path, d.line, d.in_final_image) for d in image.detections] == [("srv/app/.env", 3, True)]
+
+    image = merge("ref", [info(0), info(1)], [base, layer(1, whiteouts=["srv/app/.env"])])
+    assert [(d.path, d.layer_index, d.in_final_image) for d in image.detections] == [("srv/app/.env-copy", 0, True)]
+
+    image = merge("ref", [info(0), info(1)], [base, layer(1, whiteouts=["srv/app"])])
+    assert [(d.path, d.in_final_image) for d in image.detections] == [("srv/app/.env", False)]
 
 
 # -- decompression bombs and lying sizes ------------------------------------------------------------

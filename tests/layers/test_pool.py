@@ -15,6 +15,7 @@ from hullscan.analyzers.base import Analyzer
 from hullscan.errors import LayerError
 from hullscan.imagebuild import FileSpec, layer_tar
 from hullscan.layers import pool as pool_module
+from hullscan.layers.merge import HARD_LINK_OF
 from hullscan.layers.pool import MIN_BYTES, PoolSession, WorkerPool, default_workers, worth_a_pool
 from hullscan.layers.walker import LayerWalker
 from hullscan.malware import MalwareOptions, malware_analyzer
@@ -57,13 +58,16 @@ def _walk(tmp_path: Path, workers: int, analyzers: list[Analyzer] | None = None,
 
 
 def _found(facts: LayerFacts) -> dict[str, list[tuple[str, str, int]]]:
-    return {path: [(d.kind, d.rule_id, d.line) for d in f.detections]
-            for path, f in sorted(facts.files.items()) if f.detections}
+    found = {path: [(d.kind, d.rule_id, d.line) for d in f.detections]
+             for path, f in sorted(facts.files.items()) if f.detections}
+    # The hard link shares what its target's analysis found (settled first when it ran in a worker).
+    assert facts.files["srv/app/.env-copy"].hints == {HARD_LINK_OF: "srv/app/.env"}
+    return found
 
 
 def test_workers_find_what_one_process_finds_in_the_same_order(tmp_path: Path) -> None:
     here = _found(_walk(tmp_path / "a", 0))
-    assert set(here) == {"srv/www/shell.php", "opt/x/config.json", "srv/app/.env", "srv/app/.env-copy", "tmp/eicar.com",
+    assert set(here) == {"srv/www/shell.php", "opt/x/config.json", "srv/app/.env", "tmp/eicar.com",
                          "usr/local/bin/kworker", "srv/app/lib/mod0003.py"}
     assert _found(_walk(tmp_path / "b", 1)) == here
     assert _found(_walk(tmp_path / "c", 2)) == here

@@ -13,8 +13,9 @@ import zstandard
 
 from hullscan.errors import DigestMismatch, HullscanError, LayerError
 from hullscan.imagebuild import FileSpec, Image, Layer, compress, layer_tar, sha256, write_oci_layout
+from hullscan.layers.merge import HARD_LINK_OF
 from hullscan.layers.streams import LayerStream
-from hullscan.model import FileEntry
+from hullscan.model import FileEntry, FileFacts
 from hullscan.oci import media
 from hullscan.oci.source import Limits
 
@@ -270,7 +271,7 @@ def test_whiteout_naming_nothing_is_ignored(tmp_path: Path) -> None:
 # -- links and special members -------------------------------------------------------------------------
 
 
-def test_hard_link_to_an_analysed_file_reuses_its_facts(tmp_path: Path) -> None:
+def test_hard_link_to_an_analysed_file_shares_its_facts(tmp_path: Path) -> None:
     tar = layer_tar([
         ("usr/lib/os-release", os_release("debian", "12")),
         FileSpec("etc/os-release", type="h", linkname="usr/lib/os-release"),
@@ -279,16 +280,20 @@ def test_hard_link_to_an_analysed_file_reuses_its_facts(tmp_path: Path) -> None:
         FileSpec("usr/bin/unclaimed-link", type="h", linkname="usr/lib/os-release"),
     ])
     facts = walk(tar, tmp_path, diff_id=sha256(tar))
-    assert facts.files["etc/os-release"].os == facts.files["usr/lib/os-release"].os
-    linked = facts.files[STATUS].packages
-    assert [(p.name, p.version, p.path) for p in linked] == [
-        ("base-files", "12.4", STATUS), ("tzdata", "2024a-0", STATUS)]
-    # the original keeps its own path
+    # a link names the path holding the facts of its bytes: no copy of them
+    assert facts.files["etc/os-release"] == FileFacts(hints={HARD_LINK_OF: "usr/lib/os-release"})
+    assert facts.files[STATUS] == FileFacts(hints={HARD_LINK_OF: "var/lib/dpkg/status.d/base"})
     assert {p.path for p in facts.files["var/lib/dpkg/status.d/base"].packages} == {"var/lib/dpkg/status.d/base"}
     link = entry(facts.entries, STATUS)
     assert (link.type, link.linkname, link.size) == ("h", "var/lib/dpkg/status.d/base", 0)
     assert "usr/bin/unclaimed-link" not in facts.files
     assert facts.notes == []
+
+    # In the image the OS is found through the link, and each package is reported once, where it was read.
+    image = scan_tars(tmp_path, tar)
+    assert image.os is not None and (image.os.family, image.os.version) == ("debian", "12")
+    assert sorted((p.name, p.path) for p in image.packages) == [
+        ("base-files", "var/lib/dpkg/status.d/base"), ("tzdata", "var/lib/dpkg/status.d/base")]
 
 
 def test_dpkg_status_hard_link_reported_in_the_image(tmp_path: Path) -> None:
@@ -307,10 +312,14 @@ def test_dpkg_status_hard_link_reported_in_the_image(tmp_path: Path) -> None:
         (STATUS, dpkg_status(("bash", "5.2.15-2"))),
         FileSpec("var/lib/dpkg/status.d/bash", type="h", linkname=STATUS),
     ])
-    image = scan_tars(tmp_path, tar)
-    found = sorted((p.name, p.path, p.layer_index) for p in image.packages)
-    assert found == [("bash", STATUS, 0), ("bash", "var/lib/dpkg/status.d/bash", 0)]
-    assert all(p.purl.startswith("pkg:deb/debian/bash@5.2.15-2") for p in image.packages)
+    image = scan_tars(tmp_path / "both", tar)
+    # One file under two names: one package, at the name it was read at.
+    assert [(p.name, p.path, p.layer_index) for p in image.packages] == [("bash", STATUS, 0)]
+    assert image.packages[0].purl.startswith("pkg:deb/debian/bash@5.2.15-2")
+
+    # Once that name is deleted the package is still in the image, under the link's name.
+    image = scan_tars(tmp_path / "deleted", tar, layer_tar([("var/lib/dpkg/.wh.status", b"")]))
+    assert [(p.name, p.path, p.layer_index) for p in image.packages] == [("bash", "var/lib/dpkg/status.d/bash", 0)]
 
 
 def test_symlinks_devices_and_fifos_are_recorded_never_read(tmp_path: Path) -> None:

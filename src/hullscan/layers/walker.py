@@ -7,11 +7,11 @@ write anywhere and memory stays bounded whatever the layer holds.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 import stat
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -19,6 +19,7 @@ from typing import IO, Any
 from hullscan.analyzers.base import Analyzer, AnalyzerFailure, analyzers_key, offloadable, scratch
 from hullscan.cancel import CancelToken
 from hullscan.errors import DigestMismatch, HullscanError, LayerError
+from hullscan.layers.merge import HARD_LINK_OF, moved_facts
 from hullscan.layers.paths import OPAQUE_MARKER, WHITEOUT_PREFIX, PathEscape, normalize
 from hullscan.layers.pool import PoolSession, Ticket, WorkerPool
 from hullscan.layers.streams import LayerStream
@@ -207,9 +208,11 @@ class LayerWalker:
         produced: dict[str, FileFacts] = {}
         pending: dict[str, Ticket] = {}  # path -> analyses running in a worker
         session = PoolSession(self.pool, self.analyzers) if self.pool is not None else None
+        links = _HardLinks()
         for entry, opener in members:
             facts.entries.append(entry)
-            produced.pop(entry.path, None)  # a later member with the same name replaces the earlier one
+            # A later member with the same name replaces the earlier one.
+            links.replaced(entry.path, produced)
             pending.pop(entry.path, None)
             claimed = [i for i, a in enumerate(self.analyzers) if a.claims(entry.path, entry)] \
                 if entry.type in ("f", "h") else []
@@ -217,7 +220,9 @@ class LayerWalker:
                 continue
             if entry.type == "h":
                 self._settle(entry.linkname, pending, produced, facts, index)
-                self._hard_link(entry, produced, facts, index)
+                if not links.add(entry.path, entry.linkname, produced):
+                    facts.notes.append(Note("HARDLINK_SKIPPED", f"hard link to {entry.linkname} was not analysed",
+                                            entry.path, index))
                 continue
             readable = []
             for i in claimed:
@@ -251,6 +256,7 @@ class LayerWalker:
             self._settle(path, pending, produced, facts, index)
         if session is not None:
             self.worker_pids |= session.worker_pids
+        links.record(produced)
         facts.files = produced
 
     def _settle(self, path: str, pending: dict[str, Ticket], produced: dict[str, FileFacts], facts: LayerFacts,
@@ -270,20 +276,6 @@ class LayerWalker:
                 if merged.empty():
                     del produced[path]
 
-    def _hard_link(self, entry: FileEntry, produced: dict[str, FileFacts], facts: LayerFacts, index: int) -> None:
-        # In a stream the target's bytes are gone; reuse what the target's analysis found.
-        source = produced.get(entry.linkname)
-        if source is None:
-            facts.notes.append(Note("HARDLINK_SKIPPED", f"hard link to {entry.linkname} was not analysed",
-                                    entry.path, index))
-            return
-        copy = FileFacts(os=source.os, hints=dict(source.hints),
-                         detections=[dataclasses.replace(d, path=entry.path) for d in source.detections])
-        for p in source.packages:
-            q = dataclasses.replace(p, path=entry.path)
-            copy.packages.append(q)
-        produced[entry.path] = copy
-
     def _buffer(self, opener: Opener, entry: FileEntry) -> IO[bytes]:
         src = opener()
         if entry.size <= IN_MEMORY_MAX:
@@ -291,16 +283,78 @@ class LayerWalker:
             return io.BytesIO(data)
         self.workdir.mkdir(parents=True, exist_ok=True)
         spool = tempfile.NamedTemporaryFile(dir=self.workdir, prefix="claimed-", delete=True)  # noqa: SIM115
-        remaining = entry.size
-        while remaining > 0:
-            chunk = src.read(min(remaining, 1 << 20))
-            if not chunk:
-                raise LayerError(f"layer is truncated inside {entry.path}")
-            spool.write(chunk)
-            remaining -= len(chunk)
-        spool.flush()
-        spool.seek(0)
+        try:
+            remaining = entry.size
+            while remaining > 0:
+                chunk = src.read(min(remaining, 1 << 20))
+                if not chunk:
+                    raise LayerError(f"layer is truncated inside {entry.path}")
+                spool.write(chunk)
+                remaining -= len(chunk)
+            spool.flush()
+            spool.seek(0)
+        except BaseException:
+            # Closed (and removed) now: left to the garbage collector, it would outlive the work directory
+            # and print "Exception ignored ... FileNotFoundError" after the scan has ended.
+            spool.close()
+            raise
         return spool
+
+
+class _LinkGroup:
+    """Names in one layer for the same analysed bytes: the holder has their facts, the others link to it."""
+
+    __slots__ = ("holder", "origin", "heirs")
+
+    def __init__(self, path: str) -> None:
+        self.holder = path
+        self.origin = path  # where the bytes were read: the path their facts name
+        self.heirs: deque[str] = deque()  # the links, oldest first (replaced ones are skipped when met)
+
+
+class _HardLinks:
+    """Hard links of one layer to files already analysed.
+
+    The same bytes under several names are one set of facts: a link records which path holds them
+    (HARD_LINK_OF) instead of a copy of its packages and detections, so a thousand links to a 20,000-package
+    database cost a thousand small records, not twenty million packages. When a later member replaces the
+    holder, the facts move once to its oldest surviving link.
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[str, _LinkGroup] = {}  # every name of a linked file -> its group
+
+    def add(self, path: str, target: str, produced: dict[str, FileFacts]) -> bool:
+        """Link `path` to `target`; False when nothing is known of the target's bytes."""
+        group = self._groups.get(target)
+        if group is None:
+            if target not in produced:
+                return False
+            group = self._groups[target] = _LinkGroup(target)
+        group.heirs.append(path)
+        self._groups[path] = group
+        return True
+
+    def replaced(self, path: str, produced: dict[str, FileFacts]) -> None:
+        """A new member named `path`: the earlier one's facts go, unless links still name its bytes."""
+        kept = produced.pop(path, None)
+        group = self._groups.pop(path, None)
+        if group is None or group.holder != path or kept is None:
+            return
+        while group.heirs:
+            heir = group.heirs.popleft()
+            if self._groups.get(heir) is group:
+                group.holder = heir
+                produced[heir] = kept
+                return
+
+    def record(self, produced: dict[str, FileFacts]) -> None:
+        """Write the links into the layer's facts: a marker for each link, the facts at each holder."""
+        for path, group in self._groups.items():
+            if path != group.holder:
+                produced[path] = FileFacts(hints={HARD_LINK_OF: group.holder})
+            elif group.origin != path:
+                produced[path] = moved_facts(produced[path], group.origin, path)
 
 
 def _read_exact(src: Readable, size: int) -> bytes:
