@@ -17,10 +17,8 @@ class Limits:
     max_image_size: int = 50 * GB
     max_layers: int = 126  # "fewer than 127 layers"
     max_layer_size: int = 10 * GB
-    # Decompressed bytes allowed per compressed byte before a layer is treated as a bomb; the ratio
-    # test applies once a layer has expanded past bomb_grace bytes.
-    max_ratio: int = 200
-    bomb_grace: int = 256 << 20
+    # Decompressed bytes read of one layer at most (checked while streaming and against each member's size):
+    # the bound on the work a layer can cause, whatever its compression ratio (see layers/streams.py).
     max_layer_uncompressed: int = 4 * 10 * GB
     max_entries: int = 1_000_000
 
