@@ -272,7 +272,11 @@ class Scanner:
         try:
             with ThreadPoolExecutor(width, thread_name_prefix="hullscan-layer") as pool:
                 futures = [pool.submit(self._sibling, source, walker, layer, progress, siblings) for layer in layers]
-                wait(futures)
+                try:
+                    wait(futures)
+                except BaseException:  # interrupted (SIGTERM, Ctrl-C): stop the layers instead of waiting for them
+                    siblings.stop("the scan was interrupted")
+                    raise
         finally:
             walker.cancel = cancel
         errors = [e for e in (f.exception() for f in futures) if e is not None]

@@ -3,6 +3,7 @@ and never a byte written (or a host file read) outside the scan's own work and c
 
 from __future__ import annotations
 
+import gc
 import gzip
 import hashlib
 import io
@@ -28,6 +29,7 @@ from hullscan.imagebuild import FileSpec, layer_tar, sha256
 from hullscan.layers.cache import LayerCache
 from hullscan.layers.merge import HARD_LINK_OF, FileTree, merge
 from hullscan.layers.streams import CHUNK, LayerStream
+from hullscan.layers.walker import IN_MEMORY_MAX
 from hullscan.model import Descriptor, Detection, FileEntry, FileFacts, ImageFacts, LayerFacts, LayerInfo
 from hullscan.oci import media
 from hullscan.oci.source import Limits
@@ -629,6 +631,25 @@ def test_many_files_blob_builder_is_a_valid_layer(tmp_path: Path) -> None:
     facts = walk(blob_file.read_bytes(), tmp_path, diff_id=diff_id)
     assert len(facts.entries) == 1501
     assert [p.name for p in facts.files[STATUS].packages] == ["bash"]
+
+
+def test_a_layer_failing_while_a_file_is_spooled_leaves_nothing_behind(tmp_path: Path) -> None:
+    """The spool of a claimed file is closed before the work directory goes: nothing is left, and nothing prints
+    "Exception ignored ... FileNotFoundError" when the error is later freed."""
+    ti = tarfile.TarInfo(STATUS)
+    ti.size = IN_MEMORY_MAX + 4 * MiB  # claimed, and spooled to the work directory
+    tar = ti.tobuf(tarfile.PAX_FORMAT) + b"Package: x\n" * (IN_MEMORY_MAX // 11 + 1)  # cut inside it
+    unraisable: list[object] = []
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    try:
+        err = error_of(hostile_tars(tmp_path, tar), "LAYER_INVALID")
+        assert "truncated" in str(err)
+        del err
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert unraisable == []
+    assert [p for p in (tmp_path / "work").rglob("*")] == []
 
 
 # -- names that are not text -------------------------------------------------------------------------

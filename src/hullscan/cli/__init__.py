@@ -25,7 +25,9 @@ def main() -> None:
         print(f"hullscan {__version__}")
         return
     from hullscan.errors import HullscanError
+    from hullscan.signals import exit_on_sigterm
 
+    exit_on_sigterm()  # a scan ended by SIGTERM still removes its work directory
     try:
         from hullscan.cli.commands import app
 

@@ -316,12 +316,16 @@ class LayerStream:
         if got != self._diff_id:
             raise DigestMismatch(f"layer content does not match diff_id {self._diff_id} (got {got})")
 
-    def close(self) -> None:
-        """Stop the prefetch thread; the raw blob is the caller's again (to drain or close)."""
+    def close(self, *, interrupted: bool = False) -> None:
+        """Stop the prefetch thread; the raw blob is the caller's again (to drain or close).
+
+        `interrupted`: the run is ending (SIGTERM, Ctrl-C) and will not touch the raw stream again, so the
+        thread is not waited for at all."""
         self._stop.set()
         if self._thread is not None:
             # A thread blocked on a stalled registry wakes when the caller closes the raw stream; it is a
             # daemon and touches nothing of ours after _stop, so a stopped scan need not wait for it.
             ending = self._cancel is not None and self._cancel.expired
-            self._thread.join(timeout=1.0 if ending else None)
+            if not interrupted:
+                self._thread.join(timeout=1.0 if ending else None)
             self._thread = None

@@ -55,6 +55,7 @@ class LayerWalker:
         facts = LayerFacts(diff_id=diff_id, analyzers_key=self.key)
         stream = LayerStream(raw, diff_id, self.limits, cancel=self.cancel)
         reader = TarReader(stream)
+        interrupted = False
         try:
             with scratch(self.workdir):
                 self._process(self._tar_members(reader, facts, index, on_progress, stream), facts, index)
@@ -67,8 +68,11 @@ class LayerWalker:
             raise LayerError(f"layer {index} is truncated or corrupt: {exc}") from None
         except (EOFError, OSError) as exc:
             raise LayerError(f"layer {index} is truncated or corrupt: {exc}") from None
+        except (KeyboardInterrupt, SystemExit):
+            interrupted = True  # the process is ending: do not wait on a read from a stalled source
+            raise
         finally:
-            stream.close()
+            stream.close(interrupted=interrupted)
         facts.uncompressed_size = stream.size
         return facts
 
