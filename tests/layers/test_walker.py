@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -320,6 +321,22 @@ def test_dpkg_status_hard_link_reported_in_the_image(tmp_path: Path) -> None:
     # Once that name is deleted the package is still in the image, under the link's name.
     image = scan_tars(tmp_path / "deleted", tar, layer_tar([("var/lib/dpkg/.wh.status", b"")]))
     assert [(p.name, p.path, p.layer_index) for p in image.packages] == [("bash", "var/lib/dpkg/status.d/bash", 0)]
+
+
+def test_hard_links_in_a_root_filesystem_are_one_file_read_once(tmp_path: Path) -> None:
+    rootfs = tmp_path / "rootfs"
+    status_d = rootfs / "var/lib/dpkg/status.d"
+    status_d.mkdir(parents=True)
+    (rootfs / "etc").mkdir()
+    (rootfs / "etc/os-release").write_text(os_release("debian", "12"))
+    (status_d / "base").write_text(dpkg_status(("bash", "5.2.15-2")))
+    for name in ("copy1", "copy2"):
+        os.link(status_d / "base", status_d / name)
+    image = scan(f"dir:{rootfs}", tmp_path)
+    base = "var/lib/dpkg/status.d/base"
+    assert [(p.name, p.path) for p in image.packages] == [("bash", base)]
+    assert {e.path: (e.type, e.linkname) for e, _ in image.files if "status.d/" in e.path} == {
+        base: ("f", ""), "var/lib/dpkg/status.d/copy1": ("h", base), "var/lib/dpkg/status.d/copy2": ("h", base)}
 
 
 def test_symlinks_devices_and_fifos_are_recorded_never_read(tmp_path: Path) -> None:

@@ -45,11 +45,3 @@ def resolve_link(link_path: str, target: str) -> str:
         parts.append(part)
     return "/".join(parts)
 
-
-def parents(path: str) -> list[str]:
-    """All ancestors of a path, nearest first ('' excluded)."""
-    out = []
-    while "/" in path:
-        path = path.rsplit("/", 1)[0]
-        out.append(path)
-    return out

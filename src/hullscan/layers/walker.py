@@ -7,6 +7,7 @@ write anywhere and memory stays bounded whatever the layer holds.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import stat
@@ -177,6 +178,7 @@ class LayerWalker:
     def _dir_members(self, root: Path, facts: LayerFacts) -> Iterator[tuple[FileEntry, Opener | None]]:
         count = 0
         stack = [(root, "")]
+        names: dict[tuple[int, int], str] = {}  # (device, inode) -> first path, for files with several names
         while stack:
             directory, rel = stack.pop()
             try:
@@ -202,6 +204,11 @@ class LayerWalker:
                 entry, opener = _dir_entry(checked, item.path, st)
                 if entry is None:
                     continue
+                if entry.type == "f" and st.st_nlink > 1:
+                    # The same bytes under another name: a hard link, as a tar would record it (read once).
+                    first = names.setdefault((st.st_dev, st.st_ino), checked)
+                    if first != checked:
+                        entry, opener = dataclasses.replace(entry, type="h", size=0, linkname=first), None
                 if entry.type == "d":
                     stack.append((Path(item.path), path))
                 yield entry, opener
