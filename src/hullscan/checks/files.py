@@ -133,7 +133,7 @@ class FileHashAnalyzer:
         self.max_size = max_size
 
     def claims(self, path: str, entry: FileEntry) -> bool:
-        return entry.type in ("f", "h")  # a hard link gets its target's digest from the walker
+        return entry.type in ("f", "h")  # a hard link shares its target's digest (walker and merge)
 
     def analyze(self, path: str, entry: FileEntry, content: IO[bytes]) -> FileFacts | None:
         h = hashlib.sha256()
