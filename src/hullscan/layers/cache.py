@@ -26,7 +26,7 @@ from hullscan import safejson
 from hullscan.errors import HullscanError
 from hullscan.model import Detection, FileEntry, FileFacts, LayerFacts, Note, OSInfo, Package
 
-FORMAT = 2  # bump when the serialised shape changes
+FORMAT = 3  # bump when the serialised shape or meaning changes (3: a hard link points at its target's record)
 _HEX = "0123456789abcdef"
 _HEX_LENGTHS = {"sha256": 64, "sha512": 128}
 MAX_ENTRY_BYTES = 2 << 30  # decompressed; a layer of a million files stays far below this
