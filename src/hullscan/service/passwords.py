@@ -10,9 +10,12 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_HASHER = PasswordHasher()  # argon2-cffi's defaults follow RFC 9106's second recommendation
+from hullscan.errors import HullscanError
+
+_HASHER = PasswordHasher()  # Argon2id; argon2-cffi's defaults follow RFC 9106's second recommendation
 TOKEN_PREFIX = "hs_"
 MIN_PASSWORD = 8
+MAX_PASSWORD = 1024  # Argon2 hashes any length, but a megabyte "password" is a way to burn CPU
 
 
 def hash_password(password: str) -> str:
@@ -24,6 +27,24 @@ def check_password(stored: str, password: str) -> bool:
         return _HASHER.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def needs_rehash(stored: str) -> bool:
+    """True when the hash was made with weaker parameters than today's (rehash it at the next login)."""
+    try:
+        return _HASHER.check_needs_rehash(stored)
+    except InvalidHashError:
+        return True
+
+
+def acceptable(username: str, password: str) -> None:
+    """Refuse passwords anyone would guess first (too short, the user's own name); a HullscanError says why."""
+    if len(password) < MIN_PASSWORD:
+        raise HullscanError(f"a password needs at least {MIN_PASSWORD} characters", code="INVALID_REQUEST")
+    if len(password) > MAX_PASSWORD:
+        raise HullscanError(f"a password may have at most {MAX_PASSWORD} characters", code="INVALID_REQUEST")
+    if password.strip().lower() == username.strip().lower():
+        raise HullscanError("the password may not be the username", code="INVALID_REQUEST")
 
 
 def new_token() -> str:

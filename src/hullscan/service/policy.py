@@ -8,12 +8,14 @@ allowlisted (Harbor counts every finding), and allowlist entries expire one by o
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from hullscan.errors import HullscanError
 from hullscan.findings import severity_rank
 from hullscan.service import reportstore
 from hullscan.service.storage.models import FAILED, STOPPED, SUCCEEDED, AllowlistEntry, Image, Namespace, Scan, now
@@ -37,6 +39,29 @@ def effective_allowlist(session: Session, namespace: Namespace, at: dt.datetime)
         owner = owner | AllowlistEntry.namespace_id.is_(None)
     entries = session.scalars(select(AllowlistEntry).where(owner))
     return {e.vuln_id.upper(): e for e in entries if e.expires_at is None or e.expires_at > at}
+
+
+def replace_allowlist(session: Session, namespace_id: int | None, items: Sequence[tuple[str, str, dt.datetime | None]],
+                      by: str) -> list[AllowlistEntry]:
+    """Make (vulnerability id, reason, expiry) the whole allowlist of a namespace (None: the system-wide list that
+    namespaces may reuse). Ids compare case-insensitively; naming one twice is refused."""
+    ids = [vuln_id.upper() for vuln_id, _, _ in items]
+    duplicate = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicate:
+        raise HullscanError(f"the allowlist names {', '.join(duplicate)} more than once", code="INVALID_REQUEST")
+    owner = AllowlistEntry.namespace_id.is_(None) if namespace_id is None else \
+        AllowlistEntry.namespace_id == namespace_id
+    session.execute(delete(AllowlistEntry).where(owner).execution_options(synchronize_session=False))
+    entries = [AllowlistEntry(namespace_id=namespace_id, vuln_id=vuln_id.upper(), reason=reason, expires_at=expires,
+                              created_by=by) for vuln_id, reason, expires in items]
+    session.add_all(entries)
+    session.flush()
+    return entries
+
+
+def system_allowlist(session: Session) -> list[AllowlistEntry]:
+    return list(session.scalars(select(AllowlistEntry).where(AllowlistEntry.namespace_id.is_(None))
+                                .order_by(AllowlistEntry.vuln_id)))
 
 
 def _title(severity: str) -> str:

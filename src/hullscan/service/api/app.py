@@ -10,9 +10,10 @@ from fastapi import FastAPI
 from hullscan import __version__
 from hullscan.service.api import errors
 from hullscan.service.api.auth import BasicCache
-from hullscan.service.api.routers import images, registries, scans, system
+from hullscan.service.api.routers import allowlist, audit, images, registries, scans, session, system, tokens, users
 from hullscan.service.core import Service
 from hullscan.service.harbor_adapter import router as harbor_adapter
+from hullscan.service.logs import AccessLog
 from hullscan.settings import Settings
 
 
@@ -33,6 +34,8 @@ def create_app(settings: Settings, svc: Service | None = None) -> FastAPI:
     app.state.service = svc
     app.state.basic_cache = BasicCache()
     errors.install(app)
-    for router in (system.router, registries.router, images.router, scans.router, harbor_adapter):
+    app.add_middleware(AccessLog)
+    for router in (system.router, session.router, users.router, tokens.router, registries.router, images.router,
+                   scans.router, allowlist.router, audit.router, harbor_adapter):
         app.include_router(router)
     return app

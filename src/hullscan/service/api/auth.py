@@ -24,11 +24,12 @@ from sqlalchemy.orm import Session
 
 from hullscan.service.api.errors import ApiError
 from hullscan.service.core import Service
-from hullscan.service.passwords import check_password, hash_password, same, token_hash
+from hullscan.service.passwords import MAX_PASSWORD, check_password, hash_password, needs_rehash, same, token_hash
 from hullscan.service.storage.models import ApiToken, LoginSession, Membership, User, now
 
 SESSION_COOKIE = "hullscan_session"
 CSRF_HEADER = "X-CSRF-Token"
+SESSION_TTL = dt.timedelta(hours=12)
 MAINTAINER, VIEWER = "maintainer", "viewer"
 _RANK = {VIEWER: 1, MAINTAINER: 2}
 # Checked against when the user does not exist, so a wrong name costs as long as a wrong password.
@@ -42,6 +43,8 @@ class Principal:
     is_admin: bool
     via: str  # basic | token | session
     roles: dict[int, str] = field(default_factory=dict)  # namespace id -> role
+    token_id: int | None = None  # the API token presented (via token)
+    session_id: int | None = None  # the login session (via session)
 
     def may(self, namespace_id: int, role: str = VIEWER) -> bool:
         return self.is_admin or _RANK.get(self.roles.get(namespace_id, ""), 0) >= _RANK[role]
@@ -83,28 +86,48 @@ def _user_principal(session: Session, user: User, via: str) -> Principal:
 class BasicCache:
     """Recently verified Basic credentials, so a client sending them on every call (CI, the pull gate) pays the
     deliberately slow KDF once a minute rather than per request. Keys are HMACs under a key of this process only,
-    so the cache holds nothing a password could be guessed from offline; a changed password no longer matches."""
+    so the cache holds nothing a password could be guessed from offline. Each entry is bound to the stored hash it
+    was checked against: once the password is changed or reset, the old one is refused at once."""
 
     TTL = 60.0
 
     def __init__(self) -> None:
         self._key = secrets.token_bytes(32)
-        self._seen: dict[bytes, tuple[int, float]] = {}
+        self._seen: dict[bytes, tuple[int, bytes, float]] = {}
         self._lock = threading.Lock()
 
-    def _mac(self, username: str, password: str) -> bytes:
-        return hmac.new(self._key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
+    def _mac(self, *parts: str) -> bytes:
+        return hmac.new(self._key, "\0".join(parts).encode(), hashlib.sha256).digest()
 
-    def get(self, username: str, password: str) -> int | None:
+    def get(self, user: User, password: str) -> bool:
         with self._lock:
-            found = self._seen.get(self._mac(username, password))
-        return found[0] if found is not None and found[1] > time.monotonic() else None
+            found = self._seen.get(self._mac(user.username, password))
+        return (found is not None and found[0] == user.id and hmac.compare_digest(found[1], self._mac(
+            user.password_hash)) and found[2] > time.monotonic())
 
-    def put(self, username: str, password: str, user_id: int) -> None:
+    def put(self, user: User, password: str) -> None:
         with self._lock:
             if len(self._seen) > 10_000:
                 self._seen.clear()
-            self._seen[self._mac(username, password)] = (user_id, time.monotonic() + self.TTL)
+            self._seen[self._mac(user.username, password)] = (user.id, self._mac(user.password_hash),
+                                                               time.monotonic() + self.TTL)
+
+
+def verify_user(session: Session, cache: BasicCache, username: str, password: str) -> User:
+    """The user these credentials name, or UNAUTHORIZED. A missing user costs as long as a wrong password; a hash
+    made with older parameters is renewed."""
+    if len(password) > MAX_PASSWORD:
+        raise _unauthorized("wrong username or password")
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is not None and cache.get(user, password):
+        return user
+    if not check_password(user.password_hash if user else _DUMMY_HASH, password) or user is None:
+        raise _unauthorized("wrong username or password")
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        session.commit()
+    cache.put(user, password)
+    return user
 
 
 def authenticate(request: Request, session: Session) -> Principal:
@@ -115,12 +138,7 @@ def authenticate(request: Request, session: Session) -> Principal:
             username, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise _unauthorized("the Basic credentials are not base64 of user:password") from None
-        cache: BasicCache = request.app.state.basic_cache
-        user = session.scalars(select(User).where(User.username == username)).first()
-        if user is None or cache.get(username, password) != user.id:
-            if not check_password(user.password_hash if user else _DUMMY_HASH, password) or user is None:
-                raise _unauthorized("wrong username or password")
-            cache.put(username, password, user.id)
+        user = verify_user(session, request.app.state.basic_cache, username, password)
         return _user_principal(session, user, "basic")
     if scheme.lower() == "bearer":
         token = session.scalars(select(ApiToken).where(ApiToken.token_hash == token_hash(value.strip()))).first()
@@ -129,7 +147,9 @@ def authenticate(request: Request, session: Session) -> Principal:
         if token.last_used_at is None or now() - token.last_used_at > dt.timedelta(minutes=1):
             token.last_used_at = now()
             session.commit()
-        return _user_principal(session, token.user, "token")
+        who = _user_principal(session, token.user, "token")
+        who.token_id = token.id
+        return who
     if header:
         raise _unauthorized(f"unsupported authorization scheme {scheme!r}")
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -140,9 +160,9 @@ def authenticate(request: Request, session: Session) -> Principal:
         if request.method not in ("GET", "HEAD", "OPTIONS") and \
                 not same(request.headers.get(CSRF_HEADER, ""), login.csrf_token):
             raise ApiError("FORBIDDEN", f"a request made with a session cookie needs the {CSRF_HEADER} header")
-        principal = _user_principal(session, login.user, "session")
-        request.state.csrf_token = login.csrf_token
-        return principal
+        who = _user_principal(session, login.user, "session")
+        who.session_id = login.id
+        return who
     raise _unauthorized("no credentials were sent")
 
 

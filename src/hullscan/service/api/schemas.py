@@ -13,6 +13,7 @@ from hullscan.items import NAMES
 from hullscan.service.storage import models as m
 
 Severity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"]
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL: a larger one is simply not there
 Name = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]*$")
 
 
@@ -31,6 +32,112 @@ class Cause(BaseModel):
             return None
         c = CATALOGUE.get(code) or CATALOGUE["INTERNAL_ERROR"]
         return cls(code=code, message=message or c.title, solution=c.solution)
+
+
+# -- people: users, memberships, API tokens, login sessions --------------------------------------------------------
+
+Role = Literal["maintainer", "viewer"]
+Username = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
+Password = Field(min_length=1, max_length=1024, description="At least 8 characters, not the username; stored as an "
+                 "Argon2id hash, never returned")
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("give a time zone (e.g. 2027-01-31T00:00:00Z)")
+    return value
+
+
+class MembershipIn(Strict):
+    namespace_id: int = Field(ge=1, le=MAX_ID, description="The namespace's id (see GET "
+                              "/api/v1/registries/{id}/namespaces)")
+    role: Role
+
+
+class MembershipOut(BaseModel):
+    namespace_id: int
+    registry: int
+    namespace: str
+    role: str
+
+
+class UserIn(Strict):
+    username: str = Username
+    password: str = Password
+    is_admin: bool = False
+    memberships: list[MembershipIn] = Field(default_factory=list, max_length=10000)
+
+
+class UserPatch(Strict):
+    is_admin: bool | None = None
+    disabled: bool | None = Field(None, description="A disabled user can neither log in nor use its API tokens")
+    memberships: list[MembershipIn] | None = Field(None, max_length=10000, description="Replaces every membership")
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    is_admin: bool
+    disabled: bool
+    created_at: dt.datetime
+    password_changed_at: dt.datetime | None
+    memberships: list[MembershipOut]
+
+
+class PasswordSet(Strict):
+    password: str = Password
+
+
+class PasswordChange(Strict):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Password
+
+
+class TokenIn(Strict):
+    name: str = Name
+    expires_at: dt.datetime | None = Field(None, description="When the token stops working [default: never]")
+
+    @field_validator("expires_at")
+    @classmethod
+    def aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        return _aware(value)
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    prefix: str = Field(description="The token's first characters, to tell tokens apart")
+    user_id: int
+    username: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    token: str | None = Field(None, description="The token itself: shown once, when it is created")
+
+
+class LoginIn(Strict):
+    username: str = Field(min_length=1, max_length=128)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class SessionOut(BaseModel):
+    user_id: int
+    username: str
+    is_admin: bool
+    via: str = Field(description="basic, token or session: how this request was authenticated")
+    memberships: list[MembershipOut]
+    csrf_token: str | None = Field(None, description="Send it as X-CSRF-Token on every unsafe request made with the "
+                                   "session cookie (given at login, and here when asked with the cookie)")
+    expires_at: dt.datetime | None = None
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any]
 
 
 # -- registries ----------------------------------------------------------------------------------------------------
@@ -166,6 +273,46 @@ class ScanOut(BaseModel):
     database_built_at: str | None
 
 
+class DiffFinding(BaseModel):
+    item: str = Field(description="The scan item: vuln, secret, malware, baseline, compliance, ...")
+    id: str
+    severity: str
+    title: str
+    package: str | None = None
+    version: str | None = None
+    path: str | None = None
+
+
+class ScanDiffOut(BaseModel):
+    scan: int = Field(description="The later scan")
+    against: int = Field(description="The scan it is compared with")
+    image_id: int
+    against_image_id: int
+    new: list[DiffFinding] = Field(description="Findings of `scan` that `against` did not have")
+    fixed: list[DiffFinding] = Field(description="Findings of `against` that `scan` no longer has")
+    unchanged: int
+    counts: dict[str, dict[str, int]] = Field(description="new and fixed findings per item")
+
+
+class SummaryOut(BaseModel):
+    images: int = Field(description="Images present in the registry at the last synchronisation")
+    images_by_worst_severity: dict[str, int] = Field(
+        description="By the worst vulnerability of each image's last successful scan; NONE: no vulnerability, "
+        "UNSCANNED: no successful scan yet")
+    scans_by_state: dict[str, int]
+
+
+class UsageMonth(BaseModel):
+    month: str = Field(description="YYYY-MM (UTC)")
+    succeeded_scans: int = Field(description="Scans that succeeded that month: what the product bills")
+    reevaluations: int = Field(description="Stored results re-evaluated after a database update (no download)")
+
+
+class UsageOut(BaseModel):
+    registry: int
+    months: list[UsageMonth]
+    succeeded_scans: int = Field(description="The sum over these months")
+
 # -- namespaces and policy -----------------------------------------------------------------------------------------
 
 
@@ -184,9 +331,7 @@ class AllowlistItem(Strict):
     @field_validator("expires_at")
     @classmethod
     def aware(cls, value: dt.datetime | None) -> dt.datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("give a time zone (e.g. 2027-01-31T00:00:00Z)")
-        return value
+        return _aware(value)
 
 
 class NamespaceIn(Strict):
@@ -194,6 +339,20 @@ class NamespaceIn(Strict):
     block: BlockPolicy = Field(default_factory=lambda: BlockPolicy())
     allowlist: list[AllowlistItem] = Field(default_factory=list, max_length=10000)
     reuse_system_allowlist: bool = False
+
+
+class SystemAllowlistIn(Strict):
+    allowlist: list[AllowlistItem] = Field(max_length=10000)
+
+
+class AllowlistEntryOut(AllowlistItem):
+    created_by: str
+    created_at: dt.datetime
+
+
+class SystemAllowlistOut(BaseModel):
+    allowlist: list[AllowlistEntryOut]
+    reused_by: int = Field(description="Namespaces whose policy reuses this list (reuse_system_allowlist)")
 
 
 class NamespaceOut(BaseModel):

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -67,6 +68,7 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now)
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
@@ -88,6 +90,7 @@ class Membership(Base):
 
 class ApiToken(Base):
     __tablename__ = "api_tokens"
+    __table_args__ = (Index("ix_api_tokens_user", "user_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -103,6 +106,7 @@ class ApiToken(Base):
 
 class LoginSession(Base):
     __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_user", "user_id"), Index("ix_sessions_expires", "expires_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -169,7 +173,10 @@ class AllowlistEntry(Base):
     """A vulnerability a namespace accepts (namespace_id None: the system-wide list), with why and until when."""
 
     __tablename__ = "allowlist_entries"
-    __table_args__ = (UniqueConstraint("namespace_id", "vuln_id"),)
+    # NULLs never collide in a unique constraint: the system-wide list needs a partial index of its own.
+    __table_args__ = (UniqueConstraint("namespace_id", "vuln_id"),
+                      Index("uq_allowlist_system", "vuln_id", unique=True, sqlite_where=text("namespace_id IS NULL"),
+                            postgresql_where=text("namespace_id IS NULL")))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     namespace_id: Mapped[int | None] = mapped_column(ForeignKey("namespaces.id", ondelete="CASCADE"), nullable=True)
@@ -223,7 +230,8 @@ class Scan(Base):
     __tablename__ = "scans"
     __table_args__ = (Index("ix_scans_state_priority", "state", "priority", "id"),
                       Index("ix_scans_registry_state", "registry_id", "state"),
-                      Index("ix_scans_image", "image_id", "id"))
+                      Index("ix_scans_image", "image_id", "id"),
+                      Index("ix_scans_registry_finished", "registry_id", "state", "finished_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
@@ -282,6 +290,7 @@ class Schedule(Base):
 
 class AuditEvent(Base):
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_at", "at"), Index("ix_audit_action", "action", "at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now)

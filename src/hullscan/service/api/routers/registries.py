@@ -17,6 +17,7 @@ from hullscan.service.api.auth import MAINTAINER, Principal, admin, db_session, 
 from hullscan.service.api.errors import ApiError, not_found
 from hullscan.service.api.paging import Page, page_params, paginate
 from hullscan.service.api.schemas import (
+    MAX_ID,
     AllowlistItem,
     BlockPolicy,
     Cause,
@@ -27,20 +28,24 @@ from hullscan.service.api.schemas import (
     RegistryIn,
     RegistryOut,
     RegistryPatch,
+    SummaryOut,
+    UsageMonth,
+    UsageOut,
 )
 from hullscan.service.connectors import connector_for
 from hullscan.service.connectors.base import ConnectionInfo
 from hullscan.service.core import Service
+from hullscan.service.history import Summary, summarise, usage
 from hullscan.service.passwords import new_token, token_hash
-from hullscan.service.policy import decide
-from hullscan.service.storage.models import AllowlistEntry, Image, Namespace, Registry, now
+from hullscan.service.policy import decide, replace_allowlist
+from hullscan.service.storage.models import Image, Namespace, Registry, now
 from hullscan.service.sync import synchronise
 
 router = APIRouter(prefix="/api/v1/registries", tags=["registries"])
 
 
 def get_registry(session: Session, registry_id: int) -> Registry:
-    registry = session.get(Registry, registry_id)
+    registry = session.get(Registry, registry_id) if registry_id <= MAX_ID else None
     if registry is None:
         raise not_found(f"registry {registry_id}")
     return registry
@@ -208,21 +213,29 @@ def get_namespace(session: Session, registry_id: int, name: str) -> Namespace:
 
 @router.get("/{registry_id}/namespaces", response_model=list[NamespaceOut], summary="Namespaces and their settings")
 def list_namespaces(registry_id: int, request: Request, response: Response,
-                    page: Page = Depends(page_params), who: Principal = Depends(principal),  # noqa: B008
-                    session: Session = Depends(db_session)) -> Any:  # noqa: B008
+                    page: Page = Depends(page_params),  # noqa: B008
+                    name: str | None = Query(None, max_length=256),
+                    auto_scan: bool | None = Query(None, description="Only those that scan on push (or not)"),
+                    blocking: bool | None = Query(None, description="Only those that block pulls (or not)"),
+                    who: Principal = Depends(principal), session: Session = Depends(db_session)) -> Any:  # noqa: B008
     registry = get_registry(session, registry_id)
     visible(session, who, registry)
     query = select(Namespace).where(Namespace.registry_id == registry_id)
+    for column, value in ((Namespace.name, name), (Namespace.auto_scan, auto_scan),
+                          (Namespace.block_enabled, blocking)):
+        if value is not None:
+            query = query.where(column == value)
     if not who.is_admin:
         query = query.where(Namespace.id.in_(list(who.roles)))
-    rows = paginate(session, query, page, {"name": Namespace.name, "id": Namespace.id}, [Namespace.name],
-                    request, response)
+    rows = paginate(session, query, page, {"name": Namespace.name, "id": Namespace.id,
+                                           "created_at": Namespace.created_at}, [Namespace.name], request, response)
     return [namespace_out(session, ns) for ns in rows]
 
 
 @router.get("/{registry_id}/namespaces/{namespace}", response_model=NamespaceOut, summary="A namespace's settings")
 def get_namespace_settings(registry_id: int, namespace: str, who: Principal = Depends(principal),  # noqa: B008
                            session: Session = Depends(db_session)) -> Any:  # noqa: B008
+    visible(session, who, get_registry(session, registry_id))
     ns = get_namespace(session, registry_id, namespace)
     who.require(ns.id)
     return namespace_out(session, ns)
@@ -232,23 +245,16 @@ def get_namespace_settings(registry_id: int, namespace: str, who: Principal = De
             summary="Set a namespace's automatic scanning, pull blocking and allowlist")
 def put_namespace(registry_id: int, namespace: str, body: NamespaceIn, who: Principal = Depends(principal),  # noqa: B008
                   session: Session = Depends(db_session)) -> Any:  # noqa: B008
-    get_registry(session, registry_id)
+    visible(session, who, get_registry(session, registry_id))
     ns = get_namespace(session, registry_id, namespace)
     who.require(ns.id, MAINTAINER)
-    ids = [item.id.upper() for item in body.allowlist]
-    if len(ids) != len(set(ids)):
-        raise ApiError("INVALID_REQUEST", "the allowlist names a vulnerability twice")
     before = namespace_out(session, ns).model_dump(mode="json")
     ns.auto_scan = body.auto_scan
     ns.block_enabled, ns.block_severity = body.block.enabled, body.block.severity
     ns.block_unscanned, ns.block_kev = body.block.unscanned, body.block.kev
     ns.reuse_system_allowlist = body.reuse_system_allowlist
-    ns.allowlist.clear()
-    session.flush()
-    for item in body.allowlist:
-        ns.allowlist.append(AllowlistEntry(vuln_id=item.id.upper(), reason=item.reason, expires_at=item.expires_at,
-                                           created_by=who.username))
-    session.flush()
+    replace_allowlist(session, ns.id, [(i.id, i.reason, i.expires_at) for i in body.allowlist], who.username)
+    session.expire(ns, ["allowlist"])
     after = namespace_out(session, ns)
     audit.record(session, who.username, "namespace.update", f"registry:{registry_id}/namespace:{namespace}",
                  {"before": before, "after": after.model_dump(mode="json")})
@@ -265,3 +271,58 @@ def pullable(registry_id: int, repository: str = Query(min_length=1, max_length=
     decision = decide(session, registry_id, repository, reference)
     return Pullable(pullable=decision.pullable, reasons=decision.reasons, scan_id=decision.scan_id,
                     digest=decision.digest)
+
+
+# -- summaries and usage -------------------------------------------------------------------------------------------
+
+
+def _summary_out(summary: Summary) -> SummaryOut:
+    return SummaryOut(images=summary.images, images_by_worst_severity=summary.images_by_worst_severity,
+                      scans_by_state=summary.scans_by_state)
+
+
+@router.get("/{registry_id}/summary", response_model=SummaryOut,
+            summary="Images by worst severity and scans by state (of the namespaces you may see)")
+def registry_summary(registry_id: int, who: Principal = Depends(principal),  # noqa: B008
+                     session: Session = Depends(db_session)) -> Any:  # noqa: B008
+    registry = get_registry(session, registry_id)
+    visible(session, who, registry)
+    where = [Image.registry_id == registry_id]
+    if not who.is_admin:
+        where.append(Image.namespace_id.in_(list(who.roles)))
+    return _summary_out(summarise(session, where))
+
+
+@router.get("/{registry_id}/namespaces/{namespace}/summary", response_model=SummaryOut,
+            summary="A namespace's images by worst severity and scans by state")
+def namespace_summary(registry_id: int, namespace: str, who: Principal = Depends(principal),  # noqa: B008
+                      session: Session = Depends(db_session)) -> Any:  # noqa: B008
+    visible(session, who, get_registry(session, registry_id))
+    ns = get_namespace(session, registry_id, namespace)
+    who.require(ns.id)
+    return _summary_out(summarise(session, [Image.namespace_id == ns.id]))
+
+
+MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+
+
+@router.get("/{registry_id}/usage", response_model=UsageOut,
+            summary="Successful scans per month (what the product bills), admin")
+def registry_usage(registry_id: int,
+                   since: str | None = Query(None, pattern=MONTH, description="First month, YYYY-MM [default: 11 "
+                                             "months before `until`]"),
+                   until: str | None = Query(None, pattern=MONTH, description="Last month, YYYY-MM [default: this "
+                                             "month]"),
+                   who: Principal = Depends(admin), session: Session = Depends(db_session)) -> Any:  # noqa: B008
+    get_registry(session, registry_id)
+    until = until or now().strftime("%Y-%m")
+    if since is None:
+        year, month = (int(x) for x in until.split("-"))
+        since = f"{year - 1 if month < 12 else year:04d}-{month % 12 + 1:02d}"
+    if since > until:
+        raise ApiError("INVALID_REQUEST", f"since ({since}) is after until ({until})")
+    if int(until[:4]) - int(since[:4]) > 100:
+        raise ApiError("INVALID_REQUEST", "ask for at most a hundred years at once")
+    months = [UsageMonth(month=m, succeeded_scans=n, reevaluations=r)
+              for m, n, r in usage(session, registry_id, since, until)]
+    return UsageOut(registry=registry_id, months=months, succeeded_scans=sum(m.succeeded_scans for m in months))
