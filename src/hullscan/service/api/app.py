@@ -29,8 +29,9 @@ def create_app(settings: Settings, svc: Service | None = None) -> FastAPI:
         finally:
             svc.close()
 
-    app = FastAPI(title="hullscan", version=__version__, lifespan=lifespan,
-                  description="Container image scanning service: registries, images, scans, policies.")
+    # The OpenAPI document and its page are served by the system router, behind authentication.
+    app = FastAPI(title="hullscan", version=__version__, lifespan=lifespan, openapi_url=None, docs_url=None,
+                  redoc_url=None, description="Container image scanning service: registries, images, scans, policies.")
     app.state.service = svc
     app.state.basic_cache = BasicCache()
     errors.install(app)

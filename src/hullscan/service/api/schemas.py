@@ -156,7 +156,7 @@ class RegistryIn(Strict):
 
 
 class RegistryPatch(Strict):
-    name: str | None = Name
+    name: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]*$")
     url: str | None = Field(None, min_length=1, max_length=512)
     insecure: bool | None = None
     username: str | None = Field(None, max_length=256)

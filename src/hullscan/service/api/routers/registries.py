@@ -268,6 +268,10 @@ def pullable(registry_id: int, repository: str = Query(min_length=1, max_length=
              who: Principal = Depends(principal), session: Session = Depends(db_session)) -> Any:  # noqa: B008
     registry = get_registry(session, registry_id)
     visible(session, who, registry)
+    ns_id = session.scalar(select(Namespace.id).where(Namespace.registry_id == registry_id,
+                                                      Namespace.name == repository.split("/", 1)[0]))
+    if ns_id is not None:
+        who.require(ns_id)  # a decision tells what a namespace holds: its members' business
     decision = decide(session, registry_id, repository, reference)
     return Pullable(pullable=decision.pullable, reasons=decision.reasons, scan_id=decision.scan_id,
                     digest=decision.digest)

@@ -1,11 +1,16 @@
-"""/healthz and /metrics: the only endpoints that answer without credentials."""
+"""/healthz and /metrics: the only endpoints that answer without credentials; the OpenAPI document and its
+browsable page (/openapi.json, /docs) for any signed-in user."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select, text
 
-from hullscan.service.api.auth import service
+from hullscan.service.api.auth import Principal, principal, service
 from hullscan.service.core import Service
 from hullscan.service.metrics import render_metrics
 from hullscan.service.storage.models import Scan
@@ -26,3 +31,14 @@ def healthz(svc: Service = Depends(service)) -> dict[str, object]:  # noqa: B008
 def metrics(svc: Service = Depends(service)) -> Response:  # noqa: B008
     body, content_type = render_metrics(svc)
     return Response(body, media_type=content_type)
+
+
+@router.get("/openapi.json", include_in_schema=False)
+def openapi(request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:  # noqa: B008
+    document: dict[str, Any] = request.app.openapi()
+    return document
+
+
+@router.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+def docs(request: Request, who: Principal = Depends(principal)) -> HTMLResponse:  # noqa: B008
+    return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{request.app.title} API")

@@ -1,0 +1,194 @@
+"""Users, passwords, API tokens and console sessions, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from hullscan.service.core import Service
+from hullscan.service.storage.models import ApiToken, LoginSession, Namespace, Registry, User
+from tests.service.conftest import ADMIN
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def svc(api: TestClient) -> Service:
+    service: Service = api.app.state.service  # type: ignore[attr-defined]
+    return service
+
+
+def make_user(api: TestClient, name: str, password: str, **kw: object) -> int:
+    made = api.post("/api/v1/users", json={"username": name, "password": password, **kw})
+    assert made.status_code == 201, made.text
+    user_id: int = made.json()["id"]
+    return user_id
+
+
+def test_passwords_are_argon2id_and_weak_ones_are_refused(api: TestClient) -> None:
+    user_id = make_user(api, "carol", "carol-pass-1")
+    with svc(api).db.session() as session:
+        stored = session.get(User, user_id)
+        assert stored is not None and stored.password_hash.startswith("$argon2id$")
+        assert "carol-pass-1" not in stored.password_hash
+    for weak, why in (("short", "at least 8"), ("DaveDave", "may not be the username"), ("x" * 1025, "1024")):
+        refused = api.post("/api/v1/users", json={"username": "davedave", "password": weak})
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "INVALID_REQUEST"
+        assert why in refused.json()["error"]["message"]
+    assert api.post("/api/v1/users", json={"username": "carol", "password": "another-1"}).status_code == 409
+    got = api.get(f"/api/v1/users/{user_id}").json()
+    assert "password" not in str(got).replace("password_changed_at", "")
+
+
+def test_a_changed_password_is_refused_at_once_and_ends_sessions(api: TestClient) -> None:
+    make_user(api, "erin", "erin-pass-1")
+    old = ("erin", "erin-pass-1")
+    assert api.get("/api/v1/users/me", auth=old).status_code == 200  # now remembered by the Basic cache
+    login = api.post("/api/v1/session", json={"username": "erin", "password": "erin-pass-1"}, auth=None)
+    assert login.status_code == 201
+    cookie = login.cookies["hullscan_session"]
+    api.cookies.clear()
+
+    wrong = api.put("/api/v1/users/me/password", auth=old,
+                    json={"current_password": "nope-nope-1", "new_password": "erin-pass-2"})
+    assert wrong.status_code == 403
+    changed = api.put("/api/v1/users/me/password", auth=old,
+                      json={"current_password": "erin-pass-1", "new_password": "erin-pass-2"})
+    assert changed.status_code == 204
+    assert api.get("/api/v1/users/me", auth=old).status_code == 401  # not a minute later: now
+    assert api.get("/api/v1/users/me", auth=("erin", "erin-pass-2")).status_code == 200
+    assert api.get("/api/v1/session", auth=None, cookies={"hullscan_session": cookie}).status_code == 401
+
+    # an admin's reset works the same way
+    erin = api.get("/api/v1/users", params={"username": "erin"}).json()[0]["id"]
+    assert api.put(f"/api/v1/users/{erin}/password", json={"password": "erin-pass-3"}).status_code == 204
+    assert api.get("/api/v1/users/me", auth=("erin", "erin-pass-2")).status_code == 401
+    assert api.get("/api/v1/users/me", auth=("erin", "erin-pass-3")).json()["password_changed_at"]
+    actions = [e["action"] for e in api.get("/api/v1/audit", params={"target": f"user:{erin}"}).json()]
+    assert actions == ["user.password", "user.password", "user.create"]
+
+
+def test_the_last_admin_stays_and_disabled_users_are_locked_out(api: TestClient) -> None:
+    me = api.get("/api/v1/users/me").json()
+    for change in ({"is_admin": False}, {"disabled": True}):
+        refused = api.patch(f"/api/v1/users/{me['id']}", json=change)
+        assert refused.status_code == 409 and "last enabled admin" in refused.json()["error"]["message"]
+    assert api.delete(f"/api/v1/users/{me['id']}").status_code == 409
+
+    frank = make_user(api, "frank", "frank-pass-1", is_admin=True)
+    made = api.post("/api/v1/tokens", json={"name": "frank laptop"}, auth=("frank", "frank-pass-1"))
+    assert made.status_code == 201, made.text
+    token = made.json()["token"]
+    assert api.patch(f"/api/v1/users/{me['id']}", json={"is_admin": False}, auth=("frank", "frank-pass-1")) \
+        .status_code == 200  # another admin exists now
+    assert api.patch(f"/api/v1/users/{me['id']}", json={"is_admin": True}, auth=("frank", "frank-pass-1")) \
+        .status_code == 200
+    assert api.patch(f"/api/v1/users/{frank}", json={"disabled": True}).json()["disabled"] is True
+    assert api.get("/api/v1/users/me", auth=("frank", "frank-pass-1")).status_code == 401
+    assert api.get("/api/v1/users/me", auth=None, headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert api.post("/api/v1/session", json={"username": "frank", "password": "frank-pass-1"},
+                    auth=None).status_code == 401
+    assert api.delete(f"/api/v1/users/{frank}").status_code == 204
+    assert api.get(f"/api/v1/users/{frank}").status_code == 404
+
+
+def test_api_tokens_are_shown_once_stored_hashed_and_revocable(api: TestClient) -> None:
+    made = api.post("/api/v1/tokens", json={"name": "ci", "expires_at": "2999-01-01T00:00:00Z"})
+    assert made.status_code == 201
+    token = made.json()["token"]
+    assert token.startswith("hs_") and token.startswith(made.json()["prefix"])
+    bearer = {"Authorization": f"Bearer {token}"}
+
+    listed = api.get("/api/v1/tokens").json()
+    assert [(t["name"], t["token"], t["last_used_at"]) for t in listed] == [("ci", None, None)]
+    assert token not in api.get(f"/api/v1/tokens/{made.json()['id']}").text
+    with svc(api).db.session() as session:
+        row = session.scalars(select(ApiToken)).one()
+        assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
+        assert token not in (row.name, row.prefix, row.token_hash)
+
+    me = api.get("/api/v1/users/me", auth=None, headers=bearer)
+    assert me.status_code == 200 and me.json()["username"] == ADMIN[0]
+    assert api.get("/api/v1/session", auth=None, headers=bearer).json()["via"] == "token"
+    assert api.get("/api/v1/tokens").json()[0]["last_used_at"] is not None
+    refused = api.post("/api/v1/tokens", json={"name": "more"}, auth=None, headers=bearer)
+    assert refused.status_code == 403 and "cannot create tokens" in refused.json()["error"]["message"]
+    assert api.post("/api/v1/tokens", json={"name": "old", "expires_at": "2001-01-01T00:00:00Z"}).status_code == 422
+    assert api.post("/api/v1/tokens", json={"name": "naive", "expires_at": "2999-01-01T00:00:00"}).status_code == 422
+
+    with svc(api).db.session() as session:  # the token's time has come
+        session.scalars(select(ApiToken)).one().expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    assert api.get("/api/v1/users/me", auth=None, headers=bearer).status_code == 401
+    assert api.get("/api/v1/tokens", params={"expired": True}).json()[0]["name"] == "ci"
+
+    assert api.delete(f"/api/v1/tokens/{made.json()['id']}").status_code == 204
+    assert api.get("/api/v1/tokens").json() == []
+    audit = [e["action"] for e in api.get("/api/v1/audit", params={"action": "token."}).json()]
+    assert audit == ["token.revoke", "token.create"]
+
+
+def test_console_session_cookie_csrf_and_logout(api: TestClient) -> None:
+    make_user(api, "gina", "gina-pass-1")
+    bad = api.post("/api/v1/session", json={"username": "gina", "password": "wrong-pass-1"}, auth=None)
+    assert bad.status_code == 401
+    nobody = api.post("/api/v1/session", json={"username": "ghost", "password": "wrong-pass-1"}, auth=None)
+    assert nobody.status_code == 401 and nobody.json() == bad.json()  # no hint whether the user exists
+
+    login = api.post("/api/v1/session", json={"username": "gina", "password": "gina-pass-1"}, auth=None)
+    assert login.status_code == 201
+    cookie = login.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    assert "Secure" not in cookie  # plain HTTP: a Secure cookie would never come back
+    csrf = login.json()["csrf_token"]
+    with svc(api).db.session() as session:
+        stored = session.scalars(select(LoginSession)).one()
+        assert stored.token_hash == hashlib.sha256(login.cookies["hullscan_session"].encode()).hexdigest()
+
+    assert api.get("/api/v1/users/me", auth=None).json()["username"] == "gina"  # the cookie alone
+    assert api.get("/api/v1/session", auth=None).json()["csrf_token"] == csrf
+    change = {"current_password": "gina-pass-1", "new_password": "gina-pass-1"}
+    no_csrf = api.put("/api/v1/users/me/password", json=change, auth=None)
+    assert no_csrf.status_code == 403 and "X-CSRF-Token" in no_csrf.json()["error"]["message"]
+    forged = api.put("/api/v1/users/me/password", json=change, auth=None, headers={"X-CSRF-Token": "forged"})
+    assert forged.status_code == 403
+    assert api.put("/api/v1/users/me/password", json=change, auth=None,
+                   headers={"X-CSRF-Token": csrf}).status_code == 204  # its own session survives the change
+
+    out = api.delete("/api/v1/session", auth=None, headers={"X-CSRF-Token": csrf})
+    assert out.status_code == 204 and "hullscan_session=" in out.headers["set-cookie"]
+    assert api.get("/api/v1/users/me", auth=None,
+                   cookies={"hullscan_session": login.cookies["hullscan_session"]}).status_code == 401
+
+
+def test_session_cookie_is_secure_over_https(api: TestClient) -> None:
+    make_user(api, "hank", "hank-pass-1")
+    login = api.post("https://testserver/api/v1/session", json={"username": "hank", "password": "hank-pass-1"},
+                     auth=None)
+    assert login.status_code == 201 and "Secure" in login.headers["set-cookie"]
+
+
+def test_memberships_name_existing_namespaces_once(api: TestClient) -> None:
+    with svc(api).db.session() as session:
+        registry = Registry(name="r", type="distribution", url="http://127.0.0.1:1")
+        session.add(registry)
+        session.flush()
+        ns = Namespace(registry_id=registry.id, name="team")
+        session.add(ns)
+        session.flush()
+        ns_id = ns.id
+    user = make_user(api, "ivan", "ivan-pass-1", memberships=[{"namespace_id": ns_id, "role": "viewer"}])
+    assert api.get(f"/api/v1/users/{user}/memberships").json() == [
+        {"namespace_id": ns_id, "registry": 1, "namespace": "team", "role": "viewer"}]
+    unknown = api.put(f"/api/v1/users/{user}/memberships", json=[{"namespace_id": 999, "role": "viewer"}])
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "NAMESPACE_UNKNOWN"
+    twice = api.put(f"/api/v1/users/{user}/memberships", json=[{"namespace_id": ns_id, "role": "viewer"},
+                                                                {"namespace_id": ns_id, "role": "maintainer"}])
+    assert twice.status_code == 422
+    promoted = api.patch(f"/api/v1/users/{user}", json={"memberships": [{"namespace_id": ns_id,
+                                                                         "role": "maintainer"}]})
+    assert promoted.json()["memberships"][0]["role"] == "maintainer"
+    assert api.get("/api/v1/users/me", auth=("ivan", "ivan-pass-1")).json()["memberships"][0]["role"] == "maintainer"
+    assert api.get("/api/v1/users", params={"namespace_id": ns_id}).json()[0]["username"] == "ivan"
