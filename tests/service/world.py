@@ -38,8 +38,8 @@ def dist_info(name: str, version: str) -> tuple[str, str]:
 
 
 def app_image(version: str) -> Image:
-    """team/app 1.0: PyYAML 5.3 (PYSEC-2020-96, fixed in 5.3.1), requests 2.19.0 and a GitHub token in .env.
-    team/app 2.0: PyYAML 5.3.1, requests 2.19.0 still, py 1.10.0 (PYSEC-2022-42969), and no token."""
+    """team/app 1.0: PyYAML 5.3 (CVE-2020-1747, fixed in 5.3.1), requests 2.19.0 and a GitHub token in .env.
+    team/app 2.0: PyYAML 5.3.1, requests 2.19.0 still, py 1.10.0 (CVE-2022-42969), and no token."""
     files: list[FileSpec | tuple[str, str | bytes]] = [
         FileSpec("etc", type="d"), ("etc/os-release", "ID=alpine\nVERSION_ID=3.18.0\n"),
         dist_info("requests", "2.19.0")]

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from hullscan import reportcodec
 from hullscan.errors import HullscanError
 from hullscan.findings import ScanReport, VulnFinding
-from hullscan.service.storage.models import ScanResult
+from hullscan.service.storage.models import Scan, ScanResult
 
 
 def finding_row(f: VulnFinding) -> dict[str, Any]:
@@ -22,6 +22,13 @@ def finding_row(f: VulnFinding) -> dict[str, Any]:
 
 
 def save(session: Session, scan_id: int, report: ScanReport) -> ScanResult:
+    """Store a finished scan's report. The service pulls an image by the digest its tag pointed at; the report
+    names it as people know it, `repository:tag` (its digest stays in the facts), as the CLI does for that tag."""
+    scan = session.get(Scan, scan_id)
+    tag = scan.image.tag if scan is not None else None
+    digest = report.facts.manifest_digest
+    if tag and digest and report.facts.reference.endswith("@" + digest):
+        report.facts.reference = report.facts.reference[:-len(digest) - 1] + ":" + tag
     row = ScanResult(scan_id=scan_id, report=reportcodec.encode(report),
                      findings=[finding_row(f) for f in report.vulnerabilities])
     session.merge(row)
