@@ -19,6 +19,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import service  # demo/service.py, beside this file
 from hullscan.imagebuild import FileSpec, Image, Layer, layer_tar, write_oci_layout
 
 HERE = Path(__file__).resolve().parent
@@ -132,7 +133,14 @@ def main() -> int:
     code = subprocess.call([exe, "scan", f"oci:{layout}:demo", "--cache-dir", str(OUT / "cache"), "--db", str(db),
                             "--skip-db-update", "--list-packages", "--sort", "risk"],
                            env={**os.environ, "HULLSCAN_DATA_DIR": str(OUT / "data")})
-    return code
+    if code != 0:
+        return code
+    print("\nNow the same image through the service: hullscan serve, a local registry, a push, an automatic scan.",
+          flush=True)
+    small = write_oci_layout(OUT / "small", Image([Layer(layer_tar([("etc/os-release", "ID=alpine\n"
+                                                                                        "VERSION_ID=3.20.3\n")]))]),
+                             tag="latest")
+    return service.run(layout, small, db, OUT / "service")
 
 
 if __name__ == "__main__":

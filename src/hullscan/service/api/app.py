@@ -35,6 +35,7 @@ def create_app(settings: Settings, svc: Service | None = None) -> FastAPI:
     app.state.service = svc
     app.state.basic_cache = BasicCache()
     errors.install(app)
+    app.add_middleware(errors.RejectNul)
     app.add_middleware(AccessLog)
     for router in (system.router, session.router, users.router, tokens.router, registries.router, images.router,
                    scans.router, allowlist.router, audit.router, harbor_adapter):

@@ -10,7 +10,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hullscan.errors import CATALOGUE, HullscanError
 
@@ -63,6 +65,30 @@ def install(app: FastAPI) -> None:
         return JSONResponse(body(code, str(exc.detail)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(DataError)
+    async def unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the request carried (PostgreSQL takes no NUL character in text, no number
+        # beyond its column's range): the request is at fault, and it changed nothing (its transaction is gone).
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "a value cannot be stored"
+        return JSONResponse(body("INVALID_REQUEST", f"a value in the request cannot be stored or compared: {reason}"),
+                            status_code=422)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(body("INTERNAL_ERROR", type(exc).__name__), status_code=500)
+
+
+class RejectNul:
+    """A NUL character in the path or the query string is refused before any route sees it: SQLite would keep
+    it, PostgreSQL refuses it, and no name or id of the API has one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"].lower()):
+            response = JSONResponse(body("INVALID_REQUEST", "the path or the query holds a NUL character"),
+                                    status_code=422)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

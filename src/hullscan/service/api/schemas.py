@@ -17,8 +17,24 @@ MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL: a larger one is sim
 Name = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]*$")
 
 
+def _no_nul(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("text may not contain a NUL character")
+    if isinstance(value, list):
+        for item in value:
+            _no_nul(item)
+    return value
+
+
 class Strict(BaseModel):
+    """A request body: unknown fields are refused, and so is text with a NUL character (no database keeps one)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def no_nul(cls, value: Any) -> Any:
+        return _no_nul(value)
 
 
 class Cause(BaseModel):

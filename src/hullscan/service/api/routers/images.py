@@ -58,7 +58,7 @@ def get_image(image_id: int, who: Principal = Depends(principal),  # noqa: B008
 
 
 def visible_image(session: Session, who: Principal, image_id: int) -> Image:
-    image = session.get(Image, image_id) if image_id <= MAX_ID else None
+    image = session.get(Image, image_id) if 0 < image_id <= MAX_ID else None
     if image is None or not who.may(image.namespace_id):
         raise not_found(f"image {image_id}")
     return image

@@ -45,7 +45,7 @@ router = APIRouter(prefix="/api/v1/registries", tags=["registries"])
 
 
 def get_registry(session: Session, registry_id: int) -> Registry:
-    registry = session.get(Registry, registry_id) if registry_id <= MAX_ID else None
+    registry = session.get(Registry, registry_id) if 0 < registry_id <= MAX_ID else None
     if registry is None:
         raise not_found(f"registry {registry_id}")
     return registry

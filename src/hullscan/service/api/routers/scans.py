@@ -34,7 +34,7 @@ def scan_out(scan: Scan) -> ScanOut:
 
 
 def get_scan(session: Session, who: Principal, scan_id: int) -> Scan:
-    scan = session.get(Scan, scan_id) if scan_id <= MAX_ID else None
+    scan = session.get(Scan, scan_id) if 0 < scan_id <= MAX_ID else None
     if scan is None or not who.may(scan.image.namespace_id):
         raise not_found(f"scan {scan_id}")
     return scan

@@ -1,0 +1,193 @@
+"""The service part of `make demo`: hullscan serve next to a local registry, offline.
+
+It starts `hullscan serve` on a fresh data directory (HULLSCAN_ADMIN_PASSWORD makes the admin), starts Debian's
+docker-registry configured to notify the service of pushes, connects the registry through the REST API,
+synchronises it, turns on automatic scanning for the namespace `demo`, pushes the demo image with skopeo, waits for
+the scan the push notification started, reads the report through the API and asks whether the image may be pulled.
+Every step prints the call it made and what came back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ADMIN_PASSWORD = "demo-admin-password"
+NAMESPACE = "demo"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def say(text: str) -> None:
+    print(f"\n== {text}", flush=True)
+
+
+def show(method: str, path: str, response: httpx.Response, keys: tuple[str, ...] = ()) -> Any:
+    body = response.json() if response.headers.get("content-type", "").startswith("application/json") else None
+    shown = {k: body[k] for k in keys if k in body} if keys and isinstance(body, dict) else ""
+    print(f"   {method} {path} -> {response.status_code} {json.dumps(shown, default=str) if shown else ''}", flush=True)
+    response.raise_for_status()
+    return body
+
+
+@contextmanager
+def registry(root: Path, port: int, notify: str | None, token: str | None) -> Iterator[str]:
+    """docker-registry on 127.0.0.1:port, filesystem storage under root, notifying `notify` of pushes."""
+    config: dict[str, Any] = {
+        "version": 0.1, "log": {"level": "error", "accesslog": {"disabled": True}},
+        "storage": {"filesystem": {"rootdirectory": str(root / "data")}, "delete": {"enabled": True}},
+        "http": {"addr": f"127.0.0.1:{port}", "secret": "hullscan-demo"},
+    }
+    if notify:
+        config["notifications"] = {"endpoints": [{
+            "name": "hullscan", "url": notify, "headers": {"Authorization": [f"Bearer {token}"]},
+            "timeout": "5s", "threshold": 3, "backoff": "2s", "ignore": {"actions": ["pull"]}}]}
+    (root / "config.yml").write_text(json.dumps(config))  # JSON is YAML
+    binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+    with open(root / "registry.log", "ab") as log:
+        proc = subprocess.Popen([binary, "serve", str(root / "config.yml")], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: httpx.get(f"{url}/v2/", timeout=1).status_code == 200, "the registry to start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def wait_until(ready: Any, what: str, timeout: float = 120.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            found = ready()
+            if found:
+                return found
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"gave up waiting for {what}")
+
+
+def push(layout: Path, src_tag: str, dest: str) -> None:
+    auth = Path(tempfile.mkdtemp(prefix="demo-skopeo-"))
+    (auth / "auth.json").write_text("{}")
+    try:
+        subprocess.run(["skopeo", "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false",
+                        f"oci:{layout}:{src_tag}", f"docker://{dest}"], check=True,
+                       env={**os.environ, "REGISTRY_AUTH_FILE": str(auth / "auth.json"), "TMPDIR": str(auth)})
+    finally:
+        shutil.rmtree(auth, ignore_errors=True)
+
+
+def run(layout: Path, small_layout: Path, db: Path, work: Path) -> int:
+    """The journey; `layout` holds the demo image (tag demo), `small_layout` a tiny one (tag latest)."""
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "registry").mkdir(parents=True)
+    port, registry_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "HULLSCAN_ADMIN_PASSWORD": ADMIN_PASSWORD, "HULLSCAN_DB": str(db),
+           "HULLSCAN_CACHE_DIR": str(work / "cache")}
+    say(f"hullscan serve --data-dir {work / 'data'} --port {port}   (HULLSCAN_ADMIN_PASSWORD set: the user admin)")
+    with open(work / "serve.log", "wb") as log:
+        server = subprocess.Popen([str(Path(sys.executable).with_name("hullscan")), "serve", "--data-dir",
+                                   str(work / "data"), "--port", str(port), "--log-level", "info"],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        return _journey(base, layout, small_layout, work, registry_port)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        print(f"\n(the service's JSON logs are in {work / 'serve.log'})")
+
+
+def _journey(base: str, layout: Path, small_layout: Path, work: Path, registry_port: int) -> int:
+    api = httpx.Client(base_url=base, auth=("admin", ADMIN_PASSWORD), timeout=60)
+    wait_until(lambda: api.get("/healthz").status_code == 200, "the service to start")
+    hooks = "/api/v1/hooks/distribution/{registry_id}" in api.get("/openapi.json").json()["paths"]
+
+    say("connect the registry (POST /api/v1/registries), then make an API token for the rest of the journey")
+    reg = show("POST", "/api/v1/registries", api.post("/api/v1/registries", json={
+        "name": "local", "type": "distribution", "url": f"http://127.0.0.1:{registry_port}", "insecure": True}),
+        ("id", "name", "type", "url"))
+    token = show("POST", "/api/v1/tokens", api.post("/api/v1/tokens", json={"name": "demo"}), ("name", "prefix"))
+    api.auth = None
+    api.headers["Authorization"] = f"Bearer {token['token']}"
+    notify = f"{base}/api/v1/hooks/distribution/{reg['id']}" if hooks else None
+    with registry(work / "registry", registry_port, notify, reg["hook_token"]) as url:
+        print(f"   docker-registry at {url}" + (f", notifying {notify}" if notify else ""))
+        show("POST", f"/api/v1/registries/{reg['id']}/test", api.post(f"/api/v1/registries/{reg['id']}/test"),
+             ("ok", "message"))
+
+        say(f"push a first image so the namespace '{NAMESPACE}' exists, and synchronise")
+        push(small_layout, "latest", f"127.0.0.1:{registry_port}/{NAMESPACE}/hello:1")
+        show("POST", f"/api/v1/registries/{reg['id']}/sync", api.post(f"/api/v1/registries/{reg['id']}/sync"))
+        synced = wait_until(lambda: (r := api.get(f"/api/v1/registries/{reg['id']}").json())["last_sync"]["state"]
+                            in ("succeeded", "failed") and r, "the synchronisation")
+        print(f"   last_sync: {synced['last_sync']['state']} {synced['last_sync']['counts']}")
+
+        say(f"turn on automatic scanning for '{NAMESPACE}' and block images with HIGH findings")
+        path = f"/api/v1/registries/{reg['id']}/namespaces/{NAMESPACE}"
+        show("PUT", path, api.put(path, json={"auto_scan": True, "block": {"enabled": True, "severity": "HIGH"},
+                                              "allowlist": []}), ("auto_scan", "block"))
+
+        say(f"push the demo image as {NAMESPACE}/app:1.0 (skopeo)")
+        push(layout, "demo", f"127.0.0.1:{registry_port}/{NAMESPACE}/app:1.0")
+        scan = _automatic_scan(api, reg["id"], hooks)
+
+    say(f"the scan (GET /api/v1/scans/{scan['id']}): trigger {scan['trigger']}, state {scan['state']}")
+    if scan["state"] != "succeeded":
+        print(f"   cause: {scan['cause']}")
+        return 1
+    print(f"   vulnerabilities by severity: {scan['counts']['vulnerabilities']}")
+    print(f"   other findings per item: {scan['counts']['items']}")
+    report = api.get(f"/api/v1/scans/{scan['id']}/report", params={"format": "json"}).json()
+    say(f"the report (GET /api/v1/scans/{scan['id']}/report?format=json|sarif|cyclonedx|spdx|html)")
+    for f in report["vulnerabilities"][:5]:
+        print(f"   {f['severity']:<8} {f['id']:<20} {f['package']['name']} {f['package']['version']}")
+    for c in [c for c in report["checks"] if c["item"] in ("secret", "malware")][:5]:
+        print(f"   {c['severity']:<8} {c['item']}: {c['id']} in {c['path']}")
+    decision = api.get(f"/api/v1/registries/{reg['id']}/pullable",
+                       params={"repository": f"{NAMESPACE}/app", "reference": "1.0"}).json()
+    say("may it be pulled? (GET /api/v1/registries/{id}/pullable)")
+    print(f"   pullable: {decision['pullable']}; {' '.join(decision['reasons'])[:300]}")
+    summary = api.get(f"/api/v1/registries/{reg['id']}/summary").json()
+    say("the registry's summary and usage (GET .../summary, GET .../usage)")
+    print(f"   images by worst severity: { {k: v for k, v in summary['images_by_worst_severity'].items() if v} }")
+    usage = api.get(f"/api/v1/registries/{reg['id']}/usage").json()
+    print(f"   successful scans this month: {usage['months'][-1]['succeeded_scans']}")
+    return 0
+
+
+def _automatic_scan(api: httpx.Client, registry_id: int, hooks: bool) -> dict[str, Any]:
+    """The scan the push started: through the registry's notification when the service takes them, otherwise
+    through a synchronisation (which scans what is new in a namespace with automatic scanning too)."""
+    def scanned() -> dict[str, Any] | None:
+        images = api.get("/api/v1/images", params={"registry": registry_id, "repository": f"{NAMESPACE}/app"}).json()
+        if not images:
+            return None
+        scans = api.get(f"/api/v1/images/{images[0]['id']}/scans").json()
+        return scans[0] if scans and scans[0]["state"] in ("succeeded", "failed", "stopped") else None
+
+    if hooks:
+        say("the registry notified the service of the push; waiting for the automatic scan")
+    else:
+        say("this build takes no push notifications: a synchronisation finds the new tag and scans it")
+        api.post(f"/api/v1/registries/{registry_id}/sync").raise_for_status()
+    scan: dict[str, Any] = wait_until(scanned, "the automatic scan", timeout=300)
+    return scan
