@@ -4,8 +4,13 @@ The images are pushed cheaply through the registry API: one tiny image's blobs a
 into every other repository (`POST /v2/<repo>/blobs/uploads/?mount=<digest>&from=<repo>`), then each tag's
 manifest is PUT. Then `hullscan serve` (embedded: SQLite, in-process) is started on a fresh data directory, the
 registry is connected through the REST API, and `POST /registries/{id}/sync` is timed until `last_sync` says
-succeeded. Goal: under 60 s. Also measured: the pull decision's latency from the API (`/pullable`), median and
-95th percentile over 200 calls, against the 5 ms goal for the decision itself (the HTTP round trip included here).
+succeeded. Goal: under 60 s.
+
+Then the pull decision (goal: under 5 ms). Every tag shares one manifest, which holds real vulnerable Python
+packages; one tag is scanned through the API (against a database of the real OSV records the tests keep), so every
+decision reads a stored result with findings. Measured, median and 95th percentile over 200 different repositories:
+`policy.decide` alone, in this process, on the service's database (a session per call, as a request has); and
+`GET /registries/{id}/pullable` through HTTP with an API token (Bearer: a hash look-up, not a password check).
 
 Usage: python benchmarks/bench_sync.py [--repos 5000] [--tags 2] [--work DIR]
 """
@@ -34,6 +39,9 @@ from tests.support.registry import open_registry  # noqa: E402
 
 from hullscan.imagebuild import Image, Layer, layer_tar  # noqa: E402
 from hullscan.oci import media  # noqa: E402
+from hullscan.service.policy import decide  # noqa: E402
+from hullscan.service.storage.db import Database  # noqa: E402
+from hullscan.vulndb.store import build_from_paths  # noqa: E402
 
 ADMIN = ("admin", "bench-password")
 
@@ -44,8 +52,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+SITE = "usr/local/lib/python3.11/site-packages"
+OSV = ROOT / "tests" / "vulndb" / "data" / "osv"  # real OSV records (see tests/vulndb/data/PROVENANCE.md)
+
+
+def bench_image() -> Image:
+    """Alpine's os-release and two Python packages with real advisories (PyYAML 5.3, requests 2.19.0)."""
+    files: list[tuple[str, str]] = [("etc/os-release", "ID=alpine\nVERSION_ID=3.18.0\n")]
+    for name, version in (("PyYAML", "5.3"), ("requests", "2.19.0")):
+        files.append((f"{SITE}/{name}-{version}.dist-info/METADATA",
+                      f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"))
+    return Image([Layer(layer_tar(files))])
+
+
+def timed(samples: list[float]) -> str:
+    samples = sorted(samples)
+    return (f"median {statistics.median(samples):.2f} ms, p95 {samples[int(len(samples) * 0.95)]:.2f} ms "
+            f"over {len(samples)} calls")
+
+
 def populate(base: str, repos: int, tags: int) -> float:
-    manifest, _config, blobs = Image([Layer(layer_tar([("etc/os-release", "ID=alpine\nVERSION_ID=3.18.0\n")]))]).blobs()
+    manifest, _config, blobs = bench_image().blobs()
     http = httpx.Client(base_url=base, timeout=60, limits=httpx.Limits(max_connections=32))
     first = "bench/r00000"
     for digest, data in blobs.items():
@@ -85,7 +112,10 @@ def main() -> int:
         pushed = populate(registry.url, args.repos, args.tags)
         print(f"pushed {args.repos} repositories x {args.tags} tags in {pushed:.1f} s (setup, not measured)")
         port = free_port()
-        env = {**os.environ, "HULLSCAN_ADMIN_PASSWORD": ADMIN[1], "HULLSCAN_SECRET_KEY": "bench"}
+        db_file = work / "vuln.db"
+        build_from_paths(db_file, [OSV])
+        env = {**os.environ, "HULLSCAN_ADMIN_PASSWORD": ADMIN[1], "HULLSCAN_SECRET_KEY": "bench",
+               "HULLSCAN_DB": str(db_file), "HULLSCAN_CACHE_DIR": str(work / "cache")}
         server = subprocess.Popen([sys.executable, "-m", "hullscan.cli", "serve", "--data-dir", str(work / "data"),
                                    "--port", str(port), "--log-level", "warning"], env=env,
                                   stdout=subprocess.DEVNULL, stderr=open(work / "serve.log", "wb"))  # noqa: SIM115
@@ -108,22 +138,50 @@ def main() -> int:
         took = time.monotonic() - started
         print(f"sync: {state['state']} {state['counts']} in {took:.1f} s (goal < 60 s) -> "
               f"{'OK' if took < 60 and state['state'] == 'succeeded' else 'MISSED'}")
+
+        # one scan: every tag has the same digest, so every decision finds this stored result
+        token = api.post("/api/v1/tokens", json={"name": "bench"}).json()["token"]
+        api.auth = None
+        api.headers["Authorization"] = f"Bearer {token}"
+        first = api.get("/api/v1/images", params={"repository": "bench/r00000", "tag": "t0"}).json()[0]
+        scan = api.post("/api/v1/scans", json={"image_id": first["id"]}).json()
+        while scan["state"] not in ("succeeded", "failed", "stopped"):
+            time.sleep(0.2)
+            scan = api.get(f"/api/v1/scans/{scan['id']}").json()
+        counts = scan["counts"]["vulnerabilities"] if scan["counts"] else None
+        print(f"scan of one tag: {scan['state']}, vulnerabilities {counts}")
+        # The records kept carry no severity (UNKNOWN): block from UNKNOWN up, so every decision weighs findings.
         api.put(f"/api/v1/registries/{reg['id']}/namespaces/bench",
-                json={"block": {"enabled": True, "severity": "HIGH", "unscanned": True}}).raise_for_status()
-        samples = []
-        for i in range(200):
+                json={"block": {"enabled": True, "severity": "UNKNOWN", "unscanned": True}}).raise_for_status()
+
+        calls = [(f"bench/r{i * max(args.repos // 200, 1) % args.repos:05d}", f"t{i % args.tags}")
+                 for i in range(200)]
+        db = Database(f"sqlite:///{work / 'data' / 'service.db'}")
+        inproc, blocked = [], 0
+        for repo, tag in calls:
+            t0 = time.perf_counter()
+            with db.session() as session:
+                decision = decide(session, reg["id"], repo, tag)
+            inproc.append((time.perf_counter() - t0) * 1000)
+            blocked += not decision.pullable
+        db.close()
+        print(f"pull decision in process (policy.decide, a session each): {timed(inproc)}; {blocked} blocked "
+              f"(goal < 5 ms)")
+        http = []
+        for repo, tag in calls:
             t0 = time.perf_counter()
             api.get(f"/api/v1/registries/{reg['id']}/pullable",
-                    params={"repository": f"bench/r{i:05d}", "reference": "t0"}).raise_for_status()
-            samples.append((time.perf_counter() - t0) * 1000)
-        samples.sort()
-        print(f"pull decision through the API: median {statistics.median(samples):.2f} ms, "
-              f"p95 {samples[int(len(samples) * 0.95)]:.2f} ms over {len(samples)} calls")
+                    params={"repository": repo, "reference": tag}).raise_for_status()
+            http.append((time.perf_counter() - t0) * 1000)
+        print(f"pull decision through the API (HTTP, Bearer token): {timed(http)}")
         result = {"repos": args.repos, "tags": args.tags, "sync_seconds": took, "sync": state,
-                  "decision_ms_median": statistics.median(samples), "decision_ms_p95": samples[int(len(samples) * .95)]}
+                  "decision_inprocess_ms_median": statistics.median(inproc),
+                  "decision_inprocess_ms_p95": sorted(inproc)[int(len(inproc) * .95)],
+                  "decision_http_ms_median": statistics.median(http),
+                  "decision_http_ms_p95": sorted(http)[int(len(http) * .95)], "blocked": blocked}
         (ROOT / "benchmarks" / ".work").mkdir(parents=True, exist_ok=True)
         (ROOT / "benchmarks" / ".work" / "sync.json").write_text(json.dumps(result, indent=2, default=str))
-        return 0 if took < 60 else 1
+        return 0 if took < 60 and statistics.median(inproc) < 5 else 1
     finally:
         if server is not None:
             server.terminate()

@@ -231,7 +231,8 @@ class Scan(Base):
     __table_args__ = (Index("ix_scans_state_priority", "state", "priority", "id"),
                       Index("ix_scans_registry_state", "registry_id", "state"),
                       Index("ix_scans_image", "image_id", "id"),
-                      Index("ix_scans_registry_finished", "registry_id", "state", "finished_at"))
+                      Index("ix_scans_registry_finished", "registry_id", "state", "finished_at"),
+                      Index("ix_scans_digest", "registry_id", "digest"))  # pull decisions: the last scan of a digest
 
     id: Mapped[int] = mapped_column(primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))

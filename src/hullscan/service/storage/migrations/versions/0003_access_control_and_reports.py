@@ -1,5 +1,5 @@
-"""access: when a password was last set; indexes for sessions, tokens, the audit log and usage per month; one
-entry per vulnerability in the system-wide allowlist
+"""access: when a password was last set; indexes for sessions, tokens, the audit log, usage per month and the
+last scan of a digest; one entry per vulnerability in the system-wide allowlist
 
 Revision ID: 0003
 Revises: 0004
@@ -35,6 +35,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_audit_action', ['action', 'at'], unique=False)
     with op.batch_alter_table('scans', schema=None) as batch_op:
         batch_op.create_index('ix_scans_registry_finished', ['registry_id', 'state', 'finished_at'], unique=False)
+        batch_op.create_index('ix_scans_digest', ['registry_id', 'digest'], unique=False)
     # Duplicates in the system list (possible until now: NULL namespace ids never collided) keep their newest.
     op.execute("DELETE FROM allowlist_entries WHERE namespace_id IS NULL AND id NOT IN "
                "(SELECT max(id) FROM allowlist_entries WHERE namespace_id IS NULL GROUP BY vuln_id)")
@@ -45,6 +46,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index('uq_allowlist_system', table_name='allowlist_entries')
     with op.batch_alter_table('scans', schema=None) as batch_op:
+        batch_op.drop_index('ix_scans_digest')
         batch_op.drop_index('ix_scans_registry_finished')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_action')
