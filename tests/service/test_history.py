@@ -156,3 +156,27 @@ def test_successful_scans_are_counted_per_month(world: World) -> None:
 def _this_month(world: World) -> str:
     scans = world.client.get("/api/v1/scans", params={"state": "succeeded"}).json()
     return str(scans[0]["finished_at"][:7])
+
+
+def test_a_namespace_may_reuse_the_system_allowlist(world: World) -> None:
+    api, reg = world.client, world.registry_id
+    ask = {"repository": "team/app", "reference": "1.0"}
+    policy = {"auto_scan": False, "block": {"enabled": True, "severity": "UNKNOWN"}, "allowlist": []}
+    assert api.put(f"/api/v1/registries/{reg}/namespaces/team", json=policy).status_code == 200
+    blocked = api.get(f"/api/v1/registries/{reg}/pullable", params=ask).json()
+    assert blocked["pullable"] is False
+    report = api.get(f"/api/v1/scans/{blocked['scan_id']}/report").json()
+    ids = sorted({f["id"] for f in report["vulnerabilities"]})
+    assert ids  # real findings block it
+    system = api.put("/api/v1/allowlist", json={"allowlist": [{"id": i.lower(), "reason": "accepted fleet-wide"}
+                                                              for i in ids]})
+    assert [e["id"] for e in system.json()["allowlist"]] == ids and system.json()["reused_by"] == 0
+    assert api.get(f"/api/v1/registries/{reg}/pullable", params=ask).json()["pullable"] is False  # not reused yet
+    reused = api.put(f"/api/v1/registries/{reg}/namespaces/team", json={**policy, "reuse_system_allowlist": True})
+    assert reused.json()["reuse_system_allowlist"] is True
+    assert api.get(f"/api/v1/registries/{reg}/pullable", params=ask).json()["pullable"] is True
+    assert api.get("/api/v1/allowlist").json()["reused_by"] == 1
+    twice = api.put("/api/v1/allowlist", json={"allowlist": [{"id": "CVE-1"}, {"id": "cve-1"}]})
+    assert twice.status_code == 422 and "more than once" in twice.json()["error"]["message"]
+    api.put("/api/v1/allowlist", json={"allowlist": [{"id": ids[0], "expires_at": "2001-01-01T00:00:00Z"}]})
+    assert api.get(f"/api/v1/registries/{reg}/pullable", params=ask).json()["pullable"] is False  # expired

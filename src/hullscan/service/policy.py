@@ -51,7 +51,7 @@ def replace_allowlist(session: Session, namespace_id: int | None, items: Sequenc
         raise HullscanError(f"the allowlist names {', '.join(duplicate)} more than once", code="INVALID_REQUEST")
     owner = AllowlistEntry.namespace_id.is_(None) if namespace_id is None else \
         AllowlistEntry.namespace_id == namespace_id
-    session.execute(delete(AllowlistEntry).where(owner).execution_options(synchronize_session=False))
+    session.execute(delete(AllowlistEntry).where(owner).execution_options(synchronize_session="fetch"))
     entries = [AllowlistEntry(namespace_id=namespace_id, vuln_id=vuln_id.upper(), reason=reason, expires_at=expires,
                               created_by=by) for vuln_id, reason, expires in items]
     session.add_all(entries)
