@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from hullscan.service.core import Service
-from hullscan.service.storage.models import ApiToken, LoginSession, Namespace, Registry, User
+from hullscan.service.storage.models import ApiToken, LoginSession, User
 from tests.service.conftest import ADMIN
+from tests.service.world import seed_namespace
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -172,13 +173,7 @@ def test_session_cookie_is_secure_over_https(api: TestClient) -> None:
 
 def test_memberships_name_existing_namespaces_once(api: TestClient) -> None:
     with svc(api).db.session() as session:
-        registry = Registry(name="r", type="distribution", url="http://127.0.0.1:1")
-        session.add(registry)
-        session.flush()
-        ns = Namespace(registry_id=registry.id, name="team")
-        session.add(ns)
-        session.flush()
-        ns_id = ns.id
+        ns_id = seed_namespace(session).id
     user = make_user(api, "ivan", "ivan-pass-1", memberships=[{"namespace_id": ns_id, "role": "viewer"}])
     assert api.get(f"/api/v1/users/{user}/memberships").json() == [
         {"namespace_id": ns_id, "registry": 1, "namespace": "team", "role": "viewer"}]

@@ -25,8 +25,9 @@ from sqlalchemy import select, update
 from starlette.types import Receive, Scope, Send
 
 from hullscan.service.api.app import create_app
-from hullscan.service.storage.models import Image, Namespace, Registry, User
+from hullscan.service.storage.models import Image, User
 from tests.service.conftest import ADMIN, make_settings
+from tests.service.world import seed_namespace
 
 pytestmark = pytest.mark.timeout(600)
 EXAMPLES = 30
@@ -62,14 +63,8 @@ def seeded_app(tmp: Path, database_url: str | None = None) -> Iterator[Started]:
     app = create_app(make_settings(tmp, database_url or f"sqlite:///{tmp / 'service.db'}"))
     with TestClient(app) as client:
         with app.state.service.db.session() as session:
-            # unreachable on purpose: a generated "sync" or "test" fails fast with a cause
-            registry = Registry(name="seed", type="distribution", url="http://127.0.0.1:9")
-            session.add(registry)
-            session.flush()
-            ns = Namespace(registry_id=registry.id, name="team")
-            session.add(ns)
-            session.flush()
-            session.add(Image(registry_id=registry.id, namespace_id=ns.id, repository="team/app", reference="1",
+            ns = seed_namespace(session)  # unreachable: a generated "sync" or "test" fails fast with a cause
+            session.add(Image(registry_id=ns.registry_id, namespace_id=ns.id, repository="team/app", reference="1",
                               tag="1", digest="sha256:" + "0" * 64))
         client.post("/api/v1/users", auth=ADMIN, json={"username": "seed", "password": "seed-password-1"})
         yield Started(app)

@@ -22,9 +22,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from hullscan.service.api.app import create_app
 from hullscan.service.core import Service
 from hullscan.service.logs import JsonFormatter, scrub
-from hullscan.service.storage.models import Image, Namespace, Registry, Scan
+from hullscan.service.storage.models import Image, Scan
 from tests.service.conftest import ADMIN, make_settings, wait_for, wait_sync
-from tests.service.world import GHP, app_image
+from tests.service.world import GHP, app_image, seed_namespace
 from tests.support.registry import basic_auth_registry
 
 pytestmark = pytest.mark.timeout(300)
@@ -129,20 +129,15 @@ def test_metrics_count_scans_by_state_cause_and_duration(tmp_path: Path, databas
     with TestClient(create_app(settings, svc)) as api:
         start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
         with svc.db.session() as session:
-            registry = Registry(name="reg", type="distribution", url="http://127.0.0.1:1")
-            session.add(registry)
-            session.flush()
-            ns = Namespace(registry_id=registry.id, name="team")
-            session.add(ns)
-            session.flush()
-            image = Image(registry_id=registry.id, namespace_id=ns.id, repository="team/app", reference="1",
+            ns = seed_namespace(session, registry="reg")
+            image = Image(registry_id=ns.registry_id, namespace_id=ns.id, repository="team/app", reference="1",
                           tag="1")
             session.add(image)
             session.flush()
             for state, cause, seconds in (("succeeded", None, 3.0), ("succeeded", None, 90.0),
                                           ("succeeded", None, 4000.0), ("failed", "TIMEOUT", 10800.5),
                                           ("queued", None, None), ("queued", None, None), ("running", None, None)):
-                session.add(Scan(image_id=image.id, registry_id=registry.id, trigger="manual", priority=0,
+                session.add(Scan(image_id=image.id, registry_id=ns.registry_id, trigger="manual", priority=0,
                                  state=state, items=["vuln"], cause_code=cause,
                                  started_at=start if state != "queued" else None,
                                  finished_at=start + dt.timedelta(seconds=seconds) if seconds else None))
@@ -177,11 +172,7 @@ def test_metrics_say_when_there_is_no_vulnerability_database(tmp_path: Path) -> 
 
 def test_the_audit_log_records_changes_and_manual_scans(api: TestClient) -> None:
     with api.app.state.service.db.session() as session:  # type: ignore[attr-defined]
-        registry = Registry(name="audited", type="distribution", url="http://127.0.0.1:1")
-        session.add(registry)
-        session.flush()
-        session.add(Namespace(registry_id=registry.id, name="team"))
-        reg = registry.id
+        reg = seed_namespace(session, registry="audited").registry_id
     before = dt.datetime.now(dt.UTC)
     api.patch(f"/api/v1/registries/{reg}", json={"insecure": True, "password": "s3cret-reg-pass"})
     api.put(f"/api/v1/registries/{reg}/namespaces/team", json={

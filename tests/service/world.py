@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from hullscan.imagebuild import FileSpec, Image, Layer, layer_tar
 from hullscan.service.api.app import create_app
+from hullscan.service.storage.models import Namespace, Registry
 from tests.service.conftest import ADMIN, make_settings, wait_for, wait_sync
 from tests.support.registry import RegistryServer, open_registry
 
@@ -122,3 +124,15 @@ def _populate(client: TestClient, registry: RegistryServer, tmp: Path) -> World:
         assert done["state"] == "succeeded", done
         scans[name] = done["id"]
     return World(client, registry, registry_id, namespaces, users, images, scans, tmp)
+
+
+def seed_namespace(session: Session, registry: str = "seed", namespace: str = "team") -> Namespace:
+    """A registry row and one namespace of it, written straight into the database, for tests that need the rows
+    but no registry: its address is the discard port, where nothing answers, so a sync or a test fails at once."""
+    row = Registry(name=registry, type="distribution", url="http://127.0.0.1:9")
+    session.add(row)
+    session.flush()
+    ns = Namespace(registry_id=row.id, name=namespace)
+    session.add(ns)
+    session.flush()
+    return ns
