@@ -156,6 +156,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/v1/allowlist"): Rule(ADMIN_ONLY, lambda w, role: {"json": {"allowlist": [
         {"id": "CVE-2020-14343", "reason": "matrix"}]}}),
     ("GET", "/api/v1/audit"): Rule(ADMIN_ONLY),
+    # the Harbor pluggable scanner adapter: Harbor registers it with an admin's credentials
+    ("GET", "/api/v1/metadata"): Rule(ADMIN_ONLY),
+    ("POST", "/api/v1/scan"): Rule(with_status(ADMIN_ONLY, 202), lambda w, role: {"json": {
+        "registry": {"url": w.registry.url},
+        "artifact": {"repository": "team/app", "tag": "1.0", "mime_type": "application/vnd.oci.image.manifest.v1+json",
+                     "digest": w.client.get(f"/api/v1/images/{w.images['team/app:1.0']}").json()["digest"]}}}),
+    ("GET", "/api/v1/scan/{scan_request_id}/report"): Rule(expect(404, 403, 403, 403, 403), lambda w, role: {
+        "scan_request_id": "999999-0000000000000000"}),
 }
 
 
