@@ -17,6 +17,12 @@ from tests.service.world import seed_namespace
 pytestmark = pytest.mark.timeout(300)
 
 
+@pytest.fixture(autouse=True)
+def with_the_admin_password(api: TestClient) -> None:
+    """These tests act as the admin with its password: a token could not make tokens, and would be listed."""
+    api.auth = ADMIN
+
+
 def svc(api: TestClient) -> Service:
     service: Service = api.app.state.service  # type: ignore[attr-defined]
     return service
