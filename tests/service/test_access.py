@@ -67,7 +67,7 @@ def test_a_changed_password_is_refused_at_once_and_ends_sessions(api: TestClient
     assert changed.status_code == 204
     assert api.get("/api/v1/users/me", auth=old).status_code == 401  # not a minute later: now
     assert api.get("/api/v1/users/me", auth=("erin", "erin-pass-2")).status_code == 200
-    assert api.get("/api/v1/session", auth=None, cookies={"hullscan_session": cookie}).status_code == 401
+    assert api.get("/api/v1/session", auth=None, headers={"Cookie": f"hullscan_session={cookie}"}).status_code == 401
 
     # an admin's reset works the same way
     erin = api.get("/api/v1/users", params={"username": "erin"}).json()[0]["id"]
@@ -166,8 +166,9 @@ def test_console_session_cookie_csrf_and_logout(api: TestClient) -> None:
 
     out = api.delete("/api/v1/session", auth=None, headers={"X-CSRF-Token": csrf})
     assert out.status_code == 204 and "hullscan_session=" in out.headers["set-cookie"]
-    assert api.get("/api/v1/users/me", auth=None,
-                   cookies={"hullscan_session": login.cookies["hullscan_session"]}).status_code == 401
+    api.cookies.clear()
+    ended = login.cookies["hullscan_session"]
+    assert api.get("/api/v1/users/me", auth=None, headers={"Cookie": f"hullscan_session={ended}"}).status_code == 401
 
 
 def test_session_cookie_is_secure_over_https(api: TestClient) -> None:
