@@ -32,6 +32,7 @@ bench: $(STAMP) system
 	$(BIN)/python benchmarks/bench_incremental.py
 	$(BIN)/python benchmarks/bench_secrets.py
 	$(BIN)/python benchmarks/bench_passwords.py
+	$(BIN)/python benchmarks/bench_startup.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

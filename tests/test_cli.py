@@ -50,7 +50,8 @@ def test_demo_inventory_shows_final_state_with_layers(demo_layout: Path, tmp_pat
 
 
 def test_formats_write_files(demo_layout: Path, tmp_path: Path) -> None:
-    for fmt, probe in (("cyclonedx", '"bomFormat"'), ("spdx", '"spdxVersion"'), ("table", "urllib3")):
+    for fmt, probe in (("cyclonedx", '"bomFormat"'), ("spdx-json", '"spdxVersion"'), ("spdx", "SPDXVersion: SPDX-2.3"),
+                       ("table", "urllib3")):
         out = tmp_path / f"report.{fmt}"
         result = runner.invoke(app, ["sbom", f"oci:{demo_layout}:demo", "-f", fmt, "-o", str(out),
                                      "--cache-dir", str(tmp_path / "c")])

@@ -19,38 +19,49 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
-from rich.table import Table
 
-from hullscan.cli.common import fail, load_settings, print_warning, read_password
+from hullscan.cli.options import (
+    CaOpt,
+    Command,
+    DockerCfgOpt,
+    InsecureOpt,
+    PwStdinOpt,
+    QuietOpt,
+    UserOpt,
+    examples,
+    new_app,
+)
 from hullscan.errors import DatabaseError, HullscanError
-from hullscan.vulndb.osv import ImportStats
-from hullscan.vulndb.store import STALE_AFTER_DAYS, Store, parse_time
-from hullscan.vulndb.update import DEFAULT_ECOSYSTEMS, pull_database, push_database, update_database
 
-db_app = typer.Typer(help="Manage the vulnerability database (OSV data in a local SQLite file).",
-                     no_args_is_help=True)
+if TYPE_CHECKING:  # the commands load Rich and the database code when they run, not when `--help` is asked
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
-DbOpt = Annotated[Path | None, typer.Option("--db", help="Database file [default: settings' db, "
+    from hullscan.vulndb.osv import ImportStats
+
+db_app = new_app("Manage the vulnerability database (OSV data in a local SQLite file).")
+
+DbOpt = Annotated[Path | None, typer.Option("--db", metavar="FILE", help="Database file [default: settings' db, "
                                             "<data dir>/db/hullscan.db]")]
-KevOpt = Annotated[Path | None, typer.Option("--kev", help="CISA KEV catalogue (JSON) marking exploited CVEs",
-                                             exists=True, dir_okay=False)]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output")]
-UserOpt = Annotated[str | None, typer.Option("--username", "-u", envvar="HULLSCAN_USERNAME", help="Registry user")]
-PwStdinOpt = Annotated[bool, typer.Option("--password-stdin", help="Read the registry password from stdin")]
-InsecureOpt = Annotated[bool, typer.Option("--insecure", help="Allow plain HTTP and unverified TLS")]
-CaOpt = Annotated[Path | None, typer.Option("--ca-cert", help="CA bundle for the registry's TLS certificate")]
-DockerCfgOpt = Annotated[Path | None, typer.Option("--docker-config", help="Path to a Docker config.json")]
+KevOpt = Annotated[Path | None, typer.Option("--kev", metavar="FILE", exists=True, dir_okay=False,
+                                             help="CISA KEV catalogue (JSON) marking exploited CVEs")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _err() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _out() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
 
 
 def _catalogue_errors(func: F) -> F:
@@ -61,16 +72,22 @@ def _catalogue_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except HullscanError as exc:
+            from hullscan.cli.common import fail
+
             raise fail(exc) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def _db_path(db: Path | None) -> Path:
+    from hullscan.cli.common import load_settings
+
     return load_settings(db=db).db_path.absolute()
 
 
 def _ago(when: str, now: datetime | None = None) -> str:
+    from hullscan.vulndb.store import parse_time
+
     t = parse_time(when)
     if t is None:
         return "unknown"
@@ -85,6 +102,8 @@ def _ago(when: str, now: datetime | None = None) -> str:
 
 
 def _report_problems(stats: ImportStats, console: Console, limit: int = 10) -> None:
+    from hullscan.cli.common import print_warning
+
     if stats.malformed:
         print_warning(f"{stats.malformed:,} malformed record(s) skipped:", console)
         for p in stats.problems[:limit]:
@@ -122,6 +141,7 @@ class _RichDownloads:
 def _refresh_eol(err: Console) -> None:
     """The end-of-life table rides along with data updates (from the host's distro-info, offline)."""
     from hullscan.checks.eol import EolDataError, refresh
+    from hullscan.cli.common import load_settings, print_warning
 
     try:
         refresh(load_settings().data_dir)
@@ -129,15 +149,20 @@ def _refresh_eol(err: Console) -> None:
         print_warning(f"the end-of-life table was not refreshed: {exc}", err)
 
 
-@db_app.command("update")
+@db_app.command("update", cls=Command, epilog=examples(
+    "hullscan db update",
+    "hullscan db update --ecosystem Debian --ecosystem PyPI",
+    "hullscan db update --base-url https://osv.example/   # a copy of the bucket",
+    "hullscan db update --rescan         # then re-evaluate the stored scans"))
 @_catalogue_errors
 def update_cmd(
     db: DbOpt = None,
-    base_url: Annotated[str | None, typer.Option("--base-url", help="Where <Ecosystem>/all.zip, modified_id.csv and "
-                                                 "<ID>.json files are served [default: HULLSCAN_OSV_URL, else "
-                                                 "OSV's bucket]")] = None,
-    ecosystem: Annotated[list[str] | None, typer.Option("--ecosystem", "-e", help="OSV ecosystem to download "
-                                                        "(repeatable; default: every one hullscan detects)")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", metavar="URL", help="Where <Ecosystem>/all.zip, "
+                                                 "modified_id.csv and <ID>.json files are served [default: "
+                                                 "HULLSCAN_OSV_URL, else OSV's bucket]")] = None,
+    ecosystem: Annotated[list[str] | None, typer.Option("--ecosystem", "-e", metavar="NAME", help="OSV ecosystem "
+                                                        "to download [default: every one hullscan "
+                                                        "detects]")] = None,
     kev: KevOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild from the all.zip files even when an incremental "
                                         "update would do")] = False,
@@ -150,7 +175,11 @@ def update_cmd(
     """Bring the database up to date: only what changed since the last update is fetched (OSV's modified_id.csv,
     conditional requests), applied atomically; CVE severity data, EPSS and KEV come along (HULLSCAN_CVE_URL,
     HULLSCAN_NVD_URL, HULLSCAN_EPSS_URL, HULLSCAN_KEV_URL; an empty value turns one off)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    from hullscan.cli.common import load_settings, print_warning
     from hullscan.vulndb.sources import DataSources
+    from hullscan.vulndb.update import DEFAULT_ECOSYSTEMS, update_database
 
     path = _db_path(db)
     err = _err()
@@ -173,7 +202,7 @@ def update_cmd(
     for warning in result.warnings:
         print_warning(warning, err)
     _refresh_eol(err)
-    out = Console(highlight=False, soft_wrap=True)
+    out = _out()
     c = result.changes
     counts = (f"{c.added:,} added, {c.changed:,} changed, {c.withdrawn:,} withdrawn"
               + (f", {c.removed:,} removed" if c.removed else ""))
@@ -196,6 +225,7 @@ def update_cmd(
 
 
 def _rescan(db: Path | None, out: Console) -> None:
+    from hullscan.cli.common import load_settings
     from hullscan.cli.scan import print_rescan
     from hullscan.pipeline import Engine
 
@@ -206,13 +236,16 @@ def _rescan(db: Path | None, out: Console) -> None:
     print_rescan(changes, out)
 
 
-@db_app.command("import")
+@db_app.command("import", cls=Command, epilog=examples(
+    "hullscan db import Debian-all.zip PyPI-all.zip",
+    "hullscan db import ./osv/   # a directory of all.zip or OSV JSON files",
+    "hullscan db import epss_scores-2025-01-01.csv   # enrichment of the database"))
 @_catalogue_errors
 def import_cmd(
-    paths: Annotated[list[Path], typer.Argument(help="OSV all.zip files, directories of JSON (or zip) files, "
-                                                     "or JSON files; CVE JSON 5 records (a directory, flat or "
-                                                     "as cves/YYYY/NNxxx/, or a zip), NVD 2.0 JSON, or an "
-                                                     "EPSS CSV: added as enrichment", exists=True)],
+    paths: Annotated[list[Path], typer.Argument(
+        metavar="PATH...", exists=True,
+        help="OSV all.zip files, directories of JSON (or zip) files, or JSON files; CVE JSON 5 records (a directory, "
+             "flat or as cves/YYYY/NNxxx/, or a zip), NVD 2.0 JSON, or an EPSS CSV: added as enrichment")],
     db: DbOpt = None,
     kev: KevOpt = None,
     quiet: QuietOpt = False,
@@ -229,15 +262,17 @@ def import_cmd(
     else:
         with err.status(f"importing into {path}"):
             outcome = import_paths(path, absolute, kev_path=kev)
-    out = Console(highlight=False, soft_wrap=True)
+    out = _out()
     if outcome.build is not None:
         result = outcome.build
         _report_problems(result.stats, err)
         out.print(_summary(result.stats, result.info.counts, path, result.size, result.seconds), markup=False)
     if outcome.enrich is not None:
         e, cs = outcome.enrich, outcome.cve_stats
+        from hullscan.cli.common import print_warning
+
         for problem in cs.problems[:10]:
-            err.print(f"[yellow]warning[/]: skipped {problem}", markup=True)
+            print_warning(f"skipped {problem}", err)  # literally: the problem quotes the file
         parts = []
         if cs.files or e.cve_records:
             parts.append(f"{e.cve_records:,} CVE records ({e.with_metrics:,} with a severity metric, "
@@ -250,14 +285,20 @@ def import_cmd(
         out.print(f"enriched {path}: " + "; ".join(parts), markup=False)
 
 
-@db_app.command("status")
+@db_app.command("status", cls=Command)
 @_catalogue_errors
 def status_cmd(
     db: DbOpt = None,
-    strict: Annotated[bool, typer.Option("--strict", help=f"Exit 1 when older than {STALE_AFTER_DAYS} days")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when the database is stale (the age the "
+                                         "warning names)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
     """Show where the database is, how old it is and what it holds."""
+    from rich.table import Table
+
+    from hullscan.cli.common import print_warning
+    from hullscan.vulndb.store import STALE_AFTER_DAYS, Store
+
     path = _db_path(db)
     if not path.exists():
         raise DatabaseError(f"there is no vulnerability database at {path}", code="NO_DATABASE")
@@ -276,7 +317,7 @@ def status_cmd(
                "kev_catalogue": kev_version, "import": stats.to_dict(), "enrichment": info.enrichment}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
-        out = Console(highlight=False)
+        out = _out()
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold")
         table.add_column()
@@ -313,37 +354,45 @@ def status_cmd(
             raise typer.Exit(1)
 
 
-@db_app.command("push")
+@db_app.command("push", cls=Command)
 @_catalogue_errors
 def push_cmd(
-    reference: Annotated[str, typer.Argument(help="registry/repository:tag to push the database to")],
+    reference: Annotated[str, typer.Argument(metavar="REF", help="registry/repository:tag to push the database "
+                                             "to")],
     db: DbOpt = None, username: UserOpt = None, password_stdin: PwStdinOpt = False, insecure: InsecureOpt = False,
     ca_cert: CaOpt = None, docker_config: DockerCfgOpt = None,
 ) -> None:
     """Push the database to a registry as an OCI artifact (for air-gapped sites: `db pull` it there)."""
+    from hullscan.cli.common import read_password
+    from hullscan.vulndb.update import push_database
+
     path = _db_path(db)
     if not path.exists():
         raise DatabaseError(f"there is no vulnerability database at {path} to push", code="NO_DATABASE")
     result = push_database(path, reference, username=username, password=read_password(password_stdin),
                            docker_config=docker_config, insecure=insecure, ca_cert=ca_cert)
-    Console(highlight=False, soft_wrap=True).print(
+    _out().print(
         f"pushed {path} ({result.db_size / 1e6:.1f} MB, {result.layer_size / 1e6:.1f} MB compressed) to "
         f"{result.reference}@{result.manifest_digest}", markup=False)
 
 
-@db_app.command("pull")
+@db_app.command("pull", cls=Command)
 @_catalogue_errors
 def pull_cmd(
-    reference: Annotated[str, typer.Argument(help="registry/repository:tag (or @digest) of a pushed database")],
+    reference: Annotated[str, typer.Argument(metavar="REF", help="registry/repository:tag (or @digest) of a pushed "
+                                             "database")],
     db: DbOpt = None, username: UserOpt = None, password_stdin: PwStdinOpt = False, insecure: InsecureOpt = False,
     ca_cert: CaOpt = None, docker_config: DockerCfgOpt = None,
 ) -> None:
     """Pull a database pushed with `hullscan db push`, verify it and swap it in atomically."""
+    from hullscan.cli.common import read_password
+    from hullscan.vulndb.update import pull_database
+
     path = _db_path(db)
     result = pull_database(reference, path, username=username, password=read_password(password_stdin),
                            docker_config=docker_config, insecure=insecure, ca_cert=ca_cert)
     info = result.info
-    Console(highlight=False, soft_wrap=True).print(
+    _out().print(
         f"pulled {result.reference}@{result.manifest_digest} into {path}: schema {info.schema_version}, built "
         f"{info.built_at}, updated {info.updated_at} ({_ago(info.updated_at)}), "
         f"{sum(info.counts.values()):,} advisories", markup=False)

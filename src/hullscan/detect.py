@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hullscan.findings import SEVERITIES, CheckFinding, ScanReport, VulnFinding, severity_rank
-from hullscan.ignorefile import IgnoreEntry, apply
-from hullscan.model import ImageFacts, Note
+from hullscan.findings import SEVERITIES, CheckFinding, CoverageGap, ScanReport, VulnFinding, severity_rank
+from hullscan.ignorefile import IgnoreEntry, apply_all
+from hullscan.model import OS_ECOSYSTEMS, ImageFacts, Note
 from hullscan.vex.model import VexStatement
 from hullscan.vulndb.model import AdvisoryStore
 
@@ -43,20 +43,22 @@ class ReportFilter:
     vex: list[VexStatement] = field(default_factory=list)  # from --vex documents (the image's own are added)
 
     def apply(self, report: ScanReport) -> None:
-        """Severity filter, then VEX (not_affected/fixed statements set findings aside as suppressed, with their
-        justification), then the ignore file."""
+        """VEX first (not_affected/fixed statements set vulnerabilities aside as suppressed, with their
+        justification), then the ignore file, which sees every other finding of every item (so an entry for a LOW
+        finding counts as used under --severity HIGH too), then the severity filter on what is shown."""
         from hullscan.vex.apply import apply_vex
 
-        shown = [f for f in report.vulnerabilities if self.severity.keeps(f)]
+        keeps = self.severity.keeps
         image_vex, vex_notes = image_statements(report.facts, start=len(self.vex))
-        unsuppressed, suppressed = apply_vex(shown, [*self.vex, *image_vex])
-        report.suppressed.extend(suppressed)
+        unsuppressed, suppressed = apply_vex(report.vulnerabilities, [*self.vex, *image_vex])
+        report.suppressed.extend(s for s in suppressed if keeps(s.finding))
         report.notes.extend(vex_notes)
-        kept, ignored, notes = apply(unsuppressed, self.ignore)
-        report.vulnerabilities = kept
-        report.ignored.extend(ignored)
-        report.notes.extend(notes)
-        report.checks = [c for c in report.checks if self.severity.keeps(c)]
+        outcome = apply_all(unsuppressed, report.checks, self.ignore, report.scanners)
+        report.vulnerabilities = [f for f in outcome.vulnerabilities if keeps(f)]
+        report.checks = [c for c in outcome.checks if keeps(c)]
+        report.ignored.extend(i for i in outcome.ignored if keeps(i.finding))
+        report.ignored_checks.extend(i for i in outcome.ignored_checks if keeps(i.check))
+        report.notes.extend(outcome.notes)
 
 
 def image_statements(facts: ImageFacts, start: int = 0) -> tuple[list[VexStatement], list[Note]]:
@@ -77,9 +79,22 @@ def image_statements(facts: ImageFacts, start: int = 0) -> tuple[list[VexStateme
 
 
 def match(facts: ImageFacts, store: AdvisoryStore, *, ignore_unfixed: bool = False) -> ScanReport:
-    """A report holding the vulnerability findings of `facts` (no filter applied)."""
+    """A report holding the vulnerability findings of `facts` (no filter applied) and what went unchecked."""
     from hullscan.vulndb.matcher import match_image
 
     result = match_image(facts, store, ignore_unfixed=ignore_unfixed)
+    available = set(store.ecosystems())
+    gaps = [CoverageGap(scope, count, _why_unchecked(scope, available))
+            for scope, count in sorted(result.unchecked.items())]
     return ScanReport(facts=facts, vulnerabilities=result.findings, database=store.info(), scanners=["vuln"],
-                      notes=list(result.notes))
+                      notes=list(result.notes), unchecked=gaps, checked_packages=sum(result.checked.values()))
+
+
+def _why_unchecked(scope: str, available: set[str]) -> str:
+    # The matcher keys unchecked packages by the OSV ecosystem they would need, or by their package type when no
+    # ecosystem applies (an OS it cannot identify, rpm packages on Debian); its notes give the details.
+    if scope in available:
+        return "no version recorded"
+    if scope in OS_ECOSYSTEMS:
+        return "no vulnerability source for them"
+    return "no vulnerability data"

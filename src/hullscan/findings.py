@@ -85,6 +85,25 @@ class CheckFinding:
 
 
 @dataclass
+class IgnoredCheck:
+    """A finding of an item other than vulnerabilities that the ignore file left out."""
+
+    check: CheckFinding
+    reason: str = ""
+    expires: str = ""
+
+
+@dataclass
+class CoverageGap:
+    """Packages the vulnerability scan could not check, and why: every report says so where it gives totals, so
+    a short list of findings is never mistaken for a clean image."""
+
+    scope: str  # the OSV ecosystem without data ("Debian:12", "crates.io"), or the package type ("deb")
+    packages: int
+    reason: str  # "no vulnerability data", "no version recorded", ...
+
+
+@dataclass
 class BaseImage:
     name: str  # the base's reference
     digest: str = ""
@@ -144,6 +163,9 @@ class ScanReport:
     notes: list[Note] = field(default_factory=list)  # detector notes (e.g. "OS packages not checked")
     checks: list[CheckFinding] = field(default_factory=list)  # every item but vulnerabilities
     base_image: BaseImage | None = None
+    ignored_checks: list[IgnoredCheck] = field(default_factory=list)
+    unchecked: list[CoverageGap] = field(default_factory=list)  # packages the vulnerability scan could not check
+    checked_packages: int = 0  # packages the vulnerability scan did check
     # The final file tree (--list-files): path, type, size, mode, uid, gid, layer, linkname, sha256.
     file_inventory: list[dict[str, str | int]] = field(default_factory=list)
     suppressed: list[SuppressedFinding] = field(default_factory=list)  # by VEX statements

@@ -143,11 +143,15 @@ def open_target(target: str, options: ScanOptions, *, on_wait: Callable[[str], N
     """Decide what `target` names: a registry image, an archive, an OCI layout or a root filesystem.
 
     Explicit prefixes (`oci:`, `oci-archive:`, `docker-archive:`, `dir:`, `rootfs:`, `docker://`,
-    `registry:`) win; otherwise an existing path is sniffed, and anything else is a registry reference.
+    `registry:`, and `http://` or `https://`, which also fix how the registry is reached) win; otherwise an
+    existing path is sniffed, and anything else is a registry reference.
     """
     kind, _, rest = target.partition(":")
     if kind in ("oci", "oci-archive", "docker-archive", "dir", "rootfs") and rest and not rest.startswith("//"):
         spec = rest
+    elif kind in ("http", "https") and rest.startswith("//"):
+        # A registry written as a URL (http://registry:5000/team/app:1.0): the scheme says how to reach it.
+        return _registry_source(rest[2:].rstrip("/"), options, on_wait, sleep, scheme=kind)
     elif target.startswith("docker://") or kind == "registry":
         return _registry_source(target.split("://", 1)[1] if "://" in target else rest, options, on_wait, sleep)
     else:
@@ -173,7 +177,7 @@ def open_target(target: str, options: ScanOptions, *, on_wait: Callable[[str], N
 
 
 def _registry_source(ref: str, options: ScanOptions, on_wait: Callable[[str], None] | None,
-                     sleep: Callable[[float], None] | None) -> ImageSource:
+                     sleep: Callable[[float], None] | None, scheme: str | None = None) -> ImageSource:
     from hullscan.oci.registry_source import RegistrySource  # httpx and TLS set-up only when needed
 
     r = options.registry
@@ -184,7 +188,8 @@ def _registry_source(ref: str, options: ScanOptions, on_wait: Callable[[str], No
         extra["sleep"] = sleep
     return RegistrySource.open(ref, username=r.username, password=r.password, docker_config=r.docker_config,
                                insecure=r.insecure, ca_cert=r.ca_cert, limits=options.limits, env=r.environ,
-                               use_docker_config=r.use_docker_config, credentials=r.credentials, **extra)
+                               use_docker_config=r.use_docker_config, credentials=r.credentials, scheme=scheme,
+                               **extra)
 
 
 class Scanner:

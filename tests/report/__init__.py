@@ -231,3 +231,27 @@ def sample_report() -> ScanReport:
 def empty_report() -> ScanReport:
     return ScanReport(facts=empty_facts(), scanners=["vuln"],
                       database=DatabaseInfo(schema_version=1, built_at="", updated_at=""))
+
+
+def report_tokens(report: ScanReport) -> set[str]:
+    """What a table must never break: every package name, version, path and finding id (as printed, escaped), and
+    each check's place."""
+    from hullscan.textsafe import clean
+
+    tokens: set[str] = set()
+    for f in report.vulnerabilities:
+        tokens |= {f.package.name, f.installed_version or f.package.version, f.id, *f.fixed_versions}
+    for c in report.checks:
+        tokens |= {c.id, f"{c.path}:{c.line}" if c.line > 0 else c.path}
+    tokens |= {report.facts.reference, report.facts.manifest_digest}
+    return {clean(t) for t in tokens if t}
+
+
+def assert_fits(text: str, width: int, tokens: set[str]) -> None:
+    """Every line fits `width` unless it holds one token longer than that (it then runs past, whole); every token
+    is whole on some line, never split across two."""
+    for line in text.splitlines():
+        assert len(line) <= width or " " not in line.strip(), (width, line)
+    lines = text.splitlines()
+    for token in tokens:
+        assert any(token in line for line in lines), (width, token)

@@ -18,7 +18,7 @@ from rich.console import Console
 from hullscan.findings import ITEMS, BaseImage, CheckFinding, ScanReport
 from hullscan.report import ITEM_TITLES, html, json_report, sarif, table
 
-from . import CREATED_BY, DIFF, SCRIPT_NAME, sample_report
+from . import CREATED_BY, DIFF, SCRIPT_NAME, assert_fits, report_tokens, sample_report
 
 SCHEMA = Path(__file__).parent / "schemas" / "sarif-schema-2.1.0.json"
 
@@ -80,9 +80,9 @@ def full_report(base: BaseImage | None = BASE) -> ScanReport:
 # -- table ----------------------------------------------------------------------------------------------------------
 
 
-def _render(report: ScanReport, width: int = 250) -> str:
+def _render(report: ScanReport, width: int = 250, verbose: bool = False) -> str:
     console = Console(record=True, width=width, file=io.StringIO())
-    table.render_report(report, console)
+    table.render_report(report, console, verbose=verbose)
     return console.export_text()
 
 
@@ -99,27 +99,42 @@ def test_table_has_a_section_per_item_in_order() -> None:
     positions = [text.index(h) for h in headings]
     assert positions == sorted(positions)
     assert text.index("Total: 8 (") < positions[0]  # after the vulnerabilities
-    for heading in ("Severity", "Check", "Where", "Layer", "Details", "Remediation"):
+    for heading in ("Severity", "Check", "Title", "Where", "Layer"):
         assert heading in text[positions[0]:]
 
 
-def test_table_rows_name_check_place_layer_and_remediation() -> None:
+def test_table_rows_name_check_place_layer_and_evidence() -> None:
     text = _render(full_report())
     secret = text[text.index("Sensitive information (2)"):text.index("Malicious files (1)")]
     assert secret.index("CRITICAL") < secret.index("HIGH")  # most severe first
-    assert "aws-access-key-id" in secret and "AWS access key ID" in secret
-    assert f"{HOSTILE_PATH}:3" in secret
-    assert REDACTED in secret and SECRET not in text
+    row = next(line for line in secret.splitlines() if line.startswith("CRITICAL"))
+    assert re.split(r"\s{2,}", row) == ["CRITICAL", "aws-access-key-id", "AWS access key ID", f"{HOSTILE_PATH}:3",
+                                        "2 own"]
+    assert f"\n    {REDACTED}\n" in secret and SECRET not in text  # the evidence, under its row
     assert "config:Env[0]" in secret and "DB_PASSWORD=hu*****" in secret
     assert "2 own" in secret and "1 own" in secret
-    assert "Remove the key from the image and rotate it in IAM." in secret
-    assert "and more words and more" in secret and "…" in secret  # long details are cut
+    # Descriptions and fixes are long: the table shows them with --verbose (JSON and HTML always have them).
+    assert "Remove the key from the image and rotate it in IAM." not in secret and "and more words" not in secret
+    assert "--verbose" in text
     malware = text[text.index("Malicious files (1)"):text.index("File information (1)")]
     assert "tmp/eicar.com:1" in malware and "eicar-test-file" in malware
     files = text[text.index("File information (1)"):text.index("Baseline checks (1)")]
     assert "0 base" in files
     baseline = text[text.index("Baseline checks (1)"):text.index("Software compliance (1)")]
     assert "MEDIUM" in baseline  # "medium" spelt in lower case is still MEDIUM
+
+
+def test_table_verbose_shows_descriptions_and_fixes_under_their_row() -> None:
+    text = _render(full_report(), width=100, verbose=True)
+    secret = text[text.index("Sensitive information (2)"):text.index("Malicious files (1)")].splitlines()
+    row = next(i for i, line in enumerate(secret) if line.startswith("CRITICAL"))
+    under = secret[row + 1:row + 9]
+    assert f"    {REDACTED}" in under
+    assert under[under.index(f"    {REDACTED}") + 1].startswith("    An AWS access key ID and more words")
+    assert all(line.startswith("    ") and len(line) <= 100 for line in under)
+    fix = next(line for line in under if "Fix:" in line)
+    assert fix == "    Fix: Remove the key from the image and rotate it in IAM."
+    assert "--verbose" not in text
 
 
 def test_table_header_names_the_base_image() -> None:
@@ -202,7 +217,7 @@ def test_table_only_vulnerabilities_keeps_its_old_shape() -> None:
 
 
 def test_table_hostile_strings_print_literally() -> None:
-    text = _render(full_report())
+    text = _render(full_report(), verbose=True)
     assert HOSTILE_PATH in text and MARKUP_PATH in text
     assert "USER is \\x1b[2Jroot\\x07 second line" in text  # escaped, newline folded
     assert "\x1b" not in text and "\x07" not in text
@@ -213,13 +228,15 @@ def test_table_hostile_strings_print_literally() -> None:
 
 
 def test_table_fits_narrow_consoles() -> None:
-    for width in (250, 120, 100, 80):
-        text = _render(full_report(), width=width)
-        assert all(len(line) <= width for line in text.splitlines()), width
-        # No column is cropped off the right edge: every section shows its last column's heading.
-        assert text.count("Remediation") == 6, width
-        assert "aws-access-key-id" in text and "Sensitive information (2)" in text
-        assert "…" in text  # the long description is cut
+    report = full_report()
+    for width in (250, 120, 100, 80, 60):
+        for verbose in (False, True):
+            text = _render(report, width=width, verbose=verbose)
+            assert_fits(text, width, report_tokens(report))
+            # No column is cropped off the right edge: what leaves a row is printed under it.
+            headers = [line for line in text.splitlines() if re.match(r"(Severity  )?Check\b", line)]
+            assert len(headers) == 6, width
+            assert "Sensitive information (2)" in text
 
 
 def test_html_uses_the_shared_titles() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime
 
 from rich.console import Console
@@ -16,7 +17,11 @@ from . import (
     MANIFEST,
     MARKUP_NAME,
     MARKUP_TITLE,
+    VENV1,
+    VENV2,
+    assert_fits,
     empty_report,
+    report_tokens,
     sample_report,
 )
 
@@ -25,8 +30,7 @@ ORDER = [  # severity, then package (ecosystem, name, version, path), then id
     ("CRITICAL", "CVE-2023-5678"),  # deb openssl
     ("CRITICAL", "CVE-2021-45046"),  # maven log4j
     ("HIGH", "CVE-2024-6666"),  # npm evil
-    ("HIGH", "CVE-2024-35195"),  # pypi requests, venv1
-    ("HIGH", "CVE-2024-35195"),  # pypi requests, venv2
+    ("HIGH", "CVE-2024-35195"),  # pypi requests, in venv1 and venv2: one row
     ("MEDIUM", "CVE-2022-0001"),
     ("LOW", "CVE-2011-3374"),
     ("UNKNOWN", "CVE-2023-45288"),
@@ -40,16 +44,15 @@ def _render(report: ScanReport | None = None, width: int = 250, now: datetime = 
 
 
 def _rows(text: str) -> list[list[str]]:
-    """The vulnerability rows of a wide rendering, split on the column gaps."""
+    """The vulnerability rows of a wide rendering, split on the column gaps (lines under a row are indented)."""
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("Package ") and "Severity" in line) + 2
     rows = []
     for line in lines[start:]:
         if not line.strip():
             break
-        if line.startswith(" "):  # a cell's second line (the CVSS vector under the rating)
-            continue
-        rows.append([cell.strip() for cell in line.split("   ") if cell.strip()])
+        if not line.startswith(" "):  # lines under a row (a title, a CVSS vector) are indented
+            rows.append(re.split(r"\s{2,}", line.strip()))
     return rows
 
 
@@ -92,17 +95,37 @@ def test_rows_sorted_by_severity_then_package() -> None:
 
 def test_every_cell_of_a_row() -> None:
     rows = {row[6]: row for row in _rows(_render())}
+    # requests is in two places, so the table has a Path column ("-" for packages found in one place only)
     assert rows["CVE-2023-5678 KEV"] == [
         "openssl", "3.0.11-1~deb12u2", "3.0.13-1~deb12u1", "CRITICAL", "9.8 cvss:3.1", "-", "CVE-2023-5678 KEV",
-        "OpenSSL: excessive time spent in DH check / generation with…", "1",
+        "OpenSSL: excessive time spent in DH check / generation with…", "-", "1",
     ]
     assert rows["CVE-2023-45288"] == [
         "stdlib", "1.21.5", "1.21.9, 1.22.2", "UNKNOWN", "-", "-", "CVE-2023-45288", "net/http: memory exhaustion",
-        "-",
+        "-", "-",
     ]
     assert rows["CVE-2011-3374"][:3] == ["bash", "5.2.15-2+b2", "no fix yet"]
     assert rows["CVE-2011-3374"][-1] == "0"
     assert sum("KEV" in row[6] for row in rows.values()) == 1
+
+
+def test_an_advisory_in_several_places_is_one_row_naming_them() -> None:
+    text = _render()
+    [row] = [r for r in _rows(text) if r[6] == "CVE-2024-35195"]
+    assert row[0] == "requests" and row[-2:] == ["2 places", "2"]
+    places = text[text.index("requests 2.31.0 is in 2 places:"):].splitlines()[1:3]
+    assert [line.split() for line in places] == [[VENV1, "(layer", "2)"], [VENV2, "(layer", "2)"]]
+    assert "8 findings in 7 rows" in text
+    assert "Total: 8 (" in text  # the totals count every place, as the JSON lists them
+
+
+def test_a_package_in_one_place_gets_no_path_column() -> None:
+    report = sample_report()
+    report.vulnerabilities = [f for f in report.vulnerabilities if f.package.name != "requests"]
+    report.facts.packages = [p for p in report.facts.packages if p.name != "requests"]
+    text = _render(report)
+    header = next(line for line in text.splitlines() if line.startswith("Package "))
+    assert "Path" not in header and "places" not in text
 
 
 def test_summary_line_and_fixable_count() -> None:
@@ -158,15 +181,24 @@ def test_hostile_strings_print_literally() -> None:
     assert "[link=https://evil.example]click[/link]" in out and "\x1b]8;" not in out  # no hyperlink made
 
 
-def test_fits_narrow_consoles_and_cuts_only_titles() -> None:
-    for width in (100, 80):
+def test_fits_narrow_consoles_and_never_breaks_a_token() -> None:
+    report = sample_report()
+    for width in (250, 160, 120, 100, 80, 60, 40):
         text = _render(width=width)
-        assert all(len(line) <= width for line in text.splitlines()), width
-        assert "…" in text  # titles are cut
-        assert "Total: 8 (CRITICAL: 2" in text
-    text = _render(width=100)
-    assert "OpenSSL: excessive time spent in DH check / generation" not in text
-    assert "CVE-2023-5678 KEV" in text and "CVE-2024-35195" in text  # ids never fold
+        assert_fits(text, width, report_tokens(report))
+        assert "Total: 8 (CRITICAL: 2" in text.replace("\n", " ")
+    # At 80 columns the titles leave the row and are cut, visibly, to the line under it.
+    text = _render(width=80)
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("Package "))
+    assert header.split() == ["Package", "Severity", "ID"]  # the most important columns that fit
+    row = lines.index(next(line for line in lines if line.startswith("openssl ")))
+    assert lines[row].split() == ["openssl", "CRITICAL", "CVE-2023-5678", "KEV"]
+    assert lines[row + 1] == "    Installed: 3.0.11-1~deb12u2   Fixed in: 3.0.13-1~deb12u1   Layer: 1"
+    assert lines[row + 2] == "    Rating: 9.8 cvss:3.1"  # what does not fit on one line goes on the next
+    assert lines[row + 3] == "    OpenSSL: excessive time spent in DH check / generation with large Q paramet…"
+    wide = _render(width=250)
+    assert "OpenSSL: excessive time spent in DH check / generation with…" in wide  # cut at TITLE_WIDTH
 
 
 def test_no_colour_off_a_terminal() -> None:

@@ -1,8 +1,9 @@
 """The `hullscan` command line: a thin front door over the engine (hullscan.pipeline).
 
-Exit codes: 0 success; 2 invalid usage; 3 the image could not be scanned (the message names the cause from the
-failure catalogue and what to do); 4 an internal error. This module imports almost nothing, so `hullscan
-version` answers at once; the commands and their libraries load only when used.
+Exit codes: 0 success; 1 (or --exit-code) a scan's gate tripped; 2 invalid usage (a mistake in an option or a
+file it names); 3 the image could not be scanned (the message names the cause from the failure catalogue and what
+to do); 4 an internal error; 130/143 stopped by Ctrl-C/SIGTERM. This module imports almost nothing, so `hullscan
+version` answers at once; the command tree loads typer alone, and each command its libraries when it runs.
 """
 
 from __future__ import annotations
@@ -24,14 +25,19 @@ def main() -> None:
     if args in (["version"], ["--version"]):
         print(f"hullscan {__version__}")
         return
+    from hullscan.cli.interrupt import Interrupted
     from hullscan.errors import HullscanError
     from hullscan.signals import exit_on_sigterm
 
-    exit_on_sigterm()  # a scan ended by SIGTERM still removes its work directory
+    exit_on_sigterm()  # outside a scan too, SIGTERM unwinds the run (temporary files go) and exits 143
     try:
         from hullscan.cli.commands import app
 
         app()
+    except Interrupted as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
     except HullscanError as exc:
         from hullscan.cli.common import print_error
 

@@ -2,43 +2,68 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from hullscan import __version__
 from hullscan.cli import gate as gate_command
 from hullscan.cli import scan as scan_commands
 from hullscan.cli import serve as serve_command
-from hullscan.cli.common import CacheDirOpt, load_settings
+from hullscan.cli.options import CacheDirOpt, Command, examples, new_app
 from hullscan.cli_base import base_app
 from hullscan.cli_db import db_app
 
-app = typer.Typer(help="hullscan: scan container images for what they hold and what is wrong with it.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-cache_app = typer.Typer(help="Manage the per-layer cache.", no_args_is_help=True)
+app = new_app("hullscan: scan container images for what they hold and what is wrong with it.")
+app.info.epilog = examples(
+    "hullscan db update                    # get the vulnerability data",
+    "hullscan scan alpine:3.20             # every scan item, as a table",
+    "hullscan scan -f json -o report.json app:1.0",
+    "hullscan scan --severity HIGH --exit-code 1 app:1.0   # a CI gate",
+    "hullscan sbom -f spdx-json -o app.spdx.json app:1.0",
+    "hullscan COMMAND -h                   # each command's options",
+)
+cache_app = new_app("Manage the per-layer cache.")
 app.add_typer(cache_app, name="cache")
 app.add_typer(db_app, name="db")
 app.add_typer(base_app, name="base")
-app.command()(scan_commands.sbom)
-app.command()(scan_commands.scan)
-app.command()(scan_commands.rescan)
-app.command()(serve_command.serve)
-app.command()(gate_command.gate)
+app.command(cls=Command, epilog=scan_commands.SBOM_EXAMPLES)(scan_commands.sbom)
+app.command(cls=Command, epilog=scan_commands.SCAN_EXAMPLES,
+            short_help="Scan an image for vulnerabilities, secrets, malware and risky settings.")(scan_commands.scan)
+# Trivy's verb for the same thing: a Trivy user's first command works.
+app.command("image", cls=Command, epilog=scan_commands.SCAN_EXAMPLES,
+            short_help="Same as scan (Trivy's name for it).")(scan_commands.scan)
+app.command(cls=Command)(scan_commands.rescan)
+app.command(cls=Command)(serve_command.serve)
+app.command(cls=Command)(gate_command.gate)
 
 
-@cache_app.command("clean")
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"hullscan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print hullscan's version and exit.")] = False,
+) -> None:
+    """hullscan: scan container images for what they hold and what is wrong with it."""
+
+
+@cache_app.command("clean", cls=Command)
 def cache_clean(cache_dir: CacheDirOpt = None) -> None:
     """Delete every cached layer analysis."""
+    from hullscan.cli.common import load_settings
     from hullscan.layers.cache import LayerCache
 
-    root: Path = load_settings(cache_dir=cache_dir).cache_dir
+    root = load_settings(cache_dir=cache_dir).cache_dir
     removed = LayerCache(root).clean()
-    Console().print(f"removed {removed} cached layer entries from {root}", highlight=False, markup=False)
+    print(f"removed {removed} cached layer entries from {root}")
 
 
-@app.command()
+@app.command(cls=Command)
 def version() -> None:
     """Print hullscan's version."""
     print(f"hullscan {__version__}")

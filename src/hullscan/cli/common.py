@@ -1,12 +1,14 @@
-"""What the commands share: option types, settings from flags, safe printing and the progress display."""
+"""What the commands share when they run: settings from flags, safe printing and the progress display.
+
+Imported inside the commands (it loads Rich and the scan engine); the option types live in `cli.options`.
+"""
 
 from __future__ import annotations
 
 import sys
 import threading
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -21,21 +23,6 @@ if TYPE_CHECKING:
 
     from hullscan.model import LayerInfo
     from hullscan.settings import Settings
-
-PlatformOpt = Annotated[str | None, typer.Option("--platform", help="os/arch or os/arch/variant to pick from an index")]
-OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file")]
-UserOpt = Annotated[str | None, typer.Option("--username", "-u", envvar="HULLSCAN_USERNAME", help="Registry user")]
-PwStdinOpt = Annotated[bool, typer.Option("--password-stdin", help="Read the registry password from stdin")]
-InsecureOpt = Annotated[bool, typer.Option("--insecure", help="Allow plain HTTP and unverified TLS")]
-CaOpt = Annotated[Path | None, typer.Option("--ca-cert", help="CA bundle for the registry's TLS certificate")]
-DockerCfgOpt = Annotated[Path | None, typer.Option("--docker-config", help="Path to a Docker config.json")]
-CacheDirOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Cache directory [default: settings' cache_dir]")]
-NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Analyse every layer afresh; write no cache")]
-MaxImageOpt = Annotated[float, typer.Option("--max-image-size", help="Largest image to scan, in GB")]
-MaxLayerOpt = Annotated[float, typer.Option("--max-layer-size", help="Largest layer to scan, in GB")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output")]
-TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="Stop the scan after this many seconds "
-                                                  "[default: settings' scan_timeout, 3 hours]")]
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -9,12 +9,14 @@ import typer
 
 
 def gate(
-    registry: Annotated[str, typer.Option("--registry", help="Name of the registry (as added to the service) to "
-                                          "stand in front of")],
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="The service's data directory (or set "
-                                                  "HULLSCAN_DATABASE_URL)")] = None,
-    listen: Annotated[str, typer.Option("--listen", help="host:port to listen on")] = "127.0.0.1:5001",
-    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error")] = "info",
+    registry: Annotated[str, typer.Option("--registry", metavar="NAME", help="Name of the registry (as added to "
+                                          "the service) to stand in front of")],
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", metavar="DIR", help="The service's data directory "
+                                                  "(or set HULLSCAN_DATABASE_URL)")] = None,
+    listen: Annotated[str, typer.Option("--listen", metavar="HOST:PORT", help="host:port to listen "
+                                        "on")] = "127.0.0.1:5001",
+    log_level: Annotated[str, typer.Option("--log-level", metavar="LEVEL", help="debug, info, warning or "
+                                           "error")] = "info",
 ) -> None:
     """Proxy a registry and refuse pulls of images its namespace's policy blocks (412, as Harbor does)."""
     import uvicorn

@@ -9,12 +9,13 @@ import typer
 
 
 def serve(
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where the service keeps its database, key, "
-                                                  "layer cache and reports [default: HULLSCAN_DATA_DIR or the user "
-                                                  "data dir]")] = None,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on")] = 8080,
-    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error")] = "info",
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", metavar="DIR", help="Where the service keeps its "
+                                                  "database, key, layer cache and reports [default: "
+                                                  "HULLSCAN_DATA_DIR or the user data dir]")] = None,
+    host: Annotated[str, typer.Option("--host", metavar="ADDRESS", help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", min=1, max=65535, help="Port to listen on")] = 8080,
+    log_level: Annotated[str, typer.Option("--log-level", metavar="LEVEL", help="debug, info, warning or "
+                                           "error")] = "info",
 ) -> None:
     """Run the scan service: registries, images, scans as jobs, policies, the REST API under /api/v1."""
     import uvicorn

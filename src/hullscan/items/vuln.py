@@ -36,6 +36,7 @@ class VulnItem(ScanItem[VulnOptions]):
         store: AdvisoryStore = ctx.state["vuln.store"]
         found = match(report.facts, store, ignore_unfixed=options.ignore_unfixed)
         report.vulnerabilities, report.database = found.vulnerabilities, found.database
+        report.unchecked, report.checked_packages = found.unchecked, found.checked_packages
         report.notes.extend(found.notes)
 
 

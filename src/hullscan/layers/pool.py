@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import pickle
 import shutil
+import signal
 import tempfile
 import threading
 from collections import OrderedDict, deque
@@ -58,6 +59,11 @@ _SETS: OrderedDict[str, list[Analyzer | None]] = OrderedDict()
 
 def _start_worker(workdir: Path, preload: list[tuple[str, bytes]]) -> None:
     global _WORKDIR
+    # Ctrl-C reaches the whole process group, and a service manager's SIGTERM often the whole control group: the
+    # scanning process stops the scan and then closes the pool, so a worker ignores both (it would die mid-batch,
+    # printing a KeyboardInterrupt traceback, or break the pool under the scan that is stopping).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _WORKDIR = workdir
     for key, spec in preload:
         _analyzers(key, spec)

@@ -48,6 +48,10 @@ ITEM_TITLES = {
     "base": "Base image",
 }
 ORIGINS = ("base", "image", "unknown")
+# Warnings that nearly every image gets (a Debian image always has hard links the walker does not follow): the
+# table shows them only when asked (--verbose), so its warnings block keeps its meaning. Every format that is
+# read by programs keeps them all.
+ROUTINE_NOTES = frozenset({"HARDLINK_SKIPPED"})
 
 
 def package_sort_key(pkg: Package) -> tuple[str, str, str, str, str, str, int]:
@@ -121,6 +125,33 @@ def severity_counts(findings: Iterable[VulnFinding]) -> dict[str, int]:
     """Number of findings per severity, every severity present, most severe first."""
     counts = Counter(severity_of(f) for f in findings)
     return {severity: counts[severity] for severity in SEVERITIES}
+
+
+def coverage_words(report: ScanReport) -> str:
+    """``27 of 35 packages (Debian:12: 27, no vulnerability data)``: the packages the vulnerability scan could not
+    check; "" when it checked every package (or did not run)."""
+    if not report.unchecked:
+        return ""
+    missed = sum(gap.packages for gap in report.unchecked)
+    total = len(report.facts.packages)
+    of = f" of {total}" if total >= missed else ""
+    why = "; ".join(f"{gap.scope}: {gap.packages}, {gap.reason}" for gap in report.unchecked)
+    return f"{missed}{of} package{'s' if missed != 1 else ''} ({why})"
+
+
+def coverage_dict(report: ScanReport) -> dict[str, object] | None:
+    """What the vulnerability scan covered, for the formats programs read (None when it did not run): `complete`
+    is false whenever some package could not be checked."""
+    if "vuln" not in report.scanners:
+        return None
+    missed = sum(gap.packages for gap in report.unchecked)
+    return {
+        "complete": not report.unchecked,
+        "packages": len(report.facts.packages),
+        "checked": report.checked_packages,
+        "unchecked": missed,
+        "gaps": [{"scope": g.scope, "packages": g.packages, "reason": g.reason} for g in report.unchecked],
+    }
 
 
 def item_title(item: str) -> str:

@@ -32,7 +32,9 @@ source (findings of one advisory on several packages share it), in the library's
 - properties ``hullscan:kev`` (``true`` for a known exploited vulnerability), ``hullscan:advisory_ids`` and
   ``hullscan:status`` (``fixed`` when every affected package has a fix, else ``affected``).
 
-Ignored findings are left out: the BOM lists the vulnerabilities that remain.
+Ignored findings are left out: the BOM lists the vulnerabilities that remain. ``metadata.properties`` say whether the
+vulnerability scan could check every package (``hullscan:vulnerabilities:complete``, ``...:unchecked`` and one
+``...:unchecked:<scope>`` per OS or ecosystem without data).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ from packageurl import PackageURL
 from hullscan.findings import ScanReport, VulnFinding
 from hullscan.model import ImageFacts, OSInfo, Package
 from hullscan.report import (
+    coverage_dict,
     image_purl,
     is_fixable,
     package_sort_key,
@@ -458,7 +461,23 @@ def build_report_bom(report: ScanReport, *, deterministic: bool = False, timesta
     for finding in sorted_findings(report.vulnerabilities):
         groups.setdefault((finding.id, finding.data_source), []).append(finding)
     bom.vulnerabilities = [_vulnerability(key, group, refs) for key, group in groups.items()]
+    for prop in _coverage_properties(report):
+        bom.metadata.properties.add(prop)
     return bom
+
+
+def _coverage_properties(report: ScanReport) -> list[Property]:
+    """``hullscan:vulnerabilities:complete`` (false when some package could not be checked), the number not
+    checked, and one ``hullscan:vulnerabilities:unchecked:<scope>`` per gap: a short vulnerability list in the BOM
+    is not mistaken for a clean image."""
+    coverage = coverage_dict(report)
+    if coverage is None:
+        return []
+    pairs = [("hullscan:vulnerabilities:complete", "true" if coverage["complete"] else "false"),
+             ("hullscan:vulnerabilities:unchecked", str(coverage["unchecked"]))]
+    pairs += [(f"hullscan:vulnerabilities:unchecked:{gap.scope}", f"{gap.packages} ({gap.reason})")
+              for gap in report.unchecked]
+    return [Property(name=name, value=value) for name, value in pairs]
 
 
 def render_report(report: ScanReport, *, deterministic: bool = False, timestamp: datetime | None = None) -> str:

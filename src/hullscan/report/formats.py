@@ -20,6 +20,7 @@ class RenderOptions:
     width: int | None = None  # table columns; None: the terminal's (or $COLUMNS)
     color: bool | None = None  # None: when writing to a terminal
     show_packages: bool = False  # the table lists the inventory too
+    verbose: bool = False  # the table shows routine warnings and each finding's description and fix
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
     Format("json", "application/json", "json", True, True, "hullscan's own JSON document"),
     Format("sarif", "application/sarif+json", "sarif", True, False, "SARIF 2.1.0, for code-scanning dashboards"),
     Format("cyclonedx", "application/vnd.cyclonedx+json", "cdx.json", True, True, "CycloneDX 1.6 JSON"),
-    Format("spdx", "application/spdx+json", "spdx.json", True, True, "SPDX 2.3 JSON (inventory only)"),
+    Format("spdx-json", "application/spdx+json", "spdx.json", True, True, "SPDX 2.3 JSON (inventory only)"),
+    Format("spdx", "text/spdx", "spdx", True, True, "SPDX 2.3 tag-value (inventory only), as Trivy's -f spdx"),
     Format("html", "text/html", "html", True, False, "a self-contained HTML page"),
     Format("openvex", "application/json", "openvex.json", True, False,
            "OpenVEX: the ignore file's triage of this image, to publish"),
@@ -79,9 +81,9 @@ def _table(report: ScanReport, out: TextIO, options: RenderOptions) -> None:
     console = Console(file=out, width=options.width, no_color=options.color is False, highlight=False,
                       force_terminal=options.color or None)
     if report.kind == "sbom":
-        table.render(report.facts, console)
+        table.render(report.facts, console, verbose=options.verbose)
     else:
-        table.render_report(report, console, show_packages=options.show_packages)
+        table.render_report(report, console, show_packages=options.show_packages, verbose=options.verbose)
 
 
 def _json(report: ScanReport, out: TextIO, options: RenderOptions) -> None:
@@ -96,10 +98,16 @@ def _cyclonedx(report: ScanReport, out: TextIO, options: RenderOptions) -> None:
     _text(out, cyclonedx.render(report.facts) if report.kind == "sbom" else cyclonedx.render_report(report))
 
 
-def _spdx(report: ScanReport, out: TextIO, options: RenderOptions) -> None:
+def _spdx_json(report: ScanReport, out: TextIO, options: RenderOptions) -> None:
     from hullscan.report import spdx
 
     _text(out, spdx.render(report.facts))
+
+
+def _spdx_tag_value(report: ScanReport, out: TextIO, options: RenderOptions) -> None:
+    from hullscan.report import spdx
+
+    _text(out, spdx.render_tag_value(report.facts))
 
 
 def _sarif(report: ScanReport, out: TextIO, options: RenderOptions) -> None:
@@ -121,6 +129,6 @@ def _openvex(report: ScanReport, out: TextIO, options: RenderOptions) -> None:
 
 
 _WRITERS: dict[str, Callable[[ScanReport, TextIO, RenderOptions], None]] = {
-    "table": _table, "json": _json, "sarif": _sarif, "cyclonedx": _cyclonedx, "spdx": _spdx, "html": _html,
-    "openvex": _openvex,
+    "table": _table, "json": _json, "sarif": _sarif, "cyclonedx": _cyclonedx, "spdx-json": _spdx_json,
+    "spdx": _spdx_tag_value, "html": _html, "openvex": _openvex,
 }

@@ -14,6 +14,7 @@ from jinja2 import Environment, select_autoescape
 from hullscan.findings import ITEMS, SEVERITIES, CheckFinding, ScanReport
 from hullscan.report import (
     ITEM_TITLES,
+    coverage_words,
     epss_words,
     rating_words,
     severity_counts,
@@ -51,5 +52,5 @@ def render(report: ScanReport) -> str:
         report=report, facts=report.facts, version=tool_version(), severities=SEVERITIES,
         totals=[(s, totals.get(s, 0)) for s in SEVERITIES], vulns=sorted_findings(report.vulnerabilities, report.order),
         vuln_ran="vuln" in report.scanners, sections=sections, packages=sorted_packages(report.facts),
-        notes=[*report.facts.notes, *report.notes],
+        notes=[*report.facts.notes, *report.notes], unchecked=coverage_words(report),
     )

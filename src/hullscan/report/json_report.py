@@ -74,6 +74,11 @@ to ``notes`` (after the image's), plus::
          "metadata": {"category": "cloud"},            # the detector's extra facts, keys sorted
          "origin": "image"}                            # base | image | unknown (see below)
       ],
+      "ignored_checks": [{...a check..., "reason": "test fixture", "expires": ""}],
+      "coverage": {"complete": false,                # null when the vulnerability scan did not run; false when
+                   "packages": 35, "checked": 8,     # some package could not be checked
+                   "unchecked": 27, "gaps": [{"scope": "Debian:12", "packages": 27,
+                                              "reason": "no vulnerability data"}]},
       "base_image": {"name": "docker.io/library/debian:12", "digest": "sha256:...",
                      "method": "annotation",         # annotation | catalogue
                      "layers": 1,                    # 0 when unknown
@@ -112,6 +117,7 @@ from hullscan.findings import (
     ITEMS,
     BaseImage,
     CheckFinding,
+    IgnoredCheck,
     IgnoredFinding,
     ScanReport,
     SuppressedFinding,
@@ -123,6 +129,7 @@ from hullscan.report import (
     check_severity,
     check_severity_counts,
     checks_by_item,
+    coverage_dict,
     ecosystem_counts,
     finding_origin,
     finding_sort_key,
@@ -363,6 +370,11 @@ def vulnerability_summary(report: ScanReport) -> dict[str, Any]:
     }
 
 
+def _ignored_checks(report: ScanReport) -> list[IgnoredCheck]:
+    order = {id(c): n for n, c in enumerate(sorted_checks(e.check for e in report.ignored_checks))}
+    return sorted(report.ignored_checks, key=lambda e: order[id(e.check)])
+
+
 def report_to_dict(report: ScanReport) -> dict[str, Any]:
     """A scan report as plain JSON-compatible data: the v1 inventory plus findings (see the module docstring)."""
     doc = to_dict(report.facts)
@@ -378,6 +390,9 @@ def report_to_dict(report: ScanReport) -> dict[str, Any]:
     ordered = sorted(report.ignored, key=lambda entry: finding_sort_key(entry.finding))
     doc["ignored"] = [_ignored(entry, base) for entry in ordered]
     doc["checks"] = [_check(c, base) for c in sorted_checks(report.checks)]
+    doc["ignored_checks"] = [{**_check(entry.check, base), "reason": entry.reason, "expires": entry.expires}
+                             for entry in _ignored_checks(report)]
+    doc["coverage"] = coverage_dict(report)
     doc["base_image"] = _base_image(base)
     doc["summary"]["vulnerabilities"] = vulnerability_summary(report)
     doc["summary"]["checks"] = check_summary(report)

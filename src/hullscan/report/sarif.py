@@ -58,6 +58,7 @@ from hullscan.report import (
     check_severity,
     check_severity_counts,
     checks_by_item,
+    coverage_dict,
     finding_origin,
     finding_sort_key,
     information_uri,
@@ -451,6 +452,8 @@ def _run_properties(report: ScanReport) -> dict[str, Any]:
             "sources": list(db.sources),
         },
         "scanners": list(report.scanners),
+        # Packages the vulnerability scan could not check: a short result list is not a clean image.
+        "coverage": coverage_dict(report),
         "summary": {
             "total": len(report.vulnerabilities),
             "bySeverity": severity_counts(report.vulnerabilities),

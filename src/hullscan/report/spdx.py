@@ -1,4 +1,5 @@
-"""SPDX 2.3 JSON rendering of an image's software inventory, built with spdx-tools.
+"""SPDX 2.3 renderings of an image's software inventory, built with spdx-tools: JSON (`render`, the CLI's
+``spdx-json``) and tag-value (`render_tag_value`, the CLI's ``spdx``, as Trivy names them).
 
 - The document DESCRIBES one package for the image (purpose CONTAINER, version = manifest digest, purl
   ``pkg:oci/...`` when known); the image CONTAINS the operating system (purpose OPERATING_SYSTEM) and every
@@ -301,3 +302,13 @@ def render(facts: ImageFacts, *, deterministic: bool = False, created: datetime 
     # Validation is left to callers and tests (validate_full_spdx_document): it costs seconds on big images.
     write_document_to_stream(document, out, validate=False)
     return out.getvalue() + "\n"
+
+
+def render_tag_value(facts: ImageFacts, *, deterministic: bool = False, created: datetime | None = None) -> str:
+    """The same document as `render`, in SPDX's tag-value text form."""
+    from spdx_tools.spdx.writer.tagvalue.tagvalue_writer import write_document_to_stream as write_tag_value
+
+    document = build_document(facts, deterministic=deterministic, created=created)
+    out = io.StringIO()
+    write_tag_value(document, out, validate=False)
+    return out.getvalue()
