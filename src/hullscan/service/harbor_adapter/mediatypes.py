@@ -27,7 +27,7 @@ REPORTS = (*VULNERABILITY_REPORTS, SBOM_REPORT)
 
 SPDX = "application/spdx+json"
 CYCLONEDX = "application/vnd.cyclonedx+json"
-SBOM_FORMATS = {SPDX: "spdx", CYCLONEDX: "cyclonedx"}  # the sbom_media_type -> hullscan's renderer
+SBOM_FORMATS = {SPDX: "spdx-json", CYCLONEDX: "cyclonedx"}  # the sbom_media_type -> hullscan's renderer
 
 
 @dataclass(frozen=True)
