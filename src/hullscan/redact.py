@@ -37,6 +37,12 @@ URL_CREDS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s:@]+:[^/\s@]+@")
 _BUILD_ARGS = re.compile(r"^(?:RUN\s+)?\|(\d+)\s+")
 _SHELLS = (" /bin/sh -c ", " /bin/bash -c ", " /bin/ash -c ", " sh -c ", " bash -c ", " cmd /S /C ", " /bin/sh -o ")
 MAX_EVIDENCE = 400
+# `echo 'root:hunter2' | chpasswd` and `--password hunter2`: a secret with no secret-looking NAME=value around it
+_CHPASSWD = re.compile(r"""(?P<user>[\w.$-]+):(?P<secret>[^\s'":|;]+)(?=['"]?\s*\|\s*(?:sudo\s+)?chpasswd\b)""")
+_PASSWD_STDIN = re.compile(r"""(?P<lead>\becho\s+(?:-[ne]+\s+)?)(?P<secret>'[^']*'|"[^"]*"|[^\s|;]+)"""
+                           r"""(?=\s*\|\s*(?:sudo\s+)?passwd\b[^|;]*--stdin)""")
+_SECRET_OPTION = re.compile(r"""(?P<opt>--[\w-]*(?:password|passwd|token|secret|api-key|apikey)[\w-]*)(?P<sep>=|\s+)"""
+                            r"""(?P<secret>'[^']*'|"[^"]*"|[^\s'"-][^\s;|&]*)""", re.IGNORECASE)
 
 
 def build_arg_keys(created_by: str) -> list[str]:
@@ -72,6 +78,9 @@ def redact_history(created_by: str) -> str:
 
     text = _KV.sub(mask, text)
     text = URL_CREDS.sub(r"\1***@", text)
+    text = _CHPASSWD.sub(r"\g<user>:***", text)
+    text = _PASSWD_STDIN.sub(r"\g<lead>***", text)
+    text = _SECRET_OPTION.sub(_masked_option, text)
     return text if len(text) <= MAX_EVIDENCE else text[: MAX_EVIDENCE - 3] + "..."
 
 
@@ -90,6 +99,12 @@ def redact_config(config: Any) -> Any:
         out["history"] = [{**h, "created_by": redact_history(str(h["created_by"]))}
                           if isinstance(h, dict) and "created_by" in h else h for h in history]
     return out
+
+
+def _masked_option(m: re.Match[str]) -> str:
+    """`--password x` masked; `--password-file /run/x` names where the secret is, not the secret."""
+    last = re.split(r"[-_]", m.group("opt").lower())[-1]
+    return m.group(0) if last.upper() in _NOT_SECRET_LAST or last == "stdin" else f"{m.group('opt')}{m.group('sep')}***"
 
 
 def _masked_env(item: str) -> str:

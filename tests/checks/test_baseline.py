@@ -206,6 +206,24 @@ def test_build_arg_parsing_and_redaction() -> None:
     assert len(redact_history("RUN " + "x" * 1000)) == 400
 
 
+@pytest.mark.parametrize(("line", "secret", "kept"), [
+    ("/bin/sh -c echo 'root:hunter2-x' | chpasswd", "hunter2-x", "root:***"),
+    ('RUN echo "app:Sup3r$ecret" | sudo chpasswd && useradd x', "Sup3r$ecret", "useradd x"),
+    ("/bin/sh -c echo hunter2-x | passwd --stdin root", "hunter2-x", "passwd --stdin root"),
+    ("RUN mysqladmin --password=hunter2-x create db", "hunter2-x", "--password=*** create db"),
+    ("RUN vault login --token s.hunter2x && curl --api-key 'k-hunter2x' https://h", "hunter2x", "https://h"),
+])
+def test_history_passwords_given_to_commands_are_masked(line: str, secret: str, kept: str) -> None:
+    shown = redact_history(line)
+    assert secret not in shown and kept in shown
+
+
+def test_history_without_secrets_is_unchanged() -> None:
+    for line in ("RUN apt-get install -y --no-install-recommends passwd", "RUN chpasswd --help",
+                 "RUN useradd --password-file /run/x app", "RUN echo a:b > /etc/x"):
+        assert redact_history(line) == line
+
+
 @pytest.mark.parametrize(("ports", "expect"), [
     ({"22/tcp": {}, "2375/tcp": {}, "8080/tcp": {}}, {"22": "MEDIUM", "2375": "HIGH"}),
     ({"23/tcp": {}, "5900/tcp": {}, "3389/tcp": {}}, {"23": "HIGH", "5900": "MEDIUM", "3389": "MEDIUM"}),
