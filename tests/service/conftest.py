@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,18 @@ def make_settings(tmp_path: Path, database_url: str, **kw: Any) -> Settings:
     return settings
 
 
+@contextmanager
+def running(settings: Settings) -> Iterator[TestClient]:
+    """The app started (lifespan: migrations, admin, executor, scheduler) with a client logged in as admin;
+    `client.app.state.service` is its Service."""
+    with TestClient(create_app(settings)) as client:
+        client.auth = ADMIN
+        yield client
+
+
 @pytest.fixture
 def api(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
-    app = create_app(make_settings(tmp_path, database_url))
-    with TestClient(app) as client:
-        client.auth = ADMIN
+    with running(make_settings(tmp_path, database_url)) as client:
         yield client
 
 
