@@ -91,7 +91,9 @@ class Hold:
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, *, upstream_auth: tuple[str, str] | None = None) -> None:
+    def __init__(self, upstream: str, *, upstream_auth: tuple[str, str] | None = None, port: int = 0) -> None:
+        """`port`: listen there (a registry that comes up where a client already looks); 0 picks a free one."""
+        self.listen_port = port
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname or parts.hostname not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the fault proxy only forwards to plain-HTTP loopback servers")
@@ -120,7 +122,7 @@ class FaultProxy:
 
             do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.listen_port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True, name="fault-proxy").start()
         return self

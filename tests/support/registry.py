@@ -278,12 +278,13 @@ def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryS
 
 @pytest.fixture
 def fault_proxy() -> Iterator[Callable[..., FaultProxy]]:
-    """Factory: fault_proxy(upstream_server_or_url, upstream_auth=None) -> a started FaultProxy."""
+    """Factory: fault_proxy(upstream_server_or_url, upstream_auth=None, port=0) -> a started FaultProxy."""
     proxies: list[FaultProxy] = []
 
-    def make(upstream: RegistryServer | str, upstream_auth: tuple[str, str] | None = None) -> FaultProxy:
+    def make(upstream: RegistryServer | str, upstream_auth: tuple[str, str] | None = None,
+             port: int = 0) -> FaultProxy:
         url = upstream.url if isinstance(upstream, RegistryServer) else upstream
-        p = FaultProxy(url, upstream_auth=upstream_auth).start()
+        p = FaultProxy(url, upstream_auth=upstream_auth, port=port).start()
         proxies.append(p)
         return p
 
