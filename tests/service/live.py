@@ -53,7 +53,8 @@ class LiveService:
 
     def client(self, **kw: Any) -> httpx.Client:
         kw.setdefault("auth", ADMIN)
-        return httpx.Client(base_url=self.url, timeout=30, **kw)
+        kw.setdefault("timeout", 30)
+        return httpx.Client(base_url=self.url, **kw)
 
     def stop(self) -> None:
         self.server.should_exit = True
