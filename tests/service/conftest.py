@@ -12,8 +12,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from hullscan.service.api.app import create_app
+from hullscan.service.core import Service
+from hullscan.service.passwords import new_token, token_hash
+from hullscan.service.storage.models import ApiToken, User
 from hullscan.settings import Settings
 from hullscan.vulndb.store import build_from_paths
 from tests.support.postgres import PostgresServer
@@ -42,12 +46,33 @@ def make_settings(tmp_path: Path, database_url: str, **kw: Any) -> Settings:
     return settings
 
 
+class TokenAuth(httpx.Auth):
+    """`Authorization: Bearer <API token>` (a request's own `auth=` replaces it, `auth=None` drops it)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        yield request
+
+
+def admin_token(svc: Service) -> TokenAuth:
+    """An API token of the user admin, made in the database: what scripts use. Tests send it rather than the
+    password, which costs an Argon2 verification at every request (as it should)."""
+    token = new_token()
+    with svc.db.session() as session:
+        admin = session.scalars(select(User).where(User.username == ADMIN[0])).one()
+        session.add(ApiToken(user_id=admin.id, name="tests", token_hash=token_hash(token), prefix=token[:8]))
+    return TokenAuth(token)
+
+
 @contextmanager
 def running(settings: Settings) -> Iterator[TestClient]:
-    """The app started (lifespan: migrations, admin, executor, scheduler) with a client logged in as admin;
+    """The app started (lifespan: migrations, admin, executor, scheduler) with a client acting as admin;
     `client.app.state.service` is its Service."""
     with TestClient(create_app(settings)) as client:
-        client.auth = ADMIN
+        client.auth = admin_token(client.app.state.service)  # type: ignore[attr-defined]
         yield client
 
 

@@ -19,7 +19,7 @@ import uvicorn
 from hullscan.service.api.app import create_app
 from hullscan.service.core import Service
 from hullscan.settings import Settings
-from tests.service.conftest import ADMIN
+from tests.service.conftest import ADMIN, admin_token
 from tests.support.registry import free_port
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -52,7 +52,9 @@ class LiveService:
         return self
 
     def client(self, **kw: Any) -> httpx.Client:
-        kw.setdefault("auth", ADMIN)
+        """A client acting as admin (with an API token) unless told otherwise."""
+        if "auth" not in kw:
+            kw["auth"] = admin_token(self.service)
         kw.setdefault("timeout", 30)
         return httpx.Client(base_url=self.url, **kw)
 

@@ -141,7 +141,8 @@ def test_distribution_events_that_are_not_image_pushes_are_ignored(api: TestClie
     by_digest = _distribution_push("team/app", "", "sha256:" + "c" * 64)
     pull = _distribution_push("team/app", "1", "sha256:" + "d" * 64)
     pull["events"][0]["action"] = "pull"
-    for body in (layer, by_digest, pull, {"events": []}):
+    too_long = _distribution_push("team/app", "t" * 300, "sha256:" + "e" * 64)  # no registry takes such a tag
+    for body in (layer, by_digest, pull, too_long, {"events": []}):
         answer = _hook(api, f"/api/v1/hooks/distribution/{reg['id']}", body, **auth)
         assert answer.status_code == 200 and answer.json()["images"] == [], body
     assert api.get("/api/v1/images", params={"registry": reg["id"]}).json() == []

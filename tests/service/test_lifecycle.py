@@ -178,7 +178,7 @@ def test_an_unreachable_registry_is_retried_with_backoff(tmp_path: Path, databas
                 break
             time.sleep(0.05)
         assert (waiting["state"], waiting["cause"]) == ("queued", None), waiting
-        assert waiting["progress_text"].startswith("retrying in 0.5 s")
+        assert waiting["progress_text"].startswith("retrying in 0.5 s") and waiting["retry_at"] is not None
         back = fault_proxy(registry, port=port)  # the registry comes back where it was
         done = wait_for(api, started["id"])
         assert done["state"] == "succeeded" and done["digest"] == digest and done["attempts"] >= 2, done

@@ -108,15 +108,21 @@ def test_a_daily_schedule_fires_once_per_run_in_its_zone(svc: Service) -> None:
 def test_a_disabled_schedule_and_a_registry_wide_one(svc: Service) -> None:
     registry_id, _ = _images(svc)
     with svc.db.session() as session:
+        # A zone this machine's time-zone database does not know (saved when it did): disabled, the others go on.
+        unknown = Schedule(registry_id=registry_id, action="scan", cron="0 * * * *", timezone="Mars/Olympus",
+                           next_run_at=at("2026-07-01T10:00:00"))
         session.add_all([Schedule(registry_id=registry_id, action="scan", cron="0 * * * *", enabled=False,
-                                  next_run_at=at("2026-07-01T10:00:00")),
+                                  next_run_at=at("2026-07-01T10:00:00")), unknown,
                          Schedule(registry_id=registry_id, action="scan", cron="0 * * * *")])  # next run not set yet
     scheduler = Scheduler(svc.db, svc.box, svc.settings)
     assert scheduler.tick(at("2026-07-01T10:30:00")) == []  # the disabled one never fires; the other gets 11:00
     fired = scheduler.tick(at("2026-07-01T11:00:00"))
-    assert len(fired) == 1
+    assert len(fired) == 1 and unknown.id not in fired
     with svc.db.session() as session:
         assert len(session.scalars(select(Scan.id)).all()) == 4  # every namespace's present tagged images
+        broken = session.get(Schedule, unknown.id)
+        assert broken is not None and broken.enabled is False and broken.last_outcome is not None
+        assert broken.last_outcome["state"] == "failed" and "Mars/Olympus" in broken.last_outcome["cause"]["message"]
 
 
 def test_manual_scans_go_first(svc: Service) -> None:

@@ -193,7 +193,7 @@ def apply_events(session: Session, registry: Registry, events: list[Event | None
     outcome = HookOutcome(received=len(events))
     sync = SyncOutcome()
     for event in events:
-        if event is None:
+        if event is None or not _storable(event):
             outcome.ignored += 1
         elif event.action == "push":
             remote = RemoteImage(first_segment(event.repository), event.repository, event.tag, event.digest,
@@ -207,6 +207,14 @@ def apply_events(session: Session, registry: Registry, events: list[Event | None
     log.info("registry %s events: %d received, %d images, %d removed, %d scans queued", registry.id,
              outcome.received, len(outcome.images), outcome.removed, len(outcome.queued))
     return outcome
+
+
+def _storable(event: Event) -> bool:
+    """Fits the image table (names a registry would accept do); a push names a tag or a digest."""
+    if not event.repository or len(event.repository) > 512 or len(event.tag or "") > 256 or \
+            len(event.digest or "") > 160:
+        return False
+    return event.action != "push" or bool(event.tag or event.digest)
 
 
 def _mark_absent(session: Session, registry_id: int, event: Event) -> int:

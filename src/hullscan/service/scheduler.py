@@ -108,7 +108,7 @@ class Scheduler:
         with self.db.session() as session:
             for schedule in session.scalars(select(Schedule).where(Schedule.enabled,
                                                                    Schedule.next_run_at.is_(None))):
-                schedule.next_run_at = next_run(schedule.cron, schedule.timezone, at)
+                schedule.next_run_at = _following(schedule, at)
             due = session.execute(select(Schedule.id, Schedule.next_run_at).where(
                 Schedule.enabled, Schedule.next_run_at <= at).order_by(Schedule.next_run_at)).all()
         fired = []
@@ -123,7 +123,9 @@ class Scheduler:
             schedule = session.get(Schedule, schedule_id)
             if schedule is None:
                 return False
-            following = next_run(schedule.cron, schedule.timezone, at)
+            following = _following(schedule, at)
+            if not schedule.enabled:
+                return False  # its cron no longer reads (see _following)
             done = session.execute(update(Schedule).where(Schedule.id == schedule_id, Schedule.next_run_at == planned)
                                    .values(last_run_at=at, next_run_at=following,
                                            last_outcome={"state": "running"})
@@ -209,6 +211,21 @@ class Scheduler:
             schedule = session.get(Schedule, schedule_id)
             if schedule is not None:
                 schedule.last_outcome = {**outcome, "finished_at": now().isoformat()}
+
+
+def _following(schedule: Schedule, at: dt.datetime) -> dt.datetime | None:
+    """The schedule's next run after `at`. A cron or zone that no longer reads (checked when it was saved, so
+    only a changed time-zone database gets here) disables the schedule, saying why, rather than stopping every
+    other schedule's tick."""
+    try:
+        return next_run(schedule.cron, schedule.timezone, at)
+    except ValueError as exc:
+        log.warning("schedule %s disabled: %s", schedule.id, exc)
+        schedule.enabled = False
+        schedule.last_outcome = {"state": "failed", "cause": {"code": "INVALID_REQUEST", "message": str(exc),
+                                                              "solution": "Correct the schedule's cron and time zone, "
+                                                              "then enable it again."}}
+        return None
 
 
 def _failed(exc: HullscanError) -> dict[str, Any]:

@@ -287,6 +287,8 @@ class ScanOut(BaseModel):
     cause: Cause | None
     counts: dict[str, Any] | None
     database_built_at: str | None
+    retry_at: dt.datetime | None = Field(None, description="A queued retry after a transient registry failure "
+                                         "starts no sooner than this")
 
 
 class DiffFinding(BaseModel):
@@ -399,7 +401,7 @@ class ScheduleIn(Strict):
     action: Literal["scan", "sync", "db-update"] = Field(
         "scan", description="scan: every present tagged image of the registry or namespace; sync: synchronise the "
         "registry; db-update: update the vulnerability database (and re-evaluate stored results)")
-    registry: int | None = Field(None, ge=1, description="Required for scan and sync; none for db-update")
+    registry: int | None = Field(None, ge=1, le=MAX_ID, description="Required for scan and sync; none for db-update")
     namespace: str | None = Field(None, min_length=1, max_length=256,
                                   description="Only this namespace's images (scan schedules)")
     cron: str = Field(min_length=1, max_length=128, examples=["0 2 * * *"],

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from hullscan.service.api.auth import db_session, service
 from hullscan.service.api.errors import ApiError
+from hullscan.service.api.schemas import MAX_ID
 from hullscan.service.core import Service
 from hullscan.service.hooks import (
     DistributionEnvelope,
@@ -58,9 +59,10 @@ def _presented(request: Request) -> str | None:
     return header or None
 
 
-def hook_registry(registry_id: int, request: Request, session: Session = Depends(db_session)) -> Registry:  # noqa: B008
+def hook_registry(request: Request, registry_id: int = Path(ge=1),
+                  session: Session = Depends(db_session)) -> Registry:  # noqa: B008
     """The registry whose hook token was presented (401 otherwise; an unknown registry looks the same)."""
-    registry = session.get(Registry, registry_id)
+    registry = session.get(Registry, registry_id) if registry_id <= MAX_ID else None
     if not token_matches(registry, _presented(request)):
         raise ApiError("UNAUTHORIZED", "the hook token is missing or wrong; send the registry's hook_token "
                        "(Authorization: Bearer <token>, or X-JFrog-Event-Auth for Artifactory)")

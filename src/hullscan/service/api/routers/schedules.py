@@ -8,9 +8,9 @@ and database updates touch more than one namespace, so they are the admins' alon
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,12 +19,13 @@ from hullscan.service.api.auth import MAINTAINER, VIEWER, Principal, db_session,
 from hullscan.service.api.errors import ApiError, not_found
 from hullscan.service.api.paging import Page, page_params, paginate
 from hullscan.service.api.routers.registries import get_namespace, get_registry
-from hullscan.service.api.schemas import ScheduleIn, ScheduleOut, SchedulePatch
+from hullscan.service.api.schemas import MAX_ID, ScheduleIn, ScheduleOut, SchedulePatch
 from hullscan.service.core import Service
 from hullscan.service.scheduler import ACTIONS, next_run
 from hullscan.service.storage.models import Namespace, Schedule, now
 
 router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"])
+ScheduleId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def schedule_out(session: Session, s: Schedule) -> ScheduleOut:
@@ -62,7 +63,7 @@ def _next(cron: str, zone: str) -> dt.datetime:
 
 @router.get("", response_model=list[ScheduleOut], summary="List schedules")
 def list_schedules(request: Request, response: Response, page: Page = Depends(page_params),  # noqa: B008
-                   registry: int | None = Query(None, ge=1),
+                   registry: int | None = Query(None, ge=1, le=MAX_ID),
                    action: str | None = Query(None, description=f"One of {', '.join(ACTIONS)}"),
                    who: Principal = Depends(principal), session: Session = Depends(db_session)) -> Any:  # noqa: B008
     query = select(Schedule)
@@ -106,13 +107,13 @@ def create_schedule(body: ScheduleIn, who: Principal = Depends(principal),  # no
 
 
 @router.get("/{schedule_id}", response_model=ScheduleOut, summary="A schedule, its last run and its next")
-def get_schedule(schedule_id: int, who: Principal = Depends(principal),  # noqa: B008
+def get_schedule(schedule_id: ScheduleId, who: Principal = Depends(principal),  # noqa: B008
                  session: Session = Depends(db_session)) -> Any:  # noqa: B008
     return schedule_out(session, _visible(session, who, schedule_id))
 
 
 @router.patch("/{schedule_id}", response_model=ScheduleOut, summary="Change a schedule's cron, zone or state")
-def patch_schedule(schedule_id: int, body: SchedulePatch, who: Principal = Depends(principal),  # noqa: B008
+def patch_schedule(schedule_id: ScheduleId, body: SchedulePatch, who: Principal = Depends(principal),  # noqa: B008
                    svc: Service = Depends(service), session: Session = Depends(db_session)) -> Any:  # noqa: B008
     schedule = _visible(session, who, schedule_id)
     require(who, schedule, MAINTAINER)
@@ -127,7 +128,7 @@ def patch_schedule(schedule_id: int, body: SchedulePatch, who: Principal = Depen
 
 
 @router.delete("/{schedule_id}", status_code=204, summary="Delete a schedule")
-def delete_schedule(schedule_id: int, who: Principal = Depends(principal),  # noqa: B008
+def delete_schedule(schedule_id: ScheduleId, who: Principal = Depends(principal),  # noqa: B008
                     session: Session = Depends(db_session)) -> Response:  # noqa: B008
     schedule = _visible(session, who, schedule_id)
     require(who, schedule, MAINTAINER)
@@ -140,7 +141,7 @@ def delete_schedule(schedule_id: int, who: Principal = Depends(principal),  # no
 
 @router.post("/{schedule_id}/run", status_code=202, response_model=ScheduleOut,
              summary="Run a schedule now (its next regular run stays as planned)")
-def run_now(schedule_id: int, who: Principal = Depends(principal), svc: Service = Depends(service),  # noqa: B008
+def run_now(schedule_id: ScheduleId, who: Principal = Depends(principal), svc: Service = Depends(service),  # noqa: B008
             session: Session = Depends(db_session)) -> Any:  # noqa: B008
     schedule = _visible(session, who, schedule_id)
     require(who, schedule, MAINTAINER)
