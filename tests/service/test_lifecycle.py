@@ -243,3 +243,24 @@ def test_concurrent_scans_sharing_a_base_layer_walk_it_once(api: TestClient, reg
     assert wait_for(api, second["id"])["state"] == "succeeded"
     assert proxy.count(rf"/blobs/{base_blob}", method="GET") == 1
     assert counting.puts[base_diff] == 1
+
+
+def test_the_same_digest_queued_twice_runs_once(lifecycle: TestClient, registry: RegistryServer,
+                                                fault_proxy: ProxyFactory, request: pytest.FixtureRequest) -> None:
+    api, ns = lifecycle, f"twice{request.node.callspec.id}"
+    img = app_image(341)
+    push(registry, f"{ns}/app", "1.0", img)
+    push(registry, f"{ns}/app", "latest", img)  # the same digest under a second tag
+    proxy = fault_proxy(registry)
+    stall = proxy.stall(rf"/blobs/{layer_digest(img)}")
+    registry_id, images = connect(api, proxy.url)
+    first = scan(api, images[f"{ns}/app:1.0"])
+    again = scan(api, images[f"{ns}/app:1.0"])  # still queued, or running (held): the same scan either way
+    assert again["id"] == first["id"]
+    assert stall.wait_stalled()
+    other_tag = scan(api, images[f"{ns}/app:latest"])
+    assert other_tag["id"] == first["id"] and other_tag["state"] == "running"
+    stall.release()
+    assert wait_for(api, first["id"])["state"] == "succeeded"
+    assert api.get("/api/v1/scans", params={"registry": registry_id}).headers["X-Total-Count"] == "1"
+    assert proxy.count(rf"/blobs/{layer_digest(img)}", method="GET") == 1
