@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +26,6 @@ from tests.vulndb.osvserver import OSVBucket, bucket_from_extract
 pytestmark = pytest.mark.timeout(300)
 
 
-@pytest.fixture
-def bucket(tmp_path: Path) -> Iterator[OSVBucket]:
-    server = OSVBucket(bucket_from_extract(tmp_path / "bucket")).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def _wait_update(api: TestClient, timeout: float = 120) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
@@ -46,7 +37,9 @@ def _wait_update(api: TestClient, timeout: float = 120) -> dict[str, Any]:
 
 def test_database_update_reevaluates_without_downloading(registry: RegistryServer, tmp_path: Path,
                                                          fault_proxy: Callable[..., FaultProxy],
-                                                         bucket: OSVBucket) -> None:
+                                                         request: pytest.FixtureRequest) -> None:
+    bucket = OSVBucket(bucket_from_extract(tmp_path / "bucket")).start()  # the whole extract, Alpine included
+    request.addfinalizer(bucket.stop)
     without_alpine = tmp_path / "extract"
     for folder in OSV_EXTRACT.iterdir():
         if folder.name != "Alpine":
