@@ -17,7 +17,7 @@ from sqlalchemy import select
 from hullscan.service.api.app import create_app
 from hullscan.service.core import Service
 from hullscan.service.passwords import new_token, token_hash
-from hullscan.service.storage.models import ApiToken, User
+from hullscan.service.storage.models import ApiToken, Image, Namespace, Registry, User
 from hullscan.settings import Settings
 from hullscan.vulndb.store import build_from_paths
 from tests.support.postgres import PostgresServer
@@ -113,3 +113,32 @@ def wait_sync(client: httpx.Client | TestClient, registry_id: int, timeout: floa
         if reg["last_sync"]["state"] in ("succeeded", "failed") or time.monotonic() > deadline:
             return reg
         time.sleep(0.1)
+
+
+@pytest.fixture
+def svc(tmp_path: Path, database_url: str) -> Iterator[Service]:
+    """A service whose database is ready, with nothing started: the test drives it."""
+    service = Service(make_settings(tmp_path, database_url), scheduler=False)
+    service.db.migrate()
+    try:
+        yield service
+    finally:
+        service.db.close()
+
+
+def seed_images(service: Service) -> tuple[int, int]:
+    """A registry with namespace team (3 present tagged images, one absent, one untagged) and namespace other."""
+    with service.db.session() as session:
+        registry = Registry(name="r", type="distribution", url="http://127.0.0.1:9")
+        session.add(registry)
+        session.flush()
+        team, other = Namespace(registry_id=registry.id, name="team"), Namespace(registry_id=registry.id, name="other")
+        session.add_all([team, other])
+        session.flush()
+        rows = [("team/a", "1", True), ("team/a", "2", True), ("team/b", "1", True), ("team/b", "old", False),
+                ("team/c", None, True), ("other/x", "1", True)]
+        for n, (repo, tag, present) in enumerate(rows):
+            ns = team if repo.startswith("team/") else other
+            session.add(Image(registry_id=registry.id, namespace_id=ns.id, repository=repo, present=present,
+                              reference=tag or f"sha256:{n:064d}", tag=tag, digest=f"sha256:{n:064d}"))
+        return registry.id, team.id

@@ -4,8 +4,9 @@ global cap in all), none lost, all finished.
 200 distinct small images sharing a base layer are uploaded to the real registry through its API. The service
 (Uvicorn on a loopback port) knows that registry twice, by two addresses, so the per-registry and the global caps
 both bind: at most 3 scans per registry and 5 in all. Requests carry an API token, as a script's would. The
-running counts are measured twice: by instrumenting the runner (scans inside ScanRunner.run, per registry) and by
-polling the database's `running` rows. The figures are printed (run with -s to see them)."""
+running counts are measured twice: by instrumenting the runner (from the start of ScanRunner.run until the outcome
+is written, per registry) and by polling the database's `running` rows. The figures are printed (run with -s to
+see them)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class Peaks:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.now: Counter[int] = Counter()
+        self.inside: dict[int, int] = {}  # scan id -> registry id
         self.per_registry: Counter[int] = Counter()
         self.total = 0
 
@@ -46,14 +48,17 @@ class Peaks:
                 self.per_registry[registry_id] = max(self.per_registry[registry_id], n)
             self.total = max(self.total, sum(counts.values()))
 
-    def enter(self, registry_id: int) -> None:
+    def enter(self, scan_id: int, registry_id: int) -> None:
         with self.lock:
+            self.inside[scan_id] = registry_id
             self.now[registry_id] += 1
         self.record(dict(self.now))
 
-    def leave(self, registry_id: int) -> None:
+    def leave(self, scan_id: int) -> None:
         with self.lock:
-            self.now[registry_id] -= 1
+            registry_id = self.inside.pop(scan_id, None)
+            if registry_id is not None:
+                self.now[registry_id] -= 1
 
 
 def test_200_scan_requests_at_once_within_the_caps(registry: RegistryServer, tmp_path: Path) -> None:
@@ -65,19 +70,28 @@ def test_200_scan_requests_at_once_within_the_caps(registry: RegistryServer, tmp
     try:
         svc = live.service
         inside, polled = Peaks(), Peaks()
+        # A scan counts from the moment its runner starts until its outcome is about to be written: the moment
+        # after, it no longer runs and the dispatcher may start the next one.
         runner = svc.executor.runner  # type: ignore[attr-defined]
-        real_run = runner.run
+        real_run, real_finish, real_retry = runner.run, runner.jobs.finish, runner.jobs.retry_later
 
-        def instrumented(scan_id: int, worker: str, cancel: CancelToken) -> str:
+        def run(scan_id: int, worker: str, cancel: CancelToken) -> str:
             with svc.db.session() as session:
-                registry_id = session.scalars(select(Scan.registry_id).where(Scan.id == scan_id)).one()
-            inside.enter(registry_id)
+                inside.enter(scan_id, session.scalars(select(Scan.registry_id).where(Scan.id == scan_id)).one())
             try:
                 return real_run(scan_id, worker, cancel)  # type: ignore[no-any-return]
             finally:
-                inside.leave(registry_id)
+                inside.leave(scan_id)
 
-        runner.run = instrumented
+        def finish(scan_id: int, *args: Any, **kwargs: Any) -> bool:
+            inside.leave(scan_id)
+            return real_finish(scan_id, *args, **kwargs)  # type: ignore[no-any-return]
+
+        def retry_later(scan_id: int, *args: Any, **kwargs: Any) -> bool:
+            inside.leave(scan_id)
+            return real_retry(scan_id, *args, **kwargs)  # type: ignore[no-any-return]
+
+        runner.run, runner.jobs.finish, runner.jobs.retry_later = run, finish, retry_later
         done = threading.Event()
 
         def poll() -> None:
@@ -98,8 +112,12 @@ def test_200_scan_requests_at_once_within_the_caps(registry: RegistryServer, tmp
             watcher.start()
             started = time.monotonic()
 
+            clients = threading.local()  # one client (one connection) per sender, as separate scripts would have
+
             def ask(image_id: int) -> dict[str, Any]:
-                answer = api.post("/api/v1/scans", json={"image_id": image_id})
+                if not hasattr(clients, "api"):
+                    clients.api = live.client(auth=api.auth, timeout=120)
+                answer = clients.api.post("/api/v1/scans", json={"image_id": image_id})
                 assert answer.status_code == 202, answer.text
                 return answer.json()  # type: ignore[no-any-return]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,8 +16,8 @@ from sqlalchemy import select
 from hullscan.service.core import Service
 from hullscan.service.passwords import hash_password
 from hullscan.service.scheduler import Scheduler, next_run
-from hullscan.service.storage.models import Image, Membership, Namespace, Registry, Scan, Schedule, User
-from tests.service.conftest import make_settings, running, wait_for, wait_sync
+from hullscan.service.storage.models import Image, Membership, Scan, Schedule, User
+from tests.service.conftest import make_settings, running, seed_images, wait_for, wait_sync
 from tests.service.images import app_image, push
 from tests.support.registry import RegistryServer
 
@@ -41,37 +40,8 @@ def test_next_run_reads_the_cron_in_its_zone() -> None:
             next_run(bad, zone, at("2026-07-01T10:00:00"))
 
 
-@pytest.fixture
-def svc(tmp_path: Path, database_url: str) -> Iterator[Service]:
-    """A service whose database is ready, with nothing started: the test drives the scheduler's clock."""
-    service = Service(make_settings(tmp_path, database_url), scheduler=False)
-    service.db.migrate()
-    try:
-        yield service
-    finally:
-        service.db.close()
-
-
-def _images(service: Service) -> tuple[int, int]:
-    """A registry with namespace team (3 present tagged images, one absent, one untagged) and namespace other."""
-    with service.db.session() as session:
-        registry = Registry(name="r", type="distribution", url="http://127.0.0.1:9")
-        session.add(registry)
-        session.flush()
-        team, other = Namespace(registry_id=registry.id, name="team"), Namespace(registry_id=registry.id, name="other")
-        session.add_all([team, other])
-        session.flush()
-        rows = [("team/a", "1", True), ("team/a", "2", True), ("team/b", "1", True), ("team/b", "old", False),
-                ("team/c", None, True), ("other/x", "1", True)]
-        for n, (repo, tag, present) in enumerate(rows):
-            ns = team if repo.startswith("team/") else other
-            session.add(Image(registry_id=registry.id, namespace_id=ns.id, repository=repo, present=present,
-                              reference=tag or f"sha256:{n:064d}", tag=tag, digest=f"sha256:{n:064d}"))
-        return registry.id, team.id
-
-
 def test_a_daily_schedule_fires_once_per_run_in_its_zone(svc: Service) -> None:
-    registry_id, team_id = _images(svc)
+    registry_id, team_id = seed_images(svc)
     created = at("2026-07-01T10:00:00")
     with svc.db.session() as session:
         schedule = Schedule(registry_id=registry_id, namespace_id=team_id, action="scan", cron="0 2 * * *",
@@ -106,7 +76,7 @@ def test_a_daily_schedule_fires_once_per_run_in_its_zone(svc: Service) -> None:
 
 
 def test_a_disabled_schedule_and_a_registry_wide_one(svc: Service) -> None:
-    registry_id, _ = _images(svc)
+    registry_id, _ = seed_images(svc)
     with svc.db.session() as session:
         # A zone this machine's time-zone database does not know (saved when it did): disabled, the others go on.
         unknown = Schedule(registry_id=registry_id, action="scan", cron="0 * * * *", timezone="Mars/Olympus",
@@ -127,7 +97,7 @@ def test_a_disabled_schedule_and_a_registry_wide_one(svc: Service) -> None:
 
 def test_manual_scans_go_first(svc: Service) -> None:
     """Whatever the order they were queued in: manual, push, sync, scheduled, re-evaluation."""
-    registry_id, _ = _images(svc)
+    registry_id, _ = seed_images(svc)
     jobs = svc.jobs
     with svc.db.session() as session:
         images = session.scalars(select(Image).order_by(Image.id)).all()[:5]
@@ -164,7 +134,7 @@ def _user(client: TestClient, name: str, roles: dict[int, str]) -> tuple[str, st
 
 def test_schedules_api_and_who_may_use_it(api: TestClient) -> None:
     svc: Service = api.app.state.service  # type: ignore[attr-defined]
-    registry_id, team_id = _images(svc)
+    registry_id, team_id = seed_images(svc)
     maintainer = _user(api, "maya", {team_id: "maintainer"})
     viewer = _user(api, "vic", {team_id: "viewer"})
     outsider = _user(api, "olga", {})
