@@ -71,8 +71,6 @@ class Settings(BaseSettings):
                                      "e.g. 50GB")
     max_layer_size: ByteSize = Field(ByteSize(10 * 10**9), gt=0, description="Largest layer the service scans, "
                                      "e.g. 10GB")
-    db_base_url: str | None = Field(None, description="OSV bucket the service updates its vulnerability database "
-                                    "from [default: OSV's public bucket]")
     # Harbor reads Refresh-After as an 8-bit integer, hence at most 127.
     harbor_refresh_after: int = Field(5, ge=1, le=127, description="Seconds the Harbor scanner adapter tells "
                                       "Harbor to wait before asking again for a report still being made")

@@ -72,11 +72,11 @@ def test_stop_a_running_and_a_queued_scan(lifecycle: TestClient, registry: Regis
     push(registry, f"{ns}/app", "slow", slow)
     push(registry, f"{ns}/app", "other", other)
     proxy = fault_proxy(registry)
-    stall = proxy.stall(rf"/blobs/{layer_digest(slow)}")
+    held = proxy.hold(rf"/blobs/{layer_digest(slow)}")
     registry_id, images = connect(api, proxy.url)
 
     first = scan(api, images[f"{ns}/app:slow"])
-    assert stall.wait_stalled()
+    assert held.wait_stalled()
     assert wait_state(api, first["id"], "running")["state"] == "running"
     # The registry allows one scan at a time: the second waits, and is stopped before it starts.
     second = scan(api, images[f"{ns}/app:other"])
@@ -88,10 +88,10 @@ def test_stop_a_running_and_a_queued_scan(lifecycle: TestClient, registry: Regis
     asked = api.post(f"/api/v1/scans/{first['id']}/stop")
     assert asked.status_code == 200
     ended = wait_for(api, first["id"], timeout=30)  # while the download still hangs
-    assert stall.stalled and ended["state"] == "stopped", ended
+    assert held.stalled and ended["state"] == "stopped", ended
     assert ended["cause"]["code"] == "STOPPED" and ended["cause"]["solution"]
     assert api.get(f"/api/v1/scans/{first['id']}/report").status_code == 404
-    stall.release()
+    held.release()
     # Stopped scans can be asked for again: a new scan, not the stopped one.
     again = scan(api, images[f"{ns}/app:slow"])
     assert again["id"] != first["id"] and wait_for(api, again["id"])["state"] == "succeeded"
@@ -105,17 +105,17 @@ def test_a_scan_past_its_deadline_ends_with_the_timeout_cause(tmp_path: Path, da
     img = app_image(303)
     push(registry, f"{ns}/app", "1", img)
     proxy = fault_proxy(registry)
-    stall = proxy.stall(rf"/blobs/{layer_digest(img)}")
+    held = proxy.hold(rf"/blobs/{layer_digest(img)}")
     with running(make_settings(tmp_path, database_url, scan_timeout=3.0)) as api:
         _, images = connect(api, proxy.url)
         try:
             ended = wait_for(api, scan(api, images[f"{ns}/app:1"])["id"], timeout=60)
-            assert stall.stalled
+            assert held.stalled
             assert ended["state"] == "failed" and ended["cause"]["code"] == "TIMEOUT", ended
             assert "3 s" in ended["cause"]["message"] and "Slim the image" in ended["cause"]["solution"]
             assert ended["attempts"] == 1  # a timeout is not retried
         finally:
-            stall.release()
+            held.release()
 
 
 def test_only_transient_registry_errors_are_retried(lifecycle: TestClient, registry: RegistryServer,
@@ -223,7 +223,7 @@ def test_concurrent_scans_sharing_a_base_layer_walk_it_once(api: TestClient, reg
     push(registry, f"{ns}/two", "1", two)
     base_blob, base_diff = layer_digest(one, 0), sha256(base.tar)
     proxy = fault_proxy(registry)
-    stall = proxy.stall(rf"/blobs/{base_blob}")
+    held = proxy.hold(rf"/blobs/{base_blob}")
     svc: Service = api.app.state.service  # type: ignore[attr-defined]
     assert svc.engine.cache is not None
     counting = CountingCache(svc.engine.cache)
@@ -231,14 +231,14 @@ def test_concurrent_scans_sharing_a_base_layer_walk_it_once(api: TestClient, reg
     _, images = connect(api, proxy.url)
 
     first = scan(api, images[f"{ns}/one:1"])
-    assert stall.wait_stalled()  # the first scan is walking the base layer
+    assert held.wait_stalled()  # the first scan is walking the base layer
     second = scan(api, images[f"{ns}/two:1"])
     # Until the second scan either waits for the first's walk or (without single-flight) downloads the layer too.
     deadline = time.monotonic() + 60
     while svc.engine.flights.waiting() == 0 and proxy.count(rf"/blobs/{base_blob}") < 2:
         assert time.monotonic() < deadline, "the second scan never reached the shared layer"
         time.sleep(0.02)
-    stall.release()
+    held.release()
     assert wait_for(api, first["id"])["state"] == "succeeded"
     assert wait_for(api, second["id"])["state"] == "succeeded"
     assert proxy.count(rf"/blobs/{base_blob}", method="GET") == 1
@@ -252,15 +252,15 @@ def test_the_same_digest_queued_twice_runs_once(lifecycle: TestClient, registry:
     push(registry, f"{ns}/app", "1.0", img)
     push(registry, f"{ns}/app", "latest", img)  # the same digest under a second tag
     proxy = fault_proxy(registry)
-    stall = proxy.stall(rf"/blobs/{layer_digest(img)}")
+    held = proxy.hold(rf"/blobs/{layer_digest(img)}")
     registry_id, images = connect(api, proxy.url)
     first = scan(api, images[f"{ns}/app:1.0"])
     again = scan(api, images[f"{ns}/app:1.0"])  # still queued, or running (held): the same scan either way
     assert again["id"] == first["id"]
-    assert stall.wait_stalled()
+    assert held.wait_stalled()
     other_tag = scan(api, images[f"{ns}/app:latest"])
     assert other_tag["id"] == first["id"] and other_tag["state"] == "running"
-    stall.release()
+    held.release()
     assert wait_for(api, first["id"])["state"] == "succeeded"
     assert api.get("/api/v1/scans", params={"registry": registry_id}).headers["X-Total-Count"] == "1"
     assert proxy.count(rf"/blobs/{layer_digest(img)}", method="GET") == 1

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from hullscan.vulndb.store import build_from_paths
+from hullscan.vulndb.store import apply_changes, build_from_paths
 from tests.service.conftest import OSV_EXTRACT, make_settings, running, wait_for, wait_sync
 from tests.service.images import openssl_image, push
 from tests.support.proxy import FaultProxy
@@ -44,7 +44,9 @@ def test_database_update_reevaluates_without_downloading(registry: RegistryServe
     for folder in OSV_EXTRACT.iterdir():
         if folder.name != "Alpine":
             shutil.copytree(folder, without_alpine / folder.name)
-    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'service.db'}", db_base_url=bucket.url)
+    # OSV from the local bucket; the enrichment sources (CVE list, EPSS, KEV on the internet) off.
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'service.db'}", osv_url=bucket.url, cve_url="",
+                             epss_url="", kev_url="", scheduler_interval=0.5)
     settings.db_path.parent.mkdir(parents=True, exist_ok=True)
     build_from_paths(settings.db_path, [without_alpine])
     digest = push(registry, "reeval/openssl", "3.11", openssl_image())
@@ -71,7 +73,7 @@ def test_database_update_reevaluates_without_downloading(registry: RegistryServe
         started = api.post("/api/v1/database/update", json={"base_url": bucket.url})
         assert started.status_code == 202 and started.json()["update"]["state"] in ("running", "succeeded")
         done = _wait_update(api)["update"]
-        assert (done["state"], done["rebuilt"], done["queued"]) == ("succeeded", True, 1), done
+        assert (done["state"], done["mode"], done["queued"]) == ("succeeded", "full", 1), done
         assert done["built_at"] != first["database_built_at"]
 
         scans = api.get("/api/v1/scans", params={"registry": reg["id"], "trigger": "reevaluate"}).json()
@@ -91,7 +93,7 @@ def test_database_update_reevaluates_without_downloading(registry: RegistryServe
         # The same data again: nothing rebuilt, nothing to re-evaluate.
         api.post("/api/v1/database/update", json={"base_url": bucket.url})
         unchanged = _wait_update(api)["update"]
-        assert (unchanged["state"], unchanged["rebuilt"], unchanged["queued"]) == ("succeeded", False, 0)
+        assert (unchanged["state"], unchanged["mode"], unchanged["queued"]) == ("succeeded", "unchanged", 0)
 
         # A bucket that is not there: the update fails with its cause, and the database stays as it was.
         api.post("/api/v1/database/update", json={"base_url": "http://127.0.0.1:9"})
@@ -109,3 +111,17 @@ def test_database_update_reevaluates_without_downloading(registry: RegistryServe
             time.sleep(0.1)
         scheduled = _wait_update(api)["update"]
         assert (scheduled["requested_by"], scheduled["state"]) == (f"schedule {nightly['id']}", "succeeded")
+
+        # Changed in place outside the service, as an incremental `hullscan db update` does (the same build, a
+        # record withdrawn from the data): the scheduler notices, and the result is re-evaluated again.
+        built = api.get("/api/v1/database").json()["database"]["built_at"]
+        apply_changes(settings.db_path, [], removals=["ALPINE-CVE-2019-1551"])
+        assert api.get("/api/v1/database").json()["database"]["built_at"] == built
+        deadline = time.monotonic() + 60
+        while len(latest := api.get("/api/v1/scans", params={"registry": reg["id"], "trigger": "reevaluate"}).json()) \
+                < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(latest) == 2, latest
+        third = wait_for(api, latest[0]["id"])
+        assert third["state"] == "succeeded" and sum(third["counts"]["vulnerabilities"].values()) == 0
+        assert proxy.count() == 0

@@ -55,8 +55,8 @@ def test_a_killed_service_leaves_no_scan_running(serve: Callable[..., ServeProce
     push(registry, "restart/app", "first", first)
     push(registry, "restart/app", "second", second)
     proxy = fault_proxy(registry)
-    held_once = proxy.stall(rf"/blobs/{layer_digest(first)}", times=1)
-    held_always = proxy.stall(rf"/blobs/{layer_digest(second)}", times=-1)
+    held_once = proxy.hold(rf"/blobs/{layer_digest(first)}", times=1)
+    held_always = proxy.hold(rf"/blobs/{layer_digest(second)}", times=-1)
 
     service = serve()
     with service.client() as api:

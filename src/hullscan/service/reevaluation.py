@@ -1,20 +1,29 @@
 """A new vulnerability database, applied to every stored result without downloading a layer.
 
 `DatabaseUpdater` runs `update_database` in the background (one at a time) and records how it went. Whenever the
-database's build differs from the one the stored results were last evaluated against, whoever notices (the updater
-after a rebuild, or the scheduler's tick after a `hullscan db update` run by hand) queues a `reevaluate` scan for
-every present image whose last successful scan matched an older build: ScanRunner re-matches that scan's stored
-facts against the new database.
+data the scans match against changed, whoever notices (the updater, or the scheduler's tick after a `hullscan db
+update` run by hand) queues a `reevaluate` scan for every present image whose last successful scan matched other
+data: ScanRunner re-matches that scan's stored facts against the database as it is now.
+
+Which data a result was matched against is its `database_version`: a digest of the database's build time, its
+last update time (to the second), its counts, sources and enrichment. A full rebuild changes the first, an
+incremental update (changed records applied) the second and often the counts, new EPSS or KEV data the
+enrichment. An update that found nothing new only moves the update time: the updater then relabels the results
+of the previous version instead of re-evaluating them. (Two updates within one second that change records but no
+count look alike: the database records no finer generation of its data.)
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from hullscan.errors import CATALOGUE, HullscanError
@@ -22,9 +31,10 @@ from hullscan.service.jobs.queue import JobStore
 from hullscan.service.storage.db import Database
 from hullscan.service.storage.models import RUNNING, SUCCEEDED, Image, Scan, Setting, now
 from hullscan.settings import Settings
+from hullscan.vulndb.model import DatabaseInfo
 
 log = logging.getLogger("hullscan.service.vulndb")
-EVALUATED_BUILD = "vulndb.evaluated_build"  # the build every stored result was (or is queued to be) evaluated with
+EVALUATED = "vulndb.evaluated_version"  # the data version every stored result was (or is queued to be) matched with
 UPDATE_STATUS = "vulndb.update"  # the last database update: state, times, outcome
 BATCH = 500
 
@@ -42,22 +52,29 @@ def put_setting(session: Session, key: str, value: Any) -> None:
         row.value = value
 
 
-def current_build(settings: Settings) -> str | None:
-    """The build time of the database the scans use, or None when there is none (or it cannot be read)."""
+def data_version(info: DatabaseInfo) -> str:
+    """Names the data a result was matched against (see the module's docstring)."""
+    doc = json.dumps([info.built_at, info.updated_at, info.counts, info.sources, info.enrichment], sort_keys=True,
+                     default=str)
+    return hashlib.sha256(doc.encode()).hexdigest()[:24]
+
+
+def current_version(settings: Settings) -> str | None:
+    """The version of the database the scans use, or None when there is none (or it cannot be read)."""
     from hullscan.vulndb.store import open_default
 
     if not settings.db_path.exists():
         return None
     try:
         with open_default(settings.db_path) as store:
-            return store.info().built_at or None
+            return data_version(store.info())
     except HullscanError:
         return None
 
 
-def queue_reevaluations(db: Database, build: str) -> int:
-    """A re-evaluation for every present image whose last successful scan matched another build than `build`
-    (scans without the vulnerability item have no build and need none). How many were queued."""
+def queue_reevaluations(db: Database, version: str) -> int:
+    """A re-evaluation for every present image whose last successful scan matched other data than `version`
+    (scans without the vulnerability item matched nothing and need none). How many were queued."""
     jobs = JobStore(db)
     last = (select(Scan.image_id, func.max(Scan.id).label("scan_id")).where(Scan.state == SUCCEEDED)
             .group_by(Scan.image_id).subquery())
@@ -65,7 +82,8 @@ def queue_reevaluations(db: Database, build: str) -> int:
     with db.session() as session:
         rows = session.execute(
             select(Image, Scan).join(last, last.c.image_id == Image.id).join(Scan, Scan.id == last.c.scan_id)
-            .where(Image.present, Scan.database_built_at.is_not(None), Scan.database_built_at != build,
+            .where(Image.present, Scan.database_built_at.is_not(None),
+                   or_(Scan.database_version.is_(None), Scan.database_version != version),
                    Scan.digest == Image.digest)  # a tag that moved needs a scan, not the old facts re-matched
         ).all()
         for n, (image, scan) in enumerate(rows, 1):
@@ -74,7 +92,7 @@ def queue_reevaluations(db: Database, build: str) -> int:
             queued += int(created)
             if n % BATCH == 0:
                 session.flush()
-        put_setting(session, EVALUATED_BUILD, build)
+        put_setting(session, EVALUATED, version)
     return queued
 
 
@@ -82,17 +100,26 @@ _reevaluating = threading.Lock()
 
 
 def reevaluate_if_changed(db: Database, settings: Settings) -> int:
-    """Queue re-evaluations when the database build changed since the stored results were evaluated."""
-    build = current_build(settings)
-    if build is None:
+    """Queue re-evaluations when the data changed since the stored results were evaluated."""
+    version = current_version(settings)
+    if version is None:
         return 0
     with _reevaluating:
         with db.session() as session:
-            if get_setting(session, EVALUATED_BUILD) == build:
+            if get_setting(session, EVALUATED) == version:
                 return 0
-        queued = queue_reevaluations(db, build)
-    log.info("vulnerability database build %s: %d re-evaluation(s) queued", build, queued)
+        queued = queue_reevaluations(db, version)
+    log.info("vulnerability data version %s: %d re-evaluation(s) queued", version, queued)
     return queued
+
+
+def relabel(db: Database, old: str, new: str) -> None:
+    """The data did not change, only the time it was last checked: results of `old` hold for `new`."""
+    with _reevaluating, db.session() as session:
+        session.execute(update(Scan).where(Scan.database_version == old).values(database_version=new)
+                        .execution_options(synchronize_session=False))
+        if get_setting(session, EVALUATED) == old:
+            put_setting(session, EVALUATED, new)
 
 
 def _cause(code: str, message: str) -> dict[str, str]:
@@ -131,7 +158,7 @@ class DatabaseUpdater:
             if self._thread is not None and self._thread.is_alive():
                 return self.status() or {}
             status: dict[str, Any] = {"state": RUNNING, "started_at": now().isoformat(), "finished_at": None,
-                      "requested_by": requested_by, "rebuilt": None, "built_at": None, "queued": 0,
+                      "requested_by": requested_by, "mode": None, "rebuilt": None, "built_at": None, "queued": 0,
                       "warnings": [], "cause": None}
             with self.db.session() as session:
                 put_setting(session, UPDATE_STATUS, status)
@@ -146,15 +173,21 @@ class DatabaseUpdater:
             thread.join(timeout)
 
     def _run(self, base_url: str | None, force: bool, status: dict[str, Any]) -> None:
-        from hullscan.vulndb.update import DEFAULT_BASE_URL, update_database
+        from hullscan.vulndb.sources import DataSources
+        from hullscan.vulndb.update import update_database
 
         queued = 0
         try:
-            result = update_database(self.settings.db_path, base_url=base_url or self.settings.db_base_url or
-                                     DEFAULT_BASE_URL, force=force)
+            sources = DataSources.from_settings(self.settings)
+            if base_url:
+                sources = dataclasses.replace(sources, osv=base_url)
+            before = current_version(self.settings)
+            result = update_database(self.settings.db_path, base_url=sources.osv, sources=sources, force=force)
+            if before is not None and result.mode == "unchanged" and result.enriched is None:
+                relabel(self.db, before, current_version(self.settings) or before)
             queued = reevaluate_if_changed(self.db, self.settings)
-            status.update(state=SUCCEEDED, rebuilt=result.rebuilt, queued=queued, warnings=result.warnings,
-                          built_at=result.info.built_at if result.info else None)
+            status.update(state=SUCCEEDED, mode=result.mode, rebuilt=result.rebuilt, queued=queued,
+                          warnings=result.warnings, built_at=result.info.built_at if result.info else None)
         except HullscanError as exc:
             status.update(state="failed", cause=_cause(exc.code, exc.detail))
             log.warning("vulnerability database update failed: %s", exc.code)

@@ -436,7 +436,7 @@ class ScheduleOut(BaseModel):
 
 class DatabaseUpdateIn(Strict):
     base_url: str | None = Field(None, max_length=512, pattern=r"^https?://\S+$",
-                                 description="OSV bucket (or a mirror of its layout) [default: the service's setting]")
+                                 description="OSV bucket (or a mirror of its layout) [default: the osv_url setting]")
     force: bool = Field(False, description="Rebuild even when no file changed")
 
 
@@ -452,6 +452,7 @@ class DatabaseUpdateOut(BaseModel):
     started_at: str | None = None
     finished_at: str | None = None
     requested_by: str = ""
+    mode: str | None = Field(None, description="full (rebuilt), incremental (changed records applied) or unchanged")
     rebuilt: bool | None = None
     built_at: str | None = None
     queued: int = Field(0, description="Re-evaluations queued because the build changed")

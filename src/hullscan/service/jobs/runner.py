@@ -30,6 +30,7 @@ from hullscan.scan import NoProgress, RegistryOptions
 from hullscan.service import reportstore
 from hullscan.service.connectors import connector_for
 from hullscan.service.jobs.queue import JobStore
+from hullscan.service.reevaluation import data_version
 from hullscan.service.secretbox import SecretBox
 from hullscan.service.storage.db import Database
 from hullscan.service.storage.models import FAILED, QUEUED, STOPPED, SUCCEEDED, Image, Registry, Scan
@@ -142,6 +143,7 @@ class ScanRunner:
             scan.digest = report.facts.manifest_digest or scan.digest
             scan.progress = 1.0
             scan.database_built_at = report.database.built_at if report.database else None
+            scan.database_version = data_version(report.database) if report.database else None
             image = session.get(Image, image_id)
             if image is not None:
                 image.last_scan_id = scan_id

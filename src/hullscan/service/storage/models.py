@@ -262,6 +262,7 @@ class Scan(Base):
     # An HTTP Authorization value to pull with instead of the registry's own credentials (a Harbor scan request's
     # robot account), sealed by the SecretBox; erased when the scan ends (jobs/queue.py).
     pull_authorization: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    database_version: Mapped[str | None] = mapped_column(String(32), nullable=True)  # see service/reevaluation.py
 
     image: Mapped[Image] = relationship(foreign_keys=[image_id])
 

@@ -1,4 +1,5 @@
-"""jobs: schedules with a time zone, an outcome and no registry (database updates); scans that wait to retry
+"""jobs: schedules with a time zone, an outcome and no registry (database updates); scans that wait to retry and
+the vulnerability data version they matched
 
 Revision ID: 0002
 Revises: 0001
@@ -28,10 +29,12 @@ def upgrade() -> None:
     with op.batch_alter_table('scans', schema=None) as batch_op:
         batch_op.add_column(sa.Column('not_before', hullscan.service.storage.models.UTCDateTime(timezone=True),
                                       nullable=True))
+        batch_op.add_column(sa.Column('database_version', sa.String(length=32), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('scans', schema=None) as batch_op:
+        batch_op.drop_column('database_version')
         batch_op.drop_column('not_before')
     op.execute("DELETE FROM schedules WHERE registry_id IS NULL")
     with op.batch_alter_table('schedules', schema=None) as batch_op:
