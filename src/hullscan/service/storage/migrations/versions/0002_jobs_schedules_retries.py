@@ -2,7 +2,7 @@
 the vulnerability data version they matched
 
 Revision ID: 0002
-Revises: 0004 (re-chained after the adapter's migration landed first)
+Revises: 0003 (re-chained after 0004 and 0003, which landed first)
 Create Date: 2026-12-07 03:30:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import hullscan.service.storage.models
 
 revision = '0002'
-down_revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
