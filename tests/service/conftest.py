@@ -58,8 +58,8 @@ class TokenAuth(httpx.Auth):
 
 
 def admin_token(svc: Service) -> TokenAuth:
-    """An API token of the user admin, made in the database: what scripts use. Tests send it rather than the
-    password, which costs an Argon2 verification at every request (as it should)."""
+    """An API token of the user admin, made in the database: what a script sends (a client over the network in
+    these tests acts with one)."""
     token = new_token()
     with svc.db.session() as session:
         admin = session.scalars(select(User).where(User.username == ADMIN[0])).one()
@@ -69,10 +69,10 @@ def admin_token(svc: Service) -> TokenAuth:
 
 @contextmanager
 def running(settings: Settings) -> Iterator[TestClient]:
-    """The app started (lifespan: migrations, admin, executor, scheduler) with a client acting as admin;
-    `client.app.state.service` is its Service."""
+    """The app started (lifespan: migrations, admin, executor, scheduler) with a client acting as admin with the
+    admin's password; `client.app.state.service` is its Service."""
     with TestClient(create_app(settings)) as client:
-        client.auth = admin_token(client.app.state.service)  # type: ignore[attr-defined]
+        client.auth = ADMIN
         yield client
 
 
@@ -116,7 +116,7 @@ def wait_sync(client: httpx.Client | TestClient, registry_id: int, timeout: floa
 
 
 @pytest.fixture
-def svc(tmp_path: Path, database_url: str) -> Iterator[Service]:
+def idle_service(tmp_path: Path, database_url: str) -> Iterator[Service]:
     """A service whose database is ready, with nothing started: the test drives it."""
     service = Service(make_settings(tmp_path, database_url), scheduler=False)
     service.db.migrate()

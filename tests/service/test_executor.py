@@ -13,7 +13,8 @@ from hullscan.service.storage.models import QUEUED, Image, Scan
 from tests.service.conftest import seed_images
 
 
-def test_a_shutdown_during_a_claim_leaves_no_scan_running(svc: Service) -> None:
+def test_a_shutdown_during_a_claim_leaves_no_scan_running(idle_service: Service) -> None:
+    svc = idle_service
     seed_images(svc)
     with svc.db.session() as session:
         image = session.scalars(select(Image).where(Image.tag.is_not(None)).limit(1)).one()

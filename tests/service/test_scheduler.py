@@ -40,7 +40,8 @@ def test_next_run_reads_the_cron_in_its_zone() -> None:
             next_run(bad, zone, at("2026-07-01T10:00:00"))
 
 
-def test_a_daily_schedule_fires_once_per_run_in_its_zone(svc: Service) -> None:
+def test_a_daily_schedule_fires_once_per_run_in_its_zone(idle_service: Service) -> None:
+    svc = idle_service
     registry_id, team_id = seed_images(svc)
     created = at("2026-07-01T10:00:00")
     with svc.db.session() as session:
@@ -75,7 +76,8 @@ def test_a_daily_schedule_fires_once_per_run_in_its_zone(svc: Service) -> None:
         assert len(session.scalars(select(Scan.id)).all()) == 3
 
 
-def test_a_disabled_schedule_and_a_registry_wide_one(svc: Service) -> None:
+def test_a_disabled_schedule_and_a_registry_wide_one(idle_service: Service) -> None:
+    svc = idle_service
     registry_id, _ = seed_images(svc)
     with svc.db.session() as session:
         # A zone this machine's time-zone database does not know (saved when it did): disabled, the others go on.
@@ -95,7 +97,8 @@ def test_a_disabled_schedule_and_a_registry_wide_one(svc: Service) -> None:
         assert broken.last_outcome["state"] == "failed" and "Mars/Olympus" in broken.last_outcome["cause"]["message"]
 
 
-def test_manual_scans_go_first(svc: Service) -> None:
+def test_manual_scans_go_first(idle_service: Service) -> None:
+    svc = idle_service
     """Whatever the order they were queued in: manual, push, sync, scheduled, re-evaluation."""
     registry_id, _ = seed_images(svc)
     jobs = svc.jobs
