@@ -30,7 +30,7 @@ from hullscan.layers.cache import LayerCache, LayerStore
 from hullscan.layers.pool import WorkerPool, default_workers, worth_a_pool
 from hullscan.model import Platform
 from hullscan.oci.source import Limits
-from hullscan.scan import NoProgress, Progress, RegistryOptions, Scanner, ScanOptions
+from hullscan.scan import LayerFlights, NoProgress, Progress, RegistryOptions, Scanner, ScanOptions
 from hullscan.scanstore import ScanStore, ScanStoreBackend, StoredScan, finding_key, scan_key
 from hullscan.settings import Settings
 
@@ -71,6 +71,7 @@ class Engine:
         self.settings = settings
         self.cache: LayerStore | None = LayerCache(settings.cache_dir) if settings.cache == "fs" else None
         self.scans: ScanStoreBackend = ScanStore(settings.scans_dir)
+        self.flights = LayerFlights()  # concurrent scans sharing a layer walk it once
         self._workers = default_workers() if settings.pool_workers is None else settings.pool_workers
         self._pool_mode: PoolMode = pool if self._workers > 0 else "never"
         self._pool: WorkerPool | None = None
@@ -129,7 +130,7 @@ class Engine:
         scanner = Scanner(ScanOptions(
             platform=request.platform, limits=request.limits, workdir=self.settings.work_dir,
             registry=request.registry, analyzers=analyzers, cache=self.cache, use_cache=request.use_cache,
-            pool=self._pool_for, layer_concurrency=self.settings.layer_concurrency))
+            pool=self._pool_for, layer_concurrency=self.settings.layer_concurrency, flights=self.flights))
         try:
             facts = scanner.scan(request.target, progress, cancel)
         finally:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,6 +49,44 @@ class RegistryOptions:
 PoolProvider = Callable[[list[Analyzer], int], WorkerPool | None]
 
 
+class _Flight:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0  # the walker and those waiting for it
+
+
+class LayerFlights:
+    """One walk of a layer at a time in a process: concurrent scans of images that share a base layer would
+    otherwise all miss the cache and all walk it. The others wait, then read the first one's cache entry."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flights: dict[tuple[str, str], _Flight] = {}
+
+    @contextmanager
+    def hold(self, key: tuple[str, str], cancel: CancelToken) -> Iterator[None]:
+        with self._lock:
+            flight = self._flights.setdefault(key, _Flight())
+            flight.users += 1
+        try:
+            while not flight.lock.acquire(timeout=0.25):
+                cancel.check()  # a stopped or timed-out scan does not wait for another's walk
+            try:
+                yield
+            finally:
+                flight.lock.release()
+        finally:
+            with self._lock:
+                flight.users -= 1
+                if not flight.users:
+                    del self._flights[key]
+
+    def waiting(self) -> int:
+        """Scans waiting for another's walk right now."""
+        with self._lock:
+            return sum(f.users - 1 for f in self._flights.values())
+
+
 @dataclass
 class ScanOptions:
     platform: Platform | None = None
@@ -60,6 +100,7 @@ class ScanOptions:
     # Given the analyzers and the compressed bytes left to walk, the worker pool to use (None: analyse here).
     pool: PoolProvider | None = None
     layer_concurrency: int = 1  # layers fetched, inflated and walked at once
+    flights: LayerFlights | None = None  # shared by the scans of a process (see Engine)
 
 
 class Progress(Protocol):
@@ -343,12 +384,28 @@ class Scanner:
         return self.options.pool(walker.analyzers, todo)
 
     def _layer(self, source: ImageSource, walker: LayerWalker, layer: LayerInfo, progress: Progress) -> LayerFacts:
-        if self.cache is not None:
-            cached = self.cache.get(layer.diff_id, walker.key)
-            if cached is not None:
-                progress.layer_started(layer, True)
-                progress.layer_finished(layer)
-                return cached
+        if self.cache is None:
+            return self._walk(source, walker, layer, progress)
+        cached = self._cached(layer, walker, progress)
+        if cached is not None:
+            return cached
+        flights = self.options.flights
+        if flights is None or not layer.diff_id:
+            return self._walk(source, walker, layer, progress)
+        with flights.hold((layer.diff_id, walker.key), walker.cancel):
+            # Whoever held the layer before us has cached it by now (unless its walk failed).
+            cached = self._cached(layer, walker, progress)
+            return cached if cached is not None else self._walk(source, walker, layer, progress)
+
+    def _cached(self, layer: LayerInfo, walker: LayerWalker, progress: Progress) -> LayerFacts | None:
+        assert self.cache is not None
+        cached = self.cache.get(layer.diff_id, walker.key)
+        if cached is not None:
+            progress.layer_started(layer, True)
+            progress.layer_finished(layer)
+        return cached
+
+    def _walk(self, source: ImageSource, walker: LayerWalker, layer: LayerInfo, progress: Progress) -> LayerFacts:
         progress.layer_started(layer, False)
         on_bytes: Callable[[int], None] = lambda n: progress.layer_advanced(layer, n)  # noqa: E731
         stream = source.open_layer(layer)

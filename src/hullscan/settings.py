@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import ByteSize, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from hullscan.vulndb.sources import DEFAULT_CVE_URL, DEFAULT_EPSS_URL, DEFAULT_KEV_URL, DEFAULT_OSV_URL
@@ -62,7 +62,15 @@ class Settings(BaseSettings):
                                          "[default: <data_dir>/secret.key, created 0600 on first start]")
     max_scans_per_registry: int = Field(10, ge=1, le=1000, description="Scans running at once per registry")
     max_running_scans: int = Field(10, ge=1, le=10000, description="Scans running at once in all")
-    scan_attempts: int = Field(3, ge=1, le=10, description="Tries of a scan whose worker died before it is failed")
+    scan_attempts: int = Field(3, ge=1, le=10, description="Tries of a scan whose worker died, or that met a "
+                               "transient registry failure, before it is failed")
+    retry_delay: float = Field(30.0, ge=0, le=86400, description="Seconds before a scan that met a transient "
+                               "registry failure is tried again; doubled at each further try")
+    scheduler_interval: float = Field(15.0, gt=0, le=3600, description="Seconds between two looks at the schedules")
+    max_image_size: ByteSize = Field(ByteSize(50 * 10**9), gt=0, description="Largest image the service scans, "
+                                     "e.g. 50GB")
+    max_layer_size: ByteSize = Field(ByteSize(10 * 10**9), gt=0, description="Largest layer the service scans, "
+                                     "e.g. 10GB")
     # Harbor reads Refresh-After as an 8-bit integer, hence at most 127.
     harbor_refresh_after: int = Field(5, ge=1, le=127, description="Seconds the Harbor scanner adapter tells "
                                       "Harbor to wait before asking again for a report still being made")

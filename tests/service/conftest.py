@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from hullscan.service.api.app import create_app
+from hullscan.service.core import Service
+from hullscan.service.passwords import new_token, token_hash
+from hullscan.service.storage.models import ApiToken, Image, Namespace, Registry, User
 from hullscan.settings import Settings
 from hullscan.vulndb.store import build_from_paths
 from tests.support.postgres import PostgresServer
@@ -41,11 +46,39 @@ def make_settings(tmp_path: Path, database_url: str, **kw: Any) -> Settings:
     return settings
 
 
+class TokenAuth(httpx.Auth):
+    """`Authorization: Bearer <API token>` (a request's own `auth=` replaces it, `auth=None` drops it)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        yield request
+
+
+def admin_token(svc: Service) -> TokenAuth:
+    """An API token of the user admin, made in the database: what a script sends (a client over the network in
+    these tests acts with one)."""
+    token = new_token()
+    with svc.db.session() as session:
+        admin = session.scalars(select(User).where(User.username == ADMIN[0])).one()
+        session.add(ApiToken(user_id=admin.id, name="tests", token_hash=token_hash(token), prefix=token[:8]))
+    return TokenAuth(token)
+
+
+@contextmanager
+def running(settings: Settings) -> Iterator[TestClient]:
+    """The app started (lifespan: migrations, admin, executor, scheduler) with a client acting as admin with the
+    admin's password; `client.app.state.service` is its Service."""
+    with TestClient(create_app(settings)) as client:
+        client.auth = ADMIN
+        yield client
+
+
 @pytest.fixture
 def api(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
-    app = create_app(make_settings(tmp_path, database_url))
-    with TestClient(app) as client:
-        client.auth = ADMIN
+    with running(make_settings(tmp_path, database_url)) as client:
         yield client
 
 
@@ -80,3 +113,32 @@ def wait_sync(client: httpx.Client | TestClient, registry_id: int, timeout: floa
         if reg["last_sync"]["state"] in ("succeeded", "failed") or time.monotonic() > deadline:
             return reg
         time.sleep(0.1)
+
+
+@pytest.fixture
+def idle_service(tmp_path: Path, database_url: str) -> Iterator[Service]:
+    """A service whose database is ready, with nothing started: the test drives it."""
+    service = Service(make_settings(tmp_path, database_url), scheduler=False)
+    service.db.migrate()
+    try:
+        yield service
+    finally:
+        service.db.close()
+
+
+def seed_images(service: Service) -> tuple[int, int]:
+    """A registry with namespace team (3 present tagged images, one absent, one untagged) and namespace other."""
+    with service.db.session() as session:
+        registry = Registry(name="r", type="distribution", url="http://127.0.0.1:9")
+        session.add(registry)
+        session.flush()
+        team, other = Namespace(registry_id=registry.id, name="team"), Namespace(registry_id=registry.id, name="other")
+        session.add_all([team, other])
+        session.flush()
+        rows = [("team/a", "1", True), ("team/a", "2", True), ("team/b", "1", True), ("team/b", "old", False),
+                ("team/c", None, True), ("other/x", "1", True)]
+        for n, (repo, tag, present) in enumerate(rows):
+            ns = team if repo.startswith("team/") else other
+            session.add(Image(registry_id=registry.id, namespace_id=ns.id, repository=repo, present=present,
+                              reference=tag or f"sha256:{n:064d}", tag=tag, digest=f"sha256:{n:064d}"))
+        return registry.id, team.id

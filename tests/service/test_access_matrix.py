@@ -82,6 +82,19 @@ def scan_1(w: World, role: str) -> dict[str, Any]:
     return {"scan_id": w.scans["team/app:1.0"]}
 
 
+def team_schedule(w: World, role: str) -> dict[str, Any]:
+    """A fresh nightly scan schedule of namespace team, made by the admin."""
+    made = w.client.post("/api/v1/schedules", json={"action": "scan", "registry": w.registry_id, "namespace": "team",
+                                                    "cron": "0 2 * * *"})
+    assert made.status_code == 201, made.text
+    return {"schedule_id": made.json()["id"]}
+
+
+def hook(body: dict[str, Any]) -> Maker:
+    """A well-formed hook body; a user's own credentials are not the registry's hook token."""
+    return lambda w, role: {"registry_id": w.registry_id, "json": body}
+
+
 def own_credentials(w: World, role: str) -> dict[str, Any]:
     login = w.auth(role) or ("none", PASSWORDS["none"])
     return {"json": {"username": login[0], "password": login[1]}}
@@ -151,6 +164,27 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/scans/{scan_id}/report"): Rule(TEAM_READ, scan_1),
     ("GET", "/api/v1/scans/{scan_id}/diff"): Rule(TEAM_READ, lambda w, role: {
         "scan_id": w.scans["team/app:2.0"], "params": {"against": w.scans["team/app:1.0"]}}),
+    # schedules: a namespace's scan schedules are its maintainers' (viewers see them); the rest are the admins'
+    ("GET", "/api/v1/schedules"): Rule(ANY_USER),
+    ("POST", "/api/v1/schedules"): Rule(expect(201, 201, 403, 403, 403), lambda w, role: {"json": {
+        "action": "scan", "registry": w.registry_id, "namespace": "team", "cron": "0 3 * * *"}}),
+    ("GET", "/api/v1/schedules/{schedule_id}"): Rule(TEAM_READ, team_schedule),
+    ("PATCH", "/api/v1/schedules/{schedule_id}"): Rule(expect(200, 200, 403, 404, 404), lambda w, role: {
+        **team_schedule(w, role), "json": {"enabled": False}}),
+    ("DELETE", "/api/v1/schedules/{schedule_id}"): Rule(expect(204, 204, 403, 404, 404), team_schedule),
+    ("POST", "/api/v1/schedules/{schedule_id}/run"): Rule(expect(202, 202, 403, 404, 404), team_schedule),
+    # inbound hooks answer to the registry's hook token only, never to a user's credentials
+    ("POST", "/api/v1/hooks/distribution/{registry_id}"): Rule(expect(401, 401, 401, 401, 401), hook(
+        {"events": []})),
+    ("POST", "/api/v1/hooks/harbor/{registry_id}"): Rule(expect(401, 401, 401, 401, 401), hook(
+        {"type": "PUSH_ARTIFACT", "occur_at": 0, "operator": "admin", "event_data": {"resources": []}})),
+    ("POST", "/api/v1/hooks/jfrog/{registry_id}"): Rule(expect(401, 401, 401, 401, 401), hook(
+        {"domain": "docker", "event_type": "pushed", "data": {}})),
+    # the vulnerability database: anyone may see its age; updating it is the admins' (a source that is not
+    # there, so the background update fails fast and offline)
+    ("GET", "/api/v1/database"): Rule(ANY_USER),
+    ("POST", "/api/v1/database/update"): Rule(with_status(ADMIN_ONLY, 202), lambda w, role: {"json": {
+        "base_url": "http://127.0.0.1:9/osv"}}),
     # the system-wide allowlist and the audit log
     ("GET", "/api/v1/allowlist"): Rule(ADMIN_ONLY),
     ("PUT", "/api/v1/allowlist"): Rule(ADMIN_ONLY, lambda w, role: {"json": {"allowlist": [

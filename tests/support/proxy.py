@@ -12,6 +12,7 @@
     proxy.chunked(r"/blobs/")                              # forward without Content-Length
     proxy.trickle(r"/manifests/", piece=1, interval=0.05)  # send the body a byte at a time (a slow registry)
     proxy.stall(r"/manifests/")                            # accept the request, never answer
+    h = proxy.hold(r"/blobs/sha256:abc", after_bytes=64)    # send 64 bytes, then hold until h.release()
     proxy.count(r"/blobs/")                                # requests seen, by regex on the path
 
 Patterns are regular expressions searched in the request path (with its query string). A fault applies
@@ -72,8 +73,27 @@ class Fault:
         return True
 
 
+@dataclass
+class Hold:
+    """A download held mid-way (FaultProxy.hold): `wait_stalled()` until a client is held, `release()` to go on."""
+
+    fault: Fault
+
+    def wait_stalled(self, timeout: float = 60) -> bool:
+        return bool(self.fault.options["stalled"].wait(timeout))
+
+    @property
+    def stalled(self) -> bool:
+        return bool(self.fault.options["stalled"].is_set())
+
+    def release(self) -> None:
+        self.fault.options["released"].set()
+
+
 class FaultProxy:
-    def __init__(self, upstream: str, *, upstream_auth: tuple[str, str] | None = None) -> None:
+    def __init__(self, upstream: str, *, upstream_auth: tuple[str, str] | None = None, port: int = 0) -> None:
+        """`port`: listen there (a registry that comes up where a client already looks); 0 picks a free one."""
+        self.listen_port = port
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname or parts.hostname not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the fault proxy only forwards to plain-HTTP loopback servers")
@@ -102,13 +122,17 @@ class FaultProxy:
 
             do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.listen_port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True, name="fault-proxy").start()
         return self
 
     def stop(self) -> None:
         self._stopping.set()
+        with self._lock:
+            for f in self.faults:
+                if f.action == "hold":
+                    f.options["released"].set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -205,6 +229,13 @@ class FaultProxy:
         """Read the request and never answer (until the proxy stops): a hung registry."""
         return self.add("stall", pattern, times=times)
 
+    def hold(self, pattern: str, *, after_bytes: int = 64, times: int = 1) -> Hold:
+        """Answer, send the first `after_bytes` of the body, then hold the rest until `release()` (or the proxy
+        stops): a download that hangs mid-way, for as long as a test needs a scan to be busy."""
+        fault = self.add("hold", pattern, method="GET", times=times, after_bytes=after_bytes,
+                         stalled=threading.Event(), released=threading.Event())
+        return Hold(fault)
+
     # -- request handling --
 
     def _select(self, method: str, path: str) -> tuple[Fault | None, list[Fault]]:
@@ -280,6 +311,9 @@ class FaultProxy:
         if "trickle" in actions and method != "HEAD":
             self._trickle(h, body, actions["trickle"].options)
             return
+        if "hold" in actions:
+            self._hold(h, body, actions["hold"])
+            return
         if "reset_after" in actions:
             n = int(actions["reset_after"].options["after_bytes"])
             h.wfile.write(body[:n])
@@ -335,6 +369,19 @@ class FaultProxy:
         h.end_headers()
         if h.command != "HEAD":
             h.wfile.write(body)
+
+    @staticmethod
+    def _hold(h: BaseHTTPRequestHandler, body: bytes, fault: Fault) -> None:
+        n = int(fault.options["after_bytes"])
+        try:
+            h.wfile.write(body[:n])
+            h.wfile.flush()
+        except OSError:
+            return
+        fault.options["stalled"].set()
+        fault.options["released"].wait()
+        with contextlib.suppress(OSError):  # the client may have given up (or died) meanwhile
+            h.wfile.write(body[n:])
 
     @staticmethod
     def _rst(h: BaseHTTPRequestHandler) -> None:

@@ -146,9 +146,18 @@ def push(layout_dir: Path, ref: str, creds: tuple[str, str] | None = None, *, sr
         raise RuntimeError(f"skopeo push failed ({proc.returncode}): {shown}\n{proc.stderr}")
 
 
+def notifications(url: str, token: str, name: str = "hullscan") -> dict[str, Any]:
+    """A `notifications` block sending every event but pulls to `url` with `Authorization: Bearer <token>`
+    (configuration.md, "notifications"): retried every 100 ms after a failure, so a test does not wait long."""
+    return {"endpoints": [{"name": name, "url": url, "headers": {"Authorization": [f"Bearer {token}"]},
+                           "timeout": "5s", "threshold": 3, "backoff": "100ms",
+                           "ignore": {"actions": ["pull"]}}]}
+
+
 def start_registry(root: Path, *, auth: dict[str, Any] | None = None, tls: tuple[Path, Path] | None = None,
-                   attempts: int = 3) -> tuple[subprocess.Popen[bytes], int]:
-    """Start `docker-registry serve` with filesystem storage under root; wait until /v2/ answers."""
+                   attempts: int = 3, extra: dict[str, Any] | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `docker-registry serve` with filesystem storage under root; wait until /v2/ answers. `extra` adds
+    top-level configuration sections (`notifications`, `compatibility`)."""
     last_log = ""
     for _ in range(attempts):
         port = free_port()
@@ -162,6 +171,7 @@ def start_registry(root: Path, *, auth: dict[str, Any] | None = None, tls: tuple
         }
         if auth:
             config["auth"] = auth
+        config.update(extra or {})
         if tls:
             config["http"]["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
         # JSON is valid YAML, so no YAML writer is needed.
@@ -198,8 +208,9 @@ def htpasswd_line(user: str, password: str) -> str:
     return f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()}\n"
 
 
-def open_registry(root: Path) -> RegistryServer:
-    proc, port = start_registry(root)
+def open_registry(root: Path, *, extra: dict[str, Any] | None = None) -> RegistryServer:
+    root.mkdir(parents=True, exist_ok=True)
+    proc, port = start_registry(root, extra=extra)
     return RegistryServer(root, port, proc)
 
 
@@ -267,12 +278,13 @@ def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryS
 
 @pytest.fixture
 def fault_proxy() -> Iterator[Callable[..., FaultProxy]]:
-    """Factory: fault_proxy(upstream_server_or_url, upstream_auth=None) -> a started FaultProxy."""
+    """Factory: fault_proxy(upstream_server_or_url, upstream_auth=None, port=0) -> a started FaultProxy."""
     proxies: list[FaultProxy] = []
 
-    def make(upstream: RegistryServer | str, upstream_auth: tuple[str, str] | None = None) -> FaultProxy:
+    def make(upstream: RegistryServer | str, upstream_auth: tuple[str, str] | None = None,
+             port: int = 0) -> FaultProxy:
         url = upstream.url if isinstance(upstream, RegistryServer) else upstream
-        p = FaultProxy(url, upstream_auth=upstream_auth).start()
+        p = FaultProxy(url, upstream_auth=upstream_auth, port=port).start()
         proxies.append(p)
         return p
 

@@ -14,6 +14,8 @@ from hullscan.service.jobs.executor import Executor, InProcessExecutor
 from hullscan.service.jobs.queue import JobStore, Limits
 from hullscan.service.jobs.runner import ScanRunner
 from hullscan.service.passwords import hash_password
+from hullscan.service.reevaluation import DatabaseUpdater
+from hullscan.service.scheduler import Scheduler
 from hullscan.service.secretbox import SecretBox
 from hullscan.service.storage.db import Database
 from hullscan.service.storage.models import User
@@ -23,7 +25,9 @@ log = logging.getLogger("hullscan.service")
 
 
 class Service:
-    def __init__(self, settings: Settings, *, executor: Executor | None = None) -> None:
+    """`scheduler=False` leaves the schedules to another process (a separate scheduler)."""
+
+    def __init__(self, settings: Settings, *, executor: Executor | None = None, scheduler: bool = True) -> None:
         self.settings = settings
         self.db = Database(settings.service_database_url)
         self.box = SecretBox.from_settings(settings)
@@ -31,6 +35,9 @@ class Service:
         self.limits = Limits(settings.max_scans_per_registry, settings.max_running_scans)
         self._engine: Engine | None = None
         self._executor = executor
+        self.updater = DatabaseUpdater(self.db, settings, on_queued=self.wake)
+        self.scheduler: Scheduler | None = Scheduler(self.db, self.box, settings, updater=self.updater,
+                                                     on_queued=self.wake) if scheduler else None
 
     @property
     def engine(self) -> Engine:
@@ -45,10 +52,17 @@ class Service:
             self._executor = InProcessExecutor(runner, self.limits, attempts=self.settings.scan_attempts)
         return self._executor
 
+    def wake(self) -> None:
+        """Scans were queued: the executor looks at the queue now."""
+        self.executor.wake()
+
     def start(self) -> None:
         self.db.migrate()
         self.bootstrap_admin()
+        self.updater.recover()
         self.executor.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
 
     def bootstrap_admin(self) -> None:
         """On the first start (no user yet), HULLSCAN_ADMIN_PASSWORD creates `admin` with the admin role."""
@@ -64,6 +78,8 @@ class Service:
         log.info("created the user admin")
 
     def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
         if self._executor is not None:
             self._executor.shutdown()
         if self._engine is not None:

@@ -10,7 +10,20 @@ from fastapi import FastAPI
 from hullscan import __version__
 from hullscan.service.api import errors
 from hullscan.service.api.auth import BasicCache
-from hullscan.service.api.routers import allowlist, audit, images, registries, scans, session, system, tokens, users
+from hullscan.service.api.routers import (
+    allowlist,
+    audit,
+    database,
+    hooks,
+    images,
+    registries,
+    scans,
+    schedules,
+    session,
+    system,
+    tokens,
+    users,
+)
 from hullscan.service.core import Service
 from hullscan.service.harbor_adapter import router as harbor_adapter
 from hullscan.service.logs import AccessLog
@@ -38,6 +51,7 @@ def create_app(settings: Settings, svc: Service | None = None) -> FastAPI:
     app.add_middleware(errors.RejectNul)
     app.add_middleware(AccessLog)
     for router in (system.router, session.router, users.router, tokens.router, registries.router, images.router,
-                   scans.router, allowlist.router, audit.router, harbor_adapter):
+                   scans.router, allowlist.router, audit.router, schedules.router, hooks.router, database.router,
+                   harbor_adapter):
         app.include_router(router)
     return app

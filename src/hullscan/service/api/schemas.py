@@ -287,6 +287,8 @@ class ScanOut(BaseModel):
     cause: Cause | None
     counts: dict[str, Any] | None
     database_built_at: str | None
+    retry_at: dt.datetime | None = Field(None, description="A queued retry after a transient registry failure "
+                                         "starts no sooner than this")
 
 
 class DiffFinding(BaseModel):
@@ -390,3 +392,74 @@ class Pullable(BaseModel):
 
 
 SEVERITY_ORDER = SEVERITIES
+
+
+# -- schedules -----------------------------------------------------------------------------------------------------
+
+
+class ScheduleIn(Strict):
+    action: Literal["scan", "sync", "db-update"] = Field(
+        "scan", description="scan: every present tagged image of the registry or namespace; sync: synchronise the "
+        "registry; db-update: update the vulnerability database (and re-evaluate stored results)")
+    registry: int | None = Field(None, ge=1, le=MAX_ID, description="Required for scan and sync; none for db-update")
+    namespace: str | None = Field(None, min_length=1, max_length=256,
+                                  description="Only this namespace's images (scan schedules)")
+    cron: str = Field(min_length=1, max_length=128, examples=["0 2 * * *"],
+                      description="minute hour day month weekday (a sixth field: seconds)")
+    timezone: str = Field("UTC", min_length=1, max_length=64, description="IANA time zone the cron is read in")
+    enabled: bool = True
+
+
+class SchedulePatch(Strict):
+    cron: str | None = Field(None, min_length=1, max_length=128)
+    timezone: str | None = Field(None, min_length=1, max_length=64)
+    enabled: bool | None = None
+
+
+class ScheduleOut(BaseModel):
+    id: int
+    action: str
+    registry: int | None
+    namespace: str | None
+    cron: str
+    timezone: str
+    enabled: bool
+    last_run_at: dt.datetime | None
+    next_run_at: dt.datetime | None
+    last_outcome: dict[str, Any] | None
+    created_by: str
+    created_at: dt.datetime
+
+
+# -- the vulnerability database ------------------------------------------------------------------------------------
+
+
+class DatabaseUpdateIn(Strict):
+    base_url: str | None = Field(None, max_length=512, pattern=r"^https?://\S+$",
+                                 description="OSV bucket (or a mirror of its layout) [default: the osv_url setting]")
+    force: bool = Field(False, description="Rebuild even when no file changed")
+
+
+class DatabaseInfoOut(BaseModel):
+    built_at: str
+    updated_at: str
+    sources: list[str]
+    counts: dict[str, int]
+
+
+class DatabaseUpdateOut(BaseModel):
+    state: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    requested_by: str = ""
+    mode: str | None = Field(None, description="full (rebuilt), incremental (changed records applied) or unchanged")
+    rebuilt: bool | None = None
+    built_at: str | None = None
+    queued: int = Field(0, description="Re-evaluations queued because the build changed")
+    warnings: list[str] = Field(default_factory=list)
+    cause: Cause | None = None
+
+
+class DatabaseStatus(BaseModel):
+    database: DatabaseInfoOut | None
+    update: DatabaseUpdateOut | None

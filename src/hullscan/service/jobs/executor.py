@@ -89,6 +89,8 @@ class InProcessExecutor:
         """Stop taking scans; hand those still running back to the queue (another start will finish them)."""
         self._stopping.set()
         self._wake.set()
+        for thread in self._threads:  # the dispatcher claims nothing after this
+            thread.join(timeout=10)
         with self._lock:
             running = dict(self._running)
         for token in running.values():
@@ -96,8 +98,6 @@ class InProcessExecutor:
         self._pool.shutdown(wait=True, cancel_futures=True)
         for scan_id in running:
             self.jobs.requeue(scan_id, self.worker)
-        for thread in self._threads:
-            thread.join(timeout=10)
 
     # -- threads ---------------------------------------------------------------------------------------------
 
@@ -107,14 +107,26 @@ class InProcessExecutor:
                 with self._lock:
                     free = self.limits.total - len(self._running)
                 for scan_id in self.jobs.claim(self.worker, self.limits, slots=free):
-                    token = CancelToken()
-                    with self._lock:
-                        self._running[scan_id] = token
-                    self._pool.submit(self._run, scan_id, token)
+                    self._start(scan_id)
             except Exception:  # noqa: BLE001 - a database hiccup must not end dispatching
                 log.exception("dispatching scans failed; trying again")
             self._wake.wait(DISPATCH_EVERY)
             self._wake.clear()
+
+    def _start(self, scan_id: int) -> None:
+        """Run a claimed scan in the pool; hand it back to the queue if the executor is shutting down (a shutdown
+        that lands while the claim is in flight would otherwise leave it running with nobody on it)."""
+        token = CancelToken()
+        with self._lock:
+            self._running[scan_id] = token
+        try:
+            if self._stopping.is_set():
+                raise RuntimeError("shutting down")
+            self._pool.submit(self._run, scan_id, token)
+        except RuntimeError:  # the pool refuses work once shut down
+            with self._lock:
+                self._running.pop(scan_id, None)
+            self.jobs.requeue(scan_id, self.worker)
 
     def _run(self, scan_id: int, token: CancelToken) -> None:
         try:

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from hullscan.errors import CATALOGUE
@@ -82,12 +82,13 @@ class JobStore:
             if total >= limits.total:
                 return []
             caps = dict(session.execute(select(Registry.id, Registry.max_concurrent_scans)).all())
-            query = select(Scan.id, Scan.registry_id).where(Scan.state == QUEUED)
+            stamp = now()
+            query = select(Scan.id, Scan.registry_id).where(Scan.state == QUEUED,
+                                                            or_(Scan.not_before.is_(None), Scan.not_before <= stamp))
             if registries is not None:
                 query = query.where(Scan.registry_id.in_(registries))
             candidates = session.execute(query.order_by(Scan.priority, Scan.id).limit(CANDIDATES)).all()
             claimed: list[int] = []
-            stamp = now()
             for scan_id, registry_id in candidates:
                 if len(claimed) >= slots or total >= limits.total:
                     break
@@ -152,6 +153,18 @@ class JobStore:
             session.execute(update(Scan).where(Scan.id == scan_id, Scan.worker == worker, Scan.state == RUNNING)
                             .values(state=QUEUED, worker=None, progress=0.0, progress_text="")
                             .execution_options(synchronize_session=False))
+
+    def retry_later(self, scan_id: int, worker: str, delay: float, why: str) -> bool:
+        """Queue a running scan again, to be claimed no sooner than `delay` seconds from now (a transient registry
+        failure: the registry may be back by then). False when the scan is no longer this worker's."""
+        with self.db.session() as session:
+            done = session.execute(
+                update(Scan).where(Scan.id == scan_id, Scan.worker == worker, Scan.state == RUNNING,
+                                   Scan.stop_requested.is_(False))
+                .values(state=QUEUED, worker=None, progress=0.0, not_before=now() + dt.timedelta(seconds=delay),
+                        progress_text=f"retrying in {delay:g} s: {why}"[:250])
+                .execution_options(synchronize_session=False))
+            return bool(done.rowcount)  # type: ignore[attr-defined]
 
     def recover(self, *, stale_after: dt.timedelta, attempts: int, worker_prefix: str | None = None) -> int:
         """Queue again the running scans whose worker went silent (or, with `worker_prefix`, every running scan

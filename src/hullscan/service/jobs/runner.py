@@ -24,18 +24,24 @@ from hullscan.findings import SEVERITIES, ScanReport
 from hullscan.items.vuln import VulnOptions
 from hullscan.model import LayerInfo
 from hullscan.oci.credentials import from_authorization
+from hullscan.oci.source import Limits
 from hullscan.pipeline import Engine, ScanRequest
 from hullscan.scan import NoProgress, RegistryOptions
 from hullscan.service import reportstore
 from hullscan.service.connectors import connector_for
 from hullscan.service.jobs.queue import JobStore
+from hullscan.service.reevaluation import data_version
 from hullscan.service.secretbox import SecretBox
 from hullscan.service.storage.db import Database
-from hullscan.service.storage.models import FAILED, STOPPED, SUCCEEDED, Image, Registry, Scan
+from hullscan.service.storage.models import FAILED, QUEUED, STOPPED, SUCCEEDED, Image, Registry, Scan
 from hullscan.settings import Settings
 
 log = logging.getLogger("hullscan.service.scan")
 PROGRESS_EVERY = 2.0  # seconds between progress writes
+# Failures that may be gone a little later (the registry down or overloaded past the client's own retries): the
+# scan is queued again with a growing delay. Everything else (refused credentials, a missing image, a limit) fails
+# at once: trying again would give the same answer.
+TRANSIENT = frozenset({"REGISTRY_UNREACHABLE", "REGISTRY_ERROR"})
 
 
 class ScanRunner:
@@ -55,7 +61,8 @@ class ScanRunner:
             image = session.get(Image, scan.image_id)
             registry = session.get(Registry, scan.registry_id)
             assert image is not None and registry is not None
-            kind, wanted, pull_authorization = scan.kind, list(scan.items), scan.pull_authorization
+            kind, wanted, attempts = scan.kind, list(scan.items), scan.attempts
+            pull_authorization = scan.pull_authorization
         log.info("scan %s started: %s %s:%s (%s)", scan_id, registry.name, image.repository, image.reference, kind)
         progress = _DbProgress(self.jobs, scan_id)
         try:
@@ -64,9 +71,20 @@ class ScanRunner:
             else:
                 report = self._scan(registry, image, wanted, progress, cancel, pull_authorization)
         except HullscanError as exc:
-            state = STOPPED if exc.code == "STOPPED" else FAILED
-            self.jobs.finish(scan_id, worker, state, code=exc.code, message=exc.detail)
-            log.info("scan %s %s: %s", scan_id, state, exc.code)
+            code, detail = exc.code, exc.detail
+            if code in TRANSIENT and attempts < self.settings.scan_attempts:
+                delay = self.settings.retry_delay * 2 ** (attempts - 1)
+                if self.jobs.retry_later(scan_id, worker, delay, detail):
+                    log.info("scan %s met %s (try %d); retrying in %g s", scan_id, code, attempts, delay)
+                    return QUEUED
+            if code == "NOT_FOUND" and not progress.resolved:
+                # The manifest itself is gone: the image was deleted or its tag moved since hullscan listed it.
+                code = "IMAGE_NOT_FOUND"
+                detail = f"{image.repository}:{image.reference} ({image.digest or 'no digest'}) is no longer in " \
+                         f"the registry: {detail}"
+            state = STOPPED if code == "STOPPED" else FAILED
+            self.jobs.finish(scan_id, worker, state, code=code, message=detail)
+            log.info("scan %s %s: %s", scan_id, state, code)
             return state
         except Exception as exc:  # noqa: BLE001 - a bug must not wedge the job
             log.exception("scan %s failed unexpectedly", scan_id)
@@ -94,8 +112,9 @@ class ScanRunner:
             options = RegistryOptions(username=registry.username, password=password, insecure=registry.insecure,
                                       ca_cert=ca, use_docker_config=False, credentials=credentials)
             # The database is updated by the scheduler, once for the whole service, never by a scan.
+            limits = Limits(max_image_size=self.settings.max_image_size, max_layer_size=self.settings.max_layer_size)
             request = ScanRequest(reference, items=tuple(i for i in wanted if i in scan_items.REGISTRY),
-                                  registry=options, options={"vuln": VulnOptions(update=False)})
+                                  registry=options, limits=limits, options={"vuln": VulnOptions(update=False)})
             return self.engine.scan(request, progress, cancel)
 
     def _reevaluate(self, image: Image, progress: _DbProgress, cancel: CancelToken) -> ScanReport:
@@ -124,6 +143,7 @@ class ScanRunner:
             scan.digest = report.facts.manifest_digest or scan.digest
             scan.progress = 1.0
             scan.database_built_at = report.database.built_at if report.database else None
+            scan.database_version = data_version(report.database) if report.database else None
             image = session.get(Image, image_id)
             if image is not None:
                 image.last_scan_id = scan_id
@@ -153,6 +173,7 @@ class _DbProgress(NoProgress):
         self.sizes: dict[int, int] = {}
         self.done: dict[int, int] = {}
         self.text = "resolving the image"
+        self.resolved = False  # the manifest was found and read
         self._written = 0.0
         self._lock = threading.Lock()
 
@@ -173,6 +194,7 @@ class _DbProgress(NoProgress):
 
     def image_resolved(self, layers: list[LayerInfo]) -> None:
         with self._lock:
+            self.resolved = True
             self.sizes = {la.index: max(la.descriptor.size, 1) for la in layers}
             self.text = f"reading {len(layers)} layers"
             self._write(force=True)

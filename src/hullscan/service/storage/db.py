@@ -52,16 +52,35 @@ class Database:
         finally:
             session.close()
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest revision (safe to call at every start)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to the newest revision (safe to call at every start), or up to `revision`."""
+        self._alembic("upgrade", revision)
+
+    def downgrade(self, revision: str) -> None:
+        """Take the schema back to `revision` (an operator undoing an upgrade; the tests of each migration)."""
+        self._alembic("downgrade", revision)
+
+    def _alembic(self, step: str, revision: str) -> None:
         from alembic import command
         from alembic.config import Config
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        with self.engine.connect() as connection:
+            if self.is_sqlite:
+                # SQLite changes most columns by copying the table and dropping the old one; with foreign keys on,
+                # that drop would cascade (a migration of `scans` would delete every report). The pragma only
+                # takes effect outside a transaction.
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
+            try:
+                with connection.begin():
+                    config.attributes["connection"] = connection
+                    getattr(command, step)(config, revision)
+            finally:
+                if self.is_sqlite:
+                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    connection.commit()
 
     def close(self) -> None:
         self.engine.dispose()

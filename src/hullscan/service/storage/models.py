@@ -255,11 +255,14 @@ class Scan(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     cause_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     cause_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A queued scan waits until then (a retry after a transient registry failure backs off)
+    not_before: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     counts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # findings per item and severity
     database_built_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
     # An HTTP Authorization value to pull with instead of the registry's own credentials (a Harbor scan request's
     # robot account), sealed by the SecretBox; erased when the scan ends (jobs/queue.py).
     pull_authorization: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    database_version: Mapped[str | None] = mapped_column(String(32), nullable=True)  # see service/reevaluation.py
 
     image: Mapped[Image] = relationship(foreign_keys=[image_id])
 
@@ -276,16 +279,23 @@ class ScanResult(Base):
 
 
 class Schedule(Base):
+    """A cron schedule: scan every present tagged image of a registry or one of its namespaces, synchronise a
+    registry, or update the vulnerability database (registry None)."""
+
     __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_due", "enabled", "next_run_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    registry_id: Mapped[int] = mapped_column(ForeignKey("registries.id", ondelete="CASCADE"))
+    registry_id: Mapped[int | None] = mapped_column(ForeignKey("registries.id", ondelete="CASCADE"), nullable=True)
     namespace_id: Mapped[int | None] = mapped_column(ForeignKey("namespaces.id", ondelete="CASCADE"), nullable=True)
-    action: Mapped[str] = mapped_column(String(16))  # scan | sync
+    action: Mapped[str] = mapped_column(String(16))  # scan | sync | db-update
     cron: Mapped[str] = mapped_column(String(128))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # the cron fields are read in this zone
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     last_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     next_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # counts, or a cause
+    created_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now)
 
 

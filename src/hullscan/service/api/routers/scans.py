@@ -17,7 +17,7 @@ from hullscan.service.api.paging import Page, page_params, paginate
 from hullscan.service.api.schemas import MAX_ID, Cause, DiffFinding, ScanDiffOut, ScanIn, ScanOut
 from hullscan.service.core import Service
 from hullscan.service.history import diff_reports
-from hullscan.service.storage.models import STATES, SUCCEEDED, Image, Scan
+from hullscan.service.storage.models import QUEUED, STATES, SUCCEEDED, Image, Scan
 
 router = APIRouter(prefix="/api/v1/scans", tags=["scans"])
 
@@ -30,7 +30,8 @@ def scan_out(scan: Scan) -> ScanOut:
                    created_at=scan.created_at, started_at=scan.started_at, finished_at=scan.finished_at,
                    progress=scan.progress, progress_text=scan.progress_text, attempts=scan.attempts,
                    cause=Cause.of(scan.cause_code, scan.cause_message), counts=scan.counts,
-                   database_built_at=scan.database_built_at)
+                   database_built_at=scan.database_built_at,
+                   retry_at=scan.not_before if scan.state == QUEUED else None)
 
 
 def get_scan(session: Session, who: Principal, scan_id: int) -> Scan:

@@ -1,0 +1,116 @@
+"""The service listening on a real port, for what must reach it over the network (a registry's notifications)
+or must die like a process (SIGKILL): `LiveService` runs the app under Uvicorn in a thread of the test;
+`ServeProcess` runs `hullscan serve` as a child process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from hullscan.service.api.app import create_app
+from hullscan.service.core import Service
+from hullscan.settings import Settings
+from tests.service.conftest import ADMIN, admin_token
+from tests.support.registry import free_port
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+class LiveService:
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        self.app = create_app(settings)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_config=None,
+                                                    access_log=False, lifespan="on"))
+        self._thread = threading.Thread(target=self.server.run, name="live-service", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def service(self) -> Service:
+        svc: Service = self.app.state.service
+        return svc
+
+    def start(self) -> LiveService:
+        self._thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the service did not start")
+            time.sleep(0.05)
+        return self
+
+    def client(self, **kw: Any) -> httpx.Client:
+        """A client acting as admin (with an API token) unless told otherwise."""
+        if "auth" not in kw:
+            kw["auth"] = admin_token(self.service)
+        kw.setdefault("timeout", 30)
+        return httpx.Client(base_url=self.url, **kw)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=60)
+
+
+class ServeProcess:
+    """`hullscan serve --data-dir DIR --port N` with HULLSCAN_* settings from `env`; its log in DIR/serve.log."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.env = {**os.environ, "PYTHONPATH": str(SRC), **env}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServeProcess:
+        log = open(self.data_dir / "serve.log", "ab")  # noqa: SIM115 - the child keeps writing to it
+        command = [sys.executable, "-c", "from hullscan.cli import main; main()", "serve",
+                   "--data-dir", str(self.data_dir), "--host", "127.0.0.1", "--port", str(self.port)]
+        self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"hullscan serve exited with {self.process.returncode}:\n{self.log()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"hullscan serve did not answer:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return (self.data_dir / "serve.log").read_text(errors="replace")
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, auth=ADMIN, timeout=30)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handler runs, whatever the process was doing is cut short."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
