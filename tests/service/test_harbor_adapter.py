@@ -151,7 +151,15 @@ def test_full_scan_request_cycle(adapter: Served, harbor_registry: Pushed) -> No
     # The rest of the API sees it like any scan.
     with httpx.Client(base_url=adapter.url, auth=ADMIN) as api:
         listed = api.get("/api/v1/scans", params={"trigger": "harbor"}).json()
-    assert [(s["id"], s["state"], s["repository"], s["tag"]) for s in listed] == [(scan.id, "succeeded", REPO, "1.0")]
+        assert [(s["id"], s["state"], s["repository"], s["tag"]) for s in listed] == \
+            [(scan.id, "succeeded", REPO, "1.0")]
+        # ... but its registry record says who made it, and has nothing to synchronise or scan on a schedule with.
+        assert api.get(f"/api/v1/registries/{scan.registry_id}").json()["managed_by"] == "harbor-adapter"
+        for refused in (api.post(f"/api/v1/registries/{scan.registry_id}/sync"),
+                        api.post("/api/v1/schedules", json={"action": "scan", "registry": scan.registry_id,
+                                                            "cron": "0 2 * * *"})):
+            assert refused.status_code == 409, refused.text
+            assert "managed by the harbor-adapter" in refused.json()["error"]["message"]
 
 
 def test_sbom_reports_in_spdx_and_cyclonedx(adapter: Served,

@@ -203,11 +203,14 @@ class RegistryOut(BaseModel):
     created_at: dt.datetime
     last_sync: SyncState
     hook_token: str | None = Field(None, description="Shown once, when created or rotated: inbound events send it")
+    managed_by: str | None = Field(None, description="Who made this record: 'harbor-adapter' for a Harbor that uses "
+                                   "hullscan as its scanner (its images come with Harbor's scan requests; it is not "
+                                   "synchronised or scanned on a schedule); null for registries users connected")
 
     @classmethod
     def of(cls, r: m.Registry, hook_token: str | None = None) -> RegistryOut:
         return cls(id=r.id, name=r.name, type=r.type, url=r.url, insecure=r.insecure, username=r.username,
-                   has_password=r.password_encrypted is not None, cluster=r.cluster,
+                   has_password=r.password_encrypted is not None, cluster=r.cluster, managed_by=r.managed_by,
                    max_concurrent_scans=r.max_concurrent_scans, created_at=r.created_at, hook_token=hook_token,
                    last_sync=SyncState(state=r.last_sync_state, started_at=r.last_sync_started_at,
                                        finished_at=r.last_sync_finished_at,

@@ -51,6 +51,14 @@ def get_registry(session: Session, registry_id: int) -> Registry:
     return registry
 
 
+def refuse_managed(registry: Registry, what: str) -> None:
+    """A registry the Harbor adapter made holds no credentials: Harbor sends its images with each scan request."""
+    if registry.managed_by is not None:
+        raise ApiError("CONFLICT", f"registry {registry.id} is managed by the {registry.managed_by}: its images "
+                       f"arrive with Harbor's scan requests, so it cannot be {what}; connect the Harbor as a "
+                       "registry of its own (POST /api/v1/registries) to do that")
+
+
 def visible(session: Session, who: Principal, registry: Registry) -> None:
     """Admins see every registry; others those where they have a role in some namespace."""
     if who.is_admin:
@@ -170,6 +178,7 @@ def test_connection(registry_id: int, who: Principal = Depends(admin), svc: Serv
 def start_sync(registry_id: int, who: Principal = Depends(admin), svc: Service = Depends(service),  # noqa: B008
                session: Session = Depends(db_session)) -> Any:  # noqa: B008
     registry = get_registry(session, registry_id)
+    refuse_managed(registry, "synchronised")
     if registry.last_sync_state == "running":
         return RegistryOut.of(registry)
     registry.last_sync_state, registry.last_sync_started_at = "running", now()

@@ -18,7 +18,7 @@ from hullscan.service import audit
 from hullscan.service.api.auth import MAINTAINER, VIEWER, Principal, db_session, principal, service
 from hullscan.service.api.errors import ApiError, not_found
 from hullscan.service.api.paging import Page, page_params, paginate
-from hullscan.service.api.routers.registries import get_namespace, get_registry
+from hullscan.service.api.routers.registries import get_namespace, get_registry, refuse_managed
 from hullscan.service.api.schemas import MAX_ID, ScheduleIn, ScheduleOut, SchedulePatch
 from hullscan.service.core import Service
 from hullscan.service.scheduler import ACTIONS, next_run
@@ -88,7 +88,7 @@ def create_schedule(body: ScheduleIn, who: Principal = Depends(principal),  # no
     else:
         if body.registry is None:
             raise ApiError("INVALID_REQUEST", f"a {body.action} schedule needs a registry")
-        get_registry(session, body.registry)
+        refuse_managed(get_registry(session, body.registry), f"given a {body.action} schedule")
         if body.namespace is not None:
             if body.action != "scan":
                 raise ApiError("INVALID_REQUEST", "only scan schedules can be limited to a namespace")
