@@ -113,7 +113,8 @@ class _Touchy:
     def analyze(self, path: str, entry: FileEntry, content: io.BytesIO) -> FileFacts | None:
         data = content.read()
         if b"BUG" in data:
-            raise ValueError("analyzer bug")
+            # as parsers do: quote what they choked on (here a line of the file)
+            raise ValueError(f"analyzer bug at {data.decode()!r}")
         if b"STOP" in data:
             raise LayerError("must stop the scan")
         return FileFacts(detections=[Detection(kind="test", rule_id="seen", title="seen", severity="LOW",
@@ -126,6 +127,8 @@ def test_worker_failures_are_handled_as_in_process(tmp_path: Path) -> None:
         facts = _walk(tmp_path / str(workers), workers, [_Touchy()], tar)  # type: ignore[list-item]
         assert sorted(facts.files) == ["srv/a", "srv/c"]
         assert [(n.code, n.path) for n in facts.notes] == [("ANALYZER_ERROR", "srv/b")]
+        # the note says what failed, never what the file holds (notes are cached and reported)
+        assert "analyzer bug at" in facts.notes[0].message and "here" not in facts.notes[0].message
     stop = layer_tar([("srv/a", b"fine"), ("srv/b", b"STOP")])
     for workers in (0, 1):
         with pytest.raises(LayerError, match="must stop the scan"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import re
 import stat
 import tempfile
 from collections import deque
@@ -416,8 +417,19 @@ def _guarded(analyzer: str, path: str, index: int, notes: list[Note],
     except (HullscanError, MemoryError):
         raise
     except Exception as exc:  # an analyzer bug must not lose the whole scan
-        notes.append(Note("ANALYZER_ERROR", f"{analyzer}: {type(exc).__name__}: {exc}", path, index))
+        notes.append(Note("ANALYZER_ERROR", f"{analyzer}: {type(exc).__name__}: {_without_content(str(exc))}", path,
+                          index))
     return None
+
+
+_QUOTED = re.compile(r"b?'[^']*'|b?\"[^\"]*\"")
+
+
+def _without_content(message: str) -> str:
+    """An exception's text without what it quotes: parsers quote the bytes they choked on, and a note is cached and
+    reported, so it must not carry a fragment of, say, a key file."""
+    message = _QUOTED.sub("'…'", message)
+    return message if len(message) <= 200 else message[:199] + "…"
 
 
 def _collect_notes(analyzer: str, result: FileFacts, path: str, index: int, notes: list[Note]) -> None:
