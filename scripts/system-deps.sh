@@ -3,7 +3,7 @@
 set -euo pipefail
 want=(docker-registry skopeo umoci rpm apache2-utils golang-go ruby zstd binutils debootstrap composer
       python3-rpm php-cli nodejs node-semver golang-github-knqyf263-go-apk-version-dev libmaven3-core-java
-      default-jre-headless clamav clamav-daemon whois postgresql redis-server)
+      default-jre-headless clamav clamav-daemon whois postgresql redis-server chromium)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hullscan import __version__
+from hullscan.service import console
 from hullscan.service.api import errors
 from hullscan.service.api.auth import BasicCache
 from hullscan.service.api.routers import (
@@ -54,4 +55,5 @@ def create_app(settings: Settings, svc: Service | None = None) -> FastAPI:
                    scans.router, allowlist.router, audit.router, schedules.router, hooks.router, database.router,
                    harbor_adapter):
         app.include_router(router)
+    console.install(app)
     return app

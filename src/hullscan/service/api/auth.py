@@ -154,16 +154,24 @@ def authenticate(request: Request, session: Session) -> Principal:
         raise _unauthorized(f"unsupported authorization scheme {scheme!r}")
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        login = session.scalars(select(LoginSession).where(LoginSession.token_hash == token_hash(cookie))).first()
-        if login is None or login.expires_at <= now():
-            raise _unauthorized("the session has ended; log in again")
-        if request.method not in ("GET", "HEAD", "OPTIONS") and \
-                not same(request.headers.get(CSRF_HEADER, ""), login.csrf_token):
-            raise ApiError("FORBIDDEN", f"a request made with a session cookie needs the {CSRF_HEADER} header")
-        who = _user_principal(session, login.user, "session")
-        who.session_id = login.id
+        unsafe = request.method not in ("GET", "HEAD", "OPTIONS")
+        who, _ = cookie_principal(session, cookie, request.headers.get(CSRF_HEADER, "") if unsafe else None)
         return who
     raise _unauthorized("no credentials were sent")
+
+
+def cookie_principal(session: Session, cookie: str, csrf: str | None) -> tuple[Principal, LoginSession]:
+    """Who a console session cookie belongs to, and its session. `csrf` is what an unsafe request presented as its
+    CSRF token (the API's header, or the console's form field); None for a safe request."""
+    login = session.scalars(select(LoginSession).where(LoginSession.token_hash == token_hash(cookie))).first()
+    if login is None or login.expires_at <= now():
+        raise _unauthorized("the session has ended; log in again")
+    if csrf is not None and not same(csrf, login.csrf_token):
+        raise ApiError("FORBIDDEN", f"a request made with a session cookie needs its CSRF token (the {CSRF_HEADER} "
+                       "header, or the form's hidden field)")
+    who = _user_principal(session, login.user, "session")
+    who.session_id = login.id
+    return who, login
 
 
 def principal(request: Request, session: Session = Depends(db_session)) -> Principal:  # noqa: B008
