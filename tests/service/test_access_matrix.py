@@ -202,9 +202,13 @@ RULES: dict[tuple[str, str], Rule] = {
 
 
 def routes(world: World) -> list[tuple[str, str]]:
-    """(method, path template) of every route the application serves, documented or not."""
+    """(method, path template) of every route the application serves, documented or not; but the console's pages,
+    which act through these endpoints as the logged-in user (tests/service/console/test_console.py checks that
+    each of them needs a session)."""
     found = []
     for route in iter_route_contexts(world.client.app.routes):  # type: ignore[attr-defined]
+        if route.path_format == "/" or route.path_format.startswith("/ui"):
+            continue
         for method in sorted((route.methods or set()) - {"HEAD"}):
             found.append((method, route.path_format))
     return found

@@ -1,5 +1,5 @@
 """What the console's dashboard shows, read from stored results only: images by worst severity per namespace, the
-open critical and high findings day by day, scans by state, and the vulnerability database's age.
+open critical and high findings day by day (scans by state: history.summarise; the database's age: /api/v1/database).
 
 HTTP-free: the console calls these with the namespaces a visitor may see (None: every namespace, for an admin).
 """
@@ -9,30 +9,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session
 
-from hullscan.errors import HullscanError
 from hullscan.findings import SEVERITIES
-from hullscan.service.storage.models import STATES, SUCCEEDED, Image, Namespace, Registry, Scan, now
+from hullscan.service.history import NONE, UNSCANNED, worst_severity
+from hullscan.service.storage.models import SUCCEEDED, Image, Namespace, Registry, Scan, now
 
-NONE, UNSCANNED = "NONE", "UNSCANNED"  # no vulnerability at all; no successful scan yet
 WORST = (*SEVERITIES, NONE, UNSCANNED)
 
 
-def worst_severity(counts: dict[str, Any] | None) -> str:
-    """The highest severity with a vulnerability in a scan's counts; NONE when there is none."""
-    per = (counts or {}).get("vulnerabilities") or {}
-    for severity in SEVERITIES:
-        if per.get(severity):
-            return severity
-    return NONE
-
-
-def _visible(namespaces: Collection[int] | None) -> ColumnElement[bool]:
+def visible(namespaces: Collection[int] | None) -> ColumnElement[bool]:
+    """The images of these namespaces (None: every image)."""
     return true() if namespaces is None else Image.namespace_id.in_(list(namespaces))
 
 
@@ -54,7 +43,7 @@ def severities_by_namespace(session: Session, namespaces: Collection[int] | None
     rows = session.execute(
         select(Image.namespace_id, Registry.id, Registry.name, Namespace.name, Scan.state, Scan.counts)
         .join(Namespace, Image.namespace_id == Namespace.id).join(Registry, Image.registry_id == Registry.id)
-        .outerjoin(Scan, Image.last_scan_id == Scan.id).where(Image.present, _visible(namespaces))).all()
+        .outerjoin(Scan, Image.last_scan_id == Scan.id).where(Image.present, visible(namespaces))).all()
     found: dict[int, NamespaceSeverities] = {}
     for ns_id, registry_id, registry, namespace, state, counts in rows:
         entry = found.setdefault(ns_id, NamespaceSeverities(registry_id, registry, namespace, dict.fromkeys(WORST, 0)))
@@ -81,7 +70,7 @@ def open_findings_trend(session: Session, namespaces: Collection[int] | None, da
     rows = session.execute(
         select(Scan.image_id, Scan.finished_at, Scan.counts).join(Image, Scan.image_id == Image.id)
         .where(Scan.state == SUCCEEDED, Scan.finished_at.is_not(None), Scan.finished_at <= at, Image.present,
-               _visible(namespaces))
+               visible(namespaces))
         .order_by(Scan.finished_at, Scan.id)).all()
     latest: dict[int, tuple[int, int]] = {}  # image -> (critical, high) of its newest scan so far
     points: list[TrendPoint] = []
@@ -96,40 +85,3 @@ def open_findings_trend(session: Session, namespaces: Collection[int] | None, da
             i += 1
         points.append(TrendPoint(day, sum(c for c, _ in latest.values()), sum(h for _, h in latest.values())))
     return points
-
-
-def scans_by_state(session: Session, namespaces: Collection[int] | None) -> dict[str, int]:
-    counts = dict.fromkeys(STATES, 0)
-    for state, n in session.execute(select(Scan.state, func.count()).join(Image, Scan.image_id == Image.id)
-                                    .where(_visible(namespaces)).group_by(Scan.state)):
-        counts[state] = n
-    return counts
-
-
-@dataclass(frozen=True)
-class DatabaseAge:
-    built_at: dt.datetime | None  # None: no usable database
-    age: dt.timedelta | None
-    problem: str = ""  # why there is none (the catalogue's words)
-    advisories: int | None = None
-
-    @property
-    def stale(self) -> bool:
-        """Older than two days: OSV publishes daily, so the service's updates have stopped."""
-        return self.age is None or self.age > dt.timedelta(days=2)
-
-
-def database_age(db_path: Path, at: dt.datetime | None = None) -> DatabaseAge:
-    from hullscan.vulndb.store import open_default
-
-    try:
-        with open_default(db_path) as store:
-            info = store.info()
-        built = dt.datetime.fromisoformat(info.built_at)
-    except HullscanError as exc:
-        return DatabaseAge(None, None, exc.detail)
-    except (ValueError, OSError) as exc:
-        return DatabaseAge(None, None, str(exc))
-    if built.tzinfo is None:
-        built = built.replace(tzinfo=dt.UTC)
-    return DatabaseAge(built, max((at or now()) - built, dt.timedelta()), advisories=sum(info.counts.values()))

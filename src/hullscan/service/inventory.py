@@ -15,7 +15,7 @@ from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from hullscan.findings import SEVERITIES
-from hullscan.service.dashboard import UNSCANNED, worst_severity
+from hullscan.service.history import UNSCANNED, worst_severity
 from hullscan.service.storage.models import SUCCEEDED, Image, Namespace, Scan
 
 

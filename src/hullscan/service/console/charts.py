@@ -52,8 +52,8 @@ class StackedBars:
     scale_max: int
 
 
-def stacked_bars(rows: Sequence[tuple[str, dict[str, int]]], categories: Sequence[str], *, width: int = 640,
-                 label_width: int = 200, row_height: int = 28, bar_height: int = 18) -> StackedBars:
+def stacked_bars(rows: Sequence[tuple[str, dict[str, int]]], categories: Sequence[str], *, width: int = 900,
+                 label_width: int = 220, row_height: int = 28, bar_height: int = 18) -> StackedBars:
     """One bar per (label, counts), its segments in `categories` order, lengths to one scale so bars compare."""
     scale_max = nice_ceiling(max((sum(c.get(k, 0) for k in categories) for _, c in rows), default=0))
     span = width - label_width - 48  # room for the total after each bar
@@ -89,6 +89,7 @@ class Series:
 class Tick:
     position: float
     label: str
+    anchor: str = "middle"  # SVG text-anchor: the first and last x labels stay inside the chart
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class LineChart:
     labels: list[str] = field(default_factory=list)  # one per x position (the data table's rows)
 
 
-def line_chart(labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[int]]], *, width: int = 640,
+def line_chart(labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[int]]], *, width: int = 560,
                height: int = 220, left: int = 48, top: int = 12, right: int = 16, bottom: int = 28) -> LineChart:
     """Lines over evenly spaced x positions (days); y from 0 to a round maximum with three ticks."""
     top_value = nice_ceiling(max((v for _, _, values in series for v in values), default=0))
@@ -123,7 +124,8 @@ def line_chart(labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[
     y_ticks = [Tick(round(y_of(v), 1), str(v)) for v in sorted({0, top_value // 2 if top_value > 1 else 0,
                                                                  top_value})]
     picks = sorted({0, n // 2, n - 1}) if n > 2 else list(range(n))
-    x_ticks = [Tick(round(x_of(i), 1), labels[i]) for i in picks]
+    x_ticks = [Tick(round(x_of(i), 1), labels[i], "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1
+                    else "middle") for i in picks]
     return LineChart(width, height, left, top, right, bottom, lines, y_ticks, x_ticks, list(labels))
 
 

@@ -15,8 +15,7 @@ import base64
 import binascii
 import datetime as dt
 import json
-import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
@@ -25,7 +24,6 @@ from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from hullscan.errors import CATALOGUE, HullscanError
@@ -35,7 +33,6 @@ from hullscan.service.api.errors import STATUS, ApiError
 from hullscan.service.console.apiclient import Api, ApiFailure
 from hullscan.service.core import Service
 
-log = logging.getLogger("hullscan.service.console")
 PREFIX = "/ui"
 FLASH_COOKIE = "hullscan_flash"
 T = TypeVar("T")
@@ -106,11 +103,29 @@ def path_quote(value: str) -> str:
     return quote(value, safe="/")
 
 
+def row_count(form: FormData, limit: int = 10_000) -> int:
+    """How many rows an editor form says it holds (its hidden `rows` field), within `limit`."""
+    text = str(form.get("rows", "0"))
+    return min(int(text), limit) if text.isdigit() and len(text) < 7 else 0
+
+
+def date_to_api(value: object) -> str | None:
+    """A date input's YYYY-MM-DD as the API's timestamp: the start of that day, UTC ("" stays None)."""
+    text = str(value or "").strip()
+    return f"{text}T00:00:00Z" if text else None
+
+
+def date_of(value: str | None) -> str:
+    """An API timestamp as a date input's YYYY-MM-DD (UTC); "" for none or for text that is no time."""
+    when = _aware(value) if value else None
+    return when.date().isoformat() if when else ""
+
+
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("hullscan.service.console", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(when=_when, ago=ago, size=human_size, short_digest=short_digest, sevclass=sevclass,
-                       pq=path_quote, q=lambda v: quote(str(v), safe=""))
+                       pq=path_quote, q=lambda v: quote(str(v), safe=""), date=date_of)
     env.globals.update(severities=SEVERITIES, prefix=PREFIX, urlencode=urlencode)
     return env
 
@@ -186,7 +201,7 @@ def poster(request: Request, form: FormData = Depends(form_data),  # noqa: B008
         raise ApiError("FORBIDDEN", "the form was not sent from a page of this service; open the page and try again")
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
-        raise LoginRequired(request.headers.get("referer") and urlsplit(request.headers["referer"]).path or PREFIX)
+        raise LoginRequired(PREFIX + "/")
     try:
         return _identify(svc, cookie, str(form.get("csrf", "")))
     except ApiError as exc:
@@ -216,19 +231,11 @@ class Flashes:
     def ok(self, text: str) -> None:
         self.items.append(Flash("ok", text))
 
-    def info(self, text: str) -> None:
-        self.items.append(Flash("info", text))
-
     def error(self, exc: HullscanError | str) -> None:
         if isinstance(exc, HullscanError):
             self.items.append(Flash("error", exc.detail, exc.code, solution_of(exc)))
         else:
             self.items.append(Flash("error", exc))
-
-    def invalid(self, exc: ValidationError) -> None:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())) or 'form'}: {e.get('msg', '')}"
-                             for e in exc.errors()[:8])
-        self.items.append(Flash("error", problems, "INVALID_REQUEST", "Correct the fields named in the message."))
 
     def encode(self) -> str:
         data = json.dumps([[f.kind, f.text[:600], f.code, f.solution[:400]] for f in self.items[:6]])
@@ -254,22 +261,19 @@ def solution_of(exc: HullscanError) -> str:
 
 
 async def attempt(flashes: Flashes, action: Awaitable[T]) -> T | None:
-    """Await a call made on behalf of a form; its failure (a catalogue cause, an invalid field) becomes a message."""
+    """Await a call made on behalf of a form; its failure (the API's catalogue cause) becomes a message."""
     try:
         return await action
     except HullscanError as exc:
         flashes.error(exc)
-    except ValidationError as exc:
-        flashes.invalid(exc)
     return None
 
 
 def safe_next(value: object, default: str) -> str:
     """A redirect target from a form: only a path inside the console (never another site)."""
     text = str(value or "")
-    if text.startswith(PREFIX) and not text.startswith("//") and "\\" not in text and "\n" not in text:
-        return text
-    return default
+    inside = text == PREFIX or text.startswith((PREFIX + "/", PREFIX + "?"))
+    return text if inside and "\\" not in text and not any(c.isspace() for c in text) else default
 
 
 def redirect(to: str, flashes: Flashes | None = None) -> RedirectResponse:
@@ -287,8 +291,8 @@ def page(request: Request, template: str, me: Visitor | None, *, status: int = 2
          nav: str = "", no_store: bool = False, **context: Any) -> HTMLResponse:
     """A whole page: the template with the visitor, the flash messages carried here, and the context."""
     flashes = Flashes.read(request)
-    body = TEMPLATES.get_template(template).render(me=me, flashes=flashes.items, title=title, nav=nav,
-                                                   here=_here(request), **context)
+    context.setdefault("link", lambda **changes: query_params(request, **changes))  # the page with other params
+    body = TEMPLATES.get_template(template).render(me=me, flashes=flashes.items, title=title, nav=nav, **context)
     response = HTMLResponse(body, status_code=status)
     if flashes.items:
         response.delete_cookie(FLASH_COOKIE, path=PREFIX, httponly=True, samesite="strict")
@@ -334,18 +338,14 @@ class ConsoleRoute(APIRoute):
 
 
 def query_params(request: Request, **changes: object) -> str:
-    """The page's query string with some parameters changed (None removes one): for tab and filter links."""
-    params: dict[str, Any] = dict(request.query_params)
-    for key, value in changes.items():
-        if value is None:
-            params.pop(key, None)
-        else:
-            params[key] = value
-    return "?" + urlencode(params) if params else "?"
+    """The page's query string with some parameters changed (None removes one), repeated ones (several severities)
+    kept: for tab, filter and page links."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
+    params += [(k, str(v)) for k, v in changes.items() if v is not None]
+    return "?" + urlencode(params)
 
 
-def form_list(form: FormData | Mapping[str, Any], key: str) -> list[str]:
-    if isinstance(form, FormData):
-        return [str(v) for v in form.getlist(key)]
-    value = form.get(key)
-    return [str(v) for v in value] if isinstance(value, list) else ([] if value is None else [str(value)])
+def page_number(request: Request) -> int:
+    """The `page` parameter (1 when absent or not a number)."""
+    text = request.query_params.get("page", "1")
+    return max(1, min(int(text), 100_000)) if text.isdigit() and len(text) < 7 else 1

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from hullscan.errors import HullscanError
-from hullscan.service.api.auth import SESSION_COOKIE
+from hullscan.service.api.auth import SESSION_COOKIE, SESSION_TTL
 from hullscan.service.console.apiclient import Api
 from hullscan.service.console.web import (
     PREFIX,
@@ -25,7 +25,6 @@ from hullscan.service.console.web import (
 )
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
-SESSION_SECONDS = 12 * 3600
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -55,8 +54,8 @@ async def login(request: Request, form: FormData = Depends(form_data)) -> Respon
     if not cookie:  # the API always sets it on success; refuse to pretend otherwise
         raise HullscanError("the service did not open a session", code="INTERNAL_ERROR")
     out = RedirectResponse(target, status_code=303)
-    out.set_cookie(SESSION_COOKIE, cookie, max_age=SESSION_SECONDS, path="/", httponly=True, samesite="strict",
-                   secure=request.url.scheme == "https")
+    out.set_cookie(SESSION_COOKIE, cookie, max_age=int(SESSION_TTL.total_seconds()), path="/", httponly=True,
+                   samesite="strict", secure=request.url.scheme == "https")
     return out
 
 

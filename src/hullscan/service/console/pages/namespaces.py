@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,48 +18,35 @@ from hullscan.service.console.web import (
     Flashes,
     Visitor,
     attempt,
+    date_to_api,
     form_data,
     page,
     path_quote,
     poster,
     redirect,
+    row_count,
     visitor,
 )
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 BLANK_ROWS = 3  # empty allowlist rows offered for new entries (the page's script adds more)
-MAX_ROWS = 10_000
 
 
 def _api_path(registry_id: int, namespace: str) -> str:
     return f"/api/v1/registries/{registry_id}/namespaces/{path_quote(namespace)}"
 
 
-def expiry_date(value: str | None) -> str:
-    """An entry's expiry as the date the form shows (YYYY-MM-DD, UTC)."""
-    if not value:
-        return ""
-    try:
-        return dt.datetime.fromisoformat(value).astimezone(dt.UTC).date().isoformat()
-    except ValueError:
-        return ""
-
-
 def allowlist_from_form(form: FormData) -> list[dict[str, Any]]:
     """The allowlist rows of the form, in order: empty rows and rows marked for removal left out. A date means the
     entry expires at the start of that day (UTC); a malformed one is passed on for the API to refuse by name."""
-    try:
-        count = min(int(str(form.get("rows", "0"))), MAX_ROWS)
-    except ValueError:
-        count = 0
+    count = row_count(form)
     entries = []
     for i in range(count):
         vuln_id = str(form.get(f"allow-{i}-id", "")).strip()
         if not vuln_id or form.get(f"allow-{i}-remove") == "on":
             continue
-        expires = str(form.get(f"allow-{i}-expires", "")).strip()
         entries.append({"id": vuln_id, "reason": str(form.get(f"allow-{i}-reason", "")).strip(),
-                        "expires_at": f"{expires}T00:00:00Z" if expires else None})
+                        "expires_at": date_to_api(form.get(f"allow-{i}-expires"))})
     return entries
 
 
@@ -94,7 +80,7 @@ async def namespace_page(request: Request, registry_id: int, namespace: str,
     add = request.query_params.get("add", "").strip()[:128]
     return page(request, "namespace.html", me, title=f"{registry['name']} / {namespace}", nav="registries",
                 registry=registry, ns=settings, system=system, add=add, blank_rows=BLANK_ROWS,
-                severities=SEVERITIES, editable=me.who.may(settings["id"], MAINTAINER), expiry_date=expiry_date,
+                severities=SEVERITIES, editable=me.who.may(settings["id"], MAINTAINER),
                 draft=None)
 
 
@@ -114,8 +100,36 @@ async def namespace_save(request: Request, registry_id: int, namespace: str, me:
                      "allowlist": body["allowlist"]}
             return page(request, "namespace.html", me, title=f"{registry['name']} / {namespace}", nav="registries",
                         registry=registry, ns=draft, system=system, add="", blank_rows=BLANK_ROWS,
-                        severities=SEVERITIES, editable=True, expiry_date=expiry_date, errors=flashes.items,
+                        severities=SEVERITIES, editable=True, errors=flashes.items,
                         draft=draft, status=422)
     flashes.ok(f"Settings of {namespace} saved: {len(saved['allowlist'])} allowlist entr"
                f"{'y' if len(saved['allowlist']) == 1 else 'ies'}.")
     return redirect(f"{PREFIX}/registries/{registry_id}/namespaces/{path_quote(namespace)}", flashes)
+
+
+# -- the system-wide allowlist (admins) ------------------------------------------------------------------------------
+
+
+@router.get("/allowlist", response_class=HTMLResponse)
+async def system_allowlist(request: Request, me: Visitor = Depends(visitor)) -> HTMLResponse:  # noqa: B008
+    async with me.api(request) as api:
+        current = await api.get("/api/v1/allowlist")
+    return page(request, "allowlist.html", me, title="System allowlist", nav="allowlist", entries=current["allowlist"],
+                reused_by=current["reused_by"], blank_rows=BLANK_ROWS, add=request.query_params.get("add", "")[:128])
+
+
+@router.post("/allowlist", response_class=HTMLResponse)
+async def system_allowlist_save(request: Request, me: Visitor = Depends(poster),  # noqa: B008
+                                form: FormData = Depends(form_data)) -> Response:  # noqa: B008
+    flashes = Flashes()
+    entries = allowlist_from_form(form)
+    async with me.api(request, change=True) as api:
+        saved = await attempt(flashes, api.put("/api/v1/allowlist", {"allowlist": entries}))
+        if saved is None:
+            current = await api.get("/api/v1/allowlist")
+            return page(request, "allowlist.html", me, title="System allowlist", nav="allowlist", entries=entries,
+                        reused_by=current["reused_by"], blank_rows=BLANK_ROWS, add="", errors=flashes.items,
+                        status=422)
+    flashes.ok(f"System allowlist saved: {len(saved['allowlist'])} entries, reused by {saved['reused_by']} "
+               "namespace(s).")
+    return redirect(f"{PREFIX}/allowlist", flashes)

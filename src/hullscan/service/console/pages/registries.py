@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from hullscan.errors import HullscanError
 from hullscan.service.api.auth import MAINTAINER, service
 from hullscan.service.console.web import (
     PREFIX,
@@ -22,6 +23,7 @@ from hullscan.service.console.web import (
     form_data,
     fragment,
     page,
+    page_number,
     path_quote,
     poster,
     redirect,
@@ -35,11 +37,6 @@ router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=Fa
 TYPES = (("distribution", "Distribution (any OCI registry)"), ("harbor", "Harbor v2"), ("jfrog", "JFrog Artifactory"))
 REPOSITORIES_PER_PAGE = 50
 IMAGES_PER_PAGE = 50
-
-
-def _page_number(request: Request) -> int:
-    text = request.query_params.get("page", "1")
-    return max(1, min(int(text), 100_000)) if text.isdigit() else 1
 
 
 @router.get("/registries", response_class=HTMLResponse)
@@ -126,7 +123,7 @@ async def registry_page(request: Request, registry_id: int, me: Visitor = Depend
                         svc: Service = Depends(service)) -> HTMLResponse:  # noqa: B008
     contains = request.query_params.get("q", "").strip()[:200]
     namespace = request.query_params.get("namespace", "").strip()[:256] or None
-    number = _page_number(request)
+    number = page_number(request)
     async with me.api(request) as api:
         registry = await api.get(f"/api/v1/registries/{registry_id}")
         namespaces = await api.every(f"/api/v1/registries/{registry_id}/namespaces")
@@ -153,6 +150,8 @@ async def sync_status(request: Request, registry_id: int, me: Visitor = Depends(
 
 async def _images(request: Request, me: Visitor, svc: Service, registry_id: int, repository: str,
                   number: int) -> dict[str, Any]:
+    if not repository:
+        raise HullscanError("name the repository: ?repository=namespace/name", code="INVALID_REQUEST")
     async with me.api(request) as api:
         registry = await api.get(f"/api/v1/registries/{registry_id}")
         listing = await api.listing("/api/v1/images", registry=registry_id, repository=repository, present=True,
@@ -164,10 +163,14 @@ async def _images(request: Request, me: Visitor, svc: Service, registry_id: int,
                 return newest_scans(session, ids)
 
         namespace = await api.get(f"/api/v1/registries/{registry_id}/namespaces/{path_quote(repository.split('/')[0])}")
+        # With download blocking on, each tag says whether a pull would pass now: the service's own decision.
+        pulls = {image["id"]: await api.get(f"/api/v1/registries/{registry_id}/pullable",
+                                             repository=repository, reference=image["tag"])
+                 for image in listing.items if image["tag"]} if namespace["block"]["enabled"] else {}
     newest = await run_in_threadpool(read)
     query = urlencode({"repository": repository, "page": number})
     return {"registry": registry, "repository": repository, "images": listing.items, "total": listing.total,
-            "newest": newest, "busy": any(s.state in ("queued", "running") for s in newest.values()),
+            "newest": newest, "pulls": pulls, "busy": any(s.state in ("queued", "running") for s in newest.values()),
             "namespace": namespace, "may_scan": me.who.may(namespace["id"], MAINTAINER), "page_number": number,
             "pages": max(1, -(-listing.total // IMAGES_PER_PAGE)),
             "page_url": f"{PREFIX}/registries/{registry_id}/images?{query}",
@@ -175,14 +178,14 @@ async def _images(request: Request, me: Visitor, svc: Service, registry_id: int,
 
 
 @router.get("/registries/{registry_id}/images", response_class=HTMLResponse)
-async def repository_page(request: Request, registry_id: int, repository: str, me: Visitor = Depends(visitor),  # noqa: B008
+async def repository_page(request: Request, registry_id: int, repository: str = "", me: Visitor = Depends(visitor),  # noqa: B008
                           svc: Service = Depends(service)) -> HTMLResponse:  # noqa: B008
-    data = await _images(request, me, svc, registry_id, repository, _page_number(request))
+    data = await _images(request, me, svc, registry_id, repository, page_number(request))
     return page(request, "repository.html", me, title=repository, nav="registries", **data)
 
 
 @router.get("/registries/{registry_id}/images/rows", response_class=HTMLResponse)
-async def repository_rows(request: Request, registry_id: int, repository: str, me: Visitor = Depends(visitor),  # noqa: B008
+async def repository_rows(request: Request, registry_id: int, repository: str = "", me: Visitor = Depends(visitor),  # noqa: B008
                           svc: Service = Depends(service)) -> HTMLResponse:  # noqa: B008
-    data = await _images(request, me, svc, registry_id, repository, _page_number(request))
+    data = await _images(request, me, svc, registry_id, repository, page_number(request))
     return fragment("_images.html", me=me, **data)

@@ -26,6 +26,7 @@ from hullscan.service.console.web import (
     form_data,
     fragment,
     page,
+    page_number,
     path_quote,
     poster,
     query_params,
@@ -34,7 +35,8 @@ from hullscan.service.console.web import (
     visitor,
 )
 from hullscan.service.core import Service
-from hullscan.service.dashboard import scans_by_state
+from hullscan.service.dashboard import visible as visible_images
+from hullscan.service.history import summarise
 from hullscan.service.storage.models import STATES
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
@@ -43,22 +45,17 @@ EXPORTS = {"json": "JSON", "sarif": "SARIF", "cyclonedx": "CycloneDX", "spdx": "
 ACTIVE = ("queued", "running")
 
 
-def _page_number(request: Request) -> int:
-    text = request.query_params.get("page", "1")
-    return max(1, min(int(text), 100_000)) if text.isdigit() else 1
-
-
 async def _scan_list(request: Request, me: Visitor, svc: Service) -> dict[str, Any]:
     state = request.query_params.get("state", "")
     state = state if state in STATES else ""
-    number = _page_number(request)
+    number = page_number(request)
     async with me.api(request) as api:
         listing = await api.listing("/api/v1/scans", state=state or None, page=number, page_size=SCANS_PER_PAGE)
-    visible = None if me.is_admin else list(me.who.roles)
+    namespaces = None if me.is_admin else list(me.who.roles)
 
     def read() -> dict[str, int]:
         with svc.db.session() as session:
-            return scans_by_state(session, visible)
+            return summarise(session, [visible_images(namespaces)]).scans_by_state
 
     counts = await run_in_threadpool(read)
     query = query_params(request, page=number)
@@ -114,8 +111,9 @@ async def scan_status(request: Request, scan_id: int, me: Visitor = Depends(visi
     async with me.api(request) as api:
         scan = await api.get(f"/api/v1/scans/{scan_id}")
         image = await api.get(f"/api/v1/images/{scan['image_id']}")
-    return fragment("_scan_status.html", me=me, scan=scan, image=image, may_stop=True,
-                    page_url=f"{PREFIX}/scans/{scan_id}")
+        namespace = await api.get(f"/api/v1/registries/{image['registry']}/namespaces/{path_quote(image['namespace'])}")
+    return fragment("_scan_status.html", me=me, scan=scan, image=image,
+                    may_stop=me.who.may(namespace["id"], MAINTAINER), page_url=f"{PREFIX}/scans/{scan_id}")
 
 
 @router.get("/scans/{scan_id}", response_class=HTMLResponse)
@@ -130,7 +128,8 @@ async def scan_page(request: Request, scan_id: int, me: Visitor = Depends(visito
             try:
                 diff = await api.get(f"/api/v1/scans/{scan_id}/diff")
             except ApiFailure as exc:
-                diff = {"unavailable": exc.detail}
+                diff = {"unavailable": "This is the image's first successful scan: there is nothing to compare it "
+                                       "with yet." if exc.code == "RESOURCE_NOT_FOUND" else exc.detail}
     context: dict[str, Any] = {"scan": scan, "image": image, "namespace": namespace, "diff": diff,
                                "may_stop": me.who.may(namespace["id"], MAINTAINER), "exports": EXPORTS,
                                "may_allowlist": me.who.may(namespace["id"], MAINTAINER),
@@ -143,7 +142,6 @@ async def scan_page(request: Request, scan_id: int, me: Visitor = Depends(visito
         report = await run_in_threadpool(load)
         params = request.query_params
         filters = reportview.Filters.parse(params, params.getlist("severity"))
-        context["view"] = reportview.build(report, params.get("tab", "vuln"), filters, _page_number(request))
+        context["view"] = reportview.build(report, params.get("tab", "vuln"), filters, page_number(request))
         context["tabs"] = reportview.TABS
-        context["link"] = lambda **changes: query_params(request, **changes)
     return page(request, "scan.html", me, title=f"Scan {scan_id}", nav="scans", **context)

@@ -17,7 +17,8 @@
     var url = el.getAttribute("data-poll");
     fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (response) {
-        if (response.redirected || !response.ok) { throw new Error("status " + response.status); }
+        if (response.redirected) { window.location.reload(); return ""; }  // the session ended: log in again
+        if (!response.ok) { throw new Error("status " + response.status); }
         return response.text();
       })
       .then(function (text) {

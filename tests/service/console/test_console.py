@@ -1,0 +1,207 @@
+"""The console over HTTP, without a browser: sessions and their cookie, CSRF and same-origin checks on every form,
+the security headers, roles, error pages, and escaping of hostile values from an image. The real service app (its
+lifespan, migrations and executor) with the real local registry."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+
+from tests.service.conftest import ADMIN, make_settings, running, wait_for, wait_sync
+from tests.service.console import images
+from tests.support.registry import RegistryServer
+
+pytestmark = pytest.mark.timeout(300)
+ORIGIN = {"Origin": "http://testserver"}
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[TestClient]:
+    with running(make_settings(tmp_path, f"sqlite:///{tmp_path / 'service.db'}")) as client:
+        yield client
+
+
+def synced(api: TestClient, registry: RegistryServer) -> int:
+    """The registry connected and synchronised; its id."""
+    reg = api.post("/api/v1/registries", json={"name": "local", "type": "distribution", "url": registry.url,
+                                               "insecure": True}).json()
+    api.post(f"/api/v1/registries/{reg['id']}/sync")
+    assert wait_sync(api, reg["id"])["last_sync"]["state"] == "succeeded"
+    return int(reg["id"])
+
+
+def log_in(client: TestClient, username: str = ADMIN[0], password: str = ADMIN[1]) -> str:
+    """Log in through the console's form; the session's CSRF token, read from a page's form."""
+    client.cookies.clear()
+    answer = client.post("/ui/login", data={"username": username, "password": password, "next": "/ui/registries"},
+                         headers=ORIGIN, follow_redirects=False, auth=None)
+    assert answer.status_code == 303, answer.text
+    page = client.get("/ui/registries", auth=None)
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_pages_need_a_session_and_carry_the_security_headers(api: TestClient) -> None:
+    first = api.get("/ui/scans?state=failed", auth=None, follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"] == "/ui/login?next=%2Fui%2Fscans%3Fstate%3Dfailed"
+    assert api.get("/", auth=None, follow_redirects=False).headers["location"] == "/ui/"
+    login = api.get("/ui/login", auth=None)
+    csp = login.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert login.headers["x-frame-options"] == "DENY" and login.headers["x-content-type-options"] == "nosniff"
+    assert "https://" not in login.text and "//cdn" not in login.text  # nothing from another site
+    for asset in ("console.css", "console.js", "hullscan.svg"):
+        served = api.get(f"/ui/static/{asset}", auth=None)
+        assert served.status_code == 200 and "content-security-policy" in served.headers
+    assert "content-security-policy" not in api.get("/healthz").headers  # the API is no page
+
+
+def console_routes(api: TestClient) -> list[tuple[str, str]]:
+    found = []
+    for route in iter_route_contexts(api.app.routes):  # type: ignore[attr-defined]
+        if route.path_format.startswith("/ui/") and route.path_format != "/ui/static":
+            found += [(m, route.path_format) for m in sorted((route.methods or set()) - {"HEAD"})]
+    return found
+
+
+def test_every_console_route_needs_a_session(api: TestClient) -> None:
+    """Anonymous: every page but the login page sends the browser to log in; every form is refused (from another
+    site: forbidden; from here without a session: to the login page)."""
+    routes = console_routes(api)
+    assert len(routes) >= 30 and ("POST", "/ui/login") in routes
+    for method, template in routes:
+        path = re.sub(r"\{[^}]+\}", "1", template)
+        if (method, template) in (("GET", "/ui/login"), ("POST", "/ui/login")):
+            continue
+        if method == "GET":
+            answer = api.get(path, params={"repository": "team/app"}, auth=None, follow_redirects=False)
+            assert answer.status_code == 303 and answer.headers["location"].startswith("/ui/login?next="), path
+        else:
+            foreign = api.post(path, data={"csrf": "x"}, headers={"Origin": "https://evil.example"}, auth=None,
+                               follow_redirects=False)
+            assert foreign.status_code == 403, path
+            local = api.post(path, data={"csrf": "x"}, headers=ORIGIN, auth=None, follow_redirects=False)
+            assert local.status_code == 303 and local.headers["location"].startswith("/ui/login"), path
+    assert api.get("/api/v1/registries").json() == []  # nothing happened
+
+
+def test_login_cookie_and_logout(api: TestClient) -> None:
+    wrong = api.post("/ui/login", data={"username": "admin", "password": "not it"}, headers=ORIGIN, auth=None)
+    assert wrong.status_code == 401 and "wrong username or password" in wrong.text
+    assert "set-cookie" not in wrong.headers
+    foreign = api.post("/ui/login", data={"username": ADMIN[0], "password": ADMIN[1]}, auth=None,
+                       headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 403 and "set-cookie" not in foreign.headers
+
+    answer = api.post("/ui/login", data={"username": ADMIN[0], "password": ADMIN[1], "next": "https://evil.example/"},
+                      headers=ORIGIN, follow_redirects=False, auth=None)
+    assert answer.status_code == 303 and answer.headers["location"] == "/ui/"  # never off-site
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith("hullscan_session=") and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert "Path=/;" in cookie or cookie.endswith("Path=/")
+    session = api.cookies["hullscan_session"]
+    assert api.get("/api/v1/session", auth=None).json()["username"] == "admin"  # the API's own session
+
+    page = api.get("/ui/", auth=None)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None and page.headers["cache-control"] == "no-store"
+    out = api.post("/ui/logout", data={"csrf": csrf.group(1)}, headers=ORIGIN, follow_redirects=False, auth=None)
+    assert out.status_code == 303 and out.headers["location"] == "/ui/login"
+    api.cookies.set("hullscan_session", session)  # the old cookie, replayed: the session is over
+    assert api.get("/api/v1/session", auth=None).status_code == 401
+    assert api.get("/ui/", auth=None, follow_redirects=False).headers["location"].startswith("/ui/login")
+
+
+def test_forms_need_the_csrf_token_and_this_origin(api: TestClient) -> None:
+    csrf = log_in(api)
+    form = {"name": "local", "type": "distribution", "url": "http://127.0.0.1:9", "insecure": "on"}
+    for data, headers in (({**form}, ORIGIN), ({**form, "csrf": "forged"}, ORIGIN),
+                          ({**form, "csrf": csrf}, {"Origin": "https://evil.example"}), ({**form, "csrf": csrf}, {})):
+        refused = api.post("/ui/registries", data=data, headers=headers, auth=None)
+        assert refused.status_code == 403, (data, headers)
+        assert "FORBIDDEN" in refused.text
+    assert api.get("/api/v1/registries").json() == []  # nothing was created
+    created = api.post("/ui/registries", data={**form, "csrf": csrf}, headers=ORIGIN, auth=None)
+    assert created.status_code == 200 and "local is connected" in created.text
+    assert [r["name"] for r in api.get("/api/v1/registries").json()] == ["local"]
+    # The API refuses what it always refuses, and the console says so with the catalogue's words.
+    again = api.post("/ui/registries", data={**form, "csrf": csrf}, headers=ORIGIN, auth=None)
+    assert again.status_code == 422 and "CONFLICT" in again.text and "a registry named" in again.text
+
+
+def test_errors_are_pages_with_cause_and_solution(api: TestClient) -> None:
+    log_in(api)
+    missing = api.get("/ui/scans/424242", auth=None)
+    assert missing.status_code == 404 and "RESOURCE_NOT_FOUND" in missing.text and "What to do" in missing.text
+    assert missing.headers["content-type"].startswith("text/html")
+
+
+def test_roles_decide_what_a_page_offers(api: TestClient, own_registry: RegistryServer, tmp_path: Path) -> None:
+    own_registry.push_images(images.base(), "team/base:1.0", tmp_path)
+    reg = {"id": synced(api, own_registry)}
+    team = api.get(f"/api/v1/registries/{reg['id']}/namespaces/team").json()
+    viewer = api.post("/api/v1/users", json={"username": "vic", "password": "vic-reads-only-1",
+                                             "memberships": [{"namespace_id": team["id"], "role": "viewer"}]})
+    assert viewer.status_code == 201, viewer.text
+    image = api.get("/api/v1/images", params={"registry": reg["id"]}).json()[0]
+
+    csrf = log_in(api, "vic", "vic-reads-only-1")
+    assert api.get("/ui/users", auth=None).status_code == 403
+    registries = api.get("/ui/registries", auth=None).text
+    assert "Connect a registry" not in registries and "Test connection" not in registries
+    repository = api.get(f"/ui/registries/{reg['id']}/images", params={"repository": "team/base"}, auth=None).text
+    assert "Scanning needs the maintainer role in team" in repository and 'name="image_id"' not in repository
+    # A forged Scan form is refused by the API, and nothing is queued.
+    forged = api.post("/ui/scans", data={"csrf": csrf, "image_id": str(image["id"]), "next": "/ui/scans"},
+                      headers=ORIGIN, auth=None)
+    assert "FORBIDDEN" in forged.text and "maintainer role" in forged.text
+    assert api.get("/api/v1/scans").json() == []
+    settings = api.get(f"/ui/registries/{reg['id']}/namespaces/team", auth=None).text
+    assert "<fieldset class=\"card\" disabled>" in settings and "needs the maintainer role" in settings
+
+
+def test_hostile_values_are_escaped(api: TestClient, own_registry: RegistryServer, tmp_path: Path) -> None:
+    own_registry.push_images(images.hostile(), "zone/hostile:1", tmp_path)
+    image = api.get("/api/v1/images", params={"registry": synced(api, own_registry)}).json()[0]
+    scan = wait_for(api, api.post("/api/v1/scans", json={"image_id": image["id"]}).json()["id"])
+    assert scan["state"] == "succeeded", scan
+    log_in(api)
+    text = "".join(api.get(f"/ui/scans/{scan['id']}", params={"tab": tab}, auth=None).text
+                   for tab in ("vuln", "software", "file", "secret", "compliance", "baseline", "base"))
+    for hostile in images.HOSTILE_STRINGS:
+        assert hostile not in text, hostile  # never as markup...
+    assert "&lt;script&gt;alert(&#34;pkg&#34;)&lt;/script&gt;" in text  # ...but there, escaped
+    assert "&lt;svg onload=alert(&#39;setuid&#39;)&gt;" in text
+    assert "&#34;&gt;&lt;img src=x onerror=alert(&#39;path&#39;)&gt;" in text
+    assert images.GHP not in text  # the secret's evidence is redacted
+
+
+def test_a_refused_namespace_form_keeps_what_was_typed(api: TestClient, own_registry: RegistryServer,
+                                                       tmp_path: Path) -> None:
+    own_registry.push_images(images.base(), "team/base:1.0", tmp_path)
+    registry_id = synced(api, own_registry)
+    csrf = log_in(api)
+    form = {"csrf": csrf, "block_enabled": "on", "block_severity": "CRITICAL", "rows": "2",
+            "allow-0-id": "CVE-2020-1747", "allow-0-reason": "only trusted YAML", "allow-0-expires": "2031-02-30",
+            "allow-1-id": "", "allow-1-reason": "a row left empty is no entry"}
+    refused = api.post(f"/ui/registries/{registry_id}/namespaces/team", data=form, headers=ORIGIN, auth=None)
+    assert refused.status_code == 422 and "INVALID_REQUEST" in refused.text and "expires_at" in refused.text
+    assert 'value="CVE-2020-1747"' in refused.text and 'value="only trusted YAML"' in refused.text
+    assert api.get(f"/api/v1/registries/{registry_id}/namespaces/team").json()["block"]["enabled"] is False
+
+    form["allow-0-expires"] = "2031-02-28"
+    saved = api.post(f"/ui/registries/{registry_id}/namespaces/team", data=form, headers=ORIGIN, auth=None)
+    assert saved.status_code == 200 and "Settings of team saved: 1 allowlist entry" in saved.text
+    ns = api.get(f"/api/v1/registries/{registry_id}/namespaces/team").json()
+    assert ns["block"]["severity"] == "CRITICAL" and ns["allowlist"] == [
+        {"id": "CVE-2020-1747", "reason": "only trusted YAML", "expires_at": "2031-02-28T00:00:00Z"}]
+    form["allow-0-remove"] = "on"  # and removed again
+    api.post(f"/ui/registries/{registry_id}/namespaces/team", data=form, headers=ORIGIN, auth=None)
+    assert api.get(f"/api/v1/registries/{registry_id}/namespaces/team").json()["allowlist"] == []
