@@ -257,13 +257,14 @@ def test_journey(world: World, w: Watched) -> None:
     for label, check in (("JSON", lambda d: any(c["id"] == "github-pat" for c in d["checks"])),
                          ("SARIF", lambda d: d["version"] == "2.1.0"),
                          ("CycloneDX", lambda d: d["bomFormat"] == "CycloneDX"),
-                         ("SPDX", lambda d: d["spdxVersion"] == "SPDX-2.3")):
+                         ("SPDX JSON", lambda d: d["spdxVersion"] == "SPDX-2.3")):
         with page.expect_download() as download:
             page.get_by_role("link", name=label, exact=True).click()
         assert check(json.loads(Path(download.value.path()).read_text())), label
-    with page.expect_download() as download:
-        page.get_by_role("link", name="HTML", exact=True).click()
-    assert "github-pat" in Path(download.value.path()).read_text()
+    for label, expected in (("SPDX tag-value", "SPDXVersion: SPDX-2.3"), ("HTML", "github-pat")):
+        with page.expect_download() as download:
+            page.get_by_role("link", name=label, exact=True).click()
+        assert expected in Path(download.value.path()).read_text(), label
 
     # A rebuild fixes express: synchronise, scan again, and the report says what changed.
     world.registry.push_images(images.app(express="4.20.0"), APP_1, world.workdir)

@@ -41,7 +41,8 @@ from hullscan.service.storage.models import STATES
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 SCANS_PER_PAGE = 50
-EXPORTS = {"json": "JSON", "sarif": "SARIF", "cyclonedx": "CycloneDX", "spdx": "SPDX", "html": "HTML"}
+EXPORTS = {"json": "JSON", "sarif": "SARIF", "cyclonedx": "CycloneDX", "spdx-json": "SPDX JSON",
+           "spdx": "SPDX tag-value", "html": "HTML"}
 ACTIVE = ("queued", "running")
 
 
