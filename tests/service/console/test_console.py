@@ -205,3 +205,54 @@ def test_a_refused_namespace_form_keeps_what_was_typed(api: TestClient, own_regi
     form["allow-0-remove"] = "on"  # and removed again
     api.post(f"/ui/registries/{registry_id}/namespaces/team", data=form, headers=ORIGIN, auth=None)
     assert api.get(f"/api/v1/registries/{registry_id}/namespaces/team").json()["allowlist"] == []
+
+
+# Console forms a viewer may send: their own session and their own API tokens.
+SELF_SERVICE = {"/ui/login", "/ui/logout", "/ui/tokens"}
+OPERATIONS = {"/ui/users/{user_id}/{operation}": ("admin", "unadmin", "disable", "enable", "password", "memberships",
+                                                  "delete"),
+              "/ui/schedules/{schedule_id}/{operation}": ("run", "enable", "disable", "delete")}
+
+
+def test_a_viewer_can_post_no_maintainer_or_admin_form(api: TestClient, own_registry: RegistryServer,
+                                                       tmp_path: Path) -> None:
+    """Every console form but the viewer's own session and tokens, sent by a viewer of the namespace with a valid
+    CSRF token and fields that would work for an admin: refused with the catalogue's FORBIDDEN, and the audit log
+    (which records every change) gains nothing."""
+    own_registry.push_images(images.base(), "team/base:1.0", tmp_path)
+    registry_id = synced(api, own_registry)
+    team = api.get(f"/api/v1/registries/{registry_id}/namespaces/team").json()
+    image = api.get("/api/v1/images", params={"registry": registry_id}).json()[0]
+    scan = wait_for(api, api.post("/api/v1/scans", json={"image_id": image["id"]}).json()["id"])
+    schedule = api.post("/api/v1/schedules", json={"registry": registry_id, "namespace": "team", "cron": "0 2 * * *"})
+    assert schedule.status_code == 201, schedule.text
+    admin_id = api.get("/api/v1/session").json()["user_id"]
+    admin_token = api.post("/api/v1/tokens", json={"name": "admin-ci"}).json()["id"]
+    vic = api.post("/api/v1/users", json={"username": "vic", "password": "vic-reads-only-1",
+                                          "memberships": [{"namespace_id": team["id"], "role": "viewer"}]}).json()
+    ids = {"registry_id": registry_id, "namespace": "team", "scan_id": scan["id"], "user_id": admin_id,
+           "schedule_id": schedule.json()["id"], "token_id": admin_token}
+    fields = {"name": "another", "type": "distribution", "url": own_registry.url, "insecure": "on",
+              "image_id": str(image["id"]), "auto_scan": "on", "block_enabled": "on", "block_severity": "LOW",
+              "rows": "1", "allow-0-id": "CVE-2020-1747", "allow-0-reason": "viewer", "member-0-namespace":
+              str(team["id"]), "member-0-role": "maintainer", "username": "mallory",
+              "password": "mallory-long-password", "cron": "* * * * *", "registry": str(registry_id)}
+
+    csrf = log_in(api, "vic", "vic-reads-only-1")
+    audited = int(api.get("/api/v1/audit").headers["x-total-count"])
+    tried = 0
+    for method, template in console_routes(api):
+        if method != "POST" or template in SELF_SERVICE:
+            continue
+        for operation in OPERATIONS.get(template, ("",)):
+            path = template.format(operation=operation, **{k: v for k, v in ids.items()
+                                                          if "{" + k + "}" in template})
+            answer = api.post(path, data={**fields, "csrf": csrf}, headers=ORIGIN, auth=None)
+            tried += 1
+            if template == "/ui/tokens/{token_id}/revoke":  # another user's token is not even there for a viewer
+                assert "RESOURCE_NOT_FOUND" in answer.text, answer.text
+            else:
+                assert "FORBIDDEN" in answer.text, (path, answer.status_code, answer.text[-2000:])
+    assert tried >= 20
+    assert int(api.get("/api/v1/audit").headers["x-total-count"]) == audited  # nothing changed
+    assert api.get("/api/v1/session", auth=None).json()["username"] == vic["username"]  # still the viewer's session
