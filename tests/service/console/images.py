@@ -8,8 +8,9 @@ app's base image and splits findings by origin.
 
 `hostile` is an image whose names try to become markup: a Python package named `<script>...`, versions and
 licences that close attributes, an npm package named `"><svg onload=...>`, a secret in a directory named
-`"><img src=x onerror=...>`, a setuid file named `<svg onload=...>`, and strings thousands of characters long.
-Every marker calls alert(): a console page that ran any of them would open a dialog.
+`"><img src=x onerror=...>`, a Python package whose name would set `window.hullscanpwned`, a setuid file named
+`<svg onload=...>`, and strings thousands of characters long. Every other marker calls alert(): a console page that
+ran any of them would open a dialog.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ XSS_LICENCE = "<b onmouseover=alert('licence')>MIT</b>"
 XSS_NPM = "\"><svg onload=alert('npm')>"
 XSS_DIR = "\"><img src=x onerror=alert('path')>"
 XSS_SETUID = "<svg onload=alert('setuid')>"
-HOSTILE_STRINGS = (XSS_NAME, XSS_VERSION, XSS_LICENCE, XSS_NPM, XSS_DIR, XSS_SETUID)
+# A script that ran leaves window.hullscanpwned behind (no "." or "_": PyPI names are normalised, PEP 503).
+XSS_CANARY = "<img src=x onerror=hullscanpwned=1>"
+HOSTILE_STRINGS = (XSS_NAME, XSS_VERSION, XSS_LICENCE, XSS_NPM, XSS_DIR, XSS_SETUID, XSS_CANARY)
 
 
 def dist_info(name: str, version: str, licence: str = "") -> tuple[str, str]:
@@ -66,6 +69,7 @@ def hostile() -> Image:
         (f"{SITE}/evil-1.0.dist-info/METADATA",
          f"Metadata-Version: 2.1\nName: {XSS_NAME}\nVersion: {XSS_VERSION}\nLicense: {XSS_LICENCE}\n"),
         dist_info("PyYAML", "5.3"),
+        (f"{SITE}/canary-1.0.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {XSS_CANARY}\nVersion: 1.0\n"),
         npm(XSS_NPM, "1.0.0", licence=XSS_LICENCE), npm("long-" + LONG[:200].lower(), "1.0.0-" + LONG[:500]),
         (f"srv/{XSS_DIR}/{LONG[:200]}.env", f"GITHUB_TOKEN={GHP}\n"),
         FileSpec(f"usr/bin/{XSS_SETUID}", b"\x7fELF", mode=0o4755),

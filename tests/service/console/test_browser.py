@@ -455,8 +455,26 @@ def test_users_and_tokens(world: World, w: Watched) -> None:
         assert client.get("/api/v1/session", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     w.shot("26-tokens")
 
-    # Back as admin: delete carol.
+    # Back as admin: the system-wide allowlist, and the namespace team reusing it.
     log_in(w, base)
+    page.get_by_role("link", name="System allowlist").click()
+    page.get_by_label("New vulnerability ID, row 1").fill("PYSEC-2022-42969")
+    page.get_by_label("Reason, row 1").fill("py's ReDoS is in code no image of ours calls")
+    page.get_by_role("button", name="Save the system allowlist").click()
+    assert page.get_by_label("Vulnerability ID, row 1").input_value() == "PYSEC-2022-42969"
+    w.shot("28-system-allowlist")
+    local = registry_id(world, "local")
+    page.goto(f"{base}/ui/registries/{local}/namespaces/team")
+    page.get_by_label("Also use the system-wide allowlist").check()
+    page.get_by_role("button", name="Save settings").click()
+    assert "Settings of team saved" in flash(w)
+    page.get_by_text("The system-wide allowlist (1)").click()
+    expect(page.locator("#allowlist details")).to_contain_text("PYSEC-2022-42969")
+    with world.api() as api:
+        assert api.get(f"/api/v1/registries/{local}/namespaces/team").json()["reuse_system_allowlist"] is True
+        assert [e["id"] for e in api.get("/api/v1/allowlist").json()["allowlist"]] == ["PYSEC-2022-42969"]
+
+    # Delete carol.
     page.goto(f"{base}/ui/users")
     page.get_by_role("link", name="carol").click()
     page.get_by_role("button", name="Delete user").click()
@@ -484,6 +502,9 @@ def test_hostile_names_from_an_image_run_no_script(world: World, w: Watched, hos
     and tag: every tab of its report shows them as text, no dialog opens, no element is injected, the CSP holds."""
     registry_id, scan_id = hostile_scan
     page, base = w.page, world.url
+    # The canary works: the same markup on a page that neither escapes it nor has a policy sets the global.
+    page.set_content(f"<p>{images.XSS_CANARY}</p>")
+    page.wait_for_function("window.hullscanpwned === 1")
     log_in(w, base)
     pages = [f"/ui/registries/{registry_id}", f"/ui/registries/{registry_id}/images?repository={HOSTILE_REPO}",
              "/ui/scans"] + [f"/ui/scans/{scan_id}?tab={t}" for t in ("vuln", "software", "file", "secret",
@@ -497,6 +518,7 @@ def test_hostile_names_from_an_image_run_no_script(world: World, w: Watched, hos
         csp = response.headers["content-security-policy"]
         assert "default-src 'self'" in csp and "script-src 'self'" in csp and "'unsafe-inline'" not in csp
         page.wait_for_timeout(300)  # time for anything that would run, to run
+        assert page.evaluate("typeof window.hullscanpwned") == "undefined", path  # the canary's script never ran
         # Nothing became markup: no image with src=x, no svg with onload, no bold licence, only our own script.
         assert page.locator("img[src='x'], svg[onload], b[onmouseover], [onerror], [onload]").count() == 0, path
         assert [s.get_attribute("src") for s in page.locator("script").all()] == ["/ui/static/console.js"], path
