@@ -377,7 +377,7 @@ def test_journey(world: World, w: Watched) -> None:
     page.get_by_label("Namespace (scans only)").fill("team")
     page.get_by_label("Cron").fill("0 2 * * *")
     page.get_by_role("button", name="Add schedule").click()
-    assert re.search(r"Schedule \d+ created", flash(w))
+    assert re.search(r"Schedule \d+ created; it next runs \d{4}-\d\d-\d\d 02:00 UTC\.", flash(w))
     expect(row(w, "0 2 * * *")).to_contain_text("team")
     w.shot("21-schedules")
 

@@ -51,7 +51,7 @@ def _aware(value: dt.datetime | str) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-def _when(value: dt.datetime | str | None) -> str:
+def when(value: dt.datetime | str | None) -> str:
     """A time as people read it (UTC)."""
     if not value:
         return "-"
@@ -124,7 +124,7 @@ def date_of(value: str | None) -> str:
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("hullscan.service.console", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(when=_when, ago=ago, size=human_size, short_digest=short_digest, sevclass=sevclass,
+    env.filters.update(when=when, ago=ago, size=human_size, short_digest=short_digest, sevclass=sevclass,
                        pq=path_quote, q=lambda v: quote(str(v), safe=""), date=date_of)
     env.globals.update(severities=SEVERITIES, prefix=PREFIX, urlencode=urlencode)
     return env

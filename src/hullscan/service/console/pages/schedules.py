@@ -19,6 +19,7 @@ from hullscan.service.console.web import (
     poster,
     redirect,
     visitor,
+    when,
 )
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
@@ -63,7 +64,8 @@ async def schedule_add(request: Request, me: Visitor = Depends(poster),  # noqa:
             return page(request, "schedules.html", me, title="Schedules", nav="schedules", schedules=rows,
                         registries=registries, names={r["id"]: r["name"] for r in registries}, actions=ACTIONS,
                         draft=body, errors=flashes.items, status=422)
-    flashes.ok(f"Schedule {created['id']} created; it next runs {created['next_run_at'] or 'when enabled'}.")
+    next_run = when(created["next_run_at"]) if created["next_run_at"] else "once enabled"
+    flashes.ok(f"Schedule {created['id']} created; it next runs {next_run}.")
     return redirect(f"{PREFIX}/schedules", flashes)
 
 
