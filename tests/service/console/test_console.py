@@ -12,6 +12,7 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
+from hullscan.service.storage.models import Registry
 from tests.service.conftest import ADMIN, make_settings, running, wait_for, wait_sync
 from tests.service.console import images
 from tests.support.registry import RegistryServer
@@ -256,3 +257,21 @@ def test_a_viewer_can_post_no_maintainer_or_admin_form(api: TestClient, own_regi
     assert tried >= 20
     assert int(api.get("/api/v1/audit").headers["x-total-count"]) == audited  # nothing changed
     assert api.get("/api/v1/session", auth=None).json()["username"] == vic["username"]  # still the viewer's session
+
+
+def test_a_registry_the_harbor_adapter_manages_offers_no_synchronisation(api: TestClient) -> None:
+    """Its images come with Harbor's scan requests and the API refuses to synchronise it: the pages say who manages
+    it and offer no Synchronise button (the record is marked as the adapter marks the ones it makes)."""
+    connected = api.post("/api/v1/registries", json={"name": "mine", "type": "distribution",
+                                                     "url": "http://127.0.0.1:9", "insecure": True}).json()
+    managed = api.post("/api/v1/registries", json={"name": "harbor-core", "type": "distribution",
+                                                   "url": "http://127.0.0.1:9", "insecure": True}).json()
+    with api.app.state.service.db.session() as session:  # type: ignore[attr-defined]
+        session.get(Registry, managed["id"]).managed_by = "harbor-adapter"
+    log_in(api)
+    listing = api.get("/ui/registries", auth=None).text
+    assert listing.count("managed by the harbor-adapter") == 1
+    assert f'action="/ui/registries/{connected["id"]}/sync"' in listing
+    assert f'action="/ui/registries/{managed["id"]}/sync"' not in listing
+    page = api.get(f"/ui/registries/{managed['id']}", auth=None).text
+    assert "Managed by" in page and f'action="/ui/registries/{managed["id"]}/sync"' not in page
