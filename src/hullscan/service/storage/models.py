@@ -318,3 +318,60 @@ class Setting(Base):
 
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
+
+
+# -- outbound notifications ----------------------------------------------------------------------------------------
+
+
+class Webhook(Base):
+    """A webhook policy, as Harbor's: where to post which events of one namespace (namespace_id None: of every
+    namespace, an admin's system-wide policy). The signing secret and the Authorization header value are sealed
+    by the SecretBox and never leave the service."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (Index("ix_webhooks_namespace", "namespace_id", "enabled"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    namespace_id: Mapped[int | None] = mapped_column(ForeignKey("namespaces.id", ondelete="CASCADE"), nullable=True)
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str] = mapped_column(String(2048))
+    event_types: Mapped[list[str]] = mapped_column(JSON)
+    secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # HMAC-SHA256 key
+    auth_header_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # sent as Authorization
+    skip_cert_verify: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now)
+
+    namespace: Mapped[Namespace | None] = relationship()
+
+
+PENDING, DELIVERED, GAVE_UP = "pending", "delivered", "failed"
+DELIVERY_STATES = (PENDING, DELIVERED, GAVE_UP)
+
+
+class Delivery(Base):
+    """One event for one webhook: the outbox row written in the transaction of the change that caused it, then
+    posted (and retried) by the notifier; its last answer is the delivery log."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_deliveries_due", "state", "next_attempt_at"),
+                      Index("ix_deliveries_webhook", "webhook_id", "id"),
+                      Index("ix_deliveries_dedupe", "webhook_id", "dedupe_key", "created_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the event, without the per-attempt delivery fields
+    dedupe_key: Mapped[str | None] = mapped_column(String(700), nullable=True)  # repeated pulls: one event a while
+    state: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the receiver's HTTP status
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now)
+
+    webhook: Mapped[Webhook] = relationship()
