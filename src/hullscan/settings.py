@@ -71,6 +71,13 @@ class Settings(BaseSettings):
                                      "e.g. 50GB")
     max_layer_size: ByteSize = Field(ByteSize(10 * 10**9), gt=0, description="Largest layer the service scans, "
                                      "e.g. 10GB")
+    webhook_attempts: int = Field(6, ge=1, le=20, description="Tries of a webhook delivery (network errors, 5xx, "
+                                  "429) before it is given up with its reason")
+    webhook_retry_delay: float = Field(10.0, ge=0, le=86400, description="Seconds before a failed webhook delivery "
+                                       "is tried again; doubled at each further try (at most an hour)")
+    webhook_timeout: float = Field(10.0, gt=0, le=300, description="Seconds a webhook receiver has to answer")
+    webhook_pull_blocked_window: float = Field(60.0, ge=0, le=86400, description="Repeated refused pulls of one "
+                                               "image within this many seconds make one PULL_BLOCKED event")
     # Harbor reads Refresh-After as an 8-bit integer, hence at most 127.
     harbor_refresh_after: int = Field(5, ge=1, le=127, description="Seconds the Harbor scanner adapter tells "
                                       "Harbor to wait before asking again for a report still being made")

@@ -35,7 +35,8 @@ def gate(
     db = Database(settings.service_database_url)
     try:
         db.migrate()
-        config = gate_for(db, registry, settings.data_dir)
+        config = gate_for(db, registry, settings.data_dir,
+                          blocked_event_window=settings.webhook_pull_blocked_window)
     except HullscanError as exc:
         raise fail(exc) from None
     uvicorn.run(Gate(db, config).app(), host=host, port=int(port), log_config=None, log_level=log_level,

@@ -13,6 +13,7 @@ from hullscan.pipeline import Engine
 from hullscan.service.jobs.executor import Executor, InProcessExecutor
 from hullscan.service.jobs.queue import JobStore, Limits
 from hullscan.service.jobs.runner import ScanRunner
+from hullscan.service.notify.sender import Notifier
 from hullscan.service.passwords import hash_password
 from hullscan.service.reevaluation import DatabaseUpdater
 from hullscan.service.scheduler import Scheduler
@@ -36,6 +37,7 @@ class Service:
         self._engine: Engine | None = None
         self._executor = executor
         self.updater = DatabaseUpdater(self.db, settings, on_queued=self.wake)
+        self.notifier = Notifier(self.db, self.box, settings)
         self.scheduler: Scheduler | None = Scheduler(self.db, self.box, settings, updater=self.updater,
                                                      on_queued=self.wake) if scheduler else None
 
@@ -61,6 +63,7 @@ class Service:
         self.bootstrap_admin()
         self.updater.recover()
         self.executor.start()
+        self.notifier.start()
         if self.scheduler is not None:
             self.scheduler.start()
 
@@ -82,6 +85,7 @@ class Service:
             self.scheduler.stop()
         if self._executor is not None:
             self._executor.shutdown()
+        self.notifier.stop()
         if self._engine is not None:
             self._engine.close()
         self.db.close()

@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from hullscan.service.notify import events
 from hullscan.service.policy import decide
 from hullscan.service.storage.db import Database
 from hullscan.service.storage.models import Namespace, Registry
@@ -48,6 +49,7 @@ class GateConfig:
     registry_id: int
     upstream: str  # scheme://host[:port] of the registry
     verify: bool | str = True  # TLS verification (False for an insecure registry, a CA file path for a private CA)
+    blocked_event_window: float = 60.0  # repeated refusals of one image within it make one PULL_BLOCKED event
 
 
 def _headers(items: Any) -> list[tuple[str, str]]:
@@ -89,9 +91,13 @@ class Gate:
                                                  Namespace.name == namespace).first()
             return ns is not None and ns.block_enabled
 
-    def _decide(self, repository: str, digest: str) -> tuple[bool, list[str]]:
+    def _decide(self, repository: str, reference: str, digest: str) -> tuple[bool, list[str]]:
+        """The decision; a refusal also goes to the service's outbox (PULL_BLOCKED), which its notifier posts."""
         with self.db.session() as session:
-            d = decide(session, self.config.registry_id, repository, digest)
+            d = decide(session, self.config.registry_id, repository, digest or reference)
+            if not d.pullable:
+                events.pull_blocked(session, self.config.registry_id, repository, reference, d.digest or digest or None,
+                                    d.reasons, d.scan_id, len(d.blocking), window=self.config.blocked_event_window)
             return d.pullable, d.reasons
 
     async def handle(self, request: Request) -> Response:
@@ -142,7 +148,7 @@ class Gate:
             content = await response.aread()
             await response.aclose()
             digest = "sha256:" + hashlib.sha256(content).hexdigest()
-        ok, reasons = await asyncio.to_thread(self._decide, name, digest or ref)
+        ok, reasons = await asyncio.to_thread(self._decide, name, ref, digest)
         self.decisions += 1
         log.info("pull of %s@%s %s in %.1f ms", name, digest or ref, "allowed" if ok else "blocked",
                  (time.perf_counter() - started) * 1000)
@@ -157,7 +163,7 @@ class Gate:
                                  background=BackgroundTask(response.aclose))
 
 
-def gate_for(db: Database, registry_name: str, ca_dir: Path) -> GateConfig:
+def gate_for(db: Database, registry_name: str, ca_dir: Path, *, blocked_event_window: float = 60.0) -> GateConfig:
     """The gate's upstream and registry id, from the service's record of the registry named `registry_name`."""
     from hullscan.errors import HullscanError
     from hullscan.service.connectors.base import ConnectionInfo
@@ -174,4 +180,5 @@ def gate_for(db: Database, registry_name: str, ca_dir: Path) -> GateConfig:
             ca.parent.mkdir(parents=True, exist_ok=True)
             ca.write_text(registry.ca_cert)
             verify = str(ca)
-        return GateConfig(registry.id, f"{info.scheme}://{info.host}", verify=verify)
+        return GateConfig(registry.id, f"{info.scheme}://{info.host}", verify=verify,
+                          blocked_event_window=blocked_event_window)

@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from hullscan.errors import CATALOGUE
+from hullscan.service.notify import events
 from hullscan.service.storage.db import Database
 from hullscan.service.storage.models import (
     FAILED,
@@ -129,7 +130,7 @@ class JobStore:
             return
         scan.stop_requested = True
         if scan.state == QUEUED:
-            _end(scan, STOPPED, "STOPPED", f"stopped by {by} before it started")
+            _end(session, scan, STOPPED, "STOPPED", f"stopped by {by} before it started")
 
     # -- the end -----------------------------------------------------------------------------------------------
 
@@ -142,9 +143,9 @@ class JobStore:
             scan = session.get(Scan, scan_id, with_for_update=True)
             if scan is None or scan.state != RUNNING or scan.worker != worker:
                 return False
-            _end(scan, state, code, message)
             if apply is not None:
                 apply(session, scan)
+            _end(session, scan, state, code, message)  # after the result: its event reads it
             return True
 
     def requeue(self, scan_id: int, worker: str) -> None:
@@ -179,16 +180,17 @@ class JobStore:
             lost = session.scalars(query.with_for_update()).all()
             for scan in lost:
                 if scan.stop_requested:
-                    _end(scan, STOPPED, "STOPPED", "stopped while its worker was lost")
+                    _end(session, scan, STOPPED, "STOPPED", "stopped while its worker was lost")
                 elif scan.attempts >= attempts:
-                    _end(scan, FAILED, "WORKER_LOST", f"the worker running it ({scan.worker}) stopped "
+                    _end(session, scan, FAILED, "WORKER_LOST", f"the worker running it ({scan.worker}) stopped "
                          f"{scan.attempts} time(s)")
                 else:
                     scan.state, scan.worker, scan.progress, scan.progress_text = QUEUED, None, 0.0, "queued again"
             return len(lost)
 
 
-def _end(scan: Scan, state: str, code: str | None, message: str) -> None:
+def _end(session: Session, scan: Scan, state: str, code: str | None, message: str) -> None:
+    """The scan's outcome, and its event in the outbox in the same transaction (a crash loses neither alone)."""
     scan.state = state
     scan.finished_at = now()
     scan.cause_code = code
@@ -196,3 +198,4 @@ def _end(scan: Scan, state: str, code: str | None, message: str) -> None:
     scan.pull_authorization = None  # per-scan credentials live no longer than the scan
     if state != RUNNING:
         scan.progress_text = state
+    events.scan_ended(session, scan)
