@@ -24,6 +24,7 @@ from hullscan.service.api.routers import (
     system,
     tokens,
     users,
+    webhooks,
 )
 from hullscan.service.core import Service
 from hullscan.service.harbor_adapter import router as harbor_adapter
@@ -53,7 +54,7 @@ def create_app(settings: Settings, svc: Service | None = None) -> FastAPI:
     app.add_middleware(AccessLog)
     for router in (system.router, session.router, users.router, tokens.router, registries.router, images.router,
                    scans.router, allowlist.router, audit.router, schedules.router, hooks.router, database.router,
-                   harbor_adapter):
+                   webhooks.router, harbor_adapter):
         app.include_router(router)
     console.install(app)
     return app
