@@ -40,6 +40,7 @@ TEAM_READ = expect(200, 200, 200, 404, 404)  # an object of namespace team: hidd
 TEAM_NS_READ = expect(200, 200, 200, 403, 404)  # a namespace of a registry `other` can see (it has one there)
 REGISTRY_READ = expect(200, 200, 200, 200, 404)  # a registry: seen by anyone with a role in one of its namespaces
 SELF_OR_ADMIN = expect(200, 200, 403, 403, 403)  # the maintainer's own account
+TEAM_MANAGE = expect(200, 200, 404, 404, 404)  # an object of namespace team only its maintainers see (a webhook)
 
 
 def with_status(rule: dict[str, int], ok: int) -> dict[str, int]:
@@ -98,6 +99,22 @@ def hook(body: dict[str, Any]) -> Maker:
 def own_credentials(w: World, role: str) -> dict[str, Any]:
     login = w.auth(role) or ("none", PASSWORDS["none"])
     return {"json": {"username": login[0], "password": login[1]}}
+
+
+def team_webhook(w: World, role: str) -> dict[str, Any]:
+    """A webhook of namespace team (made by the admin), posting to an address where nothing listens."""
+    made = w.client.post("/api/v1/webhooks", json={"name": w.unique("hook"), "url": "http://127.0.0.1:9/hook",
+                                                   "event_types": ["PULL_BLOCKED"], "registry": w.registry_id,
+                                                   "namespace": "team", "secret": "matrix-secret"})
+    assert made.status_code == 201, made.text
+    return {"webhook_id": made.json()["id"]}
+
+
+def team_delivery(w: World, role: str) -> dict[str, Any]:
+    made = team_webhook(w, role)
+    ping = w.client.post(f"/api/v1/webhooks/{made['webhook_id']}/test")
+    assert ping.status_code == 200, ping.text
+    return {**made, "delivery_id": ping.json()["id"]}
 
 
 RULES: dict[tuple[str, str], Rule] = {
@@ -190,6 +207,20 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/v1/allowlist"): Rule(ADMIN_ONLY, lambda w, role: {"json": {"allowlist": [
         {"id": "CVE-2020-14343", "reason": "matrix"}]}}),
     ("GET", "/api/v1/audit"): Rule(ADMIN_ONLY),
+    # webhooks: a namespace's maintainers manage its own, viewers do not see them; system-wide ones are admins'
+    ("GET", "/api/v1/webhooks"): Rule(ANY_USER),
+    ("POST", "/api/v1/webhooks"): Rule(expect(201, 201, 403, 403, 403), lambda w, role: {"json": {
+        "name": "mine", "url": "http://127.0.0.1:9/hook", "event_types": ["SCANNING_FAILED"],
+        "registry": w.registry_id, "namespace": "team"}}),
+    ("GET", "/api/v1/webhooks/{webhook_id}"): Rule(TEAM_MANAGE, team_webhook),
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): Rule(TEAM_MANAGE, lambda w, role: {
+        **team_webhook(w, role), "json": {"enabled": False}}),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): Rule(with_status(TEAM_MANAGE, 204), team_webhook),
+    ("POST", "/api/v1/webhooks/{webhook_id}/test"): Rule(TEAM_MANAGE, team_webhook),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): Rule(TEAM_MANAGE, team_delivery),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}"): Rule(TEAM_MANAGE, team_delivery),
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): Rule(
+        with_status(TEAM_MANAGE, 202), team_delivery),
     # the Harbor pluggable scanner adapter: Harbor registers it with an admin's credentials
     ("GET", "/api/v1/metadata"): Rule(ADMIN_ONLY),
     ("POST", "/api/v1/scan"): Rule(with_status(ADMIN_ONLY, 202), lambda w, role: {"json": {
@@ -283,3 +314,14 @@ def test_every_list_pages_filters_and_sorts(world: World) -> None:
             assert 'rel="prev"' in second.headers["Link"] and second.json() != first.json()
         unknown = world.call("GET", path, "admin", params={"sort": "-no_such_field"})
         assert unknown.status_code == 422 and "cannot sort by" in unknown.json()["error"]["message"], path
+
+
+def test_system_wide_webhooks_are_the_admins_alone(world: World) -> None:
+    body = {"name": "all", "url": "http://127.0.0.1:9/hook", "event_types": ["SCANNING_FAILED"]}
+    assert world.call("POST", "/api/v1/webhooks", "maintainer", json=body).status_code == 403
+    made = world.call("POST", "/api/v1/webhooks", "admin", json=body)
+    assert made.status_code == 201 and made.json()["namespace"] is None
+    hook_id = made.json()["id"]
+    assert world.call("GET", f"/api/v1/webhooks/{hook_id}", "maintainer").status_code == 404
+    assert hook_id not in [h["id"] for h in world.call("GET", "/api/v1/webhooks", "maintainer").json()]
+    assert hook_id in [h["id"] for h in world.call("GET", "/api/v1/webhooks", "admin").json()]

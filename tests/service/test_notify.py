@@ -298,6 +298,9 @@ def test_the_test_ping_and_redelivery(tmp_path: Path, database_url: str, receive
             refused = api.post("/api/v1/webhooks", json={"name": "bad", "url": receiver.url,
                                                          "event_types": ["PULL_BLOCKED"], **body})
             assert refused.status_code == 422, (body, refused.text)
+        listed = {e: [h["id"] for h in api.get("/api/v1/webhooks", params={"event_type": e}).json()]
+                  for e in ("PULL_BLOCKED", "SCANNING_FAILED")}
+        assert listed == {"PULL_BLOCKED": [made["id"]], "SCANNING_FAILED": []}
         patched = api.patch(f"/api/v1/webhooks/{made['id']}", json={"secret": "", "enabled": False}).json()
         assert (patched["has_secret"], patched["enabled"]) == (False, False)
         assert api.delete(f"/api/v1/webhooks/{made['id']}").status_code == 204

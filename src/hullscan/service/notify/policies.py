@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, String, cast, select
 from sqlalchemy.orm import Session
 
 from hullscan.errors import HullscanError
@@ -88,9 +88,28 @@ def update(session: Session, box: SecretBox, hook: Webhook, changes: dict[str, A
     return sorted(changes)
 
 
-def deliveries(webhook_id: int, *, event_type: str | None = None, state: str | None = None) -> Select[Any]:
-    """The delivery log of one webhook, for paging (newest first by default)."""
-    query = select(Delivery).where(Delivery.webhook_id == webhook_id)
+def subscribes(event_type: str) -> ColumnElement[bool]:
+    """Webhooks whose event list names `event_type` (the JSON list's text, the same on SQLite and PostgreSQL;
+    event types are upper-case words, so the quotes make the match exact)."""
+    return cast(Webhook.event_types, String).like(f'%"{event_type}"%')
+
+
+def visible_webhooks(session: Session, *, is_admin: bool, maintained: list[int]) -> list[int]:
+    """Ids of the webhooks a caller may see: every one for an admin, else those of the namespaces they maintain
+    (the console's delivery log across webhooks starts here)."""
+    query = select(Webhook.id)
+    if not is_admin:
+        query = query.where(Webhook.namespace_id.in_(maintained))
+    return list(session.scalars(query))
+
+
+def deliveries(webhook_ids: list[int] | None, *, event_type: str | None = None,
+               state: str | None = None) -> Select[Any]:
+    """The delivery log of these webhooks (None: of all), for paging; the caller orders it (newest first, as the
+    API does)."""
+    query = select(Delivery)
+    if webhook_ids is not None:
+        query = query.where(Delivery.webhook_id.in_(webhook_ids))
     if event_type is not None:
         query = query.where(Delivery.event_type == event_type)
     if state is not None:
