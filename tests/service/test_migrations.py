@@ -59,3 +59,30 @@ def test_jobs_migration_up_and_down(database_url: str) -> None:
             assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1 if db.is_sqlite else True
     finally:
         db.close()
+
+
+def test_notifications_migration_up_and_down(database_url: str) -> None:
+    """0005 adds the webhooks and their deliveries; taking it back drops them and nothing else."""
+    db = Database(database_url)
+    try:
+        db.migrate()
+        with db.engine.begin() as connection:
+            for statement in ROWS:
+                connection.execute(text(statement), {"blob": b"report"})
+            connection.execute(text(
+                "INSERT INTO webhooks (id, namespace_id, name, description, url, event_types, skip_cert_verify, "
+                "enabled, created_by, created_at) VALUES (1, 1, 'ci', '', 'http://x/hook', '[\"PULL_BLOCKED\"]', "
+                "false, true, 'admin', CURRENT_TIMESTAMP)"))
+            connection.execute(text(
+                "INSERT INTO webhook_deliveries (webhook_id, event_type, payload, state, attempts, created_at) "
+                "VALUES (1, 'PULL_BLOCKED', '{}', 'pending', 0, CURRENT_TIMESTAMP)"))
+        db.downgrade("0002")
+        tables = set(inspect(db.engine).get_table_names())
+        assert not {"webhooks", "webhook_deliveries"} & tables
+        assert _kept(db) == (["scan"], [1], [1])
+        db.migrate()
+        assert {"secret_encrypted", "auth_header_encrypted", "skip_cert_verify"} <= _columns(db, "webhooks")
+        assert {"next_attempt_at", "last_error", "dedupe_key"} <= _columns(db, "webhook_deliveries")
+        assert _kept(db) == (["scan"], [1], [1])
+    finally:
+        db.close()
