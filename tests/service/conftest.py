@@ -115,6 +115,16 @@ def wait_sync(client: httpx.Client | TestClient, registry_id: int, timeout: floa
         time.sleep(0.1)
 
 
+def wait_update(client: httpx.Client | TestClient, timeout: float = 120) -> dict[str, Any]:
+    """Poll GET /api/v1/database until the vulnerability database update is no longer running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status: dict[str, Any] = client.get("/api/v1/database").json()
+        if (status["update"] or {}).get("state") != "running" or time.monotonic() > deadline:
+            return status
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def idle_service(tmp_path: Path, database_url: str) -> Iterator[Service]:
     """A service whose database is ready, with nothing started: the test drives it."""

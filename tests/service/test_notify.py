@@ -4,24 +4,16 @@ real refused pulls through the gate (`skopeo`), and from a re-evaluation after a
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from hullscan.imagebuild import Image as ImageSpec
-from hullscan.imagebuild import Layer, layer_tar
 from hullscan.service.core import Service
 from hullscan.service.jobs.queue import JobStore
 from hullscan.service.notify import policies
@@ -29,7 +21,8 @@ from hullscan.service.notify.signing import verify
 from hullscan.service.storage.models import Delivery, Image, Scan, Webhook
 from hullscan.settings import Settings
 from hullscan.vulndb.store import apply_changes, build_from_paths
-from tests.service.conftest import OSV_EXTRACT, make_settings, running, seed_images, wait_for, wait_sync
+from tests.service.conftest import OSV_EXTRACT, make_settings, running, seed_images, wait_for, wait_sync, wait_update
+from tests.service.gates import free_port, pull, start_gate, vulnerable
 from tests.service.images import push
 from tests.support.receiver import Receiver
 from tests.support.registry import RegistryServer
@@ -38,15 +31,7 @@ from tests.vulndb.osvserver import OSVBucket, bucket_from_extract
 pytestmark = pytest.mark.timeout(600)
 SECRET = "whsec-" + "k3y-0f-th3-r3ce1ver-9f8e7d"  # made up: must never come back from the API nor reach a log
 AUTH = "Bearer hook-" + "t0ken-5a4b3c"
-SKOPEO = shutil.which("skopeo") or "/usr/bin/skopeo"
 SCAN_EVENTS = ["SCANNING_COMPLETED", "SCANNING_FAILED", "SCANNING_STOPPED"]
-
-
-def lodash_image() -> ImageSpec:
-    """lodash 4.17.11: GHSA-jf85-cpcp-j695 (critical) in the real OSV extract of tests/vulndb/data."""
-    pkg = json.dumps({"name": "lodash", "version": "4.17.11", "license": "MIT"})
-    return ImageSpec([Layer(layer_tar([("etc/os-release", "ID=alpine\nVERSION_ID=3.18.0\n"),
-                                   ("srv/app/node_modules/lodash/package.json", pkg)]))])
 
 
 @pytest.fixture
@@ -94,8 +79,8 @@ def wait_delivery(api: TestClient, webhook_id: int, states: tuple[str, ...] = ("
 def test_scans_that_complete_and_fail_are_posted_signed(tmp_path: Path, database_url: str, receiver: Receiver,
                                                         own_registry: RegistryServer,
                                                         caplog: pytest.LogCaptureFixture) -> None:
-    digest = push(own_registry, "web/shop", "1.0", lodash_image())
-    push(own_registry, "tools/clean", "1", lodash_image())
+    digest = push(own_registry, "web/shop", "1.0", vulnerable())
+    push(own_registry, "tools/clean", "1", vulnerable())
     caplog.set_level("DEBUG")
     with running(quick(tmp_path, database_url)) as api:
         reg = api.post("/api/v1/registries", json={"name": "local", "type": "distribution", "url": own_registry.url,
@@ -235,15 +220,9 @@ def test_a_receiver_that_fails_then_recovers_gets_the_event_retried(quiet_servic
     assert all(verify(SECRET, r.body, r.headers["x-hullscan-signature"]) for r in receiver.received)
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_a_receiver_that_is_down_is_given_up_on_with_the_reason(quiet_service: Service) -> None:
     seed_images(quiet_service)
-    _webhook(quiet_service, f"http://127.0.0.1:{_closed_port()}/hook", ["SCANNING_STOPPED"])
+    _webhook(quiet_service, f"http://127.0.0.1:{free_port()}/hook", ["SCANNING_STOPPED"])
     _stop_a_queued_scan(quiet_service)
     for _ in range(10):  # each round posts what is due; the backoff is short in these settings
         quiet_service.notifier.deliver_due()
@@ -310,33 +289,9 @@ def test_the_test_ping_and_redelivery(tmp_path: Path, database_url: str, receive
 # -- the gate's refusals -------------------------------------------------------------------------------------
 
 
-def _start_gate(data_dir: Path, database_url: str, registry: str) -> tuple[subprocess.Popen[bytes], str]:
-    listen = f"127.0.0.1:{_closed_port()}"
-    env = {**os.environ, "HULLSCAN_SECRET_KEY": "test key", "HULLSCAN_DATABASE_URL": database_url}
-    proc = subprocess.Popen([sys.executable, "-m", "hullscan.cli", "gate", "--data-dir", str(data_dir), "--listen",
-                             listen, "--registry", registry, "--log-level", "warning"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://{listen}/v2/", timeout=1)
-            return proc, listen
-        except httpx.TransportError:
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "gate exited") from None
-            time.sleep(0.1)
-    raise RuntimeError("the gate did not start")
-
-
-def _pull(ref: str, dest: Path) -> subprocess.CompletedProcess[str]:
-    shutil.rmtree(dest, ignore_errors=True)
-    return subprocess.run([SKOPEO, "--insecure-policy", "copy", "--src-tls-verify=false", "--retry-times", "0",
-                           f"docker://{ref}", f"oci:{dest}:x"], capture_output=True, text=True, timeout=120)
-
-
 def test_a_pull_refused_by_the_gate_is_posted_once(tmp_path: Path, database_url: str, receiver: Receiver,
                                                    own_registry: RegistryServer) -> None:
-    digest = push(own_registry, "web/shop", "1.0", lodash_image())
+    digest = push(own_registry, "web/shop", "1.0", vulnerable())
     settings = quick(tmp_path, database_url)
     with running(settings) as api:
         reg = api.post("/api/v1/registries", json={"name": "local", "type": "distribution", "url": own_registry.url,
@@ -350,10 +305,11 @@ def test_a_pull_refused_by_the_gate_is_posted_once(tmp_path: Path, database_url:
         assert api.put(f"/api/v1/registries/{reg['id']}/namespaces/web", json=policy).status_code == 200
         made = hook(api, receiver.url, ["PULL_BLOCKED"], registry=reg["id"], namespace="web")
 
-        gate, listen = _start_gate(settings.data_dir, settings.service_database_url, "local")
+        listen = f"127.0.0.1:{free_port()}"
+        gate = start_gate(settings.data_dir, listen, "local", settings.service_database_url)
         try:
             for _ in range(2):  # a client trying twice: one event (the same refusal within the window)
-                refused = _pull(f"{listen}/web/shop:1.0", tmp_path / "out")
+                refused = pull(f"{listen}/web/shop:1.0", tmp_path / "out")
                 assert refused.returncode != 0 and "cannot be pulled" in refused.stderr, refused.stderr
         finally:
             gate.terminate()
@@ -370,15 +326,6 @@ def test_a_pull_refused_by_the_gate_is_posted_once(tmp_path: Path, database_url:
 
 
 # -- re-evaluation after a database update ---------------------------------------------------------------------
-
-
-def _wait_update(api: TestClient, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        status: dict[str, Any] = api.get("/api/v1/database").json()
-        if (status["update"] or {}).get("state") != "running" or time.monotonic() > deadline:
-            return status
-        time.sleep(0.1)
 
 
 def _reevaluations(api: TestClient, registry_id: int, count: int, timeout: float = 120) -> list[dict[str, Any]]:
@@ -408,7 +355,7 @@ def test_new_critical_findings_after_a_database_update_are_posted_once(
     if settings.db_path.exists():
         settings.db_path.unlink()
     build_from_paths(settings.db_path, [without_npm])
-    push(own_registry, "web/shop", "1.0", lodash_image())
+    push(own_registry, "web/shop", "1.0", vulnerable())
 
     with running(settings) as api:
         reg = api.post("/api/v1/registries", json={"name": "local", "type": "distribution", "url": own_registry.url,
@@ -421,7 +368,7 @@ def test_new_critical_findings_after_a_database_update_are_posted_once(
         assert first["state"] == "succeeded" and sum(first["counts"]["vulnerabilities"].values()) == 0, first
 
         api.post("/api/v1/database/update", json={"base_url": bucket.url})
-        assert _wait_update(api)["update"]["state"] == "succeeded"
+        assert wait_update(api)["update"]["state"] == "succeeded"
         [again] = _reevaluations(api, reg["id"], 1)
         assert again["state"] == "succeeded" and again["counts"]["vulnerabilities"]["CRITICAL"] >= 1, again
         assert receiver.wait(lambda r: len(r.of("NEW_VULNERABILITIES")) >= 1)
@@ -436,7 +383,7 @@ def test_new_critical_findings_after_a_database_update_are_posted_once(
 
         # The same data again: nothing re-evaluated, nothing posted.
         api.post("/api/v1/database/update", json={"base_url": bucket.url})
-        assert _wait_update(api)["update"]["mode"] == "unchanged"
+        assert wait_update(api)["update"]["mode"] == "unchanged"
         # Changed in place (a record withdrawn): re-evaluated again, but nothing new is critical or high.
         apply_changes(settings.db_path, [], removals=["GHSA-29mw-wpgm-hmr9"])
         scans = _reevaluations(api, reg["id"], 2)

@@ -11,28 +11,17 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from hullscan.vulndb.store import apply_changes, build_from_paths
-from tests.service.conftest import OSV_EXTRACT, make_settings, running, wait_for, wait_sync
+from tests.service.conftest import OSV_EXTRACT, make_settings, running, wait_for, wait_sync, wait_update
 from tests.service.images import openssl_image, push
 from tests.support.proxy import FaultProxy
 from tests.support.registry import RegistryServer
 from tests.vulndb.osvserver import OSVBucket, bucket_from_extract
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def _wait_update(api: TestClient, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        status: dict[str, Any] = api.get("/api/v1/database").json()
-        if (status["update"] or {}).get("state") != "running" or time.monotonic() > deadline:
-            return status
-        time.sleep(0.1)
 
 
 def test_database_update_reevaluates_without_downloading(registry: RegistryServer, tmp_path: Path,
@@ -72,7 +61,7 @@ def test_database_update_reevaluates_without_downloading(registry: RegistryServe
         assert api.post("/api/v1/database/update", json={"base_url": bucket.url}, auth=None).status_code == 401
         started = api.post("/api/v1/database/update", json={"base_url": bucket.url})
         assert started.status_code == 202 and started.json()["update"]["state"] in ("running", "succeeded")
-        done = _wait_update(api)["update"]
+        done = wait_update(api)["update"]
         assert (done["state"], done["mode"], done["queued"]) == ("succeeded", "full", 1), done
         assert done["built_at"] != first["database_built_at"]
 
@@ -92,12 +81,12 @@ def test_database_update_reevaluates_without_downloading(registry: RegistryServe
 
         # The same data again: nothing rebuilt, nothing to re-evaluate.
         api.post("/api/v1/database/update", json={"base_url": bucket.url})
-        unchanged = _wait_update(api)["update"]
+        unchanged = wait_update(api)["update"]
         assert (unchanged["state"], unchanged["mode"], unchanged["queued"]) == ("succeeded", "unchanged", 0)
 
         # A bucket that is not there: the update fails with its cause, and the database stays as it was.
         api.post("/api/v1/database/update", json={"base_url": "http://127.0.0.1:9"})
-        failed = _wait_update(api)
+        failed = wait_update(api)
         assert failed["update"]["state"] == "failed"
         assert failed["update"]["cause"]["code"] == "DB_DOWNLOAD_FAILED" and failed["update"]["cause"]["solution"]
         assert failed["database"]["built_at"] == done["built_at"]
@@ -109,7 +98,7 @@ def test_database_update_reevaluates_without_downloading(registry: RegistryServe
         while (api.get("/api/v1/database").json()["update"] or {}).get("requested_by") != f"schedule {nightly['id']}" \
                 and time.monotonic() < deadline:
             time.sleep(0.1)
-        scheduled = _wait_update(api)["update"]
+        scheduled = wait_update(api)["update"]
         assert (scheduled["requested_by"], scheduled["state"]) == (f"schedule {nightly['id']}", "succeeded")
 
         # Changed in place outside the service, as an incremental `hullscan db update` does (the same build, a
