@@ -244,7 +244,7 @@ def test_a_receiver_that_refuses_the_event_is_not_asked_again(quiet_service: Ser
     assert quiet_service.notifier.deliver_due() == 0
     [delivery] = _deliveries(quiet_service)
     assert (delivery.state, delivery.attempts, delivery.last_status) == ("failed", 1, 401)
-    assert delivery.last_error == "the receiver answered HTTP 401: ok"
+    assert delivery.last_error == "the receiver answered HTTP 401"
     assert len(receiver.received) == 1
 
 
@@ -261,7 +261,7 @@ def test_the_test_ping_and_redelivery(tmp_path: Path, database_url: str, receive
         receiver.statuses = [500]  # a ping is tried once: the answer is the receiver's, now
         failed = api.post(f"/api/v1/webhooks/{made['id']}/test").json()
         assert (failed["state"], failed["attempts"], failed["last_status"]) == ("failed", 1, 500)
-        assert failed["last_error"] == "the receiver answered HTTP 500: busy"
+        assert failed["last_error"] == "the receiver answered HTTP 500"
 
         again = api.post(f"/api/v1/webhooks/{made['id']}/deliveries/{failed['id']}/redeliver")
         assert again.status_code == 202 and again.json()["id"] != failed["id"]
@@ -273,7 +273,8 @@ def test_the_test_ping_and_redelivery(tmp_path: Path, database_url: str, receive
                                          params={"state": "failed"}).json()] == [failed["id"]]
 
         # an unknown event type, a namespace without its registry, a URL that is not http(s)
-        for body in ({"event_types": ["PUSH_ARTIFACT"]}, {"namespace": "web"}, {"url": "ftp://x/y"}):
+        for body in ({"event_types": ["PUSH_ARTIFACT"]}, {"namespace": "web"}, {"url": "ftp://x/y"},
+                     {"url": "http://[::1/hook"}):
             refused = api.post("/api/v1/webhooks", json={"name": "bad", "url": receiver.url,
                                                          "event_types": ["PULL_BLOCKED"], **body})
             assert refused.status_code == 422, (body, refused.text)

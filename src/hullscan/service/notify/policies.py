@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from sqlalchemy import ColumnElement, Select, String, cast, select
 from sqlalchemy.orm import Session
 
@@ -58,6 +59,17 @@ def check_event_types(event_types: list[str]) -> list[str]:
     return sorted(set(event_types), key=events.EVENT_TYPES.index)
 
 
+def check_url(url: str) -> str:
+    """An http(s) address with a host, as httpx will post to it."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise HullscanError(f"the webhook URL cannot be used: {exc}", code="INVALID_REQUEST") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise HullscanError("the webhook URL must be http:// or https:// with a host", code="INVALID_REQUEST")
+    return url
+
+
 def _seal(box: SecretBox, value: str | None) -> bytes | None:
     return box.seal(value) if value else None
 
@@ -65,7 +77,7 @@ def _seal(box: SecretBox, value: str | None) -> bytes | None:
 def create(session: Session, box: SecretBox, *, namespace_id: int | None, name: str, url: str,
            event_types: list[str], secret: str | None, auth_header: str | None, skip_cert_verify: bool,
            enabled: bool, description: str, by: str) -> Webhook:
-    hook = Webhook(namespace_id=namespace_id, name=name, description=description, url=url,
+    hook = Webhook(namespace_id=namespace_id, name=name, description=description, url=check_url(url),
                    event_types=check_event_types(event_types), secret_encrypted=_seal(box, secret),
                    auth_header_encrypted=_seal(box, auth_header), skip_cert_verify=skip_cert_verify, enabled=enabled,
                    created_by=by)
@@ -83,6 +95,8 @@ def update(session: Session, box: SecretBox, hook: Webhook, changes: dict[str, A
             hook.auth_header_encrypted = _seal(box, value)
         elif key == "event_types":
             hook.event_types = check_event_types(value)
+        elif key == "url":
+            hook.url = check_url(value)
         else:
             setattr(hook, key, value)
     return sorted(changes)
