@@ -115,6 +115,21 @@ def wait_sync(client: httpx.Client | TestClient, registry_id: int, timeout: floa
         time.sleep(0.1)
 
 
+def synced_registry(client: httpx.Client | TestClient, url: str, name: str = "local") -> dict[str, Any]:
+    """A registry added (without TLS) and synchronised; its record."""
+    reg: dict[str, Any] = client.post("/api/v1/registries", json={"name": name, "type": "distribution", "url": url,
+                                                                  "insecure": True}).json()
+    client.post(f"/api/v1/registries/{reg['id']}/sync")
+    assert wait_sync(client, reg["id"])["last_sync"]["state"] == "succeeded"
+    return reg
+
+
+def scan_repository(client: httpx.Client | TestClient, repository: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The first image of `repository` and its manual scan, once finished."""
+    image: dict[str, Any] = client.get("/api/v1/images", params={"repository": repository}).json()[0]
+    return image, wait_for(client, client.post("/api/v1/scans", json={"image_id": image["id"]}).json()["id"])
+
+
 def wait_update(client: httpx.Client | TestClient, timeout: float = 120) -> dict[str, Any]:
     """Poll GET /api/v1/database until the vulnerability database update is no longer running."""
     deadline = time.monotonic() + timeout

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from hullscan.imagebuild import Image, Layer, layer_tar
 from hullscan.service.api.app import create_app
-from tests.service.conftest import ADMIN, make_settings, wait_for, wait_sync
+from tests.service.conftest import ADMIN, make_settings, scan_repository, synced_registry
 from tests.service.gates import free_port, pull, start_gate, vulnerable
 from tests.support.registry import RegistryServer
 
@@ -35,12 +35,8 @@ def test_a_vulnerable_image_is_refused_until_its_findings_are_allowlisted(
     api, listen, tmp = setup
     own_registry.push_images(vulnerable(), "web/shop:1.0", tmp)
     own_registry.push_images(Image([Layer(layer_tar([("srv/ok", "fine")]))]), "tools/clean:1", tmp)
-    reg = api.post("/api/v1/registries", json={"name": "local", "type": "distribution", "url": own_registry.url,
-                                               "insecure": True}).json()
-    api.post(f"/api/v1/registries/{reg['id']}/sync")
-    assert wait_sync(api, reg["id"])["last_sync"]["state"] == "succeeded"
-    image = api.get("/api/v1/images", params={"repository": "web/shop"}).json()[0]
-    scan = wait_for(api, api.post("/api/v1/scans", json={"image_id": image["id"]}).json()["id"])
+    reg = synced_registry(api, own_registry.url)
+    image, scan = scan_repository(api, "web/shop")
     assert scan["state"] == "succeeded", scan
     ids = sorted({f["id"] for f in api.get(f"/api/v1/scans/{scan['id']}/report").json()["vulnerabilities"]})
     assert "CVE-2019-10744" in ids or "GHSA-jf85-cpcp-j695" in ids, ids

@@ -21,7 +21,16 @@ from hullscan.service.notify.signing import verify
 from hullscan.service.storage.models import Delivery, Image, Scan, Webhook
 from hullscan.settings import Settings
 from hullscan.vulndb.store import apply_changes, build_from_paths
-from tests.service.conftest import OSV_EXTRACT, make_settings, running, seed_images, wait_for, wait_sync, wait_update
+from tests.service.conftest import (
+    OSV_EXTRACT,
+    make_settings,
+    running,
+    scan_repository,
+    seed_images,
+    synced_registry,
+    wait_for,
+    wait_update,
+)
 from tests.service.gates import free_port, pull, start_gate, vulnerable
 from tests.service.images import push
 from tests.support.receiver import Receiver
@@ -83,15 +92,11 @@ def test_scans_that_complete_and_fail_are_posted_signed(tmp_path: Path, database
     push(own_registry, "tools/clean", "1", vulnerable())
     caplog.set_level("DEBUG")
     with running(quick(tmp_path, database_url)) as api:
-        reg = api.post("/api/v1/registries", json={"name": "local", "type": "distribution", "url": own_registry.url,
-                                                   "insecure": True}).json()
-        api.post(f"/api/v1/registries/{reg['id']}/sync")
-        assert wait_sync(api, reg["id"])["last_sync"]["state"] == "succeeded"
+        reg = synced_registry(api, own_registry.url)
         web = hook(api, receiver.url, SCAN_EVENTS, registry=reg["id"], namespace="web", auth_header=AUTH)
         # another namespace's webhook hears nothing of web's scans
         tools = hook(api, receiver.url + "/tools", SCAN_EVENTS, registry=reg["id"], namespace="tools")
-        image = api.get("/api/v1/images", params={"repository": "web/shop"}).json()[0]
-        scan = wait_for(api, api.post("/api/v1/scans", json={"image_id": image["id"]}).json()["id"])
+        image, scan = scan_repository(api, "web/shop")
         assert scan["state"] == "succeeded", scan
 
         assert receiver.wait(lambda r: len(r.of("SCANNING_COMPLETED")) >= 1)
@@ -295,12 +300,8 @@ def test_a_pull_refused_by_the_gate_is_posted_once(tmp_path: Path, database_url:
     digest = push(own_registry, "web/shop", "1.0", vulnerable())
     settings = quick(tmp_path, database_url)
     with running(settings) as api:
-        reg = api.post("/api/v1/registries", json={"name": "local", "type": "distribution", "url": own_registry.url,
-                                                   "insecure": True}).json()
-        api.post(f"/api/v1/registries/{reg['id']}/sync")
-        assert wait_sync(api, reg["id"])["last_sync"]["state"] == "succeeded"
-        image = api.get("/api/v1/images", params={"repository": "web/shop"}).json()[0]
-        scan = wait_for(api, api.post("/api/v1/scans", json={"image_id": image["id"]}).json()["id"])
+        reg = synced_registry(api, own_registry.url)
+        image, scan = scan_repository(api, "web/shop")
         assert scan["state"] == "succeeded", scan
         policy = {"auto_scan": False, "block": {"enabled": True, "severity": "HIGH"}, "allowlist": []}
         assert api.put(f"/api/v1/registries/{reg['id']}/namespaces/web", json=policy).status_code == 200
@@ -359,13 +360,9 @@ def test_new_critical_findings_after_a_database_update_are_posted_once(
     push(own_registry, "web/shop", "1.0", vulnerable())
 
     with running(settings) as api:
-        reg = api.post("/api/v1/registries", json={"name": "local", "type": "distribution", "url": own_registry.url,
-                                                   "insecure": True}).json()
-        api.post(f"/api/v1/registries/{reg['id']}/sync")
-        assert wait_sync(api, reg["id"])["last_sync"]["state"] == "succeeded"
+        reg = synced_registry(api, own_registry.url)
         made = hook(api, receiver.url, ["NEW_VULNERABILITIES"], registry=reg["id"], namespace="web")
-        image = api.get("/api/v1/images", params={"repository": "web/shop"}).json()[0]
-        first = wait_for(api, api.post("/api/v1/scans", json={"image_id": image["id"]}).json()["id"])
+        _, first = scan_repository(api, "web/shop")
         assert first["state"] == "succeeded" and sum(first["counts"]["vulnerabilities"].values()) == 0, first
 
         api.post("/api/v1/database/update", json={"base_url": bucket.url})
