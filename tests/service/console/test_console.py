@@ -12,9 +12,11 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
+from hullscan.service.notify.signing import verify
 from hullscan.service.storage.models import Registry
 from tests.service.conftest import ADMIN, make_settings, running, wait_for, wait_sync
 from tests.service.console import images
+from tests.support.receiver import Receiver
 from tests.support.registry import RegistryServer
 
 pytestmark = pytest.mark.timeout(300)
@@ -212,7 +214,11 @@ def test_a_refused_namespace_form_keeps_what_was_typed(api: TestClient, own_regi
 SELF_SERVICE = {"/ui/login", "/ui/logout", "/ui/tokens"}
 OPERATIONS = {"/ui/users/{user_id}/{operation}": ("admin", "unadmin", "disable", "enable", "password", "memberships",
                                                   "delete"),
-              "/ui/schedules/{schedule_id}/{operation}": ("run", "enable", "disable", "delete")}
+              "/ui/schedules/{schedule_id}/{operation}": ("run", "enable", "disable", "delete"),
+              "/ui/webhooks/{webhook_id}/{operation}": ("test", "enable", "disable", "delete")}
+# Things a viewer may not even see (another user's token, a webhook): the answer is "not found", as from the API.
+UNSEEN = ("/ui/tokens/{token_id}/revoke", "/ui/webhooks/{webhook_id}/{operation}",
+          "/ui/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver")
 
 
 def test_a_viewer_can_post_no_maintainer_or_admin_form(api: TestClient, own_registry: RegistryServer,
@@ -229,15 +235,21 @@ def test_a_viewer_can_post_no_maintainer_or_admin_form(api: TestClient, own_regi
     assert schedule.status_code == 201, schedule.text
     admin_id = api.get("/api/v1/session").json()["user_id"]
     admin_token = api.post("/api/v1/tokens", json={"name": "admin-ci"}).json()["id"]
+    hook = api.post("/api/v1/webhooks", json={"name": "ci", "registry": registry_id, "namespace": "team",
+                                              "url": "http://127.0.0.1:9/hook", "event_types": ["PULL_BLOCKED"]})
+    assert hook.status_code == 201, hook.text
+    delivery = api.post(f"/api/v1/webhooks/{hook.json()['id']}/test").json()  # nobody listens: failed, logged
     vic = api.post("/api/v1/users", json={"username": "vic", "password": "vic-reads-only-1",
                                           "memberships": [{"namespace_id": team["id"], "role": "viewer"}]}).json()
     ids = {"registry_id": registry_id, "namespace": "team", "scan_id": scan["id"], "user_id": admin_id,
-           "schedule_id": schedule.json()["id"], "token_id": admin_token}
+           "schedule_id": schedule.json()["id"], "token_id": admin_token, "webhook_id": hook.json()["id"],
+           "delivery_id": delivery["id"]}
     fields = {"name": "another", "type": "distribution", "url": own_registry.url, "insecure": "on",
               "image_id": str(image["id"]), "auto_scan": "on", "block_enabled": "on", "block_severity": "LOW",
               "rows": "1", "allow-0-id": "CVE-2020-1747", "allow-0-reason": "viewer", "member-0-namespace":
               str(team["id"]), "member-0-role": "maintainer", "username": "mallory",
-              "password": "mallory-long-password", "cron": "* * * * *", "registry": str(registry_id)}
+              "password": "mallory-long-password", "cron": "* * * * *", "registry": str(registry_id),
+              "event_types": "SCANNING_COMPLETED", "enabled": "on"}
 
     csrf = log_in(api, "vic", "vic-reads-only-1")
     audited = int(api.get("/api/v1/audit").headers["x-total-count"])
@@ -250,11 +262,13 @@ def test_a_viewer_can_post_no_maintainer_or_admin_form(api: TestClient, own_regi
                                                           if "{" + k + "}" in template})
             answer = api.post(path, data={**fields, "csrf": csrf}, headers=ORIGIN, auth=None)
             tried += 1
-            if template == "/ui/tokens/{token_id}/revoke":  # another user's token is not even there for a viewer
+            if template in UNSEEN:
                 assert "RESOURCE_NOT_FOUND" in answer.text, answer.text
             else:
                 assert "FORBIDDEN" in answer.text, (path, answer.status_code, answer.text[-2000:])
-    assert tried >= 20
+    assert tried >= 27
+    assert [h["enabled"] for h in api.get("/api/v1/webhooks").json()] == [True]
+    assert len(api.get(f"/api/v1/webhooks/{hook.json()['id']}/deliveries").json()) == 1  # no ping, no redelivery
     assert int(api.get("/api/v1/audit").headers["x-total-count"]) == audited  # nothing changed
     assert api.get("/api/v1/session", auth=None).json()["username"] == vic["username"]  # still the viewer's session
 
@@ -275,3 +289,72 @@ def test_a_registry_the_harbor_adapter_manages_offers_no_synchronisation(api: Te
     assert f'action="/ui/registries/{managed["id"]}/sync"' not in listing
     page = api.get(f"/ui/registries/{managed['id']}", auth=None).text
     assert "Managed by" in page and f'action="/ui/registries/{managed["id"]}/sync"' not in page
+
+
+def test_webhooks_added_pinged_redelivered_and_their_secret_shown_once(api: TestClient, own_registry: RegistryServer,
+                                                                        tmp_path: Path) -> None:
+    """A namespace's webhook made through the console's form: its generated secret is on the answer to the form and
+    nowhere after; the test ping reaches the real receiver signed with that secret; the delivery log lists it and
+    Redeliver posts it again as a new delivery. A name made of markup prints as text; a refused form keeps what was
+    typed except the secrets."""
+    own_registry.push_images(images.base(), "team/base:1.0", tmp_path)
+    registry_id = synced(api, own_registry)
+    csrf = log_in(api)
+    receiver = Receiver().start()
+    try:
+        hooks = f"/ui/registries/{registry_id}/namespaces/team/webhooks"
+        name = '<img src=x onerror=alert("hook")>'
+        form = {"csrf": csrf, "name": name, "url": "ftp://127.0.0.1/hook", "event_types": ["SCANNING_COMPLETED",
+                "PULL_BLOCKED"], "secret": "typed-secret-kept-out-of-pages", "auth_header": "Bearer typed-token-1",
+                "enabled": "on"}
+        refused = api.post(hooks, data=form, headers=ORIGIN, auth=None)
+        assert refused.status_code == 422 and "INVALID_REQUEST" in refused.text
+        assert "&lt;img src=x onerror=alert(&#34;hook&#34;)&gt;" in refused.text and name not in refused.text
+        assert "typed-secret-kept-out-of-pages" not in refused.text and "typed-token-1" not in refused.text
+        assert refused.text.count("checked>") >= 3  # the two events and Enabled, as ticked (generate is default)
+        assert api.get("/api/v1/webhooks").json() == []
+
+        form.update(url=receiver.url, secret="", auth_header="", generate_secret="on")
+        made = api.post(hooks, data=form, headers=ORIGIN, auth=None)
+        assert made.status_code == 201, made.text[-2000:]
+        found = re.search(r'id="new-secret">([^<]+)<', made.text)
+        assert found is not None and found.group(1).startswith("whsec_") and len(found.group(1)) > 40
+        secret = found.group(1)
+        hook = api.get("/api/v1/webhooks").json()[0]
+        assert (hook["name"], hook["namespace"], hook["has_secret"], hook["has_auth_header"]) == (
+            name, "team", True, False)
+        assert hook["event_types"] == ["SCANNING_COMPLETED", "PULL_BLOCKED"]
+        for path in (hooks, f"/ui/webhooks/{hook['id']}", "/ui/webhooks"):
+            shown = api.get(path, auth=None)
+            assert shown.status_code == 200 and secret not in shown.text, path  # shown once
+            assert name not in shown.text and "&lt;img src=x" in shown.text, path
+
+        pinged = api.post(f"/ui/webhooks/{hook['id']}/test", data={"csrf": csrf}, headers=ORIGIN, auth=None)
+        assert "Test ping delivered: the receiver answered 200." in pinged.text
+        assert [verify(secret, r.body, r.headers["x-hullscan-signature"]) for r in receiver.of("PING")] == [True]
+        log = api.get(f"/api/v1/webhooks/{hook['id']}/deliveries").json()
+        assert [(d["event_type"], d["state"], d["attempts"], d["last_status"]) for d in log] == [
+            ("PING", "delivered", 1, 200)]
+        assert f'id="delivery-{log[0]["id"]}"' in pinged.text
+
+        again = api.post(f"/ui/webhooks/{hook['id']}/deliveries/{log[0]['id']}/redeliver", data={"csrf": csrf},
+                         headers=ORIGIN, auth=None)
+        assert f"Delivery {log[0]['id']} sent again as delivery" in again.text
+        assert receiver.wait(lambda r: len(r.of("PING")) == 2)
+        first, second = receiver.of("PING")
+        assert first.headers["x-hullscan-delivery"] != second.headers["x-hullscan-delivery"]
+        assert first.json()["event_data"] == second.json()["event_data"]
+
+        receiver.statuses = [503]
+        failed = api.post(f"/ui/webhooks/{hook['id']}/test", data={"csrf": csrf}, headers=ORIGIN, auth=None)
+        assert "Test ping not delivered: the receiver answered HTTP 503." in failed.text
+
+        disabled = api.post(f"/ui/webhooks/{hook['id']}/disable", data={"csrf": csrf, "next": hooks}, headers=ORIGIN,
+                            auth=None)
+        assert f"Webhook {hook['id']} disabled." in disabled.text and "Enable &lt;img" in disabled.text
+        assert api.get(f"/api/v1/webhooks/{hook['id']}").json()["enabled"] is False
+        gone = api.post(f"/ui/webhooks/{hook['id']}/delete", data={"csrf": csrf}, headers=ORIGIN, auth=None)
+        assert "deleted, with its delivery log" in gone.text and gone.url.path == hooks
+        assert api.get("/api/v1/webhooks").json() == []
+    finally:
+        receiver.stop()

@@ -18,9 +18,18 @@ from hullscan.service.console.web import PREFIX, ConsoleRoute, LoginRequired
 
 
 def install(app: FastAPI) -> None:
-    from hullscan.service.console.pages import auth, dashboard, namespaces, people, registries, scans, schedules
+    from hullscan.service.console.pages import (
+        auth,
+        dashboard,
+        namespaces,
+        people,
+        registries,
+        scans,
+        schedules,
+        webhooks,
+    )
 
-    for module in (auth, dashboard, registries, namespaces, scans, schedules, people):
+    for module in (auth, dashboard, registries, namespaces, scans, schedules, webhooks, people):
         app.include_router(module.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=str(files("hullscan.service.console") / "static")),
               name="console-static")
