@@ -25,12 +25,14 @@ import httpx
 import pytest
 
 from hullscan.imagebuild import FileSpec, Image, Layer, layer_tar, write_oci_layout
+from hullscan.service.notify.signing import verify
 from tests.service.conftest import ADMIN, make_settings, wait_for, wait_sync
 from tests.service.console import images
 from tests.service.console.browser import Watched, chromium, needs_chromium, watch
 from tests.service.live import LiveService
 from tests.support.fakes import FakeServer, fake_harbor
 from tests.support.proxy import FaultProxy
+from tests.support.receiver import Receiver
 from tests.support.registry import RegistryServer, open_registry
 
 pytestmark = [needs_chromium, pytest.mark.timeout(900)]
@@ -561,3 +563,78 @@ def test_keyboard(world: World, w: Watched, hostile_scan: tuple[int, int]) -> No
     tab.focus()
     page.keyboard.press("Enter")
     expect(page.locator("#tab-title")).to_contain_text("Software")
+
+
+def test_webhooks(world: World, w: Watched, hostile_scan: tuple[int, int]) -> None:
+    """A webhook of the namespace `team` posting to a real receiver: added in its settings (the generated secret
+    shown once), pinged, told of a scan pressed in the console, the delivery seen in its log, redelivered; a
+    receiver that fails for a while shows the retry in the log until the delivery gets through."""
+    registry_id = hostile_scan[0]  # `direct`: the registry without the test proxy
+    page, base = w.page, world.url
+    receiver = Receiver().start()
+    try:
+        log_in(w, base)
+        page.goto(f"{base}/ui/registries/{registry_id}/namespaces/team")
+        page.get_by_role("link", name="its webhooks").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Webhooks of team")
+        page.get_by_label("Name", exact=True).fill("ci")
+        page.get_by_label("Address").fill(receiver.url)
+        for event in ("A scan completed", "A scan failed", "A scan was stopped"):  # ticked for a new webhook
+            expect(page.get_by_label(event)).to_be_checked()
+        page.get_by_role("button", name="Add webhook").click()
+        expect(page.locator("#created-title")).to_contain_text("Webhook ci added")
+        secret = page.locator("#new-secret").inner_text()
+        assert secret.startswith("whsec_")
+        w.shot("40-webhook-added")
+        page.goto(page.url)  # the list again: the secret is never shown twice
+        assert secret not in page.content()
+
+        # The test ping reaches the receiver, signed with the secret shown.
+        row(w, "ci").get_by_role("button", name="Test ping ci").click()
+        assert "Test ping delivered: the receiver answered 200." in flash(w)
+        assert [verify(secret, r.body, r.headers["x-hullscan-signature"]) for r in receiver.of("PING")] == [True]
+
+        # A scan pressed in the console: its completion is posted and logged.
+        page.goto(f"{base}/ui/registries/{registry_id}/images?repository=team%2Fbase")
+        page.get_by_role("button", name="Scan 1.0").click()
+        expect(row(w, "1.0").locator(".scan-cell .state")).to_have_text("succeeded", timeout=120_000)
+        assert receiver.wait(lambda r: len(r.of("SCANNING_COMPLETED")) == 1)
+        posted = receiver.of("SCANNING_COMPLETED")[0]
+        assert verify(secret, posted.body, posted.headers["x-hullscan-signature"])
+        assert posted.json()["event_data"]["repository"]["repo_full_name"] == "team/base"
+        page.goto(f"{base}/ui/registries/{registry_id}/namespaces/team/webhooks")
+        page.get_by_role("link", name="ci", exact=True).click()
+        delivered = row(w, "SCANNING_COMPLETED")
+        expect(delivered.locator(".state")).to_have_text("delivered", timeout=60_000)  # refreshed in place
+        expect(delivered.locator(".attempts")).to_have_text("1")
+        expect(delivered.locator(".response")).to_have_text("200")
+        w.shot("41-webhook-delivery-log")
+
+        # Redeliver while the receiver answers 503 twice: the new delivery waits for its retry, then gets through.
+        receiver.statuses = [503, 503]
+        delivered.get_by_role("button", name=re.compile("^Redeliver")).click()
+        assert re.search(r"Delivery \d+ sent again as delivery \d+\.", flash(w))
+        again = page.locator("tbody tr").first  # newest first
+        expect(again.locator(".response")).to_contain_text("503", timeout=60_000)
+        expect(again.locator(".state")).to_have_text("pending")
+        expect(again.locator(".next")).to_contain_text("UTC")  # when it is tried next
+        w.shot("42-webhook-retry-pending")
+        expect(again.locator(".state")).to_have_text("delivered", timeout=120_000)
+        expect(again.locator(".attempts")).to_have_text("3")
+        w.shot("43-webhook-redelivered")
+        completed = receiver.of("SCANNING_COMPLETED")
+        assert len(completed) == 4 and len({r.headers["x-hullscan-delivery"] for r in completed}) == 2
+        assert {json.dumps(r.json()["event_data"], sort_keys=True) for r in completed} == {
+            json.dumps(posted.json()["event_data"], sort_keys=True)}  # the same event each time
+
+        # Disabled: the admin's list of every webhook says so.
+        page.get_by_role("button", name="Disable").click()
+        assert "disabled" in flash(w)
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Webhooks").click()
+        expect(row(w, "ci")).to_contain_text("disabled")
+        expect(row(w, "ci")).to_contain_text("direct / team")
+        w.shot("44-webhooks")
+        assert secret not in page.content()
+        assert not w.dialogs and not w.console_errors, (w.dialogs, w.console_errors)
+    finally:
+        receiver.stop()

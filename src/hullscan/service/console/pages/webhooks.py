@@ -74,7 +74,8 @@ async def _namespace_context(api: Api, me: Visitor, registry_id: int, namespace:
     ns = await api.get(f"/api/v1/registries/{registry_id}/namespaces/{path_quote(namespace)}")
     hooks = await api.every("/api/v1/webhooks", registry=registry_id, namespace=namespace)
     return {"title": f"Webhooks of {registry['name']} / {namespace}", "registry": registry, "ns": ns, "hooks": hooks,
-            "editable": me.who.may(ns["id"], MAINTAINER), "action": _ns_path(registry_id, namespace)}
+            "editable": me.who.may(ns["id"], MAINTAINER), "action": _ns_path(registry_id, namespace),
+            "names": {registry_id: registry["name"]}}
 
 
 async def _system_context(api: Api, me: Visitor) -> dict[str, Any]:
@@ -82,7 +83,12 @@ async def _system_context(api: Api, me: Visitor) -> dict[str, Any]:
     # maintain, as the API answers them.
     hooks = await api.every("/api/v1/webhooks")
     return {"title": "Webhooks", "registry": None, "ns": None, "hooks": hooks, "editable": me.is_admin,
-            "action": f"{PREFIX}/webhooks"}
+            "action": f"{PREFIX}/webhooks", "names": await _registry_names(api)}
+
+
+async def _registry_names(api: Api) -> dict[int, str]:
+    """Registry names by id: a namespace's webhook names its registry by id only."""
+    return {r["id"]: r["name"] for r in await api.every("/api/v1/registries")}
 
 
 def _list_page(request: Request, me: Visitor, context: dict[str, Any], *, created: dict[str, Any] | None = None,
@@ -139,12 +145,13 @@ async def namespace_webhook_add(request: Request, registry_id: int, namespace: s
 
 async def _webhook_context(request: Request, api: Api, webhook_id: int) -> dict[str, Any]:
     hook = await api.get(f"/api/v1/webhooks/{webhook_id}")
+    registry = await api.get(f"/api/v1/registries/{hook['registry']}") if hook["registry"] is not None else None
     number = page_number(request)
     listing = await api.listing(f"/api/v1/webhooks/{webhook_id}/deliveries", page=number,
                                 page_size=DELIVERIES_PER_PAGE)
     query = query_params(request, page=number)
-    return {"hook": hook, "deliveries": listing.items, "total": listing.total, "page_number": number,
-            "pages": max(1, -(-listing.total // DELIVERIES_PER_PAGE)), "home": _home(hook),
+    return {"hook": hook, "registry": registry, "deliveries": listing.items, "total": listing.total,
+            "page_number": number, "pages": max(1, -(-listing.total // DELIVERIES_PER_PAGE)), "home": _home(hook),
             "busy": any(d["state"] == "pending" for d in listing.items),
             "page_url": f"{PREFIX}/webhooks/{webhook_id}{query}",
             "rows_url": f"{PREFIX}/webhooks/{webhook_id}/deliveries{query}"}
