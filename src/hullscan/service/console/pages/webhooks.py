@@ -6,6 +6,7 @@ secret or an Authorization value is never on a page after the response that crea
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -101,7 +102,7 @@ def _list_page(request: Request, me: Visitor, context: dict[str, Any], *, create
 
 
 async def _add(request: Request, me: Visitor, form: FormData, scope: dict[str, Any],
-               context: Any) -> HTMLResponse:
+               context: Callable[[Api], Awaitable[dict[str, Any]]]) -> HTMLResponse:
     """Create the webhook; the answer is the list page itself (no redirect), the only page that shows the secret."""
     flashes = Flashes()
     body = webhook_from_form(form)
