@@ -17,6 +17,7 @@ agree.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import importlib
@@ -196,14 +197,28 @@ def _capped(where: dict[int, list[int]]) -> dict[int, list[int]]:
 
 @dataclass
 class CompiledRule:
+    """A rule with its patterns compiled. The main regex (and what depends on it) is compiled when first used: a
+    scan runs only the rules whose keywords occur, and a warm scan only looks at the image history."""
+
     rule: Rule
     order: int
-    regex: re.Pattern[bytes]
-    group: str | int
     path: re.Pattern[str] | None
     allow_match: re.Pattern[bytes] | None
     allow_paths: re.Pattern[str] | None
     prefix: re.Pattern[bytes] | None = None
+
+    @functools.cached_property
+    def regex(self) -> re.Pattern[bytes]:
+        return _compile(self.rule.regex, f"rule {self.rule.id!r}")
+
+    @functools.cached_property
+    def group(self) -> str | int:
+        return self.rule.secret_group if self.rule.secret_group in self.regex.groupindex else 0
+
+    @functools.cached_property
+    def width(self) -> int | None:
+        """The longest text the regex can match, when bounded."""
+        return _max_width(self.regex.pattern)
 
 
 @dataclass
@@ -256,17 +271,20 @@ def _compile_text(pattern: str, what: str) -> re.Pattern[str]:
         raise RuleError(f"{what}: invalid path regular expression: {exc}") from None
 
 
-def compile_rule(rule: Rule, order: int) -> CompiledRule:
+def compile_rule(rule: Rule, order: int, *, lazy: bool = False) -> CompiledRule:
+    """The compiled rule; RuleError for a bad pattern. `lazy` leaves the main regex for its first use (for rules
+    known to compile: the built-in ones)."""
     what = f"rule {rule.id!r}"
-    regex = _compile(rule.regex, what)
-    group: str | int = rule.secret_group if rule.secret_group in regex.groupindex else 0
-    return CompiledRule(
-        rule=rule, order=order, regex=regex, group=group,
+    compiled = CompiledRule(
+        rule=rule, order=order,
         path=_compile_text(rule.path, what) if rule.path else None,
         allow_match=_compile(rule.allow_match, f"{what} allow_match", re.IGNORECASE) if rule.allow_match else None,
         allow_paths=_compile_text(rule.allow_paths, what) if rule.allow_paths else None,
         prefix=_compile(f"(?:{rule.prefix})\\Z", f"{what} prefix") if rule.prefix else None,
     )
+    if not lazy:
+        compiled.regex  # noqa: B018 (compile now: a bad pattern is refused here)
+    return compiled
 
 
 def compile_allow(allow: AllowRule) -> CompiledAllow:
@@ -291,12 +309,13 @@ class SecretEngine:
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise RuleError(f"duplicate rule ids: {', '.join(dupes)}")
-        self.rules = [compile_rule(r, i) for i, r in enumerate(rules)]
+        builtin = {id(r) for r in RULES}
+        self.rules = [compile_rule(r, i, lazy=id(r) in builtin) for i, r in enumerate(rules)]
         self.allow = [compile_allow(a) for a in allow]
         keywords: dict[bytes, int] = {}
         self._by_keyword: list[list[int]] = []
         self._always: list[int] = []
-        self._near: dict[int, tuple[list[int], int]] = {}  # rule -> (its keyword ids, longest match)
+        self._near: dict[int, list[int]] = {}  # a near-keyword rule -> its keyword ids
         for cr in self.rules:
             kws = [k.lower().encode("utf-8") for k in cr.rule.keywords if k]
             if not kws:
@@ -308,10 +327,9 @@ class SecretEngine:
                     self._by_keyword.append([])
                 self._by_keyword[keywords[k]].append(cr.order)
                 kw_ids.append(keywords[k])
-            width = _max_width(cr.regex.pattern)
-            if cr.rule.near_keyword and kws and width is not None and cr.prefix is None:
-                self._near[cr.order] = (kw_ids, width)
-        positional = {k for ids, _ in self._near.values() for k in ids}
+            if cr.rule.near_keyword and kws and cr.prefix is None:
+                self._near[cr.order] = kw_ids
+        positional = {k for ids in self._near.values() for k in ids}
         self.index = KeywordIndex(list(keywords), keyword_backend, positional)
         order_of = {cr.rule.id: cr.order for cr in self.rules}
         for a in self.allow:
@@ -410,10 +428,10 @@ class SecretEngine:
                  size: int) -> list[tuple[int, int]]:
         """Where a rule can match: the whole file, or for a near-keyword rule the merged spans around its
         keywords' occurrences (the whole file again when a keyword occurs too often to be located)."""
-        near = self._near.get(cr.order)
-        if near is None:
+        ids = self._near.get(cr.order)
+        width = cr.width if ids is not None else None
+        if ids is None or width is None:
             return [(0, size)]
-        ids, width = near
         starts: list[int] = []
         for k in ids:
             if k in where:
