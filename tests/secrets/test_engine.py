@@ -293,3 +293,14 @@ def test_the_analyzer_warns_when_a_file_runs_out_of_time(monkeypatch: pytest.Mon
     facts = secret_analyzer(None).analyze("srv/a.txt", entry("srv/a.txt", len(data)), io.BytesIO(data))
     assert facts is not None and facts.detections == []
     assert "stopped after" in facts.hints["warnings"][0]
+
+
+def test_builtin_rules_compile_only_when_their_keywords_occur() -> None:
+    """A warm scan scans only the image history: building the engine and scanning a few lines compiles the rules
+    those lines can trigger, not all of them (each regex is compiled on first use)."""
+    engine = SecretEngine()
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    hits = engine.scan("history[3]", f"RUN apt-get update && GITHUB_TOKEN={token} make\n".encode())
+    assert [h.rule.id for h in hits] == ["github-pat"]
+    compiled = [cr.rule.id for cr in engine.rules if "regex" in vars(cr)]
+    assert "github-pat" in compiled and len(compiled) < len(RULES) // 10, compiled
