@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 from license_expression import ExpressionError, get_spdx_licensing
 
@@ -44,7 +45,9 @@ def _token(tok: str) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _licensing():  # type: ignore[no-untyped-def]
+def spdx_licensing() -> Any:
+    """license_expression's SPDX licensing, built once per process (building it takes a few tenths of a second;
+    the analyzers, the compliance check and the SBOM writers share it)."""
     return get_spdx_licensing()
 
 
@@ -61,7 +64,7 @@ def normalize(raw: str) -> str:
     candidate = re.sub(r"\b(and|or|with)\b", lambda m: m.group(1).upper(), text)
     candidate = " ".join(_token(tok) for tok in candidate.split(" "))
     try:
-        parsed = _licensing().parse(candidate, validate=True, strict=False)
+        parsed = spdx_licensing().parse(candidate, validate=True, strict=False)
     except (ExpressionError, Exception):  # the parser raises several unrelated types on junk
         return text
     if parsed is None:

@@ -8,18 +8,16 @@ Python itself would see. Only the header block is read: the description body can
 
 from __future__ import annotations
 
-import functools
 import re
 from email.message import Message
 from email.parser import HeaderParser
 from email.policy import compat32
-from typing import IO, Any
+from typing import IO
 
-from license_expression import get_spdx_licensing
 from packageurl import PackageURL
 
 from hullscan.analyzers.base import AnalyzerFailure
-from hullscan.licenses import normalize, normalize_all
+from hullscan.licenses import normalize, normalize_all, spdx_licensing
 from hullscan.model import FileEntry, FileFacts, Package
 
 # The header block of real metadata is a few KiB; a licence text pasted into `License:` can make it
@@ -110,16 +108,11 @@ def _header_end(data: bytes, start: int) -> int:
     return min(ends) if ends else -1
 
 
-@functools.lru_cache(maxsize=1)
-def _spdx() -> Any:
-    return get_spdx_licensing()
-
-
 def _recognised(expression: str) -> bool:
     if expression.startswith("LicenseRef-"):
         return True
     try:
-        return not _spdx().validate(expression).errors
+        return not spdx_licensing().validate(expression).errors
     except Exception:  # license_expression raises several unrelated types on junk
         return False
 

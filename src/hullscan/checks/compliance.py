@@ -39,13 +39,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from license_expression import get_spdx_licensing
-
 from hullscan import safejson
 from hullscan.checks.eol import EolDetector
 from hullscan.detectors import DetectContext
 from hullscan.findings import SEVERITIES, CheckFinding
-from hullscan.licenses import normalize
+from hullscan.licenses import normalize, spdx_licensing
 from hullscan.model import ImageFacts, Package
 
 
@@ -176,17 +174,12 @@ def _convert(parsed: Any) -> Expr:
     return Leaf(key, key, classify_id(key))
 
 
-@functools.lru_cache(maxsize=1)
-def _spdx() -> Any:
-    return get_spdx_licensing()
-
-
 @functools.lru_cache(maxsize=8192)
 def parse(expression: str) -> Expr:
     """An expression tree for a (normalised where possible) licence string; junk becomes one unknown leaf."""
     text = normalize(expression) or expression.strip()
     try:
-        parsed = _spdx().parse(text, validate=False, strict=False)
+        parsed = spdx_licensing().parse(text, validate=False, strict=False)
     except Exception:  # the parser raises several unrelated types on free text
         parsed = None
     if parsed is None:

@@ -73,10 +73,10 @@ from cyclonedx.model.vulnerability import (
     VulnerabilitySource,
 )
 from cyclonedx.spdx import fixup_id
-from license_expression import get_spdx_licensing
 from packageurl import PackageURL
 
 from hullscan.findings import ScanReport, VulnFinding
+from hullscan.licenses import spdx_licensing
 from hullscan.model import ImageFacts, OSInfo, Package
 from hullscan.report import (
     coverage_dict,
@@ -93,13 +93,12 @@ from hullscan.report.cyclonedx_json import to_json
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OSV_URL = "https://osv.dev/vulnerability/"
-_licensing = get_spdx_licensing()
 
 
 def spdx_expression(text: str) -> str | None:
     """The normalised form of `text` when it is a valid SPDX licence expression over known ids, else None."""
     try:
-        result = _licensing.validate(text)
+        result = spdx_licensing().validate(text)
     except Exception:  # the parser raises assorted types on junk input
         return None
     if result.errors or not result.normalized_expression:

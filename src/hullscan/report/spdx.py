@@ -29,7 +29,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from license_expression import get_spdx_licensing
 from packageurl import PackageURL
 from spdx_tools.spdx.model.actor import Actor, ActorType
 from spdx_tools.spdx.model.document import CreationInfo, Document
@@ -40,12 +39,12 @@ from spdx_tools.spdx.model.relationship import Relationship, RelationshipType
 from spdx_tools.spdx.model.spdx_no_assertion import SpdxNoAssertion
 from spdx_tools.spdx.writer.json.json_writer import write_document_to_stream
 
+from hullscan.licenses import spdx_licensing
 from hullscan.model import ImageFacts, OSInfo, Package
 from hullscan.report import image_purl, sorted_packages, tool_version
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DOCUMENT_ID = "SPDXRef-DOCUMENT"
-_licensing = get_spdx_licensing()
 _LICENSE_REF = re.compile(r"^LicenseRef-[A-Za-z0-9.-]+$")
 _NOT_IDSTRING = re.compile(r"[^A-Za-z0-9.]+")
 # SPDX's purl check (spdx_tools.spdx.validation.external_package_ref_validator) is looser than this; both apply.
@@ -93,7 +92,7 @@ def declared_expression(raw: str, refs: LicenceRefs) -> str:
     """An SPDX expression for one declared licence string: itself (normalised) or a LicenseRef."""
     text = " ".join(raw.split())
     try:
-        result = _licensing.validate(text)
+        result = spdx_licensing().validate(text)
     except Exception:  # the parser raises assorted types on junk
         return refs.for_text(text)
     if not result.errors and result.normalized_expression:
@@ -101,7 +100,7 @@ def declared_expression(raw: str, refs: LicenceRefs) -> str:
     if result.invalid_symbols and all(_LICENSE_REF.match(s) for s in result.invalid_symbols):
         # Already written with LicenseRefs (e.g. "LicenseRef-public-domain"): keep it, define what it uses.
         try:
-            rendered = str(_licensing.parse(text))
+            rendered = str(spdx_licensing().parse(text))
         except Exception:
             return refs.for_text(text)
         for symbol in result.invalid_symbols:
@@ -120,8 +119,8 @@ def _declared(licences: Iterable[str], refs: LicenceRefs) -> Any:
     if not parts:
         return SpdxNoAssertion()
     if len(parts) == 1:
-        return _licensing.parse(parts[0])
-    return _licensing.parse(" AND ".join(f"({p})" if " " in p else p for p in parts))
+        return spdx_licensing().parse(parts[0])
+    return spdx_licensing().parse(" AND ".join(f"({p})" if " " in p else p for p in parts))
 
 
 def _hash_id(prefix: str, *fields: str) -> str:
