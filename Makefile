@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench lint system clean
+.PHONY: test demo bench bench-everyday bench-big lint system clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,6 +33,16 @@ bench: $(STAMP) system
 	$(BIN)/python benchmarks/bench_secrets.py
 	$(BIN)/python benchmarks/bench_passwords.py
 	$(BIN)/python benchmarks/bench_startup.py
+	$(BIN)/python benchmarks/bench_everyday.py
+	$(if $(BIG),$(BIN)/python benchmarks/bench_big.py)
+
+# issue 8: an everyday registry image side by side with Trivy and Syft; `make bench BIG=1` adds the 5 GB image.
+bench-everyday: $(STAMP) system
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/bench_everyday.py
+
+bench-big: $(STAMP) system
+	$(BIN)/python benchmarks/bench_big.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

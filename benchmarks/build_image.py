@@ -96,11 +96,15 @@ def _mounts_under(root: Path) -> list[str]:
     return found
 
 
-def build_rootfs(work: Path) -> Path:
-    rootfs = work / "rootfs"
-    done = work / "rootfs.done"
+def build_rootfs(work: Path, name: str = "rootfs", include: list[str] | None = None,
+                 cache_dir: Path | None = None) -> Path:
+    """`debootstrap --variant=minbase [--include=...] bookworm` into work/<name> (skipped when already built).
+    `cache_dir` keeps the downloaded .debs for another debootstrap of the same suite."""
+    include = DEB_INCLUDE if include is None else include
+    rootfs = work / name
+    done = work / f"{name}.done"
     if done.exists():
-        log(f"rootfs: cached ({rootfs})")
+        log(f"{name}: cached ({rootfs})")
         return rootfs
     if os.geteuid() != 0:
         sys.exit("debootstrap needs root")
@@ -111,13 +115,16 @@ def build_rootfs(work: Path) -> Path:
             run(["umount", "-l", mnt])
         shutil.rmtree(rootfs)
     mirror = debian_mirror()
-    cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(DEB_INCLUDE)}", SUITE, str(rootfs), mirror]
+    cmd = ["debootstrap", "--variant=minbase", *([f"--include={','.join(include)}"] if include else []),
+           *([f"--cache-dir={cache_dir}"] if cache_dir is not None else []), SUITE, str(rootfs), mirror]
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     res = run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if res.returncode != 0:
-        (work / "debootstrap.log").write_text(res.stdout)
+        (work / f"debootstrap-{name}.log").write_text(res.stdout)
         tail = "\n".join(res.stdout.splitlines()[-30:])
-        sys.exit(f"debootstrap failed ({res.returncode}); see {work / 'debootstrap.log'}\n{tail}")
+        sys.exit(f"debootstrap failed ({res.returncode}); see {work / f'debootstrap-{name}.log'}\n{tail}")
     for mnt in reversed(_mounts_under(rootfs)):  # debootstrap unmounts; make sure before we tar it
         run(["umount", "-l", mnt])
     # What `docker build` images usually drop: apt lists and downloaded .debs.
@@ -126,7 +133,7 @@ def build_rootfs(work: Path) -> Path:
             if p.is_file() and p.name not in ("lock",):
                 p.unlink()
     done.write_text(json.dumps({"cmd": cmd, "seconds": round(time.monotonic() - t0, 1)}))
-    log(f"rootfs: built in {time.monotonic() - t0:.0f}s")
+    log(f"{name}: built in {time.monotonic() - t0:.0f}s")
     return rootfs
 
 
@@ -138,9 +145,9 @@ def _pip(target: Path, reqs: list[str]) -> subprocess.CompletedProcess[str]:
     return run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def build_python(work: Path) -> Path:
-    layer = work / "layer-python"
-    done = work / "layer-python.done"
+def build_python(work: Path, name: str = "layer-python", requirements: Path = PY_REQUIREMENTS) -> Path:
+    layer = work / name
+    done = work / f"{name}.done"
     if done.exists():
         log(f"python layer: cached ({layer})")
         return layer
@@ -148,14 +155,14 @@ def build_python(work: Path) -> Path:
         shutil.rmtree(layer)
     site = layer / PY_SITE
     site.mkdir(parents=True)
-    reqs = read_list(PY_REQUIREMENTS)
+    reqs = read_list(requirements)
     t0 = time.monotonic()
     res = _pip(site, reqs)
     skipped: list[str] = []
     if res.returncode != 0:
         # Trim what cannot be installed here (no wheel for cp311/x86_64, yanked, ...) one by one.
         log("python layer: bulk install failed, installing one by one to find what to skip")
-        (work / "pip-bulk.log").write_text(res.stdout)
+        (work / f"pip-bulk-{name}.log").write_text(res.stdout)
         shutil.rmtree(site)
         site.mkdir(parents=True)
         for req in reqs:
@@ -228,8 +235,9 @@ class HashingWriter:
         return "sha256:" + self.h.hexdigest()
 
 
-def _tar_tree(tf: tarfile.TarFile, root: Path) -> int:
-    """Add everything under root (not root itself) depth-first in sorted order.
+def _tar_tree(tf: tarfile.TarFile, root: Path, include: set[str] | None = None) -> int:
+    """Add everything under root (not root itself) depth-first in sorted order; with `include`, only those
+    relative paths (a directory's parents must be included for it to be reached).
 
     Symlinks stay symlinks (no dereferencing), hard links become link entries, owners and modes are
     kept, sockets and mount points are skipped.
@@ -246,6 +254,8 @@ def _tar_tree(tf: tarfile.TarFile, root: Path) -> int:
         for name in names:
             p = d / name
             rel = p.relative_to(root).as_posix()
+            if include is not None and rel not in include:
+                continue
             st = os.lstat(p)
             if stat.S_ISSOCK(st.st_mode):
                 continue
@@ -272,7 +282,9 @@ class LayerBlob:
     created_by: str
 
 
-def pack_layer(work: Path, layout: Path, name: str, src: Path, created_by: str) -> LayerBlob:
+def pack_layer(work: Path, layout: Path, name: str, src: Path, created_by: str, include: set[str] | None = None,
+               whiteouts: list[str] | None = None) -> LayerBlob:
+    """Write `src` (or only the `include`d paths of it, plus `whiteouts` markers) as a gzip layer blob of `layout`."""
     meta = work / "layers" / f"{name}.json"
     if meta.exists():
         blob = LayerBlob(**json.loads(meta.read_text()))
@@ -289,7 +301,12 @@ def pack_layer(work: Path, layout: Path, name: str, src: Path, created_by: str) 
         with gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=outer, mtime=0) as gz:  # type: ignore[arg-type]
             inner = HashingWriter(gz)  # type: ignore[arg-type]
             with tarfile.open(fileobj=inner, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
-                entries = _tar_tree(tf, src)
+                entries = _tar_tree(tf, src, include)
+                for gone in whiteouts or []:
+                    parent, _, base = gone.rpartition("/")
+                    marker = tarfile.TarInfo(f"{parent}/.wh.{base}" if parent else f".wh.{base}")
+                    tf.addfile(marker)
+                    entries += 1
     blob = LayerBlob(name, inner.digest(), outer.digest(), outer.size, inner.size, entries, created_by)
     tmp.rename(blobs / blob.digest.split(":")[1])
     meta.write_text(json.dumps(blob.__dict__, indent=1))
@@ -305,8 +322,9 @@ def _write_json_blob(layout: Path, doc: object) -> tuple[str, int]:
     return digest, len(data)
 
 
-def write_layout(layout: Path, layers: list[LayerBlob]) -> Path:
-    config = {
+def write_layout(layout: Path, layers: list[LayerBlob], config_extra: dict[str, object] | None = None,
+                 tag: str = TAG) -> Path:
+    config: dict[str, object] = {
         "architecture": "amd64",
         "os": "linux",
         "created": CREATED,
@@ -318,6 +336,7 @@ def write_layout(layout: Path, layers: list[LayerBlob]) -> Path:
         },
         "rootfs": {"type": "layers", "diff_ids": [b.diff_id for b in layers]},
         "history": [{"created": CREATED, "created_by": b.created_by} for b in layers],
+        **(config_extra or {}),
     }
     cfg_digest, cfg_size = _write_json_blob(layout, config)
     manifest = {
@@ -331,7 +350,7 @@ def write_layout(layout: Path, layers: list[LayerBlob]) -> Path:
     index = {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": [{
         "mediaType": media.OCI_MANIFEST, "digest": man_digest, "size": man_size,
         "platform": {"architecture": "amd64", "os": "linux"},
-        "annotations": {"org.opencontainers.image.ref.name": TAG}}]}
+        "annotations": {"org.opencontainers.image.ref.name": tag}}]}
     (layout / "index.json").write_text(json.dumps(index, indent=1))
     return layout
 
