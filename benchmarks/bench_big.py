@@ -24,7 +24,6 @@ Usage: python benchmarks/bench_big.py [--work DIR] [--size-gb N] [--strict]     
 from __future__ import annotations
 
 import argparse
-import gzip
 import io
 import json
 import os
@@ -49,7 +48,7 @@ import build_everyday  # noqa: E402
 import build_image  # noqa: E402
 import run as syft_bench  # noqa: E402
 from bench_secrets import STATE_VARS  # noqa: E402
-from build_image import HashingWriter, LayerBlob, log  # noqa: E402
+from build_image import LayerBlob, log  # noqa: E402
 
 LAYOUT = "big-image"
 RSS_TARGET_MB = 500
@@ -153,32 +152,14 @@ def _fill(kind: str, index: int, tf: tarfile.TarFile, target: int) -> None:
 
 
 def build_layer(work: Path, layout: Path, kind: str, index: int, target: int) -> LayerBlob:
-    name = f"big-{kind}-{index}"
-    meta = work / "layers" / f"{name}.json"
-    if meta.exists():
-        blob = LayerBlob(**json.loads(meta.read_text()))
-        if (layout / "blobs" / "sha256" / blob.digest.split(":")[1]).exists():
-            return blob
-    meta.parent.mkdir(parents=True, exist_ok=True)
-    blobs = layout / "blobs" / "sha256"
-    blobs.mkdir(parents=True, exist_ok=True)
-    tmp = blobs / f".{name}.tmp"
-    t0 = time.monotonic()
-    with open(tmp, "wb") as raw:
-        outer = HashingWriter(raw)
-        with gzip.GzipFile(filename="", mode="wb", compresslevel=1, fileobj=outer, mtime=0) as gz:  # type: ignore[arg-type]
-            inner = HashingWriter(gz)  # type: ignore[arg-type]
-            with tarfile.open(fileobj=inner, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
-                _fill(kind, index, tf, target)
-                entries = len(tf.members)
-                tf.members.clear()
-    blob = LayerBlob(name, inner.digest(), outer.digest(), outer.size, inner.size, entries,
-                     f"COPY {kind}-{index} / # synthetic")
-    tmp.rename(blobs / blob.digest.split(":")[1])
-    meta.write_text(json.dumps(blob.__dict__, indent=1))
-    log(f"layer {name}: {entries} entries, {blob.uncompressed_size / MB:.0f} MB -> {blob.size / MB:.0f} MB gzip in "
-        f"{time.monotonic() - t0:.0f}s")
-    return blob
+    def fill(tf: tarfile.TarFile) -> int:
+        _fill(kind, index, tf, target)
+        entries = len(tf.members)
+        tf.members.clear()
+        return entries
+
+    return build_image.write_layer(work, layout, f"big-{kind}-{index}", f"COPY {kind}-{index} / # synthetic", fill,
+                                   compresslevel=1)
 
 
 def build(work: Path, size_gb: float) -> Path:

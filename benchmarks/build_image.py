@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -285,6 +286,21 @@ class LayerBlob:
 def pack_layer(work: Path, layout: Path, name: str, src: Path, created_by: str, include: set[str] | None = None,
                whiteouts: list[str] | None = None) -> LayerBlob:
     """Write `src` (or only the `include`d paths of it, plus `whiteouts` markers) as a gzip layer blob of `layout`."""
+    def fill(tf: tarfile.TarFile) -> int:
+        entries = _tar_tree(tf, src, include)
+        for gone in whiteouts or []:
+            parent, _, base = gone.rpartition("/")
+            tf.addfile(tarfile.TarInfo(f"{parent}/.wh.{base}" if parent else f".wh.{base}"))
+            entries += 1
+        return entries
+
+    return write_layer(work, layout, name, created_by, fill)
+
+
+def write_layer(work: Path, layout: Path, name: str, created_by: str, fill: Callable[[tarfile.TarFile], int],
+                compresslevel: int = 6) -> LayerBlob:
+    """A gzip layer blob of `layout` holding what `fill` writes to the tar (it returns the entry count); kept under
+    work/layers/<name>.json and reused while its blob exists."""
     meta = work / "layers" / f"{name}.json"
     if meta.exists():
         blob = LayerBlob(**json.loads(meta.read_text()))
@@ -298,15 +314,11 @@ def pack_layer(work: Path, layout: Path, name: str, src: Path, created_by: str, 
     t0 = time.monotonic()
     with open(tmp, "wb") as raw:
         outer = HashingWriter(raw)
-        with gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=outer, mtime=0) as gz:  # type: ignore[arg-type]
+        with gzip.GzipFile(filename="", mode="wb", compresslevel=compresslevel, fileobj=outer,  # type: ignore[arg-type]
+                           mtime=0) as gz:
             inner = HashingWriter(gz)  # type: ignore[arg-type]
             with tarfile.open(fileobj=inner, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
-                entries = _tar_tree(tf, src, include)
-                for gone in whiteouts or []:
-                    parent, _, base = gone.rpartition("/")
-                    marker = tarfile.TarInfo(f"{parent}/.wh.{base}" if parent else f".wh.{base}")
-                    tf.addfile(marker)
-                    entries += 1
+                entries = fill(tf)
     blob = LayerBlob(name, inner.digest(), outer.digest(), outer.size, inner.size, entries, created_by)
     tmp.rename(blobs / blob.digest.split(":")[1])
     meta.write_text(json.dumps(blob.__dict__, indent=1))
