@@ -191,3 +191,21 @@ def test_a_warm_rescan_starts_no_workers(tmp_path: Path, monkeypatch: pytest.Mon
         assert engine.pool is None
     assert started == [1]
     assert [c.id for c in warm.checks] == [c.id for c in cold.checks] != []
+
+
+def test_a_walk_of_large_files_keeps_few_bytes_in_flight(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Back-pressure counts bytes, not only batches: a layer of multi-megabyte files never has more than
+    IN_FLIGHT_BYTES sent to the workers and not yet settled (three 6 MB batches before)."""
+    most = [0]
+    original = PoolSession._send
+
+    def send(self: PoolSession, batch: object) -> None:
+        original(self, batch)  # type: ignore[arg-type]
+        most[0] = max(most[0], sum(b.size for b in self._in_flight))
+
+    monkeypatch.setattr(PoolSession, "_send", send)
+    big = 3 << 20  # two files a batch (BATCH_BYTES is 4 MB)
+    tar = layer_tar([(f"srv/data/part{i:02d}.log", (b"log line %d\n" % i) * (big // 12)) for i in range(12)])
+    facts = _walk(tmp_path, 1, [malware_analyzer(MalwareOptions())], tar)
+    assert not facts.notes
+    assert 0 < most[0] <= pool_module.IN_FLIGHT_BYTES, most[0]

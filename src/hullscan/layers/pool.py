@@ -40,6 +40,10 @@ from hullscan.model import FileEntry, FileFacts
 
 BATCH_BYTES = 4 << 20
 BATCH_FILES = 512
+# Bytes one walk keeps in batches sent but not yet settled (at least one batch goes whatever its size). Each is held
+# twice meanwhile (the items and their pickled copy in the executor's queue) and several layers walk at once: a
+# count of batches alone let a layer of 8 MB files hold over 100 MB.
+IN_FLIGHT_BYTES = 3 * BATCH_BYTES
 MAX_WORKERS = 4
 # Starting and feeding workers costs more than it saves on small walks: a one-off scan (the CLI) below this
 # many compressed bytes to walk stays in one process. A long-running owner keeps its pool for every scan.
@@ -238,7 +242,8 @@ class PoolSession:
     def _send(self, batch: _Batch) -> None:
         if self._open is batch:
             self._open = None
-        while len(self._in_flight) >= self._max_in_flight:
+        while self._in_flight and (len(self._in_flight) >= self._max_in_flight
+                                   or sum(b.size for b in self._in_flight) + batch.size > IN_FLIGHT_BYTES):
             self.outcomes(self._in_flight[0])
         try:
             batch.future = self.pool.submit(self.key, self.spec, batch.items)
