@@ -181,3 +181,28 @@ def test_compliance_detector_adds_end_of_life() -> None:
 def test_categories_summary() -> None:
     counts = categories_summary([_pkg("a", "MIT"), _pkg("b", "ISC"), _pkg("c", "GPL-2.0-only")])
     assert counts["notice"] == 2 and counts["restricted"] == 1 and counts["forbidden"] == 0
+
+
+def test_one_word_licences_are_looked_up_not_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most packages declare one SPDX key: classifying them costs a lookup each, not a parse (a few ms each,
+    hundreds per image, on every warm re-scan). The result is the parser's: canonical case, aliases, unknowns."""
+    from hullscan import licenses
+    from hullscan.checks import compliance
+
+    parses = [0]
+    licensing = licenses.spdx_licensing()
+    original = licensing.parse
+
+    def counting(*args: object, **kwargs: object) -> object:
+        parses[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(licensing, "parse", counting)
+    words = ["mit", "Apache-2.0", "bsd-3-clause", "GPL-2.0-ONLY", "LicenseRef-scancode-3dslicer-1.0", "Zlib",
+             "SomethingElse-1.0"]
+    got = [licenses.normalize.__wrapped__(w) for w in words]  # type: ignore[attr-defined]
+    cats = [compliance.parse.__wrapped__(w) for w in words]  # type: ignore[attr-defined]
+    assert parses[0] == 0
+    assert got == ["MIT", "Apache-2.0", "BSD-3-Clause", "GPL-2.0-only", "3D-Slicer-1.0", "Zlib", "SomethingElse-1.0"]
+    assert [c.id for c in cats] == got  # type: ignore[union-attr]
+    assert licenses.normalize.__wrapped__("MIT OR Apache-2.0") == "MIT OR Apache-2.0" and parses[0] > 0  # type: ignore[attr-defined]

@@ -43,7 +43,7 @@ from hullscan import safejson
 from hullscan.checks.eol import EolDetector
 from hullscan.detectors import DetectContext
 from hullscan.findings import SEVERITIES, CheckFinding
-from hullscan.licenses import normalize, spdx_licensing
+from hullscan.licenses import normalize, one_word, spdx_licensing
 from hullscan.model import ImageFacts, Package
 
 
@@ -178,6 +178,10 @@ def _convert(parsed: Any) -> Expr:
 def parse(expression: str) -> Expr:
     """An expression tree for a (normalised where possible) licence string; junk becomes one unknown leaf."""
     text = normalize(expression) or expression.strip()
+    word = one_word(text)
+    if word is not None:  # one key (or one unknown word): what the parser would make of it
+        key = _symbol(word)
+        return Leaf(key, key, classify_id(key))
     try:
         parsed = spdx_licensing().parse(text, validate=False, strict=False)
     except Exception:  # the parser raises several unrelated types on free text
