@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hullscan.analyzers.base import Analyzer, analyzers_key, offloadable, scratch
+from hullscan.layers.memory import release_large_buffers
 from hullscan.model import FileEntry, FileFacts
 
 BATCH_BYTES = 4 << 20
@@ -68,6 +69,7 @@ def _start_worker(workdir: Path, preload: list[tuple[str, bytes]]) -> None:
     # printing a KeyboardInterrupt traceback, or break the pool under the scan that is stopping).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    release_large_buffers()  # the batches' files, as in the scanning process
     _WORKDIR = workdir
     for key, spec in preload:
         _analyzers(key, spec)

@@ -21,6 +21,7 @@ from typing import IO, Any
 from hullscan.analyzers.base import Analyzer, AnalyzerFailure, analyzers_key, offloadable, scratch
 from hullscan.cancel import CancelToken
 from hullscan.errors import DigestMismatch, HullscanError, LayerError
+from hullscan.layers.memory import release_large_buffers
 from hullscan.layers.merge import HARD_LINK_OF, moved_facts
 from hullscan.layers.paths import OPAQUE_MARKER, WHITEOUT_PREFIX, PathEscape, normalize
 from hullscan.layers.pool import PoolSession, Ticket, WorkerPool
@@ -38,6 +39,7 @@ Opener = Callable[[], Readable]
 
 class LayerWalker:
     def __init__(self, analyzers: Sequence[Analyzer], limits: Limits, workdir: Path) -> None:
+        release_large_buffers()  # claimed files of a few MB, freed from several threads (layers/memory.py)
         # Offloadable analyzers last (stable): their results come after the others' for a file, whether
         # they ran here or in a worker, so reports do not depend on the machine.
         self.analyzers = sorted(analyzers, key=offloadable)
