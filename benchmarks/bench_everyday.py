@@ -51,7 +51,7 @@ import bench_secrets  # noqa: E402
 import build_everyday  # noqa: E402
 import build_image  # noqa: E402
 import run as syft_bench  # noqa: E402
-from bench_secrets import STATE_VARS, Case, measure  # noqa: E402
+from bench_secrets import STATE_VARS, Case  # noqa: E402
 
 SCAN_TARGET = 1.0  # hullscan scan cold <= 1.0 x trivy secret cold
 SBOM_TARGET = 0.25  # hullscan sbom cold <= 0.25 x syft cold
@@ -200,12 +200,7 @@ def _measure(args: argparse.Namespace, work: Path, ref: str, db: Path, hull: lis
             for case in [name, *follow]:
                 cmd = [part.replace("{state}", str(state / "tool-cache")) for part in commands[case]]
                 slug = case.replace(" ", "-")
-                r = measure(cmd, out_dir / f"{slug}-{i}.json", run_env, state)
-                cases[case].runs.append(r)
-                log(f"run {i}: {case}: {r.seconds:.2f}s wall, {r.cpu_seconds:.2f}s CPU, {r.peak_rss_mb:.0f} MB, "
-                    f"exit {r.returncode}")
-                if r.returncode != 0:
-                    log(f"{case} failed:\n{r.stderr_tail}")
+                cases[case].record(i, cmd, out_dir / f"{slug}-{i}.json", run_env, state, log)
             shutil.rmtree(state, ignore_errors=True)
     log(f"start-up, {args.startup_runs} runs each")
     starts = startup(hull, args.startup_runs, env)

@@ -53,6 +53,7 @@ import tempfile
 import time
 import zlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -359,6 +360,18 @@ class Run:
 class Case:
     name: str
     runs: list[Run] = field(default_factory=list)
+
+    def record(self, i: int, cmd: list[str], out: Path, env: dict[str, str], cwd: Path,
+               say: Callable[[str], None] | None = None) -> Run:
+        """Measure run `i` of this case (see `measure`), keep it and log it (with the stderr tail if it failed)."""
+        say = say or log
+        r = measure(cmd, out, env, cwd)
+        self.runs.append(r)
+        say(f"run {i}: {self.name}: {r.seconds:.2f}s wall, {r.cpu_seconds:.2f}s CPU, {r.peak_rss_mb:.0f} MB, "
+            f"exit {r.returncode}")
+        if r.returncode != 0:
+            say(f"{self.name} failed:\n{r.stderr_tail}")
+        return r
 
     def median(self) -> float | None:
         ok = [r.seconds for r in self.runs if r.returncode == 0]
@@ -714,12 +727,7 @@ def main() -> int:
                            *trivy_args[1:]]
                 else:
                     cmd = [*offline, *hull, *hargs]
-                r = measure(cmd, out_dir / f"{slug}-{i}.json", run_env, state)
-                cases[name].runs.append(r)
-                log(f"run {i}: {name}: {r.seconds:.2f}s wall, {r.cpu_seconds:.2f}s CPU, {r.peak_rss_mb:.0f} MB, "
-                    f"exit {r.returncode}")
-                if r.returncode != 0:
-                    log(f"{name} failed:\n{r.stderr_tail}")
+                cases[name].record(i, cmd, out_dir / f"{slug}-{i}.json", run_env, state)
                 shutil.rmtree(state, ignore_errors=True)
         load_after = os.getloadavg()
 
