@@ -1,10 +1,12 @@
 """The service listening on a real port, for what must reach it over the network (a registry's notifications)
 or must die like a process (SIGKILL): `LiveService` runs the app under Uvicorn in a thread of the test;
-`ServeProcess` runs `hullscan serve` as a child process."""
+`ServeProcess` runs `hullscan serve` as a child process; `GateProcess` runs `hullscan gate` as the README starts
+it, and `skopeo_pull` pulls through it as a user would."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -114,3 +116,63 @@ class ServeProcess:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class GateProcess:
+    """`hullscan gate --data-dir DIR --listen 127.0.0.1:PORT --registry NAME`, exactly as the README documents it,
+    with HULLSCAN_* settings from `env`; its log in DIR/gate.log."""
+
+    def __init__(self, data_dir: Path, registry: str, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.registry = registry
+        self.listen = f"127.0.0.1:{free_port()}"
+        self.env = {**os.environ, "PYTHONPATH": str(SRC), **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.listen}"
+
+    def start(self) -> GateProcess:
+        log = open(self.data_dir / "gate.log", "ab")  # noqa: SIM115 - the child keeps writing to it
+        command = [sys.executable, "-c", "from hullscan.cli import main; main()", "gate", "--data-dir",
+                   str(self.data_dir), "--listen", self.listen, "--registry", self.registry, "--log-level", "warning"]
+        self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"hullscan gate exited with {self.process.returncode}:\n{self.log()[-3000:]}")
+            try:
+                httpx.get(f"{self.url}/v2/", timeout=1)
+                return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError(f"hullscan gate did not answer:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return (self.data_dir / "gate.log").read_text(errors="replace")
+
+    def peak_rss_kb(self) -> int:
+        """The process's peak resident memory so far (VmHWM), in kB."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text().splitlines()
+        return int(next(line for line in status if line.startswith("VmHWM:")).split()[1])
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=30)
+
+
+def skopeo_pull(ref: str, dest: Path) -> subprocess.CompletedProcess[str]:
+    """`skopeo copy docker://REF oci:DEST:x` over plain HTTP, no retries: what a user's pull through the gate does."""
+    shutil.rmtree(dest, ignore_errors=True)
+    skopeo = shutil.which("skopeo") or "/usr/bin/skopeo"
+    return subprocess.run([skopeo, "--insecure-policy", "copy", "--src-tls-verify=false", "--retry-times", "0",
+                           f"docker://{ref}", f"oci:{dest}:x"], capture_output=True, text=True, timeout=120)

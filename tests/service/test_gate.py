@@ -4,13 +4,7 @@ answers a vulnerable pull (shared/specs/harbor-api/pull-blocking.md), and everyt
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,61 +15,27 @@ from fastapi.testclient import TestClient
 from hullscan.imagebuild import Image, Layer, layer_tar
 from hullscan.service.api.app import create_app
 from tests.service.conftest import ADMIN, make_settings, wait_for, wait_sync
+from tests.service.images import lodash_image
+from tests.service.live import GateProcess, skopeo_pull
 from tests.support.registry import RegistryServer
 
 pytestmark = pytest.mark.timeout(600)
-SKOPEO = shutil.which("skopeo") or "/usr/bin/skopeo"
 HARBOR_WORDS = "cannot be pulled due to configured policy in 'Prevent images with vulnerability severity of"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _vulnerable() -> Image:
-    """lodash 4.17.11: GHSA-jf85-cpcp-j695 (CVSS 3.1 I:H/A:H, critical) in the test extract of real OSV data."""
-    pkg = json.dumps({"name": "lodash", "version": "4.17.11", "license": "MIT"})
-    return Image([Layer(layer_tar([("etc/os-release", "ID=alpine\nVERSION_ID=3.18.0\n"),
-                                   ("srv/app/node_modules/lodash/package.json", pkg)]))])
+KEY = {"HULLSCAN_SECRET_KEY": "test key"}  # make_settings' key: the gate reads the same records
 
 
 @pytest.fixture
-def setup(tmp_path: Path, own_registry: RegistryServer) -> Iterator[tuple[TestClient, str, Path]]:
+def setup(tmp_path: Path, own_registry: RegistryServer) -> Iterator[tuple[TestClient, Path]]:
     settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'data' / 'service.db'}")
     with TestClient(create_app(settings)) as api:
         api.auth = ADMIN
-        yield api, f"127.0.0.1:{_free_port()}", tmp_path  # each test starts its gate once the registry is known
-
-
-def _start_gate(data_dir: Path, listen: str, registry: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "HULLSCAN_SECRET_KEY": "test key"}
-    proc = subprocess.Popen([sys.executable, "-m", "hullscan.cli", "gate", "--data-dir", str(data_dir), "--listen",
-                             listen, "--registry", registry, "--log-level", "warning"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://{listen}/v2/", timeout=1)
-            return proc
-        except httpx.TransportError:
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "gate exited") from None
-            time.sleep(0.1)
-    raise RuntimeError("the gate did not start")
-
-
-def _pull(ref: str, dest: Path) -> subprocess.CompletedProcess[str]:
-    shutil.rmtree(dest, ignore_errors=True)
-    return subprocess.run([SKOPEO, "--insecure-policy", "copy", "--src-tls-verify=false", "--retry-times", "0",
-                           f"docker://{ref}", f"oci:{dest}:x"], capture_output=True, text=True, timeout=120)
+        yield api, tmp_path  # each test starts its gate once the registry is known
 
 
 def test_a_vulnerable_image_is_refused_until_its_findings_are_allowlisted(
-        setup: tuple[TestClient, str, Path], own_registry: RegistryServer) -> None:
-    api, listen, tmp = setup
-    own_registry.push_images(_vulnerable(), "web/shop:1.0", tmp)
+        setup: tuple[TestClient, Path], own_registry: RegistryServer) -> None:
+    api, tmp = setup
+    own_registry.push_images(lodash_image(), "web/shop:1.0", tmp)
     own_registry.push_images(Image([Layer(layer_tar([("srv/ok", "fine")]))]), "tools/clean:1", tmp)
     reg = api.post("/api/v1/registries", json={"name": "local", "type": "distribution", "url": own_registry.url,
                                                "insecure": True}).json()
@@ -89,12 +49,13 @@ def test_a_vulnerable_image_is_refused_until_its_findings_are_allowlisted(
 
     policy = {"auto_scan": False, "block": {"enabled": True, "severity": "HIGH"}, "allowlist": []}
     assert api.put(f"/api/v1/registries/{reg['id']}/namespaces/web", json=policy).status_code == 200
-    gate = _start_gate(tmp / "data", listen, "local")
+    gate = GateProcess(tmp / "data", "local", KEY).start()
+    listen = gate.listen
     try:
-        refused = _pull(f"{listen}/web/shop:1.0", tmp / "out")
+        refused = skopeo_pull(f"{listen}/web/shop:1.0", tmp / "out")
         assert refused.returncode != 0
         assert HARBOR_WORDS in refused.stderr, refused.stderr
-        by_digest = _pull(f"{listen}/web/shop@{image['digest']}", tmp / "out")
+        by_digest = skopeo_pull(f"{listen}/web/shop@{image['digest']}", tmp / "out")
         assert by_digest.returncode != 0 and HARBOR_WORDS in by_digest.stderr
         # the wire answer, as Harbor's
         accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
@@ -104,7 +65,7 @@ def test_a_vulnerable_image_is_refused_until_its_findings_are_allowlisted(
         head = httpx.head(f"http://{listen}/v2/web/shop/manifests/1.0", headers=accept)
         assert head.status_code == 412 and head.content == b""
         # other namespaces, and blobs, pass untouched
-        assert _pull(f"{listen}/tools/clean:1", tmp / "out").returncode == 0
+        assert skopeo_pull(f"{listen}/tools/clean:1", tmp / "out").returncode == 0
 
         # allowlisting every blocking finding changes the answer at once
         blocking = api.get(f"/api/v1/registries/{reg['id']}/pullable",
@@ -112,20 +73,19 @@ def test_a_vulnerable_image_is_refused_until_its_findings_are_allowlisted(
         assert blocking["pullable"] is False
         policy["allowlist"] = [{"id": i, "reason": "not reachable in our build"} for i in ids]
         assert api.put(f"/api/v1/registries/{reg['id']}/namespaces/web", json=policy).status_code == 200
-        allowed = _pull(f"{listen}/web/shop:1.0", tmp / "out")
+        allowed = skopeo_pull(f"{listen}/web/shop:1.0", tmp / "out")
         assert allowed.returncode == 0, allowed.stderr
         # ... and an entry that has expired counts no more
         policy["allowlist"] = [{"id": i, "reason": "expired", "expires_at": "2020-01-01T00:00:00Z"} for i in ids]
         api.put(f"/api/v1/registries/{reg['id']}/namespaces/web", json=policy)
-        assert _pull(f"{listen}/web/shop:1.0", tmp / "out").returncode != 0
+        assert skopeo_pull(f"{listen}/web/shop:1.0", tmp / "out").returncode != 0
     finally:
-        gate.terminate()
-        gate.wait(timeout=30)
+        gate.stop()
 
 
-def test_large_blobs_stream_through_with_bounded_memory(setup: tuple[TestClient, str, Path],
+def test_large_blobs_stream_through_with_bounded_memory(setup: tuple[TestClient, Path],
                                                         own_registry: RegistryServer) -> None:
-    api, listen, tmp = setup
+    api, tmp = setup
     api.post("/api/v1/registries", json={"name": "local", "type": "distribution", "url": own_registry.url})
     size = 1 << 30
     chunk = os.urandom(1 << 20)
@@ -142,7 +102,8 @@ def test_large_blobs_stream_through_with_bounded_memory(setup: tuple[TestClient,
 
     assert httpx.put(location, content=body(), timeout=600,
                      headers={"Content-Length": str(size)}).status_code == 201
-    gate = _start_gate(tmp / "data", listen, "local")
+    gate = GateProcess(tmp / "data", "local", KEY).start()
+    listen = gate.listen
     try:
         got = hashlib.sha256()
         received = 0
@@ -152,9 +113,7 @@ def test_large_blobs_stream_through_with_bounded_memory(setup: tuple[TestClient,
                 got.update(part)
                 received += len(part)
         assert received == size and "sha256:" + got.hexdigest() == digest
-        peak_kb = int(next(line for line in Path(f"/proc/{gate.pid}/status").read_text().splitlines()
-                           if line.startswith("VmHWM:")).split()[1])
+        peak_kb = gate.peak_rss_kb()
         assert peak_kb < 400 * 1024, f"the gate held {peak_kb} kB: the blob was buffered"
     finally:
-        gate.terminate()
-        gate.wait(timeout=30)
+        gate.stop()
