@@ -122,12 +122,21 @@ class GateProcess:
     """`hullscan gate --data-dir DIR --listen 127.0.0.1:PORT --registry NAME`, exactly as the README documents it,
     with HULLSCAN_* settings from `env`; its log in DIR/gate.log."""
 
-    def __init__(self, data_dir: Path, registry: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, registry: str, env: dict[str, str] | None = None,
+                 program: list[str] | None = None) -> None:
         self.data_dir = data_dir
         self.registry = registry
         self.listen = f"127.0.0.1:{free_port()}"
         self.env = {**os.environ, "PYTHONPATH": str(SRC), **(env or {})}
+        # `hullscan` itself where it is installed (the benchmark); the same entry point through this interpreter
+        # otherwise, so the tests run the sources under test.
+        self.program = program or [sys.executable, "-c", "from hullscan.cli import main; main()"]
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def command(self) -> list[str]:
+        return [*self.program, "gate", "--data-dir", str(self.data_dir), "--listen", self.listen, "--registry",
+                self.registry]
 
     @property
     def url(self) -> str:
@@ -135,10 +144,8 @@ class GateProcess:
 
     def start(self) -> GateProcess:
         log = open(self.data_dir / "gate.log", "ab")  # noqa: SIM115 - the child keeps writing to it
-        command = [sys.executable, "-c", "from hullscan.cli import main; main()", "gate", "--data-dir",
-                   str(self.data_dir), "--listen", self.listen, "--registry", self.registry, "--log-level", "warning"]
-        self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen([*self.command, "--log-level", "warning"], env=self.env, stdout=log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
