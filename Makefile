@@ -22,7 +22,7 @@ lint: $(STAMP)
 test: $(STAMP) system lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
-demo: $(STAMP)
+demo: $(STAMP) system
 	$(BIN)/python demo/run.py
 
 bench: $(STAMP) system
