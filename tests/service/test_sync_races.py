@@ -53,4 +53,5 @@ def test_an_unexpected_failure_ends_the_sync_as_failed(idle_service: Service, re
     with idle_service.db.session() as session:
         row = session.get(Registry, registry_id)
         assert row is not None and row.last_sync_state == "failed"
+        assert row.last_sync_cause is not None
         assert row.last_sync_cause["code"] == "INTERNAL_ERROR" and row.last_sync_cause["solution"]
