@@ -6,12 +6,17 @@ connect the registry -> automatic scanning and blocking (HIGH) on a namespace ->
 automatic scan succeeds -> `skopeo copy` through the gate fails with Harbor's 412 and the reason -> allowlist the
 blocking findings -> the same `skopeo copy` succeeds.
 
-Each step is one function. Two are the console's in the issue ("see the scan", "allowlist the findings"): they go
-through the REST API until the console lands, and are the ones to replace with the browser steps then.
+Each step is one function. The two the issue puts in the web console ("see the automatic scan", "allowlist the
+findings") are browser steps: Debian's Chromium driven by Playwright, logged in as the admin, reading the
+repository page and the scan report, and adding the allowlist entry (reason, expiry) through the namespace settings
+form the report's "Allowlist…" link opens. A screenshot of each console step goes to tests/.artifacts/journey
+(git-ignored). The rest goes through the REST API, as a script would.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,14 +29,17 @@ from hullscan.findings import severity_rank
 from hullscan.imagebuild import Image, Layer, layer_tar
 from hullscan.vulndb.store import build_from_paths
 from tests.service.conftest import ADMIN, OSV_EXTRACT, wait_for
+from tests.service.console.browser import Watched, chromium, expect, flash, log_in, needs_chromium, row, watch
 from tests.service.images import lodash_image, push
 from tests.service.live import GateProcess, ServeProcess, skopeo_pull
 from tests.support.registry import RegistryServer, notifications, open_registry
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [needs_chromium, pytest.mark.timeout(600)]
+ARTIFACTS = Path(__file__).resolve().parents[1] / ".artifacts" / "journey"
 NAMESPACE, REPOSITORY, TAG = "shop", "shop/web", "1.0"
 THRESHOLD = "HIGH"
 ACCEPT = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+REASON = "lodash is not reachable from user input in this build"
 HARBOR_REASON = ("cannot be pulled due to configured policy in 'Prevent images with vulnerability severity of "
                  "\"High\" or higher from running.'")
 
@@ -93,11 +101,38 @@ def push_vulnerable_image(registry: RegistryServer) -> str:
     return push(registry, REPOSITORY, TAG, lodash_image())
 
 
-def see_the_scan(api: httpx.Client, registry_id: int) -> dict[str, Any]:
-    """The automatic scan the push started, once it has ended. Console step: to become the browser's image page."""
+def see_the_scan(w: Watched, api: httpx.Client, service_url: str, registry_id: int) -> dict[str, Any]:
+    """Console step: the repository page shows the scan the push started and that the pull is blocked; its report
+    lists the findings. The API only says when to look (the push is known once the hook has run) and cross-checks
+    what the page shows. The scan record, for the steps after."""
     scans = _until(lambda: api.get("/api/v1/scans", params={"registry": registry_id}).json())
     assert [(s["repository"], s["tag"], s["trigger"]) for s in scans] == [(REPOSITORY, TAG, "push")]
-    return wait_for(api, scans[0]["id"])
+    page = w.page
+    log_in(w, service_url)
+    page.goto(f"{service_url}/ui/registries/{registry_id}")
+    page.get_by_role("link", name=REPOSITORY, exact=True).click()  # the registry page lists its repositories
+    expect(page.get_by_role("heading", level=1)).to_have_text(REPOSITORY)
+    expect(page.locator("p.muted").first).to_contain_text(f"automatic scan on · download blocking at {THRESHOLD}")
+    image = row(w, TAG)
+    # The page refreshes its rows by itself while the scan is queued or running.
+    expect(image.locator(".scan-cell .state")).to_have_text("succeeded", timeout=120_000)
+    # ...and until what it shows beside the state was read after the scan ended: its counts and the pull decision.
+    expect(image.locator(".counts")).to_have_attribute("aria-label", re.compile("^1 critical, 0 high"), timeout=30_000)
+    expect(image.locator("td.pull")).to_contain_text("blocked")
+    expect(image.locator("td.pull")).to_contain_text("current image with 1 vulnerability " + HARBOR_REASON)
+    w.shot("01-repository-scanned-pull-blocked")
+
+    image.locator(".scan-cell a").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(f"of {REPOSITORY}:{TAG}")
+    shown = re.search(r"/ui/scans/(\d+)", page.url)
+    assert shown is not None and int(shown.group(1)) == scans[0]["id"], page.url
+    scan_id = int(shown.group(1))
+    expect(page.locator("dl.facts")).to_contain_text("push by")  # requested by the push, not by a person
+    lodash = page.locator("table.findings tbody tr", has_text="lodash")
+    expect(lodash.filter(has_text="CRITICAL").locator(".vid")).to_have_text("CVE-2019-10744")
+    expect(lodash.filter(has_text="CRITICAL")).to_contain_text("GHSA-jf85-cpcp-j695")  # its alias
+    w.shot("02-report-findings")
+    return wait_for(api, scan_id)
 
 
 def blocking_findings(api: httpx.Client, scan_id: int) -> list[str]:
@@ -107,15 +142,40 @@ def blocking_findings(api: httpx.Client, scan_id: int) -> list[str]:
     return sorted({f["id"] for f in report["vulnerabilities"] if severity_rank(f["severity"]) >= floor})
 
 
-def allowlist(api: httpx.Client, registry_id: int, ids: list[str]) -> None:
-    """Allowlist every blocking finding, with a reason. Console step: to become the namespace settings page's
-    allowlist editor."""
-    path = f"/api/v1/registries/{registry_id}/namespaces/{NAMESPACE}"
-    current = api.get(path).json()  # a PUT sets every setting: keep the others as they are
-    entries = [{"id": i, "reason": "lodash is not reachable from user input in this build"} for i in ids]
-    put = api.put(path, json={"auto_scan": current["auto_scan"], "block": current["block"], "allowlist": entries})
-    assert put.status_code == 200, put.text
-    assert put.json()["block"]["enabled"] is True
+def blocking_rows(w: Watched) -> list[str]:
+    """Ids of the report page's findings at or above the threshold, as the page shows them."""
+    page = w.page
+    page.get_by_role("checkbox", name="Critical").check()
+    page.get_by_role("checkbox", name="High").check()
+    page.get_by_role("button", name="Apply").click()
+    expect(page.get_by_role("checkbox", name="High")).to_be_checked()
+    return sorted(page.locator("table.findings tbody tr .vid").all_inner_texts())
+
+
+def allowlist(w: Watched, service_url: str, registry_id: int, ids: list[str], expires: dt.date) -> None:
+    """Console step: every blocking finding allowlisted, each from its report row's "Allowlist…" link, which opens
+    the namespace settings with the id filled in; a reason and an expiry typed, the settings saved."""
+    page = w.page
+    report = page.url
+    for number, vuln_id in enumerate(ids, start=1):
+        page.goto(report)
+        page.locator("table.findings tbody tr", has=page.locator(".vid", has_text=vuln_id)).get_by_role(
+            "link", name="Allowlist…").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(f"Namespace {NAMESPACE}")
+        assert page.get_by_label(f"New vulnerability ID, row {number}").input_value() == vuln_id
+        page.get_by_label(f"Reason, row {number}").fill(REASON)
+        page.get_by_label(f"Expires, row {number}").fill(expires.isoformat())
+        w.shot(f"03-namespace-allowlist-{vuln_id}")
+        page.get_by_role("button", name="Save settings").click()
+        plural = "entry" if number == 1 else "entries"
+        assert f"Settings of {NAMESPACE} saved: {number} allowlist {plural}" in flash(w)
+    # Saving the allowlist kept the other settings as they were.
+    expect(page.get_by_label("Prevent pulls of vulnerable images")).to_be_checked()
+    expect(page.get_by_label("Block when a vulnerability")).to_have_value(THRESHOLD)
+    expect(page.get_by_label("Scan every image pushed")).to_be_checked()
+    page.goto(f"{service_url}/ui/registries/{registry_id}/images?repository={REPOSITORY}")
+    expect(row(w, TAG).locator("td.pull")).to_have_text("allowed")  # the console's own decision agrees
+    w.shot("04-repository-pull-allowed")
 
 
 # -- the journey ------------------------------------------------------------------------------------------------------
@@ -130,7 +190,13 @@ def service(tmp_path: Path) -> Iterator[ServeProcess]:
         process.stop()
 
 
-def test_push_scan_refuse_allowlist_pull(service: ServeProcess, tmp_path: Path) -> None:
+@pytest.fixture
+def browser() -> Iterator[Watched]:
+    with chromium() as context:
+        yield watch(context, ARTIFACTS)
+
+
+def test_push_scan_refuse_allowlist_pull(service: ServeProcess, browser: Watched, tmp_path: Path) -> None:
     with service.client() as api:
         reg, registry = connect_registry(api, service.url, tmp_path / "registry")
         gate: GateProcess | None = None
@@ -140,7 +206,7 @@ def test_push_scan_refuse_allowlist_pull(service: ServeProcess, tmp_path: Path) 
             assert settings["auto_scan"] is True and settings["block"]["enabled"] is True
             digest = push_vulnerable_image(registry)
 
-            scan = see_the_scan(api, reg["id"])
+            scan = see_the_scan(browser, api, service.url, reg["id"])
             assert scan["state"] == "succeeded", scan
             assert scan["digest"] == digest
             ids = blocking_findings(api, scan["id"])
@@ -163,12 +229,22 @@ def test_push_scan_refuse_allowlist_pull(service: ServeProcess, tmp_path: Path) 
                 assert httpx.head(f"{gate.url}/v2/{REPOSITORY}/manifests/{reference}", headers=ACCEPT).status_code \
                     == 412
 
-            allowlist(api, reg["id"], ids)
+            report = browser.page.url
+            assert blocking_rows(browser) == ids  # the report page shows the same blocking findings
+            browser.page.goto(report)
+            expires = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=90)
+            allowlist(browser, service.url, reg["id"], ids, expires)
+            settings = api.get(f"/api/v1/registries/{reg['id']}/namespaces/{NAMESPACE}").json()
+            assert settings["allowlist"] == [{"id": i, "reason": REASON, "expires_at": f"{expires}T00:00:00Z"}
+                                             for i in ids]
+            assert settings["auto_scan"] is True and settings["block"]["enabled"] is True
             pulled = skopeo_pull(f"{gate.listen}/{REPOSITORY}:{TAG}", tmp_path / "pulled")
             assert pulled.returncode == 0, pulled.stderr
             assert (tmp_path / "pulled" / "index.json").is_file()
             assert api.get(f"/api/v1/registries/{reg['id']}/pullable",
                            params={"repository": REPOSITORY, "reference": TAG}).json()["pullable"] is True
+            # No page of the journey ran a script it should not have, or broke its Content-Security-Policy.
+            assert not browser.dialogs and not browser.console_errors, (browser.dialogs, browser.console_errors)
         finally:
             if gate is not None:
                 gate.stop()
