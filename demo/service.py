@@ -6,7 +6,10 @@ synchronises it, turns on automatic scanning and pull blocking (HIGH) for the na
 image with skopeo, waits for the scan the push notification started and reads the report through the API. Then
 issue 11's journey: `hullscan gate` in front of the registry, `skopeo copy` through it refused with Harbor's 412 and
 the reason, the blocking findings allowlisted, and the same `skopeo copy` succeeding.
-Every step prints the call it made and what came back.
+Every step prints the call it made and what came back, and the web console's address of what it just did: the
+scan and its report, the namespace settings where the allowlist is edited. Run from a terminal, the demo waits at
+the allowlist step (allowlist the findings in the console yourself, or press Enter and it does it through the API)
+and at the end (the service stays up to look around until Enter); otherwise it runs straight through.
 """
 
 from __future__ import annotations
@@ -40,6 +43,20 @@ def free_port() -> int:
 
 def say(text: str) -> None:
     print(f"\n== {text}", flush=True)
+
+
+def console(what: str, url: str) -> None:
+    print(f"   console: {what}: {url}", flush=True)
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def pause(prompt: str) -> None:
+    """Wait for Enter when someone is at the terminal; go on at once otherwise (make demo in a script, CI)."""
+    if interactive():
+        input(f"   >> {prompt} ")
 
 
 def show(method: str, path: str, response: httpx.Response, keys: tuple[str, ...] = ()) -> Any:
@@ -155,7 +172,16 @@ def _journey(base: str, layout: Path, small_layout: Path, work: Path, registry_p
         scan = _automatic_scan(api, reg["id"], hooks)
         if not _report(api, reg["id"], scan):
             return 1
-        return _gate_journey(api, reg, scan, work)
+        say(f"see the automatic scan in the web console, {base}/ui/ (log in as admin, password {ADMIN_PASSWORD})")
+        console(f"the repository {NAMESPACE}/app, its scan and whether a pull passes",
+                f"{base}/ui/registries/{reg['id']}/images?repository={NAMESPACE}%2Fapp")
+        console(f"scan #{scan['id']}'s report (findings by scan item, filters, exports)",
+                f"{base}/ui/scans/{scan['id']}")
+        code = _gate_journey(api, reg, scan, work)
+        if code == 0 and interactive():
+            say(f"the service, the registry and the console stay up: {base}/ui/")
+            pause("press Enter to stop them")
+        return code
 
 
 def _report(api: httpx.Client, registry_id: int, scan: dict[str, Any]) -> bool:
@@ -199,10 +225,19 @@ def _gate_journey(api: httpx.Client, reg: dict[str, Any], scan: dict[str, Any], 
             print("   expected the gate to refuse this pull")
             return 1
 
-        say("allowlist the findings that block it, each with a reason (PUT .../namespaces/demo, allowlist)")
-        ids = allowlist_blocking(api, reg["id"], scan["id"])
-        print(f"   {len(ids)} vulnerabilities at or above HIGH allowlisted: {', '.join(ids[:8])}"
-              + (" ..." if len(ids) > 8 else ""))
+        base = str(api.base_url).rstrip("/")
+        say("allowlist the findings that block it, each with a reason")
+        console(f"the namespace {NAMESPACE}'s settings, its allowlist editor (reason and expiry per entry)",
+                f"{base}/ui/registries/{reg['id']}/namespaces/{NAMESPACE}")
+        console("or from the report: each finding's 'Allowlist…' link", f"{base}/ui/scans/{scan['id']}")
+        pause("allowlist them in the console, or press Enter and the demo does it through the API")
+        if _pullable(api, reg["id"]):
+            print("   the console's allowlist lets the image through")
+        else:
+            print(f"   PUT /api/v1/registries/{reg['id']}/namespaces/{NAMESPACE} with every blocking finding:")
+            ids = allowlist_blocking(api, reg["id"], scan["id"])
+            print(f"   {len(ids)} vulnerabilities at or above HIGH allowlisted: {', '.join(ids[:8])}"
+                  + (" ..." if len(ids) > 8 else ""))
 
         say(f"the same pull again: skopeo copy docker://{ref} oci:{work / 'pulled'}:app")
         allowed = pull(ref, work / "pulled")
@@ -212,6 +247,12 @@ def _gate_journey(api: httpx.Client, reg: dict[str, Any], scan: dict[str, Any], 
         index = json.loads((work / "pulled" / "index.json").read_text())
         print(f"   skopeo exit code 0: pulled {index['manifests'][0]['digest']} into {work / 'pulled'}")
     return 0
+
+
+def _pullable(api: httpx.Client, registry_id: int) -> bool:
+    decision = api.get(f"/api/v1/registries/{registry_id}/pullable",
+                       params={"repository": f"{NAMESPACE}/app", "reference": "1.0"}).json()
+    return bool(decision["pullable"])
 
 
 def allowlist_blocking(api: httpx.Client, registry_id: int, scan_id: int) -> list[str]:
