@@ -1,9 +1,11 @@
 """A synchronisation that meets a push hook: the hook records a tag after the sync loaded the rows it knew and
 before it writes its new ones (what `make demo` met: a push, then a sync at once). The tag is the same image, so
-the sync skips it; and whatever a sync meets, it never stays "running" for ever."""
+the sync keeps the hook's row and counts it as seen (never as gone); and whatever a sync meets, it never stays
+"running" for ever."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from hullscan.service.connectors.base import RemoteImage
 from hullscan.service.core import Service
 from hullscan.service.jobs.queue import JobStore
 from hullscan.service.storage.models import Image, Registry
+from tests.service.images import app_image, push
 from tests.support.registry import RegistryServer
 
 
@@ -37,6 +40,31 @@ def test_a_tag_the_push_hook_wrote_meanwhile_is_skipped_not_an_error(idle_servic
         rows = session.query(Image).filter(Image.registry_id == registry_id).all()
         assert [(i.repository, i.reference, i.digest, i.present) for i in rows] == \
             [("team/app", "1.0", "sha256:" + "a" * 64, True)]
+
+
+def test_a_tag_the_push_hook_stamped_before_the_sync_started_stays_present(
+        idle_service: Service, registry: RegistryServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook took its time stamp before the sync started and committed after the sync loaded its rows (make demo:
+    seen 1, added 1, removed 1, and the pushed tag no longer listed)."""
+    registry_id = _registry(idle_service, registry.url)
+    digest = push(registry, "team/app", "1.0", app_image(1))
+    loaded = sync._Known
+
+    def hook_meanwhile(db: Any, rid: int) -> sync._Known:
+        known = loaded(db, rid)
+        with db.session() as session:
+            image = sync.upsert_image(session, rid, RemoteImage("team", "team/app", "1.0", digest=digest),
+                                      JobStore(db), sync.SyncOutcome(), trigger="push")
+            image.last_seen = image.last_seen - dt.timedelta(minutes=1)
+        return known
+
+    monkeypatch.setattr(sync, "_Known", hook_meanwhile)
+    outcome = sync.synchronise(idle_service.db, idle_service.box, registry_id)
+    assert (outcome.seen, outcome.removed) == (1, 0), outcome.counts()
+    with idle_service.db.session() as session:
+        rows = session.query(Image).filter(Image.registry_id == registry_id).all()
+        assert [(i.repository, i.reference, i.digest, i.present) for i in rows] == \
+            [("team/app", "1.0", digest, True)]
 
 
 def test_an_unexpected_failure_ends_the_sync_as_failed(idle_service: Service, registry: RegistryServer,

@@ -184,14 +184,15 @@ def _write(db: Database, registry_id: int, batch: list[RemoteImage], known: _Kno
 
 
 def _insert_missing(session: Session) -> Any:
-    """An INSERT of image rows that skips a row already there: a push hook may have recorded the same tag since
-    the sync loaded the known rows, and that is the same image, not an error."""
+    """An INSERT of image rows that leaves a row already there as it is, except that this sync saw it: a push hook
+    may have recorded the same tag since the sync loaded the known rows, and that is the same image, not an error.
+    Its last_seen must move on, or a hook stamped before the sync started has it marked gone at the end."""
     unique = ["registry_id", "repository", "reference"]
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(Image).on_conflict_do_nothing(index_elements=unique)
-    if dialect == "sqlite":
-        return sqlite.insert(Image).on_conflict_do_nothing(index_elements=unique)
+    if dialect in ("postgresql", "sqlite"):
+        statement = (postgresql if dialect == "postgresql" else sqlite).insert(Image)
+        return statement.on_conflict_do_update(index_elements=unique,
+                                               set_={"last_seen": statement.excluded.last_seen, "present": True})
     return insert(Image)
 
 
