@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ import pytest
 from hullscan.findings import severity_rank
 from hullscan.imagebuild import Image, Layer, layer_tar
 from hullscan.vulndb.store import build_from_paths
-from tests.service.conftest import ADMIN, OSV_EXTRACT, wait_for
+from tests.service.conftest import ADMIN, OSV_EXTRACT, until, wait_for
 from tests.service.console.browser import Watched, chromium, expect, flash, log_in, needs_chromium, row, watch
 from tests.service.images import lodash_image, push
 from tests.service.live import GateProcess, ServeProcess, skopeo_pull
@@ -42,16 +41,6 @@ ACCEPT = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
 REASON = "lodash is not reachable from user input in this build"
 HARBOR_REASON = ("cannot be pulled due to configured policy in 'Prevent images with vulnerability severity of "
                  "\"High\" or higher from running.'")
-
-
-def _until(what: Callable[[], Any], timeout: float = 120) -> Any:
-    """Poll `what()` until it returns something truthy (a bound against hanging, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = what()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 # -- the steps --------------------------------------------------------------------------------------------------------
@@ -84,8 +73,8 @@ def connect_registry(api: httpx.Client, service_url: str, root: Path) -> tuple[d
 def create_namespace(api: httpx.Client, registry: RegistryServer, registry_id: int) -> None:
     """A namespace is configurable once it exists: a first (clean) push makes it known through the push hook."""
     push(registry, f"{NAMESPACE}/hello", "1", Image([Layer(layer_tar([("srv/hello", "hello\n")]))]))
-    assert _until(lambda: api.get("/api/v1/images", params={"registry": registry_id,
-                                                            "repository": f"{NAMESPACE}/hello"}).json())
+    assert until(lambda: api.get("/api/v1/images", params={"registry": registry_id,
+                                                           "repository": f"{NAMESPACE}/hello"}).json(), 120)
 
 
 def enable_auto_scan_and_blocking(api: httpx.Client, registry_id: int) -> dict[str, Any]:
@@ -105,7 +94,7 @@ def see_the_scan(w: Watched, api: httpx.Client, service_url: str, registry_id: i
     """Console step: the repository page shows the scan the push started and that the pull is blocked; its report
     lists the findings. The API only says when to look (the push is known once the hook has run) and cross-checks
     what the page shows. The scan record, for the steps after."""
-    scans = _until(lambda: api.get("/api/v1/scans", params={"registry": registry_id}).json())
+    scans = until(lambda: api.get("/api/v1/scans", params={"registry": registry_id}).json(), 120)
     assert [(s["repository"], s["tag"], s["trigger"]) for s in scans] == [(REPOSITORY, TAG, "push")]
     page = w.page
     log_in(w, service_url)
