@@ -22,7 +22,7 @@ lint: $(STAMP)
 test: $(STAMP) system lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
-demo: $(STAMP)
+demo: $(STAMP) system
 	$(BIN)/python demo/run.py
 
 bench: $(STAMP) system
@@ -35,6 +35,7 @@ bench: $(STAMP) system
 	$(BIN)/python benchmarks/bench_startup.py
 	$(BIN)/python benchmarks/bench_everyday.py
 	$(if $(BIG),$(BIN)/python benchmarks/bench_big.py)
+	$(BIN)/python benchmarks/bench_gate.py
 
 # issue 8: an everyday registry image side by side with Trivy and Syft; `make bench BIG=1` adds the 5 GB image.
 bench-everyday: $(STAMP) system

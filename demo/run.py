@@ -135,7 +135,8 @@ def main() -> int:
                            env={**os.environ, "HULLSCAN_DATA_DIR": str(OUT / "data")})
     if code != 0:
         return code
-    print("\nNow the same image through the service: hullscan serve, a local registry, a push, an automatic scan.",
+    print("\nNow the same image through the service: hullscan serve, a local registry, a push, an automatic scan, "
+          "and the pull gate refusing it until its findings are allowlisted.",
           flush=True)
     small = write_oci_layout(OUT / "small", Image([Layer(layer_tar([("etc/os-release", "ID=alpine\n"
                                                                                         "VERSION_ID=3.20.3\n")]))]),

@@ -4,7 +4,7 @@ PostgreSQL server, with the user admin, and helpers to wait for scans."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,17 @@ def own_registry(tmp_path: Path) -> Iterator[RegistryServer]:
         yield server
     finally:
         server.stop()
+
+
+def until(what: Callable[[], Any], timeout: float = 60) -> Any:
+    """Poll `what()` until it returns something truthy, or give its last answer (a bound against hanging, not a
+    timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = what()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
 
 
 def wait_for(client: httpx.Client | TestClient, scan_id: int, states: tuple[str, ...] = ("succeeded", "failed",

@@ -42,6 +42,14 @@ def openssl_image() -> Image:
                                 "RUN apk add libssl1.1")])
 
 
+def lodash_image() -> Image:
+    """lodash 4.17.11: GHSA-jf85-cpcp-j695 (CVE-2019-10744, CVSS 3.1 I:H/A:H, critical) in the test extract of real
+    OSV data (tests/vulndb/data/osv/npm)."""
+    pkg = json.dumps({"name": "lodash", "version": "4.17.11", "license": "MIT"})
+    return Image([Layer(layer_tar([("etc/os-release", "ID=alpine\nVERSION_ID=3.18.0\n"),
+                                   ("srv/app/node_modules/lodash/package.json", pkg)]))])
+
+
 def push(registry: RegistryServer, repo: str, tag: str, image: Image) -> str:
     """Upload the image's blobs and manifest; its manifest digest."""
     manifest, _, blobs = image.blobs()

@@ -6,7 +6,6 @@ Every hook without the registry's hook token is refused."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hullscan.imagebuild import FileSpec, Image, Layer, layer_tar
-from tests.service.conftest import make_settings, wait_for, wait_sync
+from tests.service.conftest import make_settings, until, wait_for, wait_sync
 from tests.service.images import app_image, push
 from tests.service.live import LiveService
 from tests.support.registry import RegistryServer, notifications, open_registry
@@ -24,16 +23,6 @@ from tests.support.registry import RegistryServer, notifications, open_registry
 pytestmark = pytest.mark.timeout(300)
 GHP = "ghp_" + "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp9Oo8"  # shaped like a GitHub token, made up
 EVENTS = "application/vnd.docker.distribution.events.v2+json"
-
-
-def _until(what: Any, timeout: float = 60) -> Any:
-    """Poll `what()` until it returns something truthy (a bound against hanging, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = what()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -57,7 +46,7 @@ def test_a_push_to_the_real_registry_is_scanned(live: LiveService, tmp_path: Pat
             assert api.patch(f"/api/v1/registries/{reg['id']}", json={"url": registry.url}).status_code == 200
 
             first = push(registry, "team/app", "1.0", app_image(1))
-            image = _until(lambda: api.get("/api/v1/images", params={"registry": reg["id"]}).json())
+            image = until(lambda: api.get("/api/v1/images", params={"registry": reg["id"]}).json())
             assert [(i["namespace"], i["repository"], i["tag"], i["digest"], i["last_scan"]) for i in image] == \
                 [("team", "team/app", "1.0", first, None)]  # namespace created on first sight; not scanned yet
             assert api.get("/api/v1/scans", params={"registry": reg["id"]}).json() == []
@@ -67,7 +56,7 @@ def test_a_push_to_the_real_registry_is_scanned(live: LiveService, tmp_path: Pat
             leaky = Image([app_image(2).layers[0], Layer(layer_tar([FileSpec("srv", type="d"),
                                                                    ("srv/.env", f"GITHUB_TOKEN={GHP}\n")]))])
             second = push(registry, "team/app", "2.0", leaky)
-            scans = _until(lambda: api.get("/api/v1/scans", params={"registry": reg["id"]}).json())
+            scans = until(lambda: api.get("/api/v1/scans", params={"registry": reg["id"]}).json())
             assert [(s["repository"], s["tag"], s["trigger"], s["digest"]) for s in scans] == \
                 [("team/app", "2.0", "push", second)]
             scan = wait_for(api, scans[0]["id"])
@@ -81,7 +70,7 @@ def test_a_push_to_the_real_registry_is_scanned(live: LiveService, tmp_path: Pat
             push(registry, "team/app", "2.0", leaky)
             deleted = httpx.delete(f"{registry.url}/v2/team/app/manifests/{first}")
             assert deleted.status_code == 202
-            gone = _until(lambda: api.get("/api/v1/images", params={"registry": reg["id"], "present": False}).json())
+            gone = until(lambda: api.get("/api/v1/images", params={"registry": reg["id"], "present": False}).json())
             assert [i["tag"] for i in gone] == ["1.0"]
             assert len(api.get("/api/v1/scans", params={"registry": reg["id"]}).json()) == 1
         finally:

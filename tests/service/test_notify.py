@@ -31,10 +31,11 @@ from tests.service.conftest import (
     wait_for,
     wait_update,
 )
-from tests.service.gates import free_port, pull, start_gate, vulnerable
+from tests.service.images import lodash_image as vulnerable
 from tests.service.images import push
+from tests.service.live import GateProcess, skopeo_pull
 from tests.support.receiver import Receiver
-from tests.support.registry import RegistryServer
+from tests.support.registry import RegistryServer, free_port
 from tests.vulndb.osvserver import OSVBucket, bucket_from_extract
 
 pytestmark = pytest.mark.timeout(600)
@@ -307,15 +308,15 @@ def test_a_pull_refused_by_the_gate_is_posted_once(tmp_path: Path, database_url:
         assert api.put(f"/api/v1/registries/{reg['id']}/namespaces/web", json=policy).status_code == 200
         made = hook(api, receiver.url, ["PULL_BLOCKED"], registry=reg["id"], namespace="web")
 
-        listen = f"127.0.0.1:{free_port()}"
-        gate = start_gate(settings.data_dir, listen, "local", settings.service_database_url)
+        gate = GateProcess(settings.data_dir, "local", {"HULLSCAN_SECRET_KEY": "test key",
+                                                         "HULLSCAN_DATABASE_URL": settings.service_database_url})
+        gate.start()
         try:
             for _ in range(2):  # a client trying twice: one event (the same refusal within the window)
-                refused = pull(f"{listen}/web/shop:1.0", tmp_path / "out")
+                refused = skopeo_pull(f"{gate.listen}/web/shop:1.0", tmp_path / "out")
                 assert refused.returncode != 0 and "cannot be pulled" in refused.stderr, refused.stderr
         finally:
-            gate.terminate()
-            gate.wait(timeout=30)
+            gate.stop()
         assert receiver.wait(lambda r: len(r.of("PULL_BLOCKED")) >= 1)
         log = wait_delivery(api, made["id"])
         assert [(d["event_type"], d["state"]) for d in log] == [("PULL_BLOCKED", "delivered")]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from hullscan.errors import HullscanError
@@ -134,6 +135,13 @@ def synchronise(db: Database, box: SecretBox, registry_id: int) -> SyncOutcome:
                                                      "solution": exc.cause.solution})
         log.warning("sync of registry %s failed: %s", registry_id, exc.code)
         raise
+    except Exception as exc:  # anything else must not leave the sync "running" for ever
+        unexpected = HullscanError(f"the synchronisation failed unexpectedly ({type(exc).__name__})",
+                                   code="INTERNAL_ERROR")
+        _record(db, registry_id, "failed", outcome, {"code": unexpected.code, "message": unexpected.detail,
+                                                     "solution": unexpected.cause.solution})
+        log.exception("sync of registry %s failed unexpectedly", registry_id)
+        raise unexpected from exc
     _record(db, registry_id, "succeeded", outcome, None)
     log.info("sync of registry %s: %s", registry_id, outcome.counts())
     return outcome
@@ -169,10 +177,23 @@ def _write(db: Database, registry_id: int, batch: list[RemoteImage], known: _Kno
                 image = upsert_image(session, registry_id, remote, jobs, outcome, auto_scan=ns_id in known.auto)
                 known.images[key] = (image.id, image.digest, True)
         if new:
-            session.execute(insert(Image), new)
+            session.execute(_insert_missing(session), new)
         for i in range(0, len(unchanged), 900):  # SQLite allows 999 parameters a statement
             session.execute(update(Image).where(Image.id.in_(unchanged[i:i + 900])).values(last_seen=stamp)
                             .execution_options(synchronize_session=False))
+
+
+def _insert_missing(session: Session) -> Any:
+    """An INSERT of image rows that leaves a row already there as it is, except that this sync saw it: a push hook
+    may have recorded the same tag since the sync loaded the known rows, and that is the same image, not an error.
+    Its last_seen must move on, or a hook stamped before the sync started has it marked gone at the end."""
+    unique = ["registry_id", "repository", "reference"]
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        statement = (postgresql if dialect == "postgresql" else sqlite).insert(Image)
+        return statement.on_conflict_do_update(index_elements=unique,
+                                               set_={"last_seen": statement.excluded.last_seen, "present": True})
+    return insert(Image)
 
 
 def _record(db: Database, registry_id: int, state: str, outcome: SyncOutcome, cause: dict[str, Any] | None) -> None:

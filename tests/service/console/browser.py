@@ -3,7 +3,9 @@
 Playwright's own browser download does not work here (and would not be the browser users run): the tests launch
 /usr/bin/chromium with a fresh profile. Every page records the dialogs it opened (alert, confirm: a script that
 ran), its console errors (a Content-Security-Policy violation shows there) and the responses of its documents,
-and screenshots go to HULLSCAN_CONSOLE_ARTIFACTS (default tests/.artifacts/console, git-ignored).
+and screenshots go to HULLSCAN_CONSOLE_ARTIFACTS (default tests/.artifacts/console, git-ignored) unless the page
+is watched with another directory (the journey's: tests/.artifacts/journey). The steps every browser test takes
+(log in, read the flash messages, find a table row) are here too, so they are written once.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.service.conftest import ADMIN
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -50,10 +54,11 @@ class Watched:
     console_errors: list[str] = field(default_factory=list)
     documents: list[Any] = field(default_factory=list)  # responses of top-level navigations
     accept_dialogs: bool = False
+    artifacts: Path = ARTIFACTS  # where shot() saves
 
     def shot(self, name: str) -> Path:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        path = ARTIFACTS / f"{name}.png"
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        path = self.artifacts / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return path
 
@@ -78,9 +83,9 @@ def chromium() -> Iterator[Any]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def watch(context: Any) -> Watched:
+def watch(context: Any, artifacts: Path = ARTIFACTS) -> Watched:
     page = context.new_page()
-    watched = Watched(page)
+    watched = Watched(page, artifacts=artifacts)
 
     def on_dialog(dialog: Any) -> None:
         watched.dialogs.append(f"{dialog.type}: {dialog.message}")
@@ -93,3 +98,31 @@ def watch(context: Any) -> Watched:
     page.on("console", lambda m: watched.console_errors.append(m.text) if m.type == "error" else None)
     page.on("response", lambda r: watched.documents.append(r) if r.request.resource_type == "document" else None)
     return watched
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as pw_expect
+
+    return pw_expect(locator)
+
+
+def log_in(w: Watched, base: str, username: str = ADMIN[0], password: str = ADMIN[1],
+           shot: str | None = None) -> None:
+    page = w.page
+    page.context.clear_cookies()
+    page.goto(f"{base}/ui/")
+    assert "/ui/login" in page.url  # the console asks who you are first
+    if shot:
+        w.shot(shot)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+
+
+def flash(w: Watched) -> str:
+    return str(w.page.locator(".messages").inner_text())
+
+
+def row(w: Watched, text: str) -> Any:
+    return w.page.locator("tbody tr", has_text=text).first

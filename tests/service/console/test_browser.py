@@ -28,7 +28,7 @@ from hullscan.imagebuild import FileSpec, Image, Layer, layer_tar, write_oci_lay
 from hullscan.service.notify.signing import verify
 from tests.service.conftest import ADMIN, make_settings, wait_for, wait_sync
 from tests.service.console import images
-from tests.service.console.browser import Watched, chromium, needs_chromium, watch
+from tests.service.console.browser import Watched, chromium, expect, flash, log_in, needs_chromium, row, watch
 from tests.service.live import LiveService
 from tests.support.fakes import FakeServer, fake_harbor
 from tests.support.proxy import FaultProxy
@@ -125,37 +125,9 @@ def w(browser: Any) -> Iterator[Watched]:
         watched.page.close()
 
 
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
-
-
-def log_in(w: Watched, base: str, username: str = ADMIN[0], password: str = ADMIN[1],
-           shot: str | None = None) -> None:
-    page = w.page
-    page.context.clear_cookies()
-    page.goto(f"{base}/ui/")
-    assert "/ui/login" in page.url  # the console asks who you are first
-    if shot:
-        w.shot(shot)
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
-
-
 def registry_id(world: World, name: str) -> int:
     with world.api() as api:
         return int(api.get("/api/v1/registries", params={"name": name}).json()[0]["id"])
-
-
-def flash(w: Watched) -> str:
-    return str(w.page.locator(".messages").inner_text())
-
-
-def row(w: Watched, text: str) -> Any:
-    return w.page.locator("tbody tr", has_text=text).first
 
 
 def test_journey(world: World, w: Watched) -> None:

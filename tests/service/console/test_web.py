@@ -1,11 +1,15 @@
 """The console's small pieces: where a form may send the browser next, links that keep repeated filters, messages
-carried over a redirect, and values from an image turned into CSS classes."""
+carried over a redirect, values from an image turned into CSS classes, and when an image list refreshes itself."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from starlette.requests import Request
 
+from hullscan.service.console.pages.registries import changing
 from hullscan.service.console.web import Flashes, date_of, date_to_api, query_params, safe_next, sevclass
+from hullscan.service.inventory import ScanBrief
 
 
 def _request(query: str, cookie: str = "") -> Request:
@@ -61,3 +65,19 @@ def test_every_console_asset_ships_in_the_package() -> None:
     assert any(a.endswith(".html") for a in assets) and any(a.endswith(".js") for a in assets)
     missing = [a for a in assets if not any(fnmatch.fnmatchcase(a, g) for g in globs)]
     assert missing == []
+
+
+def test_image_rows_refresh_until_they_were_read_after_the_last_scan_ended() -> None:
+    listed = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
+
+    def brief(state: str, finished: dt.datetime | None) -> ScanBrief:
+        return ScanBrief(1, state, 1.0, state, listed - dt.timedelta(minutes=1), finished, None)
+
+    assert changing([brief("running", None)], listed)
+    assert changing([brief("queued", None)], listed)
+    # Ended between reading the images (no counts yet, pull allowed) and reading the scans: once more.
+    assert changing([brief("succeeded", listed + dt.timedelta(milliseconds=5))], listed)
+    assert changing([brief("failed", listed)], listed)
+    # Ended before the images were read: what the rows show is settled.
+    assert not changing([brief("succeeded", listed - dt.timedelta(seconds=1)), brief("stopped", None)], listed)
+    assert not changing([], listed)

@@ -3,6 +3,8 @@ synchronisation; a registry's namespaces and repositories, and a repository's im
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -154,6 +156,7 @@ async def _images(request: Request, me: Visitor, svc: Service, registry_id: int,
         raise HullscanError("name the repository: ?repository=namespace/name", code="INVALID_REQUEST")
     async with me.api(request) as api:
         registry = await api.get(f"/api/v1/registries/{registry_id}")
+        listed_at = dt.datetime.now(dt.UTC)
         listing = await api.listing("/api/v1/images", registry=registry_id, repository=repository, present=True,
                                     page=number, page_size=IMAGES_PER_PAGE, sort="tag")
         ids = [image["id"] for image in listing.items]
@@ -170,11 +173,19 @@ async def _images(request: Request, me: Visitor, svc: Service, registry_id: int,
     newest = await run_in_threadpool(read)
     query = urlencode({"repository": repository, "page": number})
     return {"registry": registry, "repository": repository, "images": listing.items, "total": listing.total,
-            "newest": newest, "pulls": pulls, "busy": any(s.state in ("queued", "running") for s in newest.values()),
+            "newest": newest, "pulls": pulls, "busy": changing(newest.values(), listed_at),
             "namespace": namespace, "may_scan": me.who.may(namespace["id"], MAINTAINER), "page_number": number,
             "pages": max(1, -(-listing.total // IMAGES_PER_PAGE)),
             "page_url": f"{PREFIX}/registries/{registry_id}/images?{query}",
             "rows_url": f"{PREFIX}/registries/{registry_id}/images/rows?{query}"}
+
+
+def changing(newest: Iterable[ScanBrief], listed_at: dt.datetime) -> bool:
+    """Whether the image rows should refresh themselves again: a scan is queued or running, or one ended after the
+    images (their last scan's counts) and pull decisions were read, which are then older than the state shown
+    beside them (a row said "succeeded" with no counts and "allowed" for an image its scan now blocks)."""
+    return any(s.state in ("queued", "running") or (s.finished_at is not None and s.finished_at >= listed_at)
+               for s in newest)
 
 
 @router.get("/registries/{registry_id}/images", response_class=HTMLResponse)
