@@ -8,9 +8,8 @@ lock named by the entry's key while the layer is walked; the second waits, then 
 as long as the holder's connection, so a holder that crashes (or is killed) releases it when PostgreSQL sees its
 connection close; TCP keepalives bound how long a vanished machine keeps it.
 
-The store makes its own table (`CREATE TABLE IF NOT EXISTS`, under a transaction lock) rather than through the
-service's Alembic migrations: the engine does not import the service, and a worker that only scans needs nothing
-but this URL. `analyses` counts the writes of an entry: more than one means a layer was analysed twice.
+The store makes its own table on first use (`hullscan.sharedstore` says why not a migration). `analyses` counts
+the writes of an entry: more than one means a layer was analysed twice.
 """
 
 from __future__ import annotations
@@ -23,16 +22,16 @@ from typing import Any
 
 import sqlalchemy as sa
 import zstandard
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from hullscan.cancel import CancelToken
 from hullscan.errors import HullscanError
 from hullscan.layers.cache import FORMAT, decode, encode, valid_key
 from hullscan.model import LayerFacts
+from hullscan.sharedstore import create_tables, engine_for, failure
 
 TABLE = "hullscan_layer_facts"
 POLL = 0.2  # seconds between two tries of a layer lock another process holds
-_SCHEMA_LOCK = 0x6875_6C6C_7363_616E  # "hullscan": serialises the first CREATE TABLEs of a fleet starting at once
 _KEEPALIVE = ("tcp_keepalives_idle", "30"), ("tcp_keepalives_interval", "10"), ("tcp_keepalives_count", "3")
 _DAMAGED = (ValueError, KeyError, TypeError, AttributeError, RecursionError, MemoryError, zstandard.ZstdError)
 
@@ -49,17 +48,8 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 )"""
 
 
-def engine_for(url: str) -> Engine:
-    """A pooled SQLAlchemy engine on the psycopg (3) driver for a `postgresql://` URL."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            url = "postgresql+psycopg://" + url[len(prefix):]
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=30)
-
-
 def store_error(what: str, exc: Exception) -> HullscanError:
-    # The driver's message may quote the URL's password: name only the kind of failure.
-    return HullscanError(f"cannot {what} the shared store ({type(exc).__name__})", code="CACHE_ERROR")
+    return HullscanError(f"cannot {what} the shared store ({failure(exc)})", code="CACHE_ERROR")
 
 
 def lock_id(*parts: str) -> int:
@@ -80,9 +70,7 @@ class PostgresLayerStore:
             with self._ready_lock:
                 if not self._ready:
                     try:
-                        with self.engine.begin() as conn:
-                            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
-                            conn.execute(sa.text(_DDL))
+                        create_tables(self.engine, _DDL)
                     except sa.exc.SQLAlchemyError as exc:
                         raise store_error("reach", exc) from None
                     self._ready = True
