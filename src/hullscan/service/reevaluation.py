@@ -173,6 +173,7 @@ class DatabaseUpdater:
             thread.join(timeout)
 
     def _run(self, base_url: str | None, force: bool, status: dict[str, Any]) -> None:
+        from hullscan.vulndb.distribution import publish_database
         from hullscan.vulndb.sources import DataSources
         from hullscan.vulndb.update import update_database
 
@@ -183,6 +184,9 @@ class DatabaseUpdater:
                 sources = dataclasses.replace(sources, osv=base_url)
             before = current_version(self.settings)
             result = update_database(self.settings.db_path, base_url=sources.osv, sources=sources, force=force)
+            # A fleet: the workers take this build from the shared store between scans (None on one machine).
+            published = publish_database(self.settings)
+            status["published"] = published.id if published is not None else None
             if before is not None and result.mode == "unchanged" and result.enriched is None:
                 relabel(self.db, before, current_version(self.settings) or before)
             queued = reevaluate_if_changed(self.db, self.settings)
