@@ -17,11 +17,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import zstandard
+from typer.testing import CliRunner
 
 from hullscan.analyzers import default_analyzers
 from hullscan.analyzers.base import analyzers_key
 from hullscan.cancel import CancelToken
 from hullscan.checks.crypt import system_crypt
+from hullscan.cli import app
 from hullscan.errors import OptionError, ScanStopped
 from hullscan.imagebuild import FileSpec, Image, Layer, layer_tar, sha256, write_oci_layout
 from hullscan.layers.cache import SharedLayerStore
@@ -285,3 +287,20 @@ def test_the_settings_choose_the_shared_cache(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(OptionError, match="PostgreSQL"):
         layer_store(Settings(data_dir=tmp_path, cache="postgres"))
+
+
+def test_the_command_line_scans_through_the_shared_cache_and_cleans_it(store_url: str, tmp_path: Path) -> None:
+    layout = tmp_path / "img"
+    write_oci_layout(layout, Image([Layer(BASE), Layer(APP_A)]))
+    env = {"HULLSCAN_STORE_URL": store_url, "HULLSCAN_DATA_DIR": str(tmp_path / "data"),
+           "HULLSCAN_CACHE_DIR": str(tmp_path / "cache"), "HULLSCAN_CONFIG": str(tmp_path / "none.toml")}
+    runner = CliRunner()
+    for _ in range(2):
+        result = runner.invoke(app, ["sbom", f"oci:{layout}:latest", "--format", "json", "--quiet"], env=env)
+        assert result.exit_code == 0, result.output
+        assert "requests" in result.stdout
+    assert analyses(store_url) == {sha256(BASE): 1, sha256(APP_A): 1}  # the second run analysed nothing
+    assert not (tmp_path / "cache").exists()
+    result = runner.invoke(app, ["cache", "clean"], env=env)
+    assert result.exit_code == 0 and "removed 2 cached layer entries from the shared store" in result.stdout
+    assert analyses(store_url) == {}
