@@ -30,9 +30,10 @@ from hullscan.layers.cache import SharedLayerStore
 from hullscan.layers.pgcache import TABLE, PostgresLayerStore
 from hullscan.model import FileEntry, FileFacts, LayerFacts, Package
 from hullscan.pipeline import Engine, ScanRequest, layer_store
+from hullscan.scan import NoProgress
 from hullscan.settings import Settings
 from tests.support.postgres import PostgresServer
-from tests.support.registry import RegistryServer, open_registry
+from tests.support.registry import RegistryServer, free_port, open_registry
 
 from ._support import STATUS, dist_info, dpkg_status, os_release
 
@@ -304,3 +305,20 @@ def test_the_command_line_scans_through_the_shared_cache_and_cleans_it(store_url
     result = runner.invoke(app, ["cache", "clean"], env=env)
     assert result.exit_code == 0 and "removed 2 cached layer entries from the shared store" in result.stdout
     assert analyses(store_url) == {}
+
+
+def test_a_scan_goes_on_when_the_shared_store_is_down(tmp_path: Path) -> None:
+    layout = tmp_path / "img"
+    write_oci_layout(layout, Image([Layer(BASE)]))
+    down = f"postgresql://hullscan:sekrit-pw@127.0.0.1:{free_port()}/none"  # nothing listens there
+    warnings: list[str] = []
+
+    class Warnings(NoProgress):
+        def warning(self, message: str) -> None:
+            warnings.append(message)
+
+    with Engine(settings(tmp_path, down)) as engine:
+        report = engine.scan(ScanRequest(f"oci:{layout}:latest", items=()), Warnings())
+    assert sorted(p.name for p in report.facts.packages) == ["bash", "libc6"]
+    assert warnings == ["layer 1 not cached: cannot reach the shared store (OperationalError)"]
+    assert not any("sekrit-pw" in w for w in warnings)

@@ -83,7 +83,7 @@ class PostgresLayerStore:
             with self._conn() as conn:
                 return conn.execute(sa.text(f"SELECT 1 FROM {TABLE} WHERE diff_id = :d AND analyzers_key = :k "
                                             "AND format = :f"), _row(diff_id, key)).first() is not None
-        except sa.exc.SQLAlchemyError:
+        except (sa.exc.SQLAlchemyError, HullscanError):
             return False  # only a hint (how much is left to walk): `get` says what the store can do
 
     def get(self, diff_id: str, key: str) -> LayerFacts | None:
@@ -93,7 +93,7 @@ class PostgresLayerStore:
             with self._conn() as conn:
                 raw = conn.execute(sa.text(f"SELECT facts FROM {TABLE} WHERE diff_id = :d AND analyzers_key = :k "
                                            "AND format = :f"), _row(diff_id, key)).scalar()
-        except sa.exc.SQLAlchemyError:
+        except (sa.exc.SQLAlchemyError, HullscanError):
             return None  # an unreachable store is a miss: the layer is analysed (and `put` says what failed)
         if raw is None:
             return None
@@ -101,7 +101,7 @@ class PostgresLayerStore:
             return decode(bytes(raw))
         except _DAMAGED:
             # A damaged entry is a miss: removed, analysed again and rewritten.
-            with contextlib.suppress(sa.exc.SQLAlchemyError), self._conn() as conn:
+            with contextlib.suppress(sa.exc.SQLAlchemyError, HullscanError), self._conn() as conn:
                 conn.execute(sa.text(f"DELETE FROM {TABLE} WHERE diff_id = :d AND analyzers_key = :k "
                                      "AND format = :f"), _row(diff_id, key))
             return None
@@ -141,24 +141,21 @@ class PostgresLayerStore:
     def flight(self, diff_id: str, key: str, cancel: CancelToken) -> Iterator[None]:
         """Hold the entry's lock across processes while the layer is walked; waits (cancellably) for a holder."""
         lock = lock_id(diff_id, key, str(FORMAT))
-        try:
-            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        except sa.exc.SQLAlchemyError:
-            yield  # no store, no lock: the walk goes ahead and `put` reports the failure
-            return
+        conn: Connection | None = None
         held = False
         try:
-            try:
+            # Any failure to reach the store means no lock: the walk goes ahead and `put` reports the failure.
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
                 for name, value in _KEEPALIVE:  # the server drops the lock of a holder whose machine vanished
                     conn.execute(sa.text(f"SET {name} = {value}"))
                 while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": lock}).scalar():
                     cancel.sleep(POLL)  # a stopped or timed-out scan does not wait for another's walk
                 held = True
-            except sa.exc.SQLAlchemyError:
-                pass  # the store went away while waiting: walk without it
             yield
         finally:
-            _release(conn, lock, held)
+            if conn is not None:
+                _release(conn, lock, held)
 
 
 def _release(conn: Connection, lock: int, held: bool) -> None:
