@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from hullscan.service.reevaluation import DatabaseUpdater
+from hullscan.service.reevaluation import DatabaseUpdater, reevaluate_if_changed
 from hullscan.service.storage.db import Database
 from hullscan.settings import Settings
 from hullscan.vulndb.distribution import newest_build, refresh_database
+from hullscan.vulndb.store import apply_changes, build_from_paths
 from tests.support.postgres import PostgresServer
-from tests.vulndb.osvserver import OSVBucket, bucket_from_extract
+from tests.vulndb.osvserver import OSV_EXTRACT, OSVBucket, bucket_from_extract
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -55,3 +56,25 @@ def test_a_database_update_is_published_to_the_fleet(kind: str, postgres: Postgr
     worker = settings(tmp_path / "worker", url, bucket.url)
     assert refresh_database(worker)
     assert worker.db_path.read_bytes() == scheduler.db_path.read_bytes()
+
+
+def test_a_database_changed_by_hand_is_published_before_its_reevaluations(postgres: PostgresServer,
+                                                                          tmp_path: Path) -> None:
+    url = postgres.create_database()
+    scheduler = Settings(data_dir=tmp_path / "data", database_url=url, pool_workers=0)
+    scheduler.db_path.parent.mkdir(parents=True, exist_ok=True)
+    build_from_paths(scheduler.db_path, [OSV_EXTRACT / "PyPI"])
+    db = Database(url)
+    try:
+        db.migrate()
+        reevaluate_if_changed(db, scheduler)  # the scheduler's tick sees a database: it is published
+        first = newest_build(scheduler)
+        assert first is not None
+        apply_changes(scheduler.db_path, [], removals=["PYSEC-2023-74"])  # an incremental `db update` by hand
+        assert newest_build(scheduler) == first
+        reevaluate_if_changed(db, scheduler)
+        second = newest_build(scheduler)
+    finally:
+        db.close()
+    assert second is not None and second.id != first.id
+    assert second.digest == "sha256:" + hashlib.sha256(scheduler.db_path.read_bytes()).hexdigest()

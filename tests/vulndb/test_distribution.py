@@ -166,3 +166,15 @@ def test_a_running_worker_picks_up_a_new_build_between_scans(store_url: str, tmp
         if worker.is_alive():
             worker.kill()
             worker.join()
+
+
+def test_a_machine_with_an_older_file_does_not_take_the_fleet_back(store_url: str, tmp_path: Path) -> None:
+    stale, scheduler = node(tmp_path / "stale", store_url), node(tmp_path / "scheduler", store_url)
+    stale.db_path.parent.mkdir(parents=True, exist_ok=True)
+    build_from_paths(stale.db_path, [OSV_EXTRACT / "PyPI"], updated_at="2026-01-01T00:00:00Z")  # last confirmed then
+    build(scheduler, "Go")  # current now
+    newest = publish_database(scheduler)
+    assert newest is not None and publish_database(stale) == newest
+    assert rows(store_url, BUILDS) == 1
+    assert refresh_database(stale)  # the stale machine takes the fleet's build instead
+    assert stale.db_path.read_bytes() == scheduler.db_path.read_bytes()

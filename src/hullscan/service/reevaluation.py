@@ -31,6 +31,7 @@ from hullscan.service.jobs.queue import JobStore
 from hullscan.service.storage.db import Database
 from hullscan.service.storage.models import RUNNING, SUCCEEDED, Image, Scan, Setting, now
 from hullscan.settings import Settings
+from hullscan.vulndb.distribution import publish_database
 from hullscan.vulndb.model import DatabaseInfo
 
 log = logging.getLogger("hullscan.service.vulndb")
@@ -108,6 +109,12 @@ def reevaluate_if_changed(db: Database, settings: Settings) -> int:
         with db.session() as session:
             if get_setting(session, EVALUATED) == version:
                 return 0
+        try:  # a fleet's workers re-evaluate with the data they take from the store: publish it first
+            publish_database(settings)
+        except HullscanError as exc:
+            log.warning("the vulnerability database was not published to the fleet (%s); re-evaluation waits",
+                        exc.code)
+            return 0
         queued = queue_reevaluations(db, version)
     log.info("vulnerability data version %s: %d re-evaluation(s) queued", version, queued)
     return queued
@@ -173,7 +180,6 @@ class DatabaseUpdater:
             thread.join(timeout)
 
     def _run(self, base_url: str | None, force: bool, status: dict[str, Any]) -> None:
-        from hullscan.vulndb.distribution import publish_database
         from hullscan.vulndb.sources import DataSources
         from hullscan.vulndb.update import update_database
 

@@ -9,7 +9,8 @@ open keeps reading the old file (the rename does not touch it); the next scan op
 
 Builds are kept in the store's own tables (made on first use, as `hullscan.sharedstore` explains); the newest
 `KEEP` are kept, older ones deleted. A worker's last installed build is recorded beside its database
-(`<db>.published`), written after the rename: a crash in between only means the same build is fetched again.
+(`<db>.published`, with the file's identity), written after the rename: a crash in between only means the same
+build is fetched again, and a file changed since (a `db update` by hand) is no longer taken for the build.
 For fleets that share no database, `vulndb.update.push_database`/`pull_database` move a build as an OCI artifact.
 """
 
@@ -34,6 +35,7 @@ from hullscan.vulndb.store import SCHEMA_VERSION, Store, install, swap_lock, tem
 BUILDS = "hullscan_vulndb_builds"
 CHUNKS = "hullscan_vulndb_chunks"
 CHUNK = 8 << 20  # bytes of database file per stored chunk (compressed separately, so memory stays bounded)
+_PUBLISH_LOCK = 0x6875_6C6C_7364_6231  # one publisher at a time
 KEEP = 3  # builds kept in the store: a worker still downloading an older one reads it from its snapshot anyway
 
 _DDL = (
@@ -76,36 +78,57 @@ def _shared(settings: Settings) -> Engine | None:
 
 
 def publish_database(settings: Settings) -> PublishedBuild | None:
-    """Publish the local database (`settings.db_path`) to the fleet; the build as published, or None when there is
-    no shared store (a single machine). Publishing the build that is already the newest does nothing."""
-    path = settings.db_path
-    with Store.open(path) as store:  # only a sound database is published (NO_DATABASE, DB_INVALID otherwise)
-        info = store.info()
+    """Publish the local database (`settings.db_path`) to the fleet; the newest build in the store afterwards, or
+    None when there is no shared store (a single machine). Cheap to call often: a file this machine already
+    published or installed is not read again, the newest build is never published twice, and a build older than
+    the newest (a machine with a stale file) is not published at all, so the fleet never goes back in time."""
     engine = _shared(settings)
     if engine is None:
         return None
+    path = settings.db_path.expanduser().absolute()
     try:
-        digest, size = _digest(path)
+        # Publishers take turns (the fleet's lock first, then this machine's: never the other way round), and the
+        # local file is not swapped while it is read (an update waits for us).
         with engine.begin() as conn:
-            newest = _newest(conn)
-            if newest is not None and newest.digest == digest:
-                return newest
-            build_id = int(conn.execute(sa.text(
-                f"INSERT INTO {BUILDS} (digest, size, schema_version, built_at, updated_at) "
-                "VALUES (:d, :s, :v, :b, :u) RETURNING id"),
-                {"d": digest, "s": size, "v": SCHEMA_VERSION, "b": info.built_at, "u": info.updated_at}).scalar_one())
-            compressor = zstandard.ZstdCompressor(level=3)
-            with open(path, "rb") as f:
-                for seq, block in enumerate(iter(lambda: f.read(CHUNK), b"")):
-                    conn.execute(sa.text(f"INSERT INTO {CHUNKS} (build_id, seq, data) VALUES (:i, :n, :x)"),
-                                 {"i": build_id, "n": seq, "x": compressor.compress(block)})
-            conn.execute(sa.text(f"DELETE FROM {BUILDS} WHERE id NOT IN "
-                                 f"(SELECT id FROM {BUILDS} ORDER BY id DESC LIMIT {KEEP})"))
-        return PublishedBuild(build_id, digest, size, info.built_at, info.updated_at)
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PUBLISH_LOCK})
+            with swap_lock(path):
+                return _publish(conn, settings, path)
     except sa.exc.SQLAlchemyError as exc:
         raise DatabaseError(f"cannot publish the database to the shared store ({failure(exc)})") from None
     finally:
         engine.dispose()
+
+
+def _publish(conn: sa.Connection, settings: Settings, path: Path) -> PublishedBuild:
+    newest = _newest(conn)
+    if newest is not None and newest.digest == installed_build(settings):
+        return newest
+    with Store.open(path) as store:  # only a sound database is published (NO_DATABASE, DB_INVALID)
+        info = store.info()
+    digest, size = _digest(path)
+    if newest is not None and (newest.digest == digest or info.updated_at < newest.updated_at):
+        if newest.digest == digest:
+            _write_marker(path, newest)
+        return newest
+    build = PublishedBuild(_insert(conn, path, digest, size, info.built_at, info.updated_at), digest, size,
+                           info.built_at, info.updated_at)
+    _write_marker(path, build)
+    return build
+
+
+def _insert(conn: sa.Connection, path: Path, digest: str, size: int, built_at: str, updated_at: str) -> int:
+    build_id = int(conn.execute(sa.text(
+        f"INSERT INTO {BUILDS} (digest, size, schema_version, built_at, updated_at) "
+        "VALUES (:d, :s, :v, :b, :u) RETURNING id"),
+        {"d": digest, "s": size, "v": SCHEMA_VERSION, "b": built_at, "u": updated_at}).scalar_one())
+    compressor = zstandard.ZstdCompressor(level=3)
+    with open(path, "rb") as f:
+        for seq, block in enumerate(iter(lambda: f.read(CHUNK), b"")):
+            conn.execute(sa.text(f"INSERT INTO {CHUNKS} (build_id, seq, data) VALUES (:i, :n, :x)"),
+                         {"i": build_id, "n": seq, "x": compressor.compress(block)})
+    conn.execute(sa.text(f"DELETE FROM {BUILDS} WHERE id NOT IN "
+                         f"(SELECT id FROM {BUILDS} ORDER BY id DESC LIMIT {KEEP})"))
+    return build_id
 
 
 def newest_build(settings: Settings) -> PublishedBuild | None:
