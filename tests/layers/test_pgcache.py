@@ -32,7 +32,7 @@ from hullscan.model import FileEntry, FileFacts, LayerFacts, Package
 from hullscan.pipeline import Engine, ScanRequest, layer_store
 from hullscan.scan import NoProgress
 from hullscan.settings import Settings
-from tests.support.postgres import PostgresServer
+from hullscan.sharedstore import engine_for
 from tests.support.registry import RegistryServer, free_port, open_registry
 
 from ._support import STATUS, dist_info, dpkg_status, os_release
@@ -72,11 +72,6 @@ def fleet(registry: RegistryServer, second_registry: RegistryServer,
     return Fleet(registry.ref("fleet/a:1"), second_registry.ref("fleet/b:1"))
 
 
-@pytest.fixture
-def store_url(postgres: PostgresServer) -> str:
-    return postgres.create_database()
-
-
 def settings(root: Path, store_url: str) -> Settings:
     return Settings(data_dir=root / "data", cache_dir=root / "cache", work_dir=root / "work", pool_workers=0,
                     store_url=store_url)
@@ -101,7 +96,7 @@ def run_workers(tmp_path: Path, store_url: str, refs: list[str]) -> list[list[st
 
 def analyses(store_url: str) -> dict[str, int]:
     """diff_id -> how many times its facts were written to the store."""
-    engine = sa.create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = engine_for(store_url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(sa.text(f"SELECT diff_id, analyzers_key, analyses FROM {TABLE}")).all()
@@ -113,7 +108,7 @@ def analyses(store_url: str) -> dict[str, int]:
 
 def pollers(store_url: str) -> int:
     """Connections waiting for a layer lock right now (they poll pg_try_advisory_lock)."""
-    engine = sa.create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = engine_for(store_url)
     try:
         with engine.connect() as conn:
             return int(conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
@@ -240,7 +235,7 @@ def test_sensitive_contents_never_reach_the_shared_store(store_url: str, tmp_pat
     with Engine(settings(tmp_path, store_url)) as engine:
         report = engine.scan(ScanRequest(f"oci:{layout}:latest", items=("secret", "baseline")))
     assert any(c.id == "weak-password" for c in report.checks)  # the hashes were read, and judged
-    engine_ = sa.create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    engine_ = engine_for(store_url)
     with engine_.connect() as conn:
         rows = [bytes(r) for r in conn.execute(sa.text(f"SELECT facts FROM {TABLE}")).scalars()]
     engine_.dispose()

@@ -16,6 +16,7 @@ from hullscan.errors import DatabaseError
 from hullscan.imagebuild import Image, Layer, layer_tar, write_oci_layout
 from hullscan.pipeline import Engine, ScanRequest
 from hullscan.settings import Settings
+from hullscan.sharedstore import engine_for
 from hullscan.vulndb.distribution import (
     BUILDS,
     CHUNKS,
@@ -27,18 +28,12 @@ from hullscan.vulndb.distribution import (
 )
 from hullscan.vulndb.store import Store, build_from_paths
 from tests.layers._support import dist_info
-from tests.support.postgres import PostgresServer
 
 from .osvserver import OSV_EXTRACT
 
 pytestmark = pytest.mark.timeout(300)
 SPAWN = multiprocessing.get_context("spawn")
 REQUESTS_ADVISORY = "CVE-2023-32681"  # PYSEC-2023-74: requests >= 2.3.0, < 2.31.0
-
-
-@pytest.fixture
-def store_url(postgres: PostgresServer) -> str:
-    return postgres.create_database()
 
 
 def node(root: Path, store_url: str) -> Settings:
@@ -52,7 +47,7 @@ def build(settings: Settings, ecosystem: str) -> None:
 
 
 def rows(store_url: str, table: str) -> int:
-    engine = sa.create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = engine_for(store_url)
     try:
         with engine.connect() as conn:
             return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() or 0)
@@ -110,7 +105,7 @@ def test_a_damaged_build_never_replaces_the_worker_database(store_url: str, tmp_
     build(scheduler, "Go")
     second = publish_database(scheduler)
     assert second is not None
-    engine = sa.create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = engine_for(store_url)
     with engine.begin() as conn:  # a build that lost its data (or was tampered with): the digest says so
         conn.execute(sa.text(f"UPDATE {BUILDS} SET digest = :d WHERE id = :i"), {"d": "sha256:" + "0" * 64,
                                                                                   "i": second.id})
