@@ -6,6 +6,7 @@ see its PROVENANCE.md)."""
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +174,23 @@ def test_a_machine_with_an_older_file_does_not_take_the_fleet_back(store_url: st
     assert rows(store_url, BUILDS) == 1
     assert refresh_database(stale)  # the stale machine takes the fleet's build instead
     assert stale.db_path.read_bytes() == scheduler.db_path.read_bytes()
+
+
+def test_worker_threads_refreshing_at_once_install_the_build_once(store_url: str, tmp_path: Path) -> None:
+    scheduler, worker = node(tmp_path / "scheduler", store_url), node(tmp_path / "worker", store_url)
+    build(scheduler, "PyPI")
+    publish_database(scheduler)
+    start = threading.Barrier(4)
+    results: list[bool] = []
+
+    def refresh() -> None:
+        start.wait()
+        results.append(refresh_database(worker))
+
+    threads = [threading.Thread(target=refresh) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False, False, False, True]
+    assert worker.db_path.read_bytes() == scheduler.db_path.read_bytes()

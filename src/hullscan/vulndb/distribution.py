@@ -165,20 +165,20 @@ def refresh_database(settings: Settings) -> bool:
         return False
     target = settings.db_path.expanduser().absolute()
     try:
-        # One snapshot for the whole download: a build pruned meanwhile is still read whole.
-        with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
+        # This machine's swap lock for the whole check and download: a second caller (another worker thread)
+        # waits, then finds the build installed. One snapshot of the store: a build pruned meanwhile is read whole.
+        with swap_lock(target), engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, \
+                conn.begin():
             build = _newest(conn)
             if build is None or build.digest == installed_build(settings):
                 return False
-            target.parent.mkdir(parents=True, exist_ok=True)
             tmp = temp_path(target, "pulling")  # removed by the next swap if this process dies mid-download
             try:
                 _download(conn, build, tmp)
                 with Store.open(tmp):
                     pass  # it opens and has this hullscan's schema
-                with swap_lock(target):
-                    install(tmp, target)
-                    _write_marker(target, build)
+                install(tmp, target)
+                _write_marker(target, build)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
