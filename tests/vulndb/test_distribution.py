@@ -27,7 +27,7 @@ from hullscan.vulndb.distribution import (
     publish_database,
     refresh_database,
 )
-from hullscan.vulndb.store import Store, build_from_paths
+from hullscan.vulndb.store import Store, apply_changes, build_from_paths
 from tests.layers._support import dist_info
 
 from .osvserver import OSV_EXTRACT
@@ -91,10 +91,29 @@ def test_old_builds_are_pruned_and_a_hand_made_change_is_replaced(store_url: str
         publish_database(scheduler)
     assert rows(store_url, BUILDS) == KEEP and rows(store_url, CHUNKS) == KEEP  # small files: one chunk each
     assert refresh_database(worker)
-    build(worker, "PyPI")  # someone ran `db update` on the worker by hand: the fleet's build wins again
+    # someone put an older database on the worker by hand: the fleet's build wins again
+    build_from_paths(worker.db_path, [OSV_EXTRACT / "PyPI"], updated_at="2026-01-01T00:00:00Z")
     assert installed_build(worker) is None
     assert refresh_database(worker)
     assert worker.db_path.read_bytes() == scheduler.db_path.read_bytes()
+
+
+def test_a_newer_file_on_a_shared_path_is_not_put_back_to_the_published_build(store_url: str,
+                                                                               tmp_path: Path) -> None:
+    # Scheduler and worker share one database file (one machine): the scheduler's update lands in the file before
+    # it is published; a worker refreshing in between keeps the newer data rather than installing the old build.
+    scheduler = node(tmp_path / "scheduler", store_url)
+    worker = node(tmp_path / "worker", store_url).model_copy(update={"db": scheduler.db_path})
+    scheduler.db_path.parent.mkdir(parents=True)
+    build_from_paths(scheduler.db_path, [OSV_EXTRACT / "PyPI"], updated_at="2026-01-01T00:00:00Z")
+    first = publish_database(scheduler)
+    assert first is not None and not refresh_database(worker)
+    apply_changes(scheduler.db_path, [], removals=["PYSEC-2023-74"])  # the update, not yet published
+    updated = scheduler.db_path.read_bytes()
+    assert not refresh_database(worker)
+    assert worker.db_path.read_bytes() == updated
+    second = publish_database(scheduler)
+    assert second is not None and second.id != first.id and not refresh_database(worker)
 
 
 def test_a_damaged_build_never_replaces_the_worker_database(store_url: str, tmp_path: Path) -> None:

@@ -10,7 +10,9 @@ open keeps reading the old file (the rename does not touch it); the next scan op
 Builds are kept in the store's own tables (made on first use, as `hullscan.sharedstore` explains); the newest
 `KEEP` are kept, older ones deleted. A worker's last installed build is recorded beside its database
 (`<db>.published`, with the file's identity), written after the rename: a crash in between only means the same
-build is fetched again, and a file changed since (a `db update` by hand) is no longer taken for the build.
+build is fetched again, and a file changed since (a `db update` by hand) is no longer taken for the build: it is
+replaced by the newest build unless its data is at least as recent (the scheduler's own file between its update
+and its publication, when scheduler and workers share a database file, is never put back to the older build).
 For fleets that share no database, `vulndb.update.push_database`/`pull_database` move a build as an OCI artifact.
 """
 
@@ -169,8 +171,8 @@ def refresh_database(settings: Settings) -> bool:
         # waits, then finds the build installed. One snapshot of the store: a build pruned meanwhile is read whole.
         with swap_lock(target), engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, \
                 conn.begin():
-            build = _newest(conn)
-            if build is None or build.digest == installed_build(settings):
+            build, installed = _newest(conn), installed_build(settings)
+            if build is None or build.digest == installed or (installed is None and _as_new_here(target, build)):
                 return False
             tmp = temp_path(target, "pulling")  # removed by the next swap if this process dies mid-download
             try:
@@ -187,6 +189,15 @@ def refresh_database(settings: Settings) -> bool:
         raise DatabaseError(f"cannot read the shared store ({failure(exc)})") from None
     finally:
         engine.dispose()
+
+
+def _as_new_here(target: Path, build: PublishedBuild) -> bool:
+    """Whether this machine's own file (not a published build: updated here, or by hand) holds data at least as
+    recent as the build. Such a file is kept: on the scheduler's machine it is the update about to be published,
+    and replacing it with the older build would take the data back in time."""
+    with contextlib.suppress(DatabaseError, OSError), Store.open(target) as store:
+        return store.info().updated_at >= build.updated_at
+    return False
 
 
 def _newest(conn: sa.Connection) -> PublishedBuild | None:
