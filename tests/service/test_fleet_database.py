@@ -5,16 +5,22 @@ local bucket (tests/vulndb/data, see its PROVENANCE.md)."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from hullscan.service.reevaluation import DatabaseUpdater, reevaluate_if_changed
 from hullscan.service.storage.db import Database
 from hullscan.settings import Settings
-from hullscan.vulndb.distribution import newest_build, refresh_database
+from hullscan.vulndb.distribution import newest_build, publish_database, refresh_database
 from hullscan.vulndb.store import apply_changes, build_from_paths
+from tests.service.conftest import make_settings, running, wait_for
+from tests.service.images import openssl_image, push
+from tests.service.test_lifecycle import connect
 from tests.support.postgres import PostgresServer
+from tests.support.registry import RegistryServer
 from tests.vulndb.osvserver import OSV_EXTRACT, OSVBucket, bucket_from_extract
 
 pytestmark = pytest.mark.timeout(300)
@@ -78,3 +84,40 @@ def test_a_database_changed_by_hand_is_published_before_its_reevaluations(postgr
         db.close()
     assert second is not None and second.id != first.id
     assert second.digest == "sha256:" + hashlib.sha256(scheduler.db_path.read_bytes()).hexdigest()
+
+
+def test_the_service_takes_each_published_build_before_a_scan_without_a_restart(postgres: PostgresServer,
+                                                                                registry: RegistryServer,
+                                                                                tmp_path: Path) -> None:
+    # The service's own database (no Alpine records, last confirmed long ago) and two builds the fleet's scheduler
+    # publishes one after the other: with Alpine's records (ALPINE-CVE-2019-1551 applies to the image), then
+    # without. Each scan of the same running service matches against the build published before it started.
+    url = postgres.create_database()
+    without_alpine = tmp_path / "extract"
+    for folder in OSV_EXTRACT.iterdir():
+        if folder.name != "Alpine":
+            shutil.copytree(folder, without_alpine / folder.name)
+    settings = make_settings(tmp_path / "service", url)
+    build_from_paths(settings.db_path, [without_alpine], updated_at="2026-01-01T00:00:00Z")
+    scheduler = Settings(data_dir=tmp_path / "scheduler", store_url=url)
+    scheduler.db_path.parent.mkdir(parents=True)
+    push(registry, "fleetdb/openssl", "3.11", openssl_image())
+
+    def scan_once(api: TestClient, image_id: int) -> tuple[list[str], list[str]]:
+        done = wait_for(api, api.post("/api/v1/scans", json={"image_id": image_id}).json()["id"])
+        assert done["state"] == "succeeded", done
+        report = api.get(f"/api/v1/scans/{done['id']}/report").json()
+        return [v["id"] for v in report["vulnerabilities"]], sorted(report["database"]["counts"])
+
+    with running(settings) as api:
+        _, images = connect(api, registry.url, "local")
+        image_id = images["fleetdb/openssl:3.11"]
+        build_from_paths(scheduler.db_path, [OSV_EXTRACT])
+        assert publish_database(scheduler) is not None
+        found, ecosystems = scan_once(api, image_id)
+        assert found == ["CVE-2019-1551"] and "Alpine" in ecosystems
+        assert settings.db_path.read_bytes() == scheduler.db_path.read_bytes()
+        build_from_paths(scheduler.db_path, [without_alpine])
+        assert publish_database(scheduler) is not None
+        found, ecosystems = scan_once(api, image_id)
+        assert found == [] and "Alpine" not in ecosystems
