@@ -106,13 +106,17 @@ def analyses(store_url: str) -> dict[str, int]:
     return {diff_id: n for diff_id, _, n in rows}
 
 
-def pollers(store_url: str) -> int:
-    """Connections waiting for a layer lock right now (they poll pg_try_advisory_lock)."""
+def waiting(store_url: str) -> int:
+    """Connections waiting for a layer lock right now: their last statement tried one (they poll it) and they hold
+    none (a holder's last statement is the same try, which succeeded)."""
     engine = engine_for(store_url)
     try:
         with engine.connect() as conn:
-            return int(conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
-                                            "AND query LIKE 'SELECT pg_try_advisory_lock%'")).scalar() or 0)
+            return int(conn.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid() "
+                "AND a.datname = current_database() AND a.query LIKE 'SELECT pg_try_advisory_lock%' "
+                "AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' "
+                "AND l.granted)")).scalar() or 0)
     finally:
         engine.dispose()
 
@@ -159,14 +163,15 @@ def test_two_processes_reaching_a_new_layer_at_the_same_moment_analyse_it_once(
             with SPAWN.Pool(2) as pool:
                 results = [pool.apply_async(scan_in_process, (str(tmp_path / f"w{i}"), store_url, ref, start))
                            for i, ref in enumerate([fleet.a, fleet.b])]
-                wait_for(lambda: pollers(store_url) >= 3, "both workers waiting for the base layer")
+                wait_for(lambda: waiting(store_url) >= 2, "both workers waiting for the base layer")
                 release.set()
-                assert [r.get(HANG_GUARD) for r in results][0] == ["bash@5.2.15-2", "libc6@2.36-9", "requests@2.31.0"]
+                assert [r.get(HANG_GUARD) for r in results] == [["bash@5.2.15-2", "libc6@2.36-9", "requests@2.31.0"],
+                                                                ["bash@5.2.15-2", "flask@3.0.0", "libc6@2.36-9"]]
     finally:
         release.set()
         thread.join()
         holder.close()
-    assert analyses(store_url)[sha256(BASE)] == 1
+    assert analyses(store_url) == {sha256(BASE): 1, sha256(APP_A): 1, sha256(APP_B): 1}
 
 
 def hold_and_hang(store_url: str, held: Any) -> None:
@@ -193,7 +198,7 @@ def test_a_holder_killed_mid_analysis_does_not_block_the_others(fleet: Fleet, st
 
         scanner = threading.Thread(target=scan)
         scanner.start()
-        wait_for(lambda: pollers(store_url) >= 2, "the scan waiting for the holder")
+        wait_for(lambda: waiting(store_url) >= 1, "the scan waiting for the holder")
         assert not outcome  # still waiting while the holder lives
         assert child.pid is not None
         os.kill(child.pid, signal.SIGKILL)
@@ -211,7 +216,7 @@ def test_a_scan_waiting_for_another_process_stops_when_asked(fleet: Fleet, store
     cancel = CancelToken()
     try:
         with holder.flight(sha256(BASE), KEY, CancelToken()):
-            stopper = threading.Thread(target=lambda: (wait_for(lambda: pollers(store_url) >= 2, "a waiting scan"),
+            stopper = threading.Thread(target=lambda: (wait_for(lambda: waiting(store_url) >= 1, "a waiting scan"),
                                                        cancel.stop("stopped by the test")))
             stopper.start()
             with Engine(settings(tmp_path, store_url)) as engine, pytest.raises(ScanStopped):
