@@ -33,6 +33,7 @@ bench: $(STAMP) system
 	$(BIN)/python benchmarks/bench_secrets.py
 	$(BIN)/python benchmarks/bench_passwords.py
 	$(BIN)/python benchmarks/bench_startup.py
+	$(BIN)/python benchmarks/bench_layercache.py
 	$(BIN)/python benchmarks/bench_everyday.py
 	$(if $(BIG),$(BIN)/python benchmarks/bench_big.py)
 	$(BIN)/python benchmarks/bench_gate.py

@@ -26,7 +26,7 @@ from hullscan.detect import ReportFilter, match
 from hullscan.errors import OptionError
 from hullscan.findings import ScanReport
 from hullscan.items.base import ItemContext, ScanItem
-from hullscan.layers.cache import LayerCache, LayerStore
+from hullscan.layers.cache import LayerCache, LayerStore, SharedLayerStore
 from hullscan.layers.pool import WorkerPool, default_workers, worth_a_pool
 from hullscan.model import Platform
 from hullscan.oci.source import Limits
@@ -69,7 +69,7 @@ class Engine:
 
     def __init__(self, settings: Settings, *, pool: PoolMode = "auto") -> None:
         self.settings = settings
-        self.cache: LayerStore | None = LayerCache(settings.cache_dir) if settings.cache == "fs" else None
+        self.cache: LayerStore | None = layer_store(settings)
         self.scans: ScanStoreBackend = ScanStore(settings.scans_dir)
         self.flights = LayerFlights()  # concurrent scans sharing a layer walk it once
         self._workers = default_workers() if settings.pool_workers is None else settings.pool_workers
@@ -96,6 +96,8 @@ class Engine:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
+        if isinstance(self.cache, SharedLayerStore):
+            self.cache.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -185,6 +187,19 @@ class Engine:
                                             [_described(k) for k in sorted(before - keys)]))
                 self.scans.save(StoredScan(stored.key, stored.facts, sorted(keys), store.info().built_at, _now()))
         return changes
+
+
+def layer_store(settings: Settings) -> LayerStore | None:
+    """The layer-facts cache the settings choose (`Settings.layer_cache`)."""
+    backend = settings.layer_cache
+    if backend == "postgres":
+        url = settings.shared_store_url
+        if url is None:
+            raise OptionError("the postgres layer cache needs a PostgreSQL store_url (or database_url)")
+        from hullscan.layers.pgcache import PostgresLayerStore  # SQLAlchemy only where a fleet needs it
+
+        return PostgresLayerStore(url)
+    return LayerCache(settings.cache_dir) if backend == "fs" else None
 
 
 def run_scan(request: ScanRequest, settings: Settings, progress: Progress | None = None,

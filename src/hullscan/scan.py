@@ -8,7 +8,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,7 +17,7 @@ from hullscan.analyzers import default_analyzers
 from hullscan.analyzers.base import Analyzer
 from hullscan.cancel import CancelToken
 from hullscan.errors import HullscanError, LayerError, ScanStopped, SourceError
-from hullscan.layers.cache import LayerCache, LayerStore
+from hullscan.layers.cache import LayerCache, LayerStore, SharedLayerStore
 from hullscan.layers.merge import merge
 from hullscan.layers.pool import WorkerPool
 from hullscan.layers.walker import LayerWalker
@@ -389,13 +389,22 @@ class Scanner:
         cached = self._cached(layer, walker, progress)
         if cached is not None:
             return cached
-        flights = self.options.flights
-        if flights is None or not layer.diff_id:
+        if not layer.diff_id:
             return self._walk(source, walker, layer, progress)
-        with flights.hold((layer.diff_id, walker.key), walker.cancel):
+        with self._flight(layer.diff_id, walker):
             # Whoever held the layer before us has cached it by now (unless its walk failed).
             cached = self._cached(layer, walker, progress)
             return cached if cached is not None else self._walk(source, walker, layer, progress)
+
+    @contextmanager
+    def _flight(self, diff_id: str, walker: LayerWalker) -> Iterator[None]:
+        """One walk of a layer at a time: among this process's scans, then (a shared store) across processes."""
+        with ExitStack() as held:
+            if self.options.flights is not None:
+                held.enter_context(self.options.flights.hold((diff_id, walker.key), walker.cancel))
+            if isinstance(self.cache, SharedLayerStore):
+                held.enter_context(self.cache.flight(diff_id, walker.key, walker.cancel))
+            yield
 
     def _cached(self, layer: LayerInfo, walker: LayerWalker, progress: Progress) -> LayerFacts | None:
         assert self.cache is not None

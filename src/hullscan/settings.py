@@ -38,7 +38,9 @@ class Settings(BaseSettings):
                            description="Scan store, vulnerability database, base catalogue, end-of-life tables")
     cache_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_cache_dir(APP)),
                             description="Per-layer facts cache")
-    cache: Literal["fs", "none"] = Field("fs", description="Layer-facts cache backend")
+    cache: Literal["auto", "fs", "postgres", "none"] = Field(
+        "auto", description="Layer-facts cache: fs (files in cache_dir), postgres (one for the fleet, at the "
+        "shared store), none; auto: postgres when a shared store is configured, else fs")
     db: Path | None = Field(None, description="Vulnerability database file [default: <data_dir>/db/hullscan.db]")
     base_catalogue: Path | None = Field(None, description="Known base images [default: <data_dir>/base-catalogue.json]")
     work_dir: Path | None = Field(None, description="Where scans keep their temporary files [default: the system's]")
@@ -56,6 +58,9 @@ class Settings(BaseSettings):
     # -- the service (hullscan serve, worker, scheduler, gate) --
     database_url: str | None = Field(None, description="SQLAlchemy URL of the service database, e.g. "
                                      "postgresql://user@host/hullscan [default: SQLite in <data_dir>/service.db]")
+    store_url: str | None = Field(None, description="PostgreSQL URL of the fleet's shared store: layer facts and "
+                                  "published vulnerability database builds [default: database_url when it is "
+                                  "PostgreSQL]")
     broker_url: str | None = Field(None, description="Celery broker, e.g. redis://127.0.0.1:6379/0 (fleet mode)")
     admin_password: SecretStr | None = Field(None, description="Creates the user admin on the first start")
     secret_key: SecretStr | None = Field(None, description="Key that encrypts registry credentials at rest "
@@ -105,6 +110,21 @@ class Settings(BaseSettings):
     @property
     def service_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'service.db'}"
+
+    @property
+    def shared_store_url(self) -> str | None:
+        """Where a fleet's processes share layer facts and database builds; None on a single machine."""
+        for url in (self.store_url, self.database_url):
+            if url and url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres"):
+                return url
+        return None
+
+    @property
+    def layer_cache(self) -> Literal["fs", "postgres", "none"]:
+        """The layer-facts cache in use (`cache` with auto resolved)."""
+        if self.cache == "auto":
+            return "postgres" if self.shared_store_url else "fs"
+        return self.cache
 
     @property
     def catalogue_path(self) -> Path:

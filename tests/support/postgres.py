@@ -88,3 +88,9 @@ def postgres() -> Iterator[PostgresServer]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def store_url(postgres: PostgresServer) -> str:
+    """A fresh database on the session's server: a fleet's shared store (layer facts, database builds)."""
+    return postgres.create_database()

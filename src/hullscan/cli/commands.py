@@ -54,11 +54,24 @@ def _root(
 
 @cache_app.command("clean", cls=Command)
 def cache_clean(cache_dir: CacheDirOpt = None) -> None:
-    """Delete every cached layer analysis."""
+    """Delete every cached layer analysis (a fleet's shared cache when one is configured and no --cache-dir)."""
     from hullscan.cli.common import load_settings
     from hullscan.layers.cache import LayerCache
 
-    root = load_settings(cache_dir=cache_dir).cache_dir
+    settings = load_settings(cache_dir=cache_dir)
+    if cache_dir is None and settings.layer_cache == "postgres":
+        from hullscan.layers.cache import SharedLayerStore
+        from hullscan.pipeline import layer_store
+
+        store = layer_store(settings)  # OptionError when no PostgreSQL URL is set
+        assert isinstance(store, SharedLayerStore)
+        try:
+            removed = store.clean()
+        finally:
+            store.close()
+        print(f"removed {removed} cached layer entries from the shared store")
+        return
+    root = settings.cache_dir
     removed = LayerCache(root).clean()
     print(f"removed {removed} cached layer entries from {root}")
 

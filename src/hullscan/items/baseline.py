@@ -28,7 +28,9 @@ class BaselineItem(ScanItem[BaselineOptions]):
         from hullscan.checks.weakpasswords import PasswordOptions
         from hullscan.detectors import DetectContext
 
-        cache = ctx.use_cache and ctx.settings.cache == "fs"
+        # Verdicts stay in this machine's cache_dir whatever the layer cache (also a fleet's shared one): nothing
+        # derived from a password hash goes to the shared store.
+        cache = ctx.use_cache and ctx.settings.layer_cache != "none"
         passwords = PasswordOptions(
             verdicts=VerdictCache(ctx.settings.cache_dir) if cache else None, read_private=ctx.read_private,
             progress=ctx.progress.phase_progress, stop=lambda: ctx.cancel.expired, warn=ctx.warn)

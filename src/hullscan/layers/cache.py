@@ -2,7 +2,8 @@
 
 A layer's facts are a pure function of its bytes and the analyzer versions, so a base layer shared by many
 images is analysed once, and a warm re-scan downloads nothing but manifests. `LayerStore` is the interface
-the scanner uses; `LayerCache` keeps entries as files (the default); a fleet puts them in its database.
+the scanner uses; `LayerCache` keeps entries as files (the default); a fleet puts them in PostgreSQL
+(`pgcache.PostgresLayerStore`, a `SharedLayerStore`).
 
 What is cached is never sensitive: `FileFacts.private` (password hashes and the like) stays out of every store.
 A damaged entry is a miss, removed and rebuilt; decompression is bounded, so a forged frame header cannot make
@@ -17,12 +18,14 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import zstandard
 
 from hullscan import safejson
+from hullscan.cancel import CancelToken
 from hullscan.errors import HullscanError
 from hullscan.model import Detection, FileEntry, FileFacts, LayerFacts, Note, OSInfo, Package
 
@@ -48,6 +51,17 @@ class LayerStore(Protocol):
     def clean(self) -> int:
         """Remove every entry; returns how many were removed."""
         ...
+
+
+@runtime_checkable
+class SharedLayerStore(LayerStore, Protocol):
+    """A store several processes share: a layer one of them is analysing is not analysed by another."""
+
+    def flight(self, diff_id: str, key: str, cancel: CancelToken) -> AbstractContextManager[None]:
+        """Held while the layer is walked; waits, cancellably, while another process holds it."""
+        ...
+
+    def close(self) -> None: ...
 
 
 def valid_key(diff_id: str, key: str) -> bool:

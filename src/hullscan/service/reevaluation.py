@@ -31,6 +31,7 @@ from hullscan.service.jobs.queue import JobStore
 from hullscan.service.storage.db import Database
 from hullscan.service.storage.models import RUNNING, SUCCEEDED, Image, Scan, Setting, now
 from hullscan.settings import Settings
+from hullscan.vulndb.distribution import publish_database
 from hullscan.vulndb.model import DatabaseInfo
 
 log = logging.getLogger("hullscan.service.vulndb")
@@ -108,6 +109,12 @@ def reevaluate_if_changed(db: Database, settings: Settings) -> int:
         with db.session() as session:
             if get_setting(session, EVALUATED) == version:
                 return 0
+        try:  # a fleet's workers re-evaluate with the data they take from the store: publish it first
+            publish_database(settings)
+        except HullscanError as exc:
+            log.warning("the vulnerability database was not published to the fleet (%s); re-evaluation waits",
+                        exc.code)
+            return 0
         queued = queue_reevaluations(db, version)
     log.info("vulnerability data version %s: %d re-evaluation(s) queued", version, queued)
     return queued
@@ -183,6 +190,9 @@ class DatabaseUpdater:
                 sources = dataclasses.replace(sources, osv=base_url)
             before = current_version(self.settings)
             result = update_database(self.settings.db_path, base_url=sources.osv, sources=sources, force=force)
+            # A fleet: the workers take this build from the shared store between scans (None on one machine).
+            published = publish_database(self.settings)
+            status["published"] = published.id if published is not None else None
             if before is not None and result.mode == "unchanged" and result.enriched is None:
                 relabel(self.db, before, current_version(self.settings) or before)
             queued = reevaluate_if_changed(self.db, self.settings)

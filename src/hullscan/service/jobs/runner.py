@@ -35,6 +35,7 @@ from hullscan.service.secretbox import SecretBox
 from hullscan.service.storage.db import Database
 from hullscan.service.storage.models import FAILED, QUEUED, STOPPED, SUCCEEDED, Image, Registry, Scan
 from hullscan.settings import Settings
+from hullscan.vulndb.distribution import refresh_database
 
 log = logging.getLogger("hullscan.service.scan")
 PROGRESS_EVERY = 2.0  # seconds between progress writes
@@ -64,6 +65,7 @@ class ScanRunner:
             kind, wanted, attempts = scan.kind, list(scan.items), scan.attempts
             pull_authorization = scan.pull_authorization
         log.info("scan %s started: %s %s:%s (%s)", scan_id, registry.name, image.repository, image.reference, kind)
+        self._take_published_database()
         progress = _DbProgress(self.jobs, scan_id)
         try:
             if kind == "reevaluate":
@@ -95,6 +97,17 @@ class ScanRunner:
             return FAILED
         log.info("scan %s succeeded", scan_id)
         return SUCCEEDED
+
+    def _take_published_database(self) -> None:
+        """In a fleet, the newest build the scheduler published, installed between scans (a scan already running
+        keeps the file it opened); on one machine nothing happens. A store that cannot be reached costs a warning,
+        not the scan: it runs with the database in place."""
+        try:
+            if refresh_database(self.settings):
+                log.info("installed the fleet's newest vulnerability database")
+        except HullscanError as exc:
+            log.warning("the fleet's newest vulnerability database was not installed (%s); scanning with the one "
+                        "in place", exc.code)
 
     def _scan(self, registry: Registry, image: Image, wanted: list[str], progress: _DbProgress,
               cancel: CancelToken, pull_authorization: bytes | None = None) -> ScanReport:
