@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     retry_delay: float = Field(30.0, ge=0, le=86400, description="Seconds before a scan that met a transient "
                                "registry failure is tried again; doubled at each further try")
     scheduler_interval: float = Field(15.0, gt=0, le=3600, description="Seconds between two looks at the schedules")
+    # -- a fleet (hullscan worker, scheduler; serve with a broker) --
+    worker_lost_after: float = Field(60.0, ge=1, le=86400, description="Seconds without a heartbeat after which "
+                                     "the worker running a scan is taken for dead and the scan is queued again")
+    broker_visibility_timeout: float = Field(600.0, ge=1, le=86400, description="Seconds before the broker hands "
+                                             "a task a worker took but never acknowledged to another worker")
     max_image_size: ByteSize = Field(ByteSize(50 * 10**9), gt=0, description="Largest image the service scans, "
                                      "e.g. 50GB")
     max_layer_size: ByteSize = Field(ByteSize(10 * 10**9), gt=0, description="Largest layer the service scans, "

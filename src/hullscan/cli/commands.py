@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from hullscan import __version__
+from hullscan.cli import fleet as fleet_commands
 from hullscan.cli import gate as gate_command
 from hullscan.cli import scan as scan_commands
 from hullscan.cli import serve as serve_command
@@ -36,6 +37,8 @@ app.command("image", cls=Command, epilog=scan_commands.SCAN_EXAMPLES,
 app.command(cls=Command)(scan_commands.rescan)
 app.command(cls=Command)(serve_command.serve)
 app.command(cls=Command)(gate_command.gate)
+app.command(cls=Command)(fleet_commands.worker)
+app.command(cls=Command)(fleet_commands.scheduler)
 
 
 def _print_version(value: bool) -> None:

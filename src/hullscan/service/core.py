@@ -26,7 +26,10 @@ log = logging.getLogger("hullscan.service")
 
 
 class Service:
-    """`scheduler=False` leaves the schedules to another process (a separate scheduler)."""
+    """`scheduler=False` leaves the schedules to another process (a separate scheduler).
+
+    With a broker (HULLSCAN_BROKER_URL) the service is the API of a fleet: its executor sends scans to the Celery
+    workers of each registry's cluster instead of running them, and the schedules are `hullscan scheduler`'s."""
 
     def __init__(self, settings: Settings, *, executor: Executor | None = None, scheduler: bool = True) -> None:
         self.settings = settings
@@ -38,8 +41,9 @@ class Service:
         self._executor = executor
         self.updater = DatabaseUpdater(self.db, settings, on_queued=self.wake)
         self.notifier = Notifier(self.db, self.box, settings)
+        self.fleet = bool(settings.broker_url)
         self.scheduler: Scheduler | None = Scheduler(self.db, self.box, settings, updater=self.updater,
-                                                     on_queued=self.wake) if scheduler else None
+                                                     on_queued=self.wake) if scheduler and not self.fleet else None
 
     @property
     def engine(self) -> Engine:
@@ -49,6 +53,11 @@ class Service:
 
     @property
     def executor(self) -> Executor:
+        if self._executor is None and self.fleet:
+            from hullscan.service.jobs.broker import make_app
+            from hullscan.service.jobs.dispatch import CeleryExecutor
+
+            self._executor = CeleryExecutor(self.jobs, self.limits, self.settings, make_app(self.settings))
         if self._executor is None:
             runner = ScanRunner(self.settings, self.db, self.box, self.engine)
             self._executor = InProcessExecutor(runner, self.limits, attempts=self.settings.scan_attempts)

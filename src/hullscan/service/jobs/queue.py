@@ -118,6 +118,38 @@ class JobStore:
                             .values(heartbeat_at=now()).execution_options(synchronize_session=False))
             return set(session.scalars(select(Scan.id).where(Scan.id.in_(scan_ids), Scan.stop_requested)))
 
+    def heartbeat_owned(self, worker: str) -> set[int]:
+        """Say every running scan held by `worker` is alive (a dispatcher holding the scans it sent to workers
+        that have not taken them yet); the ids among them someone asked to stop."""
+        with self.db.session() as session:
+            owned = Scan.state == RUNNING, Scan.worker == worker
+            session.execute(update(Scan).where(*owned).values(heartbeat_at=now())
+                            .execution_options(synchronize_session=False))
+            return set(session.scalars(select(Scan.id).where(*owned, Scan.stop_requested)))
+
+    def take(self, scan_id: int, holder: str, worker: str) -> bool:
+        """`worker` takes over a scan `holder` claimed for it (a dispatcher that sent it through the broker).
+        False when the scan is no longer `holder`'s: a duplicate delivery, a scan stopped, finished or given up
+        on and queued again meanwhile. The one conditional UPDATE decides, so a scan is run by one worker."""
+        with self.db.session() as session:
+            stamp = now()
+            done = session.execute(
+                update(Scan).where(Scan.id == scan_id, Scan.state == RUNNING, Scan.worker == holder,
+                                   Scan.stop_requested.is_(False))
+                .values(worker=worker, started_at=stamp, heartbeat_at=stamp, progress_text="starting")
+                .execution_options(synchronize_session=False))
+            return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def routes(self, scan_ids: list[int]) -> list[tuple[int, str, int]]:
+        """(scan id, cluster of its registry, priority) of each scan: where and how urgently to send it."""
+        if not scan_ids:
+            return []
+        with self.db.session() as session:
+            rows = session.execute(select(Scan.id, Registry.cluster, Scan.priority)
+                                   .join(Registry, Registry.id == Scan.registry_id)
+                                   .where(Scan.id.in_(scan_ids)).order_by(Scan.priority, Scan.id)).all()
+            return [(scan_id, cluster, priority) for scan_id, cluster, priority in rows]
+
     def progress(self, scan_id: int, fraction: float, text_: str) -> None:
         with self.db.session() as session:
             session.execute(update(Scan).where(Scan.id == scan_id, Scan.state == RUNNING)

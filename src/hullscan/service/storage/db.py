@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x68756C6D  # "hulm": PostgreSQL advisory lock id held while the schema is brought up to date
 
 
 def normalise_url(url: str) -> str:
@@ -75,6 +76,9 @@ class Database:
                 connection.commit()
             try:
                 with connection.begin():
+                    if not self.is_sqlite:
+                        # Every process of a fleet migrates at start; two at once would race on the same tables.
+                        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
                     config.attributes["connection"] = connection
                     getattr(command, step)(config, revision)
             finally:
