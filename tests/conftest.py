@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.support.registry", "tests.support.postgres", "tests.support.cli"]
+pytest_plugins = ["tests.support.registry", "tests.support.postgres", "tests.support.cli", "tests.support.fleet"]
