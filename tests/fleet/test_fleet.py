@@ -74,3 +74,229 @@ def test_one_scan_runs_on_its_clusters_worker(fleet: Callable[..., Fleet], regis
         done = wait_for(api, scan["id"])
     assert done["state"] == "succeeded", done
     assert worker_family(f, scan["id"]) == "east"
+
+
+COUNT, PER_REGISTRY, TOTAL = 200, 3, 5
+
+
+def test_200_requests_across_two_clusters_stay_within_the_caps(fleet: Callable[..., Fleet], registry: RegistryServer,
+                                                                second_registry: RegistryServer) -> None:
+    """Two registries in two clusters, a worker group each with more threads than the per-registry cap, the API and
+    a scheduler both dispatching: at most 3 scans run per registry and 5 in all, counted inside the workers and by
+    polling the database; every scan runs on its own cluster's worker; all 200 finish."""
+    for n in range(COUNT):
+        target = registry if n % 2 == 0 else second_registry
+        push(target, f"load/app-{n // 20}", str(n % 20), app_image(9000 + n))
+    f = fleet(max_scans_per_registry=PER_REGISTRY, max_running_scans=TOTAL)
+    f.start_serve()
+    f.start_scheduler()
+    f.start_worker("east", concurrency=4)
+    f.start_worker("west", concurrency=4)
+    with f.client(timeout=120) as api:
+        east, east_images = add_registry(api, registry.url, "east-registry", "east")
+        west, west_images = add_registry(api, second_registry.url, "west-registry", "west")
+        wanted = [east_images[k] for k in sorted(east_images) if k.startswith("load/")] + \
+                 [west_images[k] for k in sorted(west_images) if k.startswith("load/")]
+        assert len(wanted) == COUNT
+
+        polled: Counter[int] = Counter()
+
+        def poll() -> None:
+            with f.db().session() as session:
+                rows = session.execute(select(Scan.registry_id, func.count()).where(Scan.state == RUNNING)
+                                       .group_by(Scan.registry_id)).all()
+            for registry_id, n in rows:
+                polled[registry_id] = max(polled[registry_id], n)
+
+        def ask(image_id: int) -> dict[str, Any]:
+            with f.client() as own:  # one client per request, as separate scripts would
+                answer = own.post("/api/v1/scans", json={"image_id": image_id})
+            assert answer.status_code == 202, answer.text
+            return answer.json()  # type: ignore[no-any-return]
+
+        with ThreadPoolExecutor(16) as pool:
+            scans = list(pool.map(ask, wanted))
+        ids = {s["id"] for s in scans}
+        assert len(ids) == COUNT
+        deadline = time.monotonic() + 800
+        while time.monotonic() < deadline:
+            poll()
+            finished = sum(int(api.get("/api/v1/scans", params={"state": state, "page_size": 1})
+                               .headers["X-Total-Count"]) for state in ("succeeded", "failed", "stopped"))
+            if finished >= COUNT:
+                break
+            time.sleep(0.05)
+        states = Counter(api.get(f"/api/v1/scans/{i}").json()["state"] for i in ids)
+    assert states == {"succeeded": COUNT}, states
+
+    per_registry, total = peaks(f.probe_events())
+    print(f"\n{COUNT} scan requests over two clusters, caps {PER_REGISTRY} per registry / {TOTAL} in all; most "
+          f"running at once per registry: in the workers {per_registry}, polled {dict(polled)}; in all {total}")
+    assert set(per_registry) == {east, west}
+    assert max(per_registry.values()) <= PER_REGISTRY and total <= TOTAL
+    assert max(polled.values()) <= PER_REGISTRY
+    assert max(per_registry.values()) >= 2  # scans did run side by side: the caps were what held them back
+    with f.db().session() as session:
+        rows = session.execute(select(Scan.registry_id, Scan.worker)).all()
+        assert session.scalar(select(func.count()).select_from(ScanResult)) == COUNT
+    families = Counter((registry_id, (worker or "").split("@", 1)[0]) for registry_id, worker in rows)
+    assert families == {(east, "east"): COUNT // 2, (west, "west"): COUNT // 2}, families
+
+
+def test_a_worker_killed_mid_scan_loses_nothing(fleet: Callable[..., Fleet], registry: RegistryServer,
+                                                fault_proxy: Callable[..., FaultProxy]) -> None:
+    """Two workers of one cluster; the one running a scan (held mid-download) is killed with SIGKILL: the scan is
+    given up on after worker_lost_after, sent again and finished by the other, with one result."""
+    image = app_image(7101)
+    push(registry, "fleet/kill", "1", image)
+    proxy = fault_proxy(registry)
+    held = proxy.hold(rf"/blobs/{layer_digest(image)}", times=1)
+    f = fleet()
+    f.start_serve()
+    f.start_scheduler()
+    workers = [f.start_worker("east", concurrency=1), f.start_worker("east", concurrency=1)]
+    with f.client() as api:
+        _, images = add_registry(api, proxy.url, "east-registry", "east")
+        scan = api.post("/api/v1/scans", json={"image_id": images["fleet/kill:1"]}).json()
+        assert held.wait_stalled()
+        first = running_worker(f, scan["id"])
+        victim = next(w for w in workers if f":{w.pid}:" in first)
+        survivor = next(w for w in workers if w is not victim)
+        victim.kill()
+        done = wait_for(api, scan["id"], timeout=180)
+    assert done["state"] == "succeeded" and done["attempts"] == 2, done
+    with f.db().session() as session:
+        row = session.get(Scan, scan["id"])
+        assert row is not None and row.worker is not None and f":{survivor.pid}:" in row.worker
+        assert session.scalar(select(func.count()).select_from(ScanResult)
+                              .where(ScanResult.scan_id == scan["id"])) == 1
+
+
+def test_a_duplicate_delivery_runs_and_stores_once(fleet: Callable[..., Fleet], registry: RegistryServer) -> None:
+    """The same task delivered twice (sent again by hand while the scan waits for a worker) runs the scan once."""
+    from hullscan.service.jobs.broker import make_app, send_scan
+    from hullscan.settings import Settings
+
+    push(registry, "fleet/dup", "1", app_image(7201))
+    f = fleet()
+    f.start_serve()
+    with f.client() as api:
+        _, images = add_registry(api, registry.url, "east-registry", "east")
+        scan = api.post("/api/v1/scans", json={"image_id": images["fleet/dup:1"]}).json()
+        deadline = time.monotonic() + 60
+        holder = None
+        while holder is None and time.monotonic() < deadline:  # sent to the (still absent) workers of east
+            with f.db().session() as session:
+                row = session.get(Scan, scan["id"])
+                assert row is not None
+                holder = row.worker if row.state == RUNNING else None
+            time.sleep(0.05)
+        assert holder is not None and holder.startswith("dispatch@")
+        app = make_app(Settings(broker_url=f.broker_url))
+        send_scan(app, scan["id"], holder, "east", 0)  # the duplicate
+        workers = [f.start_worker("east", concurrency=1), f.start_worker("east", concurrency=1)]
+        done = wait_for(api, scan["id"])
+        assert done["state"] == "succeeded" and done["attempts"] == 1, done
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any("delivery dropped" in w.log() for w in workers):
+            time.sleep(0.1)
+    assert sum(w.log().count("delivery dropped") for w in workers) == 1
+    enters = [e for e in f.probe_events() if e[1] == "enter" and e[2] == scan["id"]]
+    assert len(enters) == 1
+    with f.db().session() as session:
+        assert session.scalar(select(func.count()).select_from(ScanResult)) == 1
+
+
+def test_a_stop_request_reaches_a_scan_on_another_process(fleet: Callable[..., Fleet], registry: RegistryServer,
+                                                          fault_proxy: Callable[..., FaultProxy]) -> None:
+    image = app_image(7301)
+    push(registry, "fleet/stop", "1", image)
+    proxy = fault_proxy(registry)
+    held = proxy.hold(rf"/blobs/{layer_digest(image)}", times=-1)
+    f = fleet()
+    f.start_serve()
+    f.start_worker("east", concurrency=1)
+    try:
+        with f.client() as api:
+            _, images = add_registry(api, proxy.url, "east-registry", "east")
+            scan = api.post("/api/v1/scans", json={"image_id": images["fleet/stop:1"]}).json()
+            assert held.wait_stalled()
+            running_worker(f, scan["id"])
+            assert api.post(f"/api/v1/scans/{scan['id']}/stop").status_code == 200
+            done = wait_for(api, scan["id"])
+        assert done["state"] == "stopped", done
+        assert done["cause"]["code"] == "STOPPED"
+    finally:
+        held.release()
+
+
+def test_manual_scans_overtake_scheduled_ones_in_the_fleet(fleet: Callable[..., Fleet], registry: RegistryServer,
+                                                           fault_proxy: Callable[..., FaultProxy]) -> None:
+    """One scan at a time for the registry: while one runs, a schedule queues two scans and a person asks for a
+    third; the person's runs next."""
+    busy = app_image(7401)
+    push(registry, "busy/app", "1", busy)
+    for n, repo in enumerate(("sched/a", "sched/b")):
+        push(registry, repo, "1", app_image(7402 + n))
+    push(registry, "hand/c", "1", app_image(7410))
+    proxy = fault_proxy(registry)
+    held = proxy.hold(rf"/blobs/{layer_digest(busy)}", times=1)
+    f = fleet(max_scans_per_registry=1)
+    f.start_serve()
+    f.start_scheduler()
+    f.start_worker("east", concurrency=2)
+    with f.client() as api:
+        _, images = add_registry(api, proxy.url, "east-registry", "east")
+        registry_id = _
+        first = api.post("/api/v1/scans", json={"image_id": images["busy/app:1"]}).json()
+        assert held.wait_stalled()
+        schedule = api.post("/api/v1/schedules", json={"action": "scan", "registry": registry_id,
+                                                       "namespace": "sched", "cron": "0 2 * * *"}).json()
+        assert api.post(f"/api/v1/schedules/{schedule['id']}/run").status_code == 202
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if int(api.get("/api/v1/scans", params={"trigger": "scheduled", "page_size": 1})
+                   .headers["X-Total-Count"]) == 2:
+                break
+            time.sleep(0.1)
+        manual = api.post("/api/v1/scans", json={"image_id": images["hand/c:1"]}).json()
+        held.release()
+        for scan_id in [first["id"], manual["id"]] + [s["id"] for s in api.get(
+                "/api/v1/scans", params={"trigger": "scheduled"}).json()]:
+            assert wait_for(api, scan_id)["state"] == "succeeded"
+    order = [e[2] for e in f.probe_events() if e[1] == "enter"]
+    assert len(order) == 4 and order[:2] == [first["id"], manual["id"]], order
+
+
+def test_a_second_scheduler_stands_by_until_the_first_dies(fleet: Callable[..., Fleet],
+                                                           registry: RegistryServer) -> None:
+    f = fleet()
+    f.start_serve()
+
+    def active() -> Any:
+        with f.db().session() as session:
+            return get_setting(session, ACTIVE_SCHEDULER)
+
+    def wait_active(pid: int) -> bool:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if (active() or {}).get("pid") == pid:
+                return True
+            time.sleep(0.1)
+        return False
+
+    first = f.start_scheduler()
+    assert wait_active(first.pid)
+    second = f.start_scheduler()
+    assert second.wait_log("another scheduler is active; standing by")
+    with f.client() as api:
+        registry_id, _ = add_registry(api, registry.url, "east-registry", "east")
+        # every second: the active scheduler fires it, whichever that is
+        schedule = api.post("/api/v1/schedules", json={"action": "scan", "registry": registry_id,
+                                                       "cron": "* * * * * *"}).json()
+        assert first.wait_log(f"schedule {schedule['id']} fired")
+        assert active()["pid"] == first.pid and "this scheduler is active" not in second.log()
+        assert f"schedule {schedule['id']} fired" not in second.log()
+        first.kill()
+        assert wait_active(second.pid)
+        assert second.wait_log(f"schedule {schedule['id']} fired")
