@@ -87,7 +87,8 @@ def test_200_requests_across_two_clusters_stay_within_the_caps(fleet: Callable[.
     for n in range(COUNT):
         target = registry if n % 2 == 0 else second_registry
         push(target, f"load/app-{n // 20}", str(n % 20), app_image(9000 + n))
-    f = fleet(max_scans_per_registry=PER_REGISTRY, max_running_scans=TOTAL)
+    # Nothing dies here: a long worker_lost_after keeps a busy machine's late heartbeat from looking like a death.
+    f = fleet(max_scans_per_registry=PER_REGISTRY, max_running_scans=TOTAL, worker_lost_after=120)
     f.start_serve()
     f.start_scheduler()
     f.start_worker("east", concurrency=4)

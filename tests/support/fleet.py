@@ -50,7 +50,7 @@ ADMIN = ("admin", "correct horse battery staple")
 REDIS_BIN = shutil.which("redis-server") or "/usr/bin/redis-server"
 _databases = itertools.count(1)
 # Fast for tests: a silent worker is given up on after a few seconds; tasks come back from the broker soon.
-FAST = {"worker_lost_after": "6", "broker_visibility_timeout": "30", "scheduler_interval": "1",
+FAST = {"worker_lost_after": "10", "broker_visibility_timeout": "30", "scheduler_interval": "1",
         "pool_workers": "0", "retry_delay": "0.5"}
 
 

@@ -110,13 +110,16 @@ class JobStore:
     # -- while running -----------------------------------------------------------------------------------------
 
     def heartbeat(self, scan_ids: list[int], worker: str) -> set[int]:
-        """Say these scans are alive; the ids among them someone asked to stop."""
+        """Say these scans are alive; the ids among them to stop: someone asked to, or they are no longer this
+        worker's (it was taken for dead, and the scan was queued again or failed: running on would make two)."""
         if not scan_ids:
             return set()
         with self.db.session() as session:
             session.execute(update(Scan).where(Scan.id.in_(scan_ids), Scan.worker == worker, Scan.state == RUNNING)
                             .values(heartbeat_at=now()).execution_options(synchronize_session=False))
-            return set(session.scalars(select(Scan.id).where(Scan.id.in_(scan_ids), Scan.stop_requested)))
+            mine = select(Scan.id).where(Scan.id.in_(scan_ids), Scan.worker == worker, Scan.state == RUNNING)
+            alive = set(session.scalars(mine.where(Scan.stop_requested.is_(False))))
+            return set(scan_ids) - alive
 
     def heartbeat_owned(self, worker: str) -> set[int]:
         """Say every running scan held by `worker` is alive (a dispatcher holding the scans it sent to workers

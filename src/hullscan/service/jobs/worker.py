@@ -75,6 +75,6 @@ class FleetWorker:
                     with self._lock:
                         token = self._running.get(scan_id)
                     if token is not None:
-                        token.stop("stopped on request")
+                        token.stop("stopped on request, or given up on by the fleet")
             except Exception:  # noqa: BLE001 - a database hiccup must not end the heartbeats
                 log.exception("heartbeat failed; trying again")
