@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 from hullscan.service.fleet import ACTIVE_SCHEDULER
 from hullscan.service.reevaluation import get_setting
 from hullscan.service.storage.models import RUNNING, Scan, ScanResult
+from hullscan.vulndb.store import apply_changes
 from tests.service.conftest import wait_for
-from tests.service.images import app_image, push
+from tests.service.images import app_image, openssl_image, push
 from tests.service.test_lifecycle import connect, layer_digest
 from tests.support.fleet import Fleet
 from tests.support.fleet_probe import peaks
@@ -301,3 +302,51 @@ def test_a_second_scheduler_stands_by_until_the_first_dies(fleet: Callable[..., 
         first.kill()
         assert wait_active(second.pid)
         assert second.wait_log(f"schedule {schedule['id']} fired")
+
+
+def test_the_deadline_reaches_the_worker(fleet: Callable[..., Fleet], registry: RegistryServer,
+                                         fault_proxy: Callable[..., FaultProxy]) -> None:
+    """The same settings everywhere: a scan on a worker past HULLSCAN_SCAN_TIMEOUT ends with the timeout cause."""
+    image = app_image(7501)
+    push(registry, "fleet/slow", "1", image)
+    proxy = fault_proxy(registry)
+    held = proxy.hold(rf"/blobs/{layer_digest(image)}", times=-1)
+    f = fleet(scan_timeout=3)
+    f.start_serve()
+    f.start_worker("east", concurrency=1)
+    try:
+        with f.client() as api:
+            _, images = add_registry(api, proxy.url, "east-registry", "east")
+            scan = api.post("/api/v1/scans", json={"image_id": images["fleet/slow:1"]}).json()
+            done = wait_for(api, scan["id"])
+        assert done["state"] == "failed" and done["cause"]["code"] == "TIMEOUT", done
+        assert worker_family(f, scan["id"]) == "east"
+    finally:
+        held.release()
+
+
+def test_a_database_change_is_reevaluated_on_the_workers_without_downloading(
+        fleet: Callable[..., Fleet], registry: RegistryServer, fault_proxy: Callable[..., FaultProxy]) -> None:
+    """The scheduler notices the vulnerability data changed; the re-evaluation runs on the cluster's worker from
+    the stored facts: no request reaches the registry."""
+    push(registry, "fleet/ssl", "1", openssl_image())
+    proxy = fault_proxy(registry)
+    f = fleet()
+    f.start_serve()
+    f.start_scheduler()
+    f.start_worker("east", concurrency=1)
+    with f.client() as api:
+        registry_id, images = add_registry(api, proxy.url, "east-registry", "east")
+        first = wait_for(api, api.post("/api/v1/scans", json={"image_id": images["fleet/ssl:1"]}).json()["id"])
+        assert first["state"] == "succeeded" and sum(first["counts"]["vulnerabilities"].values()) >= 1, first
+        requests = proxy.count()
+        apply_changes(Path(f.env["HULLSCAN_DB"]), [], removals=["ALPINE-CVE-2019-1551"])
+        deadline = time.monotonic() + 90
+        while not (again := api.get("/api/v1/scans", params={"registry": registry_id, "kind": "reevaluate"})
+                   .json()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(again) == 1, again
+        done = wait_for(api, again[0]["id"])
+    assert done["state"] == "succeeded" and sum(done["counts"]["vulnerabilities"].values()) == 0, done
+    assert worker_family(f, done["id"]) == "east"
+    assert proxy.count() == requests
