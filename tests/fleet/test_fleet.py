@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +25,9 @@ from tests.service.test_lifecycle import connect, layer_digest
 from tests.support.fleet import Fleet
 from tests.support.fleet_probe import peaks
 from tests.support.proxy import FaultProxy
-from tests.support.registry import RegistryServer, open_registry
+from tests.support.registry import RegistryServer
 
 pytestmark = pytest.mark.timeout(900)
-
-
-@pytest.fixture
-def second_registry(tmp_path: Path) -> Iterator[RegistryServer]:
-    root = tmp_path / "registry-west"
-    root.mkdir()
-    server = open_registry(root)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def add_registry(api: httpx.Client, url: str, name: str, cluster: str) -> tuple[int, dict[str, int]]:
@@ -81,12 +71,12 @@ COUNT, PER_REGISTRY, TOTAL = 200, 3, 5
 
 
 def test_200_requests_across_two_clusters_stay_within_the_caps(fleet: Callable[..., Fleet], registry: RegistryServer,
-                                                                second_registry: RegistryServer) -> None:
+                                                                own_registry: RegistryServer) -> None:
     """Two registries in two clusters, a worker group each with more threads than the per-registry cap, the API and
     a scheduler both dispatching: at most 3 scans run per registry and 5 in all, counted inside the workers and by
     polling the database; every scan runs on its own cluster's worker; all 200 finish."""
     for n in range(COUNT):
-        target = registry if n % 2 == 0 else second_registry
+        target = registry if n % 2 == 0 else own_registry
         push(target, f"load/app-{n // 20}", str(n % 20), app_image(9000 + n))
     # Nothing dies here: a long worker_lost_after keeps a busy machine's late heartbeat from looking like a death.
     f = fleet(max_scans_per_registry=PER_REGISTRY, max_running_scans=TOTAL, worker_lost_after=120)
@@ -96,7 +86,7 @@ def test_200_requests_across_two_clusters_stay_within_the_caps(fleet: Callable[.
     f.start_worker("west", concurrency=4)
     with f.client(timeout=120) as api:
         east, east_images = add_registry(api, registry.url, "east-registry", "east")
-        west, west_images = add_registry(api, second_registry.url, "west-registry", "west")
+        west, west_images = add_registry(api, own_registry.url, "west-registry", "west")
         wanted = [east_images[k] for k in sorted(east_images) if k.startswith("load/")] + \
                  [west_images[k] for k in sorted(west_images) if k.startswith("load/")]
         assert len(wanted) == COUNT
@@ -209,27 +199,35 @@ def test_a_duplicate_delivery_runs_and_stores_once(fleet: Callable[..., Fleet], 
         assert session.scalar(select(func.count()).select_from(ScanResult)) == 1
 
 
-def test_a_stop_request_reaches_a_scan_on_another_process(fleet: Callable[..., Fleet], registry: RegistryServer,
-                                                          fault_proxy: Callable[..., FaultProxy]) -> None:
-    image = app_image(7301)
-    push(registry, "fleet/stop", "1", image)
+@contextmanager
+def held_scan(fleet: Callable[..., Fleet], registry: RegistryServer, fault_proxy: Callable[..., FaultProxy], n: int,
+              **settings: Any) -> Iterator[tuple[Fleet, httpx.Client, dict[str, Any]]]:
+    """A fleet (the API and one worker of cluster east) running one scan that hangs mid-download until the end."""
+    image = app_image(n)
+    push(registry, f"fleet/held-{n}", "1", image)
     proxy = fault_proxy(registry)
     held = proxy.hold(rf"/blobs/{layer_digest(image)}", times=-1)
-    f = fleet()
+    f = fleet(**settings)
     f.start_serve()
     f.start_worker("east", concurrency=1)
     try:
         with f.client() as api:
             _, images = add_registry(api, proxy.url, "east-registry", "east")
-            scan = api.post("/api/v1/scans", json={"image_id": images["fleet/stop:1"]}).json()
+            scan = api.post("/api/v1/scans", json={"image_id": images[f"fleet/held-{n}:1"]}).json()
             assert held.wait_stalled()
-            running_worker(f, scan["id"])
-            assert api.post(f"/api/v1/scans/{scan['id']}/stop").status_code == 200
-            done = wait_for(api, scan["id"])
-        assert done["state"] == "stopped", done
-        assert done["cause"]["code"] == "STOPPED"
+            yield f, api, scan
     finally:
         held.release()
+
+
+def test_a_stop_request_reaches_a_scan_on_another_process(fleet: Callable[..., Fleet], registry: RegistryServer,
+                                                          fault_proxy: Callable[..., FaultProxy]) -> None:
+    with held_scan(fleet, registry, fault_proxy, 7301) as (f, api, scan):
+        running_worker(f, scan["id"])
+        assert api.post(f"/api/v1/scans/{scan['id']}/stop").status_code == 200  # to the API process
+        done = wait_for(api, scan["id"])
+    assert done["state"] == "stopped", done
+    assert done["cause"]["code"] == "STOPPED"
 
 
 def test_manual_scans_overtake_scheduled_ones_in_the_fleet(fleet: Callable[..., Fleet], registry: RegistryServer,
@@ -307,22 +305,10 @@ def test_a_second_scheduler_stands_by_until_the_first_dies(fleet: Callable[..., 
 def test_the_deadline_reaches_the_worker(fleet: Callable[..., Fleet], registry: RegistryServer,
                                          fault_proxy: Callable[..., FaultProxy]) -> None:
     """The same settings everywhere: a scan on a worker past HULLSCAN_SCAN_TIMEOUT ends with the timeout cause."""
-    image = app_image(7501)
-    push(registry, "fleet/slow", "1", image)
-    proxy = fault_proxy(registry)
-    held = proxy.hold(rf"/blobs/{layer_digest(image)}", times=-1)
-    f = fleet(scan_timeout=3)
-    f.start_serve()
-    f.start_worker("east", concurrency=1)
-    try:
-        with f.client() as api:
-            _, images = add_registry(api, proxy.url, "east-registry", "east")
-            scan = api.post("/api/v1/scans", json={"image_id": images["fleet/slow:1"]}).json()
-            done = wait_for(api, scan["id"])
-        assert done["state"] == "failed" and done["cause"]["code"] == "TIMEOUT", done
-        assert worker_family(f, scan["id"]) == "east"
-    finally:
-        held.release()
+    with held_scan(fleet, registry, fault_proxy, 7501, scan_timeout=3) as (f, api, scan):
+        done = wait_for(api, scan["id"])
+    assert done["state"] == "failed" and done["cause"]["code"] == "TIMEOUT", done
+    assert worker_family(f, scan["id"]) == "east"
 
 
 def test_a_database_change_is_reevaluated_on_the_workers_without_downloading(
