@@ -10,7 +10,7 @@ Fixtures (a pytest plugin, registered from tests/conftest.py):
                   every process it started is stopped at the end.
 
     f = fleet(max_scans_per_registry=3)
-    api = f.start_serve().client()            # admin, Basic auth
+    f.start_serve(); api = f.client()         # admin, with an API token
     east = f.start_worker("east", concurrency=4)
     f.start_scheduler()
     f.db()                                    # the fleet's Database, for reading rows directly
@@ -136,10 +136,16 @@ class HullscanProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """SIGTERM, without waiting."""
         if self.alive():
             assert self.process is not None
             self.process.terminate()
+
+    def stop(self) -> None:
+        """SIGTERM, and wait for the process to exit (SIGKILL if it takes more than 30 s)."""
+        self.terminate()
+        if self.process is not None:
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -166,6 +172,7 @@ class Fleet:
         self.port = 0
         self._db: Database | None = None
         self._names = itertools.count(1)
+        self._token: str | None = None
 
     def _process(self, args: list[str], name: str, probe: bool = False) -> HullscanProcess:
         data = self.root / name
@@ -205,7 +212,14 @@ class Fleet:
         return self._process(["scheduler"], f"scheduler-{next(self._names)}")
 
     def client(self, timeout: float = 60) -> httpx.Client:
-        return httpx.Client(base_url=self.url, auth=ADMIN, timeout=timeout)
+        """A client acting as admin with an API token, as a script would (a password would cost an Argon2 check
+        per request)."""
+        if self._token is None:
+            with httpx.Client(base_url=self.url, auth=ADMIN, timeout=timeout) as api:
+                made = api.post("/api/v1/tokens", json={"name": "fleet-tests"})
+                assert made.status_code == 201, made.text
+                self._token = made.json()["token"]
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self._token}"}, timeout=timeout)
 
     def db(self) -> Database:
         if self._db is None:
@@ -220,6 +234,8 @@ class Fleet:
         return read(self.probe_file)
 
     def stop(self) -> None:
+        for process in self.processes:  # all at once: each takes a moment to wind down
+            process.terminate()
         for process in reversed(self.processes):
             process.stop()
         if self._db is not None:

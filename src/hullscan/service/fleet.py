@@ -55,6 +55,9 @@ def run_worker(settings: Settings, queue: str, concurrency: int, log_level: str 
     app = make_app(settings)
     fleet_worker.register(app)
     fleet_worker.start()
+    from celery.signals import worker_shutting_down
+
+    worker_shutting_down.connect(lambda **_: fleet_worker.hand_back(), weak=False)
     log.info("worker of cluster %s started (%s, %d at once)", queue, fleet_worker.worker, concurrency)
     try:
         worker = app.Worker(queues=[queue], concurrency=concurrency, pool="threads", loglevel=log_level.upper(),

@@ -50,6 +50,18 @@ class FleetWorker:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
+    def hand_back(self) -> None:
+        """The worker is told to stop (SIGTERM): its scans go back to the queue, for another worker to run from
+        the start, rather than keeping the stop waiting for hours. Queued again first, then cancelled, so the
+        cancelled run writes nothing."""
+        with self._lock:
+            running = dict(self._running)
+        for scan_id, token in running.items():
+            self.jobs.requeue(scan_id, self.worker)
+            token.stop("the worker is shutting down")
+        if running:
+            log.info("handed %d running scan(s) back to the queue", len(running))
+
     def running(self) -> list[int]:
         with self._lock:
             return list(self._running)
