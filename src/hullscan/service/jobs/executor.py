@@ -3,6 +3,8 @@
 `InProcessExecutor` (embedded mode): a dispatcher thread claims scans within the limits (jobs/queue.py) and runs
 each in a thread of a bounded pool, through the process's one engine (its worker processes shared by all scans).
 A heartbeat thread keeps the claimed rows alive and turns stop requests into cancellations within seconds.
+A fleet's executor (jobs/dispatch.py `CeleryExecutor`) claims the same way but sends each scan to the Celery
+workers of its registry's cluster (jobs/worker.py).
 """
 
 from __future__ import annotations
