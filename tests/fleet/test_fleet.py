@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from hullscan.vulndb.store import apply_changes
 from tests.service.conftest import wait_for
 from tests.service.images import app_image, openssl_image, push
 from tests.service.test_lifecycle import connect, layer_digest
-from tests.support.fleet import Fleet
+from tests.support.fleet import Fleet, HullscanProcess
 from tests.support.fleet_probe import peaks
 from tests.support.proxy import FaultProxy
 from tests.support.registry import RegistryServer
@@ -68,7 +69,8 @@ def test_200_requests_across_two_clusters_stay_within_the_caps(fleet: Callable[.
     a scheduler both dispatching: at most 3 scans run per registry and 5 in all, counted inside the workers and by
     polling the database; every scan runs on its own cluster's worker; all 200 finish."""
     def upload(n: int) -> str:
-        return push(registry if n % 2 == 0 else own_registry, f"load/app-{n // 20}", str(n % 20), app_image(9000 + n))
+        target = registry if n % 2 == 0 else own_registry  # the session's registry: repositories of this test's own
+        return push(target, f"fleetload/app-{n // 20}", str(n % 20), app_image(9000 + n))
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(upload, range(COUNT)))
@@ -81,8 +83,8 @@ def test_200_requests_across_two_clusters_stay_within_the_caps(fleet: Callable[.
     with f.client(timeout=120) as api:
         east, east_images = add_registry(api, registry.url, "east-registry", "east")
         west, west_images = add_registry(api, own_registry.url, "west-registry", "west")
-        wanted = [east_images[k] for k in sorted(east_images) if k.startswith("load/")] + \
-                 [west_images[k] for k in sorted(west_images) if k.startswith("load/")]
+        wanted = [east_images[k] for k in sorted(east_images) if k.startswith("fleetload/")] + \
+                 [west_images[k] for k in sorted(west_images) if k.startswith("fleetload/")]
         assert len(wanted) == COUNT
 
         polled: Counter[int] = Counter()
@@ -137,23 +139,13 @@ def test_a_worker_killed_mid_scan_loses_nothing(fleet: Callable[..., Fleet], reg
                                                 fault_proxy: Callable[..., FaultProxy]) -> None:
     """Two workers of one cluster; the one running a scan (held mid-download) is killed with SIGKILL: the scan is
     given up on after worker_lost_after, sent again and finished by the other, with one result."""
-    image = app_image(7101)
-    push(registry, "fleet/kill", "1", image)
-    proxy = fault_proxy(registry)
-    held = proxy.hold(rf"/blobs/{layer_digest(image)}", times=1)
-    f = fleet()
-    f.start_serve()
-    f.start_scheduler()
-    workers = [f.start_worker("east", concurrency=1), f.start_worker("east", concurrency=1)]
-    with f.client() as api:
-        _, images = add_registry(api, proxy.url, "east-registry", "east")
-        scan = api.post("/api/v1/scans", json={"image_id": images["fleet/kill:1"]}).json()
-        assert held.wait_stalled()
+    with held_scan(fleet, registry, fault_proxy, 7101, times=1, workers=2, scheduler=True) as held:
+        f, scan = held.fleet, held.scan
         first = running_worker(f, scan["id"])
-        victim = next(w for w in workers if f":{w.pid}:" in first)
-        survivor = next(w for w in workers if w is not victim)
+        victim = next(w for w in held.workers if f":{w.pid}:" in first)
+        survivor = next(w for w in held.workers if w is not victim)
         victim.kill()
-        done = wait_for(api, scan["id"], timeout=180)
+        done = wait_for(held.api, scan["id"], timeout=180)
     assert done["state"] == "succeeded" and done["attempts"] == 2, done
     assert f":{survivor.pid}:" in worker_of(f, scan["id"])
     with f.db().session() as session:
@@ -196,33 +188,44 @@ def test_a_duplicate_delivery_runs_and_stores_once(fleet: Callable[..., Fleet], 
         assert session.scalar(select(func.count()).select_from(ScanResult)) == 1
 
 
+@dataclass
+class Held:
+    fleet: Fleet
+    api: httpx.Client
+    scan: dict[str, Any]
+    workers: list[HullscanProcess]
+
+
 @contextmanager
 def held_scan(fleet: Callable[..., Fleet], registry: RegistryServer, fault_proxy: Callable[..., FaultProxy], n: int,
-              **settings: Any) -> Iterator[tuple[Fleet, httpx.Client, dict[str, Any]]]:
-    """A fleet (the API and one worker of cluster east) running one scan that hangs mid-download until the end."""
+              *, times: int = -1, workers: int = 1, scheduler: bool = False, **settings: Any) -> Iterator[Held]:
+    """A fleet (the API and `workers` workers of cluster east) running one scan whose download hangs mid-way: the
+    first `times` times it is tried (-1: always), until the end."""
     image = app_image(n)
     push(registry, f"fleet/held-{n}", "1", image)
     proxy = fault_proxy(registry)
-    held = proxy.hold(rf"/blobs/{layer_digest(image)}", times=-1)
+    held = proxy.hold(rf"/blobs/{layer_digest(image)}", times=times)
     f = fleet(**settings)
     f.start_serve()
-    f.start_worker("east", concurrency=1)
+    if scheduler:
+        f.start_scheduler()
+    started = [f.start_worker("east", concurrency=1) for _ in range(workers)]
     try:
         with f.client() as api:
             _, images = add_registry(api, proxy.url, "east-registry", "east")
             scan = api.post("/api/v1/scans", json={"image_id": images[f"fleet/held-{n}:1"]}).json()
             assert held.wait_stalled()
-            yield f, api, scan
+            yield Held(f, api, scan, started)
     finally:
         held.release()
 
 
 def test_a_stop_request_reaches_a_scan_on_another_process(fleet: Callable[..., Fleet], registry: RegistryServer,
                                                           fault_proxy: Callable[..., FaultProxy]) -> None:
-    with held_scan(fleet, registry, fault_proxy, 7301) as (f, api, scan):
-        running_worker(f, scan["id"])
-        assert api.post(f"/api/v1/scans/{scan['id']}/stop").status_code == 200  # to the API process
-        done = wait_for(api, scan["id"])
+    with held_scan(fleet, registry, fault_proxy, 7301) as held:
+        running_worker(held.fleet, held.scan["id"])
+        assert held.api.post(f"/api/v1/scans/{held.scan['id']}/stop").status_code == 200  # to the API process
+        done = wait_for(held.api, held.scan["id"])
     assert done["state"] == "stopped", done
     assert done["cause"]["code"] == "STOPPED"
 
@@ -302,10 +305,10 @@ def test_a_second_scheduler_stands_by_until_the_first_dies(fleet: Callable[..., 
 def test_the_deadline_reaches_the_worker(fleet: Callable[..., Fleet], registry: RegistryServer,
                                          fault_proxy: Callable[..., FaultProxy]) -> None:
     """The same settings everywhere: a scan on a worker past HULLSCAN_SCAN_TIMEOUT ends with the timeout cause."""
-    with held_scan(fleet, registry, fault_proxy, 7501, scan_timeout=3) as (f, api, scan):
-        done = wait_for(api, scan["id"])
+    with held_scan(fleet, registry, fault_proxy, 7501, scan_timeout=3) as held:
+        done = wait_for(held.api, held.scan["id"])
     assert done["state"] == "failed" and done["cause"]["code"] == "TIMEOUT", done
-    assert worker_family(f, scan["id"]) == "east"
+    assert worker_family(held.fleet, held.scan["id"]) == "east"
 
 
 def test_a_database_change_is_reevaluated_on_the_workers_without_downloading(
@@ -339,21 +342,12 @@ def test_a_worker_told_to_stop_hands_its_scan_back(fleet: Callable[..., Fleet], 
                                                    fault_proxy: Callable[..., FaultProxy]) -> None:
     """SIGTERM (systemd stopping a worker) does not wait for a running scan to end: the scan goes back to the queue
     and another worker of the cluster runs it."""
-    image = app_image(7601)
-    push(registry, "fleet/term", "1", image)
-    proxy = fault_proxy(registry)
-    held = proxy.hold(rf"/blobs/{layer_digest(image)}", times=1)
-    f = fleet()
-    f.start_serve()
-    leaving = f.start_worker("east", concurrency=1)
-    with f.client() as api:
-        _, images = add_registry(api, proxy.url, "east-registry", "east")
-        scan = api.post("/api/v1/scans", json={"image_id": images["fleet/term:1"]}).json()
-        assert held.wait_stalled()
-        assert f":{leaving.pid}:" in running_worker(f, scan["id"])
+    with held_scan(fleet, registry, fault_proxy, 7601, times=1) as held:
+        leaving = held.workers[0]
+        assert f":{leaving.pid}:" in running_worker(held.fleet, held.scan["id"])
         leaving.stop()  # SIGTERM, and wait for it to exit
         assert "handed 1 running scan(s) back to the queue" in leaving.log()
-        staying = f.start_worker("east", concurrency=1)
-        done = wait_for(api, scan["id"])
+        staying = held.fleet.start_worker("east", concurrency=1)
+        done = wait_for(held.api, held.scan["id"])
     assert done["state"] == "succeeded" and done["attempts"] == 2, done
-    assert f":{staying.pid}:" in worker_of(f, scan["id"])
+    assert f":{staying.pid}:" in worker_of(held.fleet, held.scan["id"])
