@@ -49,8 +49,9 @@ OSV_EXTRACT = ROOT / "tests" / "vulndb" / "data" / "osv"  # real OSV records (se
 ADMIN = ("admin", "correct horse battery staple")
 REDIS_BIN = shutil.which("redis-server") or "/usr/bin/redis-server"
 _databases = itertools.count(1)
-# Fast for tests: a silent worker is given up on after a few seconds; tasks come back from the broker soon.
-FAST = {"worker_lost_after": "10", "broker_visibility_timeout": "30", "scheduler_interval": "1",
+# Fast for tests: a silent worker is given up on after half a minute (a test that kills one says less); tasks come
+# back from the broker soon.
+FAST = {"worker_lost_after": "30", "broker_visibility_timeout": "30", "scheduler_interval": "1",
         "pool_workers": "0", "retry_delay": "0.5"}
 
 
@@ -220,6 +221,11 @@ class Fleet:
                 assert made.status_code == 201, made.text
                 self._token = made.json()["token"]
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self._token}"}, timeout=timeout)
+
+    def tails(self, chars: int = 1500) -> str:
+        """The end of every process's log, for a failure message."""
+        return "\n".join(f"--- {p.log_path.name} ({'alive' if p.alive() else 'exited'}):\n{p.log()[-chars:]}"
+                         for p in self.processes)
 
     def db(self) -> Database:
         if self._db is None:
