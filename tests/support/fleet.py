@@ -42,6 +42,7 @@ from hullscan.vulndb.store import build_from_paths
 
 from .postgres import PostgresServer
 from .registry import free_port
+from .serving import wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
@@ -190,17 +191,9 @@ class Fleet:
     def start_serve(self) -> HullscanProcess:
         self.port = free_port()
         serve = self._process(["serve", "--host", "127.0.0.1", "--port", str(self.port)], "serve")
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if not serve.alive():
-                raise RuntimeError(f"hullscan serve exited:\n{serve.log()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return serve
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"hullscan serve did not answer:\n{serve.log()[-3000:]}")
+        assert serve.process is not None
+        wait_healthy(self.url, serve.process, serve.log, timeout=180)
+        return serve
 
     def start_worker(self, queue: str, concurrency: int = 2) -> HullscanProcess:
         worker = self._process(["worker", "--queue", queue, "--concurrency", str(concurrency)],
