@@ -45,10 +45,11 @@ import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from fleet_harness import ROOT, Process, Sampler, api_client, fleet_env, percentile, postgres, serve
+from fleet_harness import ROOT, Process, Sampler, api_client, fleet_env, percentile, postgres, redis, serve
 from sqlalchemy import func, select
 
 from hullscan.cancel import CancelToken
@@ -56,9 +57,13 @@ from hullscan.service.jobs.executor import InProcessExecutor, worker_id
 from hullscan.service.jobs.queue import JobStore, Limits
 from hullscan.service.storage.db import Database
 from hullscan.service.storage.models import PRIORITIES, RUNNING, SUCCEEDED, Image, Namespace, Scan, now
+from hullscan.settings import Settings
 
-BANNER = ("SIMULATION of the queue and the limits, not of scanning: the scan step only sleeps. Real: PostgreSQL, the "
-          "API process, HTTP requests, the job store's claim path and the executor.")
+BANNER = "SIMULATION of the queue and the limits, not of scanning: the scan step only sleeps."
+REAL = {"fleet": "Real: PostgreSQL, Redis, the API and `hullscan scheduler` processes dispatching through Celery, "
+                 "HTTP requests, Celery workers on one queue per cluster taking each scan from its holder.",
+        "store": "Real: PostgreSQL, the API process, HTTP requests, the job store's claim path and the in-process "
+                 "executor in several worker processes (no broker)."}
 
 
 # -- the simulated worker process --------------------------------------------------------------------------------
@@ -67,13 +72,14 @@ class SleepingRunner:
     """Stands in for ScanRunner in the bench's worker processes only: reads the scan's row as the real runner does,
     sleeps instead of scanning, stores the outcome through the same JobStore.finish."""
 
-    def __init__(self, db: Database, sleep: float, seed: int) -> None:
+    def __init__(self, db: Database, settings: Settings, sleep: float, seed: int, records: Path) -> None:
         self.jobs = JobStore(db)
         self.db = db
+        self.settings = settings
         self.sleep = sleep
         self.random = random.Random(seed)
         self.lock = threading.Lock()
-        self.records: list[tuple[int, int, float, float]] = []  # scan id, registry id, sleep began, sleep ended
+        self.records = records  # a line per scan step: scan id, registry id, sleep began, sleep ended
 
     def run(self, scan_id: int, worker: str, cancel: CancelToken) -> str:
         with self.db.session() as session:
@@ -85,29 +91,57 @@ class SleepingRunner:
         began = time.time()
         cancel.sleep(pause)
         ended = time.time()  # before the outcome is written, so the next claim of this slot starts later
-        with self.lock:
-            self.records.append((scan_id, registry_id, began, ended))
+        fd = os.open(self.records, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:  # one short write on an O_APPEND file: lines of concurrent threads never interleave
+            os.write(fd, f"{scan_id} {registry_id} {began:.6f} {ended:.6f}\n".encode())
+        finally:
+            os.close(fd)
         self.jobs.finish(scan_id, worker, SUCCEEDED)
         return SUCCEEDED
 
 
 def sim_worker(args: argparse.Namespace) -> int:
-    db = Database(args.database_url)
-    runner = SleepingRunner(db, args.sleep, args.seed)
-    executor = InProcessExecutor(runner, Limits(args.per_registry, args.global_cap),  # type: ignore[arg-type]
-                                 family=args.family)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    executor.start()
-    print("ready", flush=True)
-    done.wait()
-    executor.shutdown()
-    Path(args.records).write_text(json.dumps(runner.records))
+    """One simulated worker process: fleet-core's Celery worker on one queue (--queue), or the in-process executor
+    claiming from the store (no --queue), with the sleeping runner."""
+    settings = Settings()  # the fleet's settings from the environment, as every hullscan process reads them
+    db = Database(settings.service_database_url)
+    runner = SleepingRunner(db, settings, args.sleep, args.seed, Path(args.records))
+    if args.queue:
+        from hullscan.service.jobs.broker import make_app
+        from hullscan.service.jobs.worker import FleetWorker
+
+        fleet_worker = FleetWorker(runner, args.queue)  # type: ignore[arg-type]
+        app = make_app(settings)
+        fleet_worker.register(app)
+        fleet_worker.start()
+        worker = app.Worker(queues=[args.queue], concurrency=args.concurrency, pool="threads", loglevel="WARNING",
+                            hostname=f"sim-{args.queue}.{os.getpid()}@bench", without_mingle=True,
+                            without_gossip=True, optimization="fair", redirect_stdouts=False)
+        print("ready", flush=True)
+        worker.start()  # until SIGTERM
+        fleet_worker.shutdown()
+    else:
+        executor = InProcessExecutor(runner, Limits(settings.max_scans_per_registry,  # type: ignore[arg-type]
+                                                    args.global_cap), family=args.family)
+        done = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: done.set())
+        executor.start()
+        print("ready", flush=True)
+        done.wait()
+        executor.shutdown()
     db.close()
     return 0
 
 
 # -- the bench ---------------------------------------------------------------------------------------------------
+
+def fleet_available() -> bool:
+    try:
+        import hullscan.service.jobs.worker  # noqa: F401 - fleet-core's Celery worker
+    except ImportError:
+        return False
+    return True
+
 
 def setup(client: Any, db: Database, jobs: int, registries: int, clusters: int) -> tuple[list[list[int]], int]:
     """Registries through the API, images into the database; the image ids per registry and the sentinel's."""
@@ -228,7 +262,10 @@ def main() -> int:
     ap.add_argument("--per-registry", type=int, default=10)
     ap.add_argument("--global-cap", type=int, default=1000, help="above registries x per-registry: the per-registry "
                     "cap is the one that binds")
-    ap.add_argument("--workers", type=int, default=4, help="simulated worker processes")
+    ap.add_argument("--mode", choices=["auto", "fleet", "store"], default="auto", help="fleet: Celery dispatch and "
+                    "workers (needs fleet-core); store: workers claim from the store directly; auto: fleet if present")
+    ap.add_argument("--workers", type=int, default=4, help="simulated worker processes (store mode; fleet mode runs "
+                    "one per cluster)")
     ap.add_argument("--sleep", type=float, default=1.0, help="mean seconds of the simulated scan step")
     ap.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients sending the scan requests")
     ap.add_argument("--order", choices=["interleaved", "by-registry"], default="interleaved",
@@ -236,8 +273,9 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=1800)
     # internal: one simulated worker process
     ap.add_argument("--sim-worker", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--database-url", help=argparse.SUPPRESS)
     ap.add_argument("--family", help=argparse.SUPPRESS)
+    ap.add_argument("--queue", help=argparse.SUPPRESS)
+    ap.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--records", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -245,33 +283,51 @@ def main() -> int:
         return sim_worker(args)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped bench still stops its servers
+    mode = args.mode if args.mode != "auto" else ("fleet" if fleet_available() else "store")
     print(BANNER)
+    print(REAL[mode])
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
     work = Path(tempfile.mkdtemp(prefix="hullscan-bench-control-"))
-    with postgres() as pg:
+    with ExitStack() as stack:
+        pg = stack.enter_context(postgres())
         url = pg.create_database("fleet")
-        env = fleet_env(work, url, None, max_running_scans="1", max_scans_per_registry=str(args.per_registry))
+        caps = {"max_scans_per_registry": str(args.per_registry)}
+        if mode == "fleet":
+            env = fleet_env(work, url, stack.enter_context(redis()), max_running_scans=str(args.global_cap), **caps)
+        else:  # the API's own executor must take nothing: see the sentinel above
+            env = fleet_env(work, url, None, max_running_scans="1", **caps)
         api, base = serve(work, env)
+        processes: list[Process] = [api]
+        if mode == "fleet":
+            processes.append(Process("scheduler", ["scheduler", "--log-level", "warning"],
+                                     {**env, "HULLSCAN_DATA_DIR": str(work / "scheduler")},
+                                     work / "scheduler.log").start())
         db = Database(url)
         client = api_client(base, connections=args.clients)
-        processes: list[Process] = [api]
         stop = threading.Event()
         try:
-            return measure(args, work, url, env, api, db, client, processes, stop)
+            return measure(args, mode, work, env, db, client, processes, stop)
         finally:
             stop.set()
-            for process in processes:
+            for process in reversed(processes):
                 process.stop()
             client.close()
             db.close()
 
 
-def start_workers(args: argparse.Namespace, work: Path, url: str, env: dict[str, str]) -> list[Process]:
+def start_workers(args: argparse.Namespace, mode: str, work: Path, env: dict[str, str]) -> list[Process]:
+    """Fleet: one Celery worker process per cluster, with a thread per slot of its registries. Store: --workers
+    processes claiming from the store."""
     workers = []
-    for n in range(args.workers):
-        worker_args = ["--sim-worker", "--database-url", url, "--family", f"sim{n}",
-                       "--per-registry", str(args.per_registry), "--global-cap", str(args.global_cap),
-                       "--sleep", str(args.sleep), "--seed", str(n), "--records", str(work / f"records-{n}.json")]
+    count = args.clusters if mode == "fleet" else args.workers
+    for n in range(count):
+        worker_args = ["--sim-worker", "--global-cap", str(args.global_cap), "--sleep", str(args.sleep),
+                       "--seed", str(n), "--records", str(work / "records.txt")]
+        if mode == "fleet":
+            registries = len(range(n, args.registries, args.clusters))
+            worker_args += ["--queue", f"c{n}", "--concurrency", str(registries * args.per_registry)]
+        else:
+            worker_args += ["--family", f"sim{n}"]
         workers.append(Process(f"worker{n}", worker_args, env, work / f"worker{n}.log",
                                command=(sys.executable, str(Path(__file__).resolve())), pipe=True).start())
     for process in workers:
@@ -285,14 +341,21 @@ def counts(db: Database, exclude: int) -> Counter[str]:
                                             .group_by(Scan.state)).all()))
 
 
-def measure(args: argparse.Namespace, work: Path, url: str, env: dict[str, str], api: Process, db: Database,
-            client: Any, processes: list[Process], stop: threading.Event) -> int:
+def measure(args: argparse.Namespace, mode: str, work: Path, env: dict[str, str], db: Database, client: Any,
+            processes: list[Process], stop: threading.Event) -> int:
+    api = processes[0]
     images, sentinel_image = setup(client, db, args.jobs, args.registries, args.clusters)
-    sentinel_scan, sentinel_registry, holder = hold_sentinel(db, sentinel_image)
-    sentinel = threading.Thread(target=keep_alive, args=(db, sentinel_scan, holder, stop), daemon=True)
-    sentinel.start()
+    sentinel = threading.Thread()
+    if mode == "store":
+        sentinel_scan, sentinel_registry, holder = hold_sentinel(db, sentinel_image)
+        sentinel = threading.Thread(target=keep_alive, args=(db, sentinel_scan, holder, stop), daemon=True)
+        sentinel.start()
+    else:
+        with db.session() as session:
+            sentinel_registry = session.get(Image, sentinel_image).registry_id  # type: ignore[union-attr]
     print(f"setup (not measured): {args.registries} registries in {args.clusters} clusters through the API, "
-          f"{sum(map(len, images))} images written to the database; the sentinel scan held running")
+          f"{sum(map(len, images))} images written to the database"
+          + ("; the sentinel scan held running" if mode == "store" else ""))
     if args.order == "interleaved":
         order = [ids[i] for i in range(max(map(len, images))) for ids in images if i < len(ids)]
     else:
@@ -302,18 +365,20 @@ def measure(args: argparse.Namespace, work: Path, url: str, env: dict[str, str],
     with Sampler(processes):
         api.sample()
         api_idle = api.rss[-1]
-        # 1. Every request through the API, no worker yet: the queue grows to --jobs.
+        # 1. Every request through the API, no worker yet: the queue grows to --jobs (in a fleet the dispatchers
+        # hand the first slots' worth to the broker at once).
         enqueue_s, post_latencies, statuses = enqueue_all(client, order, args.clients)
         time.sleep(1.0)
         api_queued = max(api.rss)
-        queued = counts(db, sentinel_registry)["queued"]
+        at_rest = counts(db, sentinel_registry)
+        queued = at_rest["queued"]
         print(f"1. enqueue: {len(order)} scan requests in {enqueue_s:.1f} s = {len(order) / enqueue_s:.0f}/s through "
               f"the API ({args.clients} clients, {args.order}; answers {dict(statuses)}); request latency p50 "
               f"{percentile(post_latencies, .5) * 1000:.0f} ms, p95 {percentile(post_latencies, .95) * 1000:.0f} ms; "
-              f"{queued} jobs queued")
+              f"{queued} jobs queued, {at_rest['running']} claimed and sent to the broker")
         # 2. The workers start on the full queue.
         poller.start()
-        workers = start_workers(args, work, url, env)
+        workers = start_workers(args, mode, work, env)
         processes.extend(workers)
         since = now()  # dispatch latency counts from here: a worker's start-up is not the queue's delay
         started = time.perf_counter()
@@ -330,9 +395,11 @@ def measure(args: argparse.Namespace, work: Path, url: str, env: dict[str, str],
     stop.set()
     for process in workers:
         process.stop()
-    sentinel.join(timeout=30)
+    if sentinel.is_alive():
+        sentinel.join(timeout=30)
     poller.join(timeout=10)
-    records = [tuple(r) for n in range(args.workers) for r in json.loads((work / f"records-{n}.json").read_text())]
+    records = [(int(a), int(b), float(c), float(d)) for a, b, c, d in
+               (line.split() for line in (work / "records.txt").read_text().splitlines())]
     with db.session() as session:
         rows = session.execute(select(Scan.registry_id, Scan.created_at, Scan.started_at, Scan.finished_at)
                                .where(Scan.registry_id != sentinel_registry, Scan.state == SUCCEEDED)).all()
@@ -345,7 +412,7 @@ def measure(args: argparse.Namespace, work: Path, url: str, env: dict[str, str],
     slots = args.registries * args.per_registry
     print(f"2. drain: {final[SUCCEEDED]} of {len(order)} succeeded ({dict(final)}), {len(records)} simulated scan "
           f"steps, in {drained:.1f} s from the workers being up: {len(records) / drained:.0f} jobs/s with "
-          f"{args.workers} worker processes, {slots} slots ({args.registries} x {args.per_registry}) and "
+          f"{len(workers)} worker processes, {slots} slots ({args.registries} x {args.per_registry}) and "
           f"{args.sleep:g} s mean steps (ceiling {slots / args.sleep:.0f}/s)")
     print(f"   dispatch latency (slot free -> claimed): p50 {percentile(latencies, .5) * 1000:.0f} ms, p95 "
           f"{percentile(latencies, .95) * 1000:.0f} ms, max {max(latencies, default=0) * 1000:.0f} ms over "
@@ -356,8 +423,11 @@ def measure(args: argparse.Namespace, work: Path, url: str, env: dict[str, str],
     print(f"3. memory (RSS): API {api_idle:.0f} MB idle, {api_queued:.0f} MB with {queued} queued, peak "
           f"{api_peak:.0f} MB while draining; simulated worker processes peak "
           f"{', '.join(f'{m:.0f}' for m in worker_peaks)} MB")
-    print("   scheduler: on this branch the schedules run inside the API process (its RSS above); a separate "
-          "`hullscan scheduler` is fleet-core's")
+    scheduler = next((p for p in processes if p.name == "scheduler"), None)
+    if scheduler is not None:
+        print(f"   scheduler: peak {max(scheduler.rss, default=0.0):.0f} MB (it dispatches too)")
+    else:
+        print("   scheduler: no separate process in this mode (the schedules run inside the API process)")
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     result = {"simulation": BANNER, "args": {k: v for k, v in vars(args).items() if v is not None},
               "enqueue_seconds": enqueue_s, "enqueue_per_second": len(order) / enqueue_s,
@@ -369,10 +439,11 @@ def measure(args: argparse.Namespace, work: Path, url: str, env: dict[str, str],
               "dispatch_mean_ms": statistics.fmean(latencies) * 1000 if latencies else None,
               "cap_most_at_once_sleeps": sweep_max, "cap_most_at_once_rows": db_max, "cap_ok": cap_ok,
               "final_states": dict(final), "api_rss_mb": {"idle": api_idle, "queued": api_queued, "peak": api_peak},
-              "worker_rss_peak_mb": worker_peaks, "loadavg_end": os.getloadavg()}
+              "worker_rss_peak_mb": worker_peaks, "loadavg_end": os.getloadavg(), "mode": mode,
+              "scheduler_rss_peak_mb": max(scheduler.rss, default=0.0) if scheduler is not None else None}
     out = ROOT / "benchmarks" / ".work"
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"fleet-control-{args.order}.json").write_text(json.dumps(result, indent=2))
+    (out / f"fleet-control-{mode}-{args.order}.json").write_text(json.dumps(result, indent=2))
     return 0 if cap_ok and all_done else 1
 
 if __name__ == "__main__":

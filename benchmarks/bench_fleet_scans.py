@@ -123,11 +123,13 @@ def run_once(args: argparse.Namespace, workers: int, registry_url: str, vulndb: 
                     time.sleep(0.2)
                 took = time.perf_counter() - started
             with db.session() as session:
-                rows = session.execute(select(Scan.state, Scan.cause_code, Scan.started_at, Scan.finished_at)).all()
-            failed = [(s, c) for s, c, _, _ in rows if s != SUCCEEDED]
-            durations = [(f - b).total_seconds() for _, _, b, f in rows if b and f]
+                rows = session.execute(select(Scan.state, Scan.cause_code, Scan.started_at, Scan.finished_at,
+                                              Scan.counts)).all()
+            failed = [(s, c) for s, c, _, _, _ in rows if s != SUCCEEDED]
+            durations = [(f - b).total_seconds() for _, _, b, f, _ in rows if b and f]
+            findings = sum((counts or {}).get("total", 0) for *_, counts in rows)
             return {"workers": workers, "concurrency": args.concurrency, "images": args.images, "seconds": took,
-                    "scans_per_minute": args.images / took * 60, "failed": failed,
+                    "scans_per_minute": args.images / took * 60, "failed": failed, "findings": findings,
                     "scan_p50_s": statistics.median(durations), "scan_p95_s": percentile(durations, .95),
                     "rss_peak_mb": {p.name: max(p.rss, default=0.0) for p in processes}}
         finally:
@@ -162,7 +164,8 @@ def main() -> int:
             rss = ", ".join(f"{k} {v:.0f}" for k, v in result["rss_peak_mb"].items())
             print(f"{count} worker process(es) x {args.concurrency}: {args.images} scans in {result['seconds']:.1f} s "
                   f"= {result['scans_per_minute']:.0f} scans/min; one scan p50 {result['scan_p50_s']:.2f} s, p95 "
-                  f"{result['scan_p95_s']:.2f} s; not succeeded: {result['failed'] or 'none'}; peak RSS MB: {rss}")
+                  f"{result['scan_p95_s']:.2f} s; {result['findings']} findings in all; not succeeded: "
+                  f"{result['failed'] or 'none'}; peak RSS MB: {rss}")
         print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         out = ROOT / "benchmarks" / ".work"
         out.mkdir(parents=True, exist_ok=True)
