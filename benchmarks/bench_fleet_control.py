@@ -49,7 +49,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from fleet_harness import ROOT, Process, Sampler, api_client, fleet_env, percentile, postgres, redis, serve
+from fleet_harness import ROOT, Process, Sampler, api_client, fleet_env, percentile, postgres, redis, role_env, serve
 from sqlalchemy import func, select
 
 from hullscan.cancel import CancelToken
@@ -300,7 +300,7 @@ def main() -> int:
         processes: list[Process] = [api]
         if mode == "fleet":
             processes.append(Process("scheduler", ["scheduler", "--log-level", "warning"],
-                                     {**env, "HULLSCAN_DATA_DIR": str(work / "scheduler")},
+                                     role_env(env, work, "scheduler"),
                                      work / "scheduler.log").start())
         db = Database(url)
         client = api_client(base, connections=args.clients)

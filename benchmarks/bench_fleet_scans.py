@@ -34,7 +34,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from fleet_harness import ROOT, Process, Sampler, api_client, fleet_env, percentile, postgres, redis, serve
+from fleet_harness import (
+    ROOT,
+    Process,
+    Sampler,
+    api_client,
+    dir_size,
+    fleet_env,
+    percentile,
+    postgres,
+    redis,
+    role_env,
+    serve,
+)
 from sqlalchemy import func, select
 from tests.support.registry import open_registry
 
@@ -83,11 +95,11 @@ def run_once(args: argparse.Namespace, workers: int, registry_url: str, vulndb: 
                         max_running_scans=str(args.images))
         api, base = serve(work, env)
         processes = [api, Process("scheduler", ["scheduler", "--log-level", "warning"],
-                                  {**env, "HULLSCAN_DATA_DIR": str(work / "scheduler")}, work / "scheduler.log")]
+                                  role_env(env, work, "scheduler"), work / "scheduler.log")]
         for n in range(workers):
             processes.append(Process(f"worker{n}", ["worker", "--queue", "default", "--concurrency",
                                                     str(args.concurrency), "--log-level", "warning"],
-                                     {**env, "HULLSCAN_DATA_DIR": str(work / f"worker{n}")}, work / f"worker{n}.log"))
+                                     role_env(env, work, f"worker{n}"), work / f"worker{n}.log"))
         client = api_client(base)
         db = Database(url)
         try:
@@ -128,10 +140,12 @@ def run_once(args: argparse.Namespace, workers: int, registry_url: str, vulndb: 
             failed = [(s, c) for s, c, _, _, _ in rows if s != SUCCEEDED]
             durations = [(f - b).total_seconds() for _, _, b, f, _ in rows if b and f]
             findings = sum((counts or {}).get("total", 0) for *_, counts in rows)
+            caches = [dir_size(work / f"worker{n}" / "cache") for n in range(workers)]
             return {"workers": workers, "concurrency": args.concurrency, "images": args.images, "seconds": took,
                     "scans_per_minute": args.images / took * 60, "failed": failed, "findings": findings,
                     "scan_p50_s": statistics.median(durations), "scan_p95_s": percentile(durations, .95),
-                    "rss_peak_mb": {p.name: max(p.rss, default=0.0) for p in processes}}
+                    "rss_peak_mb": {p.name: max(p.rss, default=0.0) for p in processes},
+                    "layer_cache": [{"files": f, "bytes": b} for f, b in caches]}
         finally:
             for process in reversed(processes):
                 process.stop()
@@ -165,7 +179,8 @@ def main() -> int:
             print(f"{count} worker process(es) x {args.concurrency}: {args.images} scans in {result['seconds']:.1f} s "
                   f"= {result['scans_per_minute']:.0f} scans/min; one scan p50 {result['scan_p50_s']:.2f} s, p95 "
                   f"{result['scan_p95_s']:.2f} s; {result['findings']} findings in all; not succeeded: "
-                  f"{result['failed'] or 'none'}; peak RSS MB: {rss}")
+                  f"{result['failed'] or 'none'}; peak RSS MB: {rss}; layer caches: "
+                  + ", ".join(f"{c['files']} files {c['bytes'] / 1024:.0f} KB" for c in result["layer_cache"]))
         print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         out = ROOT / "benchmarks" / ".work"
         out.mkdir(parents=True, exist_ok=True)

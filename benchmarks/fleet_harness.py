@@ -154,17 +154,29 @@ def fleet_env(work: Path, database_url: str, broker_url: str | None, **settings:
     env.update({"HULLSCAN_DATABASE_URL": database_url, "HULLSCAN_ADMIN_PASSWORD": ADMIN[1],
                 "HULLSCAN_SECRET_KEY": "bench-only-key", "HULLSCAN_OSV_URL": "", "HULLSCAN_CVE_URL": "",
                 "HULLSCAN_EPSS_URL": "", "HULLSCAN_KEV_URL": "", "HULLSCAN_CONFIG": str(work / "absent.toml")})
+    env["HULLSCAN_CACHE_DIR"] = str(work / "cache")  # never the user's own cache
     if broker_url:
         env["HULLSCAN_BROKER_URL"] = broker_url
     env.update({f"HULLSCAN_{k.upper()}": v for k, v in settings.items()})
     return env
 
 
+def role_env(env: dict[str, str], work: Path, name: str) -> dict[str, str]:
+    """`env` with a data and a cache directory of this process's own (as each machine of a fleet has)."""
+    return {**env, "HULLSCAN_DATA_DIR": str(work / name), "HULLSCAN_CACHE_DIR": str(work / name / "cache")}
+
+
+def dir_size(root: Path) -> tuple[int, int]:
+    """Files under `root` and their bytes."""
+    files = [p for p in root.rglob("*") if p.is_file()] if root.is_dir() else []
+    return len(files), sum(p.stat().st_size for p in files)
+
+
 def serve(work: Path, env: dict[str, str]) -> tuple[Process, str]:
     """`hullscan serve` on a free port, answering /healthz; the process and its URL."""
     port = free_port()
-    process = Process("api", ["serve", "--data-dir", str(work / "api"), "--port", str(port), "--log-level",
-                              "warning"], env, work / "api.log").start()
+    process = Process("api", ["serve", "--port", str(port), "--log-level", "warning"], role_env(env, work, "api"),
+                      work / "api.log").start()
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
