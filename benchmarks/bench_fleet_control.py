@@ -375,7 +375,8 @@ def measure(args: argparse.Namespace, mode: str, work: Path, env: dict[str, str]
         print(f"1. enqueue: {len(order)} scan requests in {enqueue_s:.1f} s = {len(order) / enqueue_s:.0f}/s through "
               f"the API ({args.clients} clients, {args.order}; answers {dict(statuses)}); request latency p50 "
               f"{percentile(post_latencies, .5) * 1000:.0f} ms, p95 {percentile(post_latencies, .95) * 1000:.0f} ms; "
-              f"{queued} jobs queued, {at_rest['running']} claimed and sent to the broker")
+              f"{queued} jobs queued, {at_rest['running']} claimed"
+              + (" and sent to the broker" if mode == "fleet" else ""))
         # 2. The workers start on the full queue.
         poller.start()
         workers = start_workers(args, mode, work, env)

@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,21 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from tests.support.postgres import PostgresServer  # noqa: E402
+from tests.support.postgres import PostgresServer, running_postgres  # noqa: E402
 from tests.support.registry import free_port  # noqa: E402
 
 ADMIN = ("admin", "bench-password")
 
 
-@contextmanager
-def postgres() -> Iterator[PostgresServer]:
-    root = Path(tempfile.mkdtemp(prefix="hullscan-bench-pg-"))
-    server = PostgresServer(root).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+def postgres() -> AbstractContextManager[PostgresServer]:
+    return running_postgres("hullscan-bench-pg-")
 
 
 @contextmanager
