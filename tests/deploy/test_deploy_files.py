@@ -288,3 +288,14 @@ def test_the_options_used_are_in_each_commands_help() -> None:
         assert result.returncode == 0, result.stderr
         missing = sorted(o for o in options if not re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", result.stdout))
         assert not missing, f"`hullscan {path} --help` does not show {missing}"
+
+
+def test_every_worker_queue_is_a_cluster_a_registry_can_name() -> None:
+    # A worker group takes the scans of registries whose "cluster" is its queue: a queue no registry can name
+    # (the API refuses it) would take nothing.
+    from hullscan.service.api.schemas import RegistryPatch
+
+    queues = {_queue(i.args) for i in invocations() if i.args[0] == "worker"}
+    assert queues
+    for queue in queues:
+        assert RegistryPatch(cluster=queue).cluster == queue
