@@ -193,10 +193,27 @@ def check(args: tuple[str, ...]) -> tuple[str, Any, list[str]]:
     return " ".join(path), command, options
 
 
+# Fleet-core's commands. Until that branch is in, a line running one of them is skipped (never passed); any other
+# unknown command still fails.
+FLEET_COMMANDS = {"worker", "scheduler"}
+
+
+def missing_fleet_commands() -> set[str]:
+    group: Any = typer.main.get_command(app)
+    context = typer.Context(group, info_name="hullscan")
+    return {name for name in FLEET_COMMANDS if group.get_command(context, name) is None}
+
+
+def skip_without_fleet_commands(args: tuple[str, ...]) -> None:
+    if args and args[0] in missing_fleet_commands():
+        pytest.skip(f"`hullscan {args[0]}` is not in this checkout: it comes with branch fleet-core (issue 14 item 1)")
+
+
 # -- the tests ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("invocation", invocations(), ids=lambda i: i.where)
 def test_every_hullscan_command_line_in_deploy_parses(invocation: Invocation) -> None:
+    skip_without_fleet_commands(invocation.args)
     try:
         check(invocation.args)
     except Refused as exc:
@@ -283,6 +300,8 @@ def test_the_check_refuses_what_hullscan_refuses(args: tuple[str, ...], why: str
 def test_the_options_used_are_in_each_commands_help() -> None:
     used: dict[str, set[str]] = {}
     for invocation in invocations():
+        if invocation.args[0] in missing_fleet_commands():
+            continue  # the test above skips these lines, saying why
         path, _, found = check(invocation.args)
         used.setdefault(path, set()).update(found)
     for path, options in sorted(used.items()):
