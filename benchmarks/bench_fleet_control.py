@@ -281,6 +281,9 @@ def main() -> int:
     args = ap.parse_args()
     if args.sim_worker:
         return sim_worker(args)
+    if min(args.jobs, args.registries, args.clusters, args.per_registry) < 1:
+        ap.error("--jobs, --registries, --clusters and --per-registry must be at least 1")
+    args.clusters = min(args.clusters, args.registries)  # a cluster without a registry would get an idle worker
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped bench still stops its servers
     mode = args.mode if args.mode != "auto" else ("fleet" if fleet_available() else "store")
