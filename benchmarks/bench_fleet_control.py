@@ -37,6 +37,7 @@ import datetime as dt
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import sys
@@ -292,6 +293,7 @@ def main() -> int:
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
     work = Path(tempfile.mkdtemp(prefix="hullscan-bench-control-"))
     with ExitStack() as stack:
+        stack.callback(shutil.rmtree, work, ignore_errors=True)  # last out: after every process has stopped
         pg = stack.enter_context(postgres())
         url = pg.create_database("fleet")
         caps = {"max_scans_per_registry": str(args.per_registry)}
