@@ -243,14 +243,21 @@ def test_compose_has_one_worker_group_per_cluster_and_the_same_settings_everywhe
     assert len(queues) >= 2 and len(set(queues)) == len(queues), queues  # two clusters, each its own group
     hullscan_services = {i.where.split()[1].split(".")[1] for i in compose_invocations()}
     settings = {}
+    vulndb_volumes = set()
     for name in hullscan_services:
         env = services[name]["environment"]
         settings[name] = tuple(compose_interpolate(str(env.get(k, ""))) for k in
                                ("HULLSCAN_DATABASE_URL", "HULLSCAN_BROKER_URL", "HULLSCAN_CONFIG",
-                                "HULLSCAN_SECRET_KEY"))
+                                "HULLSCAN_SECRET_KEY", "HULLSCAN_DB"))
         assert all(settings[name]), f"{name} lacks one of the fleet's settings: {settings[name]}"
         mounted = [c["target"] for c in services[name].get("configs", [])]
         assert settings[name][2] in mounted, f"{name} does not get the settings file at HULLSCAN_CONFIG"
+        # The scheduler's database updates reach the workers only through a volume they all mount.
+        volumes = dict(reversed(v.split(":")[:2]) for v in services[name].get("volumes", []))
+        shared = volumes.get(str(Path(settings[name][4]).parent))
+        assert shared in compose()["volumes"], f"{name}: HULLSCAN_DB is not on a named volume: {volumes}"
+        vulndb_volumes.add(shared)
+    assert len(vulndb_volumes) == 1, vulndb_volumes
     assert len(set(settings.values())) == 1, settings
     database, broker = next(iter(settings.values()))[:2]
     assert database.startswith("postgresql://") and "@postgres:" in database
@@ -260,11 +267,18 @@ def test_compose_has_one_worker_group_per_cluster_and_the_same_settings_everywhe
 def test_systemd_units_read_the_shared_environment_file() -> None:
     env_example = dict(line.split("=", 1) for line in (DEPLOY / "hullscan.env.example").read_text().splitlines()
                        if line and not line.startswith("#"))
-    for key in ("HULLSCAN_DATABASE_URL", "HULLSCAN_BROKER_URL", "HULLSCAN_CONFIG", "HULLSCAN_SECRET_KEY"):
+    for key in ("HULLSCAN_DATABASE_URL", "HULLSCAN_BROKER_URL", "HULLSCAN_CONFIG", "HULLSCAN_SECRET_KEY",
+                "HULLSCAN_DB"):
         assert env_example.get(key), key
+    vulndb = Path(env_example["HULLSCAN_DB"]).parent
     for unit in UNITS.glob("*.service"):
-        files = [v for _, k, v in unit_entries(unit) if k == "EnvironmentFile"]
+        entries = unit_entries(unit)
+        files = [v for _, k, v in entries if k == "EnvironmentFile"]
         assert "/etc/hullscan/hullscan.env" in files, unit.name
+        # ProtectSystem=strict leaves only the state directories writable: the scheduler's update needs this one,
+        # and every role reads the same file.
+        states = {Path("/var/lib") / d for _, k, v in entries if k == "StateDirectory" for d in v.split()}
+        assert vulndb in states, (unit.name, states)
     worker = [i for i in systemd_invocations() if i.args[0] == "worker"]
     assert len(worker) == 1 and _queue(worker[0].args) == SAMPLE_QUEUE  # the template's instance is the queue
     assert "--queue %i" in (UNITS / "hullscan-worker@.service").read_text()
