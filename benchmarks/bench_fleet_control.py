@@ -50,7 +50,19 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from fleet_harness import ROOT, Process, Sampler, api_client, fleet_env, percentile, postgres, redis, role_env, serve
+from fleet_harness import (
+    ROOT,
+    Process,
+    Sampler,
+    api_client,
+    fleet_available,
+    fleet_env,
+    percentile,
+    postgres,
+    redis,
+    role_env,
+    serve,
+)
 from sqlalchemy import func, select
 
 from hullscan.cancel import CancelToken
@@ -135,14 +147,6 @@ def sim_worker(args: argparse.Namespace) -> int:
 
 
 # -- the bench ---------------------------------------------------------------------------------------------------
-
-def fleet_available() -> bool:
-    try:
-        import hullscan.service.jobs.worker  # noqa: F401 - fleet-core's Celery worker
-    except ImportError:
-        return False
-    return True
-
 
 def setup(client: Any, db: Database, jobs: int, registries: int, clusters: int) -> tuple[list[list[int]], int]:
     """Registries through the API, images into the database; the image ids per registry and the sentinel's."""

@@ -29,6 +29,15 @@ from tests.support.registry import free_port  # noqa: E402
 ADMIN = ("admin", "bench-password")
 
 
+
+def fleet_available() -> bool:
+    """Whether this checkout has the fleet's `hullscan worker` and `hullscan scheduler` (issue 14, fleet-core)."""
+    try:
+        import hullscan.service.jobs.worker  # noqa: F401 - fleet-core's Celery worker
+    except ImportError:
+        return False
+    return True
+
 def postgres() -> AbstractContextManager[PostgresServer]:
     return running_postgres("hullscan-bench-pg-")
 
