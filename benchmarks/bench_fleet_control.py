@@ -50,19 +50,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from fleet_harness import (
-    ROOT,
-    Process,
-    Sampler,
-    api_client,
-    fleet_available,
-    fleet_env,
-    percentile,
-    postgres,
-    redis,
-    role_env,
-    serve,
-)
+import fleet_harness
+from fleet_harness import ROOT, Process, Sampler, api_client, fleet_env, percentile, postgres, redis, role_env, serve
 from sqlalchemy import func, select
 
 from hullscan.cancel import CancelToken
@@ -291,7 +280,7 @@ def main() -> int:
     args.clusters = min(args.clusters, args.registries)  # a cluster without a registry would get an idle worker
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped bench still stops its servers
-    mode = args.mode if args.mode != "auto" else ("fleet" if fleet_available() else "store")
+    mode = args.mode if args.mode != "auto" else ("fleet" if fleet_harness.fleet_available() else "store")
     print(BANNER)
     print(REAL[mode])
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
