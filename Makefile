@@ -37,6 +37,8 @@ bench: $(STAMP) system
 	$(BIN)/python benchmarks/bench_everyday.py
 	$(if $(BIG),$(BIN)/python benchmarks/bench_big.py)
 	$(BIN)/python benchmarks/bench_gate.py
+	$(BIN)/python benchmarks/bench_fleet_control.py
+	$(BIN)/python benchmarks/bench_fleet_scans.py
 
 # issue 8: an everyday registry image side by side with Trivy and Syft; `make bench BIG=1` adds the 5 GB image.
 bench-everyday: $(STAMP) system

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -78,16 +79,23 @@ class PostgresServer:
                        capture_output=True, timeout=60)
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    # Not under pytest's temporary directory: its parents are private to root, and the server runs as postgres.
-    root = Path(tempfile.mkdtemp(prefix="hullscan-pg-"))
+@contextmanager
+def running_postgres(prefix: str = "hullscan-pg-") -> Iterator[PostgresServer]:
+    """A started server in a new temporary directory, stopped and removed at the end (the benchmarks use it too).
+    Not under pytest's temporary directory: its parents are private to root, and the server runs as postgres."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     server = PostgresServer(root).start()
     try:
         yield server
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture
