@@ -8,13 +8,15 @@ registry is answered 503: no manifest and no layer is fetched."""
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from hullscan.vulndb.store import apply_changes, build_from_paths
+from hullscan.service.reevaluation import current_version, relabel
+from hullscan.vulndb.store import apply_changes, build_from_paths, refresh
 from tests.service.conftest import OSV_EXTRACT, make_settings, running, wait_for, wait_sync, wait_update
 from tests.service.images import openssl_image, push
 from tests.support.proxy import FaultProxy
@@ -114,3 +116,41 @@ def test_database_update_reevaluates_without_downloading(registry: RegistryServe
         third = wait_for(api, latest[0]["id"])
         assert third["state"] == "succeeded" and sum(third["counts"]["vulnerabilities"].values()) == 0
         assert proxy.count() == 0
+
+
+def test_the_tick_waits_for_a_running_update_to_judge_unchanged_data(registry: RegistryServer,
+                                                                      tmp_path: Path) -> None:
+    """An update that finds the data unchanged still swaps in a file with a new `updated_at`, then relabels the
+    stored results. A scheduler tick between the two must not take the new file for new data and queue a
+    re-evaluation of every image (the nightly update of a quiet day would re-match the whole registry)."""
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'service.db'}", cve_url="", epss_url="", kev_url="",
+                             scheduler_interval=3600)  # only this test's own ticks
+    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+    build_from_paths(settings.db_path, [OSV_EXTRACT])
+    push(registry, "reeval/quiet", "3.11", openssl_image())
+    with running(settings) as api:
+        svc = api.app.state.service  # type: ignore[attr-defined]
+        reg = api.post("/api/v1/registries", json={"name": "local", "type": "distribution", "url": registry.url,
+                                                   "insecure": True}).json()
+        api.post(f"/api/v1/registries/{reg['id']}/sync")
+        assert wait_sync(api, reg["id"])["last_sync"]["state"] == "succeeded"
+        image = api.get("/api/v1/images", params={"registry": reg["id"], "repository": "reeval/quiet"}).json()[0]
+        assert wait_for(api, api.post("/api/v1/scans", json={"image_id": image["id"]}).json()["id"])["state"] \
+            == "succeeded"
+        svc.scheduler.tick()
+        evaluated = current_version(settings)
+
+        # The update's thread, between swapping in the refreshed file and relabelling the results.
+        hold = threading.Event()
+        svc.updater._thread = threading.Thread(target=hold.wait, daemon=True)
+        svc.updater._thread.start()
+        refresh(settings.db_path)
+        assert current_version(settings) != evaluated  # the file says "checked again", nothing else changed
+        svc.scheduler.tick()
+        reevaluations = api.get("/api/v1/scans", params={"registry": reg["id"], "trigger": "reevaluate"}).json()
+        assert reevaluations == []
+        relabel(svc.db, evaluated, current_version(settings) or "")
+        hold.set()
+        svc.updater._thread.join()
+        svc.scheduler.tick()
+        assert api.get("/api/v1/scans", params={"registry": reg["id"], "trigger": "reevaluate"}).json() == []

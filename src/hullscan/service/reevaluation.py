@@ -174,6 +174,13 @@ class DatabaseUpdater:
             self._thread.start()
             return status
 
+    @property
+    def busy(self) -> bool:
+        """An update is running in this process: its own end judges the data, not the scheduler's tick (which
+        would otherwise see the refreshed file before `relabel` and queue re-evaluations of unchanged data)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
     def wait(self, timeout: float | None = None) -> None:
         thread = self._thread
         if thread is not None:

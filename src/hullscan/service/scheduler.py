@@ -103,7 +103,7 @@ class Scheduler:
         """Fire every due schedule; the ids fired. Also notices a database rebuilt outside the service."""
         at = at or self.clock()
         self._workers = [w for w in self._workers if w.is_alive()]
-        if reevaluate_if_changed(self.db, self.settings):
+        if not self.updater.busy and reevaluate_if_changed(self.db, self.settings):
             self.on_queued()
         with self.db.session() as session:
             for schedule in session.scalars(select(Schedule).where(Schedule.enabled,
