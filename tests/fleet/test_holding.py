@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from hullscan.service.core import Service
 from hullscan.service.jobs.queue import Limits
-from hullscan.service.storage.models import QUEUED, RUNNING, Image, Scan
+from hullscan.service.storage.models import QUEUED, RUNNING, Image, Namespace, Registry, Scan
 from tests.service.conftest import make_settings, seed_images
 from tests.support.postgres import PostgresServer
 
@@ -87,3 +87,28 @@ def test_routes_name_the_cluster_and_the_priority(svc: Service) -> None:
             registry.cluster = "west"
     scan_id = queue_one(svc, "scheduled")
     assert svc.jobs.routes([scan_id]) == [(scan_id, "west", 3)]
+
+
+def test_a_registry_with_a_long_queue_does_not_hold_back_the_others(svc: Service) -> None:
+    """600 scans of one registry queued first (more than a claim looks at) and 3 of another: one claim takes its
+    cap of the first and the second's 3 at once, not the first's cap alone (head-of-line blocking)."""
+    with svc.db.session() as session:
+        busy_id = session.scalars(select(Registry.id).where(Registry.name == "r")).one()  # the fixture's
+        quiet = Registry(name="quiet", type="distribution", url="http://127.0.0.1:9")
+        session.add(quiet)
+        session.flush()
+        quiet_id = quiet.id
+        for registry_id, count in ((busy_id, 600), (quiet_id, 3)):
+            ns = Namespace(registry_id=registry_id, name="load")
+            session.add(ns)
+            session.flush()
+            for n in range(count):
+                image = Image(registry_id=registry_id, namespace_id=ns.id, repository=f"load/app{n}", present=True,
+                              reference="1", tag="1", digest=f"sha256:{registry_id:032d}{n:032d}")
+                session.add(image)
+                session.flush()
+                svc.jobs.enqueue(session, image, "sync", ["secret"])
+    claimed = svc.jobs.claim("dispatch@a", Limits(per_registry=4, total=20), slots=20)
+    with svc.db.session() as session:
+        by_registry = [session.get(Scan, i).registry_id for i in claimed]  # type: ignore[union-attr]
+    assert (by_registry.count(busy_id), by_registry.count(quiet_id)) == (4, 3)

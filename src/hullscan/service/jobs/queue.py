@@ -84,11 +84,19 @@ class JobStore:
                 return []
             caps = dict(session.execute(select(Registry.id, Registry.max_concurrent_scans)).all())
             stamp = now()
-            query = select(Scan.id, Scan.registry_id).where(Scan.state == QUEUED,
-                                                            or_(Scan.not_before.is_(None), Scan.not_before <= stamp))
+            # The best few of each registry, not the best CANDIDATES of all: 2,000 scans of one registry queued
+            # first would otherwise fill the window while that registry's cap lets 10 run, and every other
+            # registry would wait behind them.
+            per_registry = max([limits.per_registry, *(c for c in caps.values() if c)])
+            rank = func.row_number().over(partition_by=Scan.registry_id, order_by=(Scan.priority, Scan.id))
+            query = select(Scan.id, Scan.registry_id, Scan.priority, rank.label("rank")).where(
+                Scan.state == QUEUED, or_(Scan.not_before.is_(None), Scan.not_before <= stamp))
             if registries is not None:
                 query = query.where(Scan.registry_id.in_(registries))
-            candidates = session.execute(query.order_by(Scan.priority, Scan.id).limit(CANDIDATES)).all()
+            ranked = query.subquery()
+            candidates = session.execute(
+                select(ranked.c.id, ranked.c.registry_id).where(ranked.c.rank <= per_registry)
+                .order_by(ranked.c.priority, ranked.c.id).limit(CANDIDATES)).all()
             claimed: list[int] = []
             for scan_id, registry_id in candidates:
                 if len(claimed) >= slots or total >= limits.total:
