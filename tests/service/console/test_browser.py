@@ -599,6 +599,30 @@ def test_webhooks(world: World, w: Watched, hostile_scan: tuple[int, int]) -> No
         assert {json.dumps(r.json()["event_data"], sort_keys=True) for r in completed} == {
             json.dumps(posted.json()["event_data"], sort_keys=True)}  # the same event each time
 
+        # Edited on its page: a generated secret replaces the old one, shown once; the next ping is signed with it.
+        page.get_by_text("Change its address, events").click()
+        page.get_by_label("Generate a new one").check()
+        page.get_by_label("Description (optional)").fill("edited in the console")
+        w.shot("45-webhook-edit-form")
+        page.get_by_role("button", name="Save changes").click()
+        expect(page.locator("#saved-title")).to_contain_text("saved with a new signing secret")
+        replaced = page.locator("#new-secret").inner_text()
+        assert replaced.startswith("whsec_") and replaced != secret
+        w.shot("46-webhook-edited")
+        page.get_by_role("button", name="Send a test ping").click()
+        assert "Test ping delivered: the receiver answered 200." in flash(w)
+        pinged = receiver.of("PING")[-1]
+        assert verify(replaced, pinged.body, pinged.headers["x-hullscan-signature"])
+        assert not verify(secret, pinged.body, pinged.headers["x-hullscan-signature"])
+        assert replaced not in page.content()
+
+        # The log filtered to the pings: the scan's deliveries are left out.
+        page.get_by_label("Event", exact=True).select_option("PING")
+        page.get_by_role("button", name="Filter").click()
+        expect(page.locator("#log-title")).to_contain_text("(2 matching the filters)")
+        expect(page.locator("tbody tr")).to_have_count(2)
+        w.shot("47-webhook-log-filtered")
+
         # Disabled: the admin's list of every webhook says so.
         page.get_by_role("button", name="Disable").click()
         assert "disabled" in flash(w)
@@ -606,7 +630,7 @@ def test_webhooks(world: World, w: Watched, hostile_scan: tuple[int, int]) -> No
         expect(row(w, "ci")).to_contain_text("disabled")
         expect(row(w, "ci")).to_contain_text("direct / team")
         w.shot("44-webhooks")
-        assert secret not in page.content()
+        assert secret not in page.content() and replaced not in page.content()
         assert not w.dialogs and not w.console_errors, (w.dialogs, w.console_errors)
     finally:
         receiver.stop()

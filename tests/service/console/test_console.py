@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.routing import iter_route_contexts
@@ -217,7 +218,7 @@ OPERATIONS = {"/ui/users/{user_id}/{operation}": ("admin", "unadmin", "disable",
               "/ui/schedules/{schedule_id}/{operation}": ("run", "enable", "disable", "delete"),
               "/ui/webhooks/{webhook_id}/{operation}": ("test", "enable", "disable", "delete")}
 # Things a viewer may not even see (another user's token, a webhook): the answer is "not found", as from the API.
-UNSEEN = ("/ui/tokens/{token_id}/revoke", "/ui/webhooks/{webhook_id}/{operation}",
+UNSEEN = ("/ui/tokens/{token_id}/revoke", "/ui/webhooks/{webhook_id}/{operation}", "/ui/webhooks/{webhook_id}/edit",
           "/ui/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver")
 
 
@@ -266,7 +267,7 @@ def test_a_viewer_can_post_no_maintainer_or_admin_form(api: TestClient, own_regi
                 assert "RESOURCE_NOT_FOUND" in answer.text, answer.text
             else:
                 assert "FORBIDDEN" in answer.text, (path, answer.status_code, answer.text[-2000:])
-    assert tried >= 27
+    assert tried >= 28
     assert [h["enabled"] for h in api.get("/api/v1/webhooks").json()] == [True]
     assert len(api.get(f"/api/v1/webhooks/{hook.json()['id']}/deliveries").json()) == 1  # no ping, no redelivery
     assert int(api.get("/api/v1/audit").headers["x-total-count"]) == audited  # nothing changed
@@ -356,5 +357,128 @@ def test_webhooks_added_pinged_redelivered_and_their_secret_shown_once(api: Test
         gone = api.post(f"/ui/webhooks/{hook['id']}/delete", data={"csrf": csrf}, headers=ORIGIN, auth=None)
         assert "deleted, with its delivery log" in gone.text and gone.url.path == hooks
         assert api.get("/api/v1/webhooks").json() == []
+    finally:
+        receiver.stop()
+
+
+def _edit(api: TestClient, hook_id: int, **fields: object) -> Any:
+    return api.post(f"/ui/webhooks/{hook_id}/edit", data=fields, headers=ORIGIN, auth=None)
+
+
+def _ping(api: TestClient, hook_id: int, csrf: str) -> None:
+    pinged = api.post(f"/ui/webhooks/{hook_id}/test", data={"csrf": csrf}, headers=ORIGIN, auth=None)
+    assert "Test ping delivered: the receiver answered 200." in pinged.text, pinged.text[-2000:]
+
+
+def test_a_webhook_edited_in_the_console(api: TestClient, own_registry: RegistryServer, tmp_path: Path) -> None:
+    """A namespace's maintainer moves its webhook to a new address and replaces its secret (typed, then generated)
+    through the edit form: the next ping reaches the new address signed with the new secret, which the answer to
+    the form shows once; the old secret no longer verifies; the header is kept until removed. A refused form shows
+    what was typed except the secret and the header; a viewer of the namespace cannot edit it."""
+    own_registry.push_images(images.base(), "team/base:1.0", tmp_path)
+    registry_id = synced(api, own_registry)
+    team = api.get(f"/api/v1/registries/{registry_id}/namespaces/team").json()
+    hook = api.post("/api/v1/webhooks", json={"name": "ci", "registry": registry_id, "namespace": "team",
+                                              "url": "http://127.0.0.1:9/hook", "event_types": ["PULL_BLOCKED"],
+                                              "secret": "old-secret-1", "auth_header": "Bearer old-token"}).json()
+    for username, role in (("mia", "maintainer"), ("vic", "viewer")):
+        made = api.post("/api/v1/users", json={"username": username, "password": f"{username}-long-password",
+                                               "memberships": [{"namespace_id": team["id"], "role": role}]})
+        assert made.status_code == 201, made.text
+    receiver = Receiver().start()
+    try:
+        moved = {"name": "ci", "url": receiver.url, "event_types": ["PULL_BLOCKED", "SCANNING_FAILED"],
+                 "description": "moved to the new receiver", "enabled": "on"}
+
+        csrf = log_in(api, "vic", "vic-long-password")
+        refused = _edit(api, hook["id"], csrf=csrf, secret_change="generate", **moved)
+        assert "RESOURCE_NOT_FOUND" in refused.text and "whsec_" not in refused.text
+        assert api.get(f"/api/v1/webhooks/{hook['id']}").json()["url"] == "http://127.0.0.1:9/hook"
+
+        csrf = log_in(api, "mia", "mia-long-password")
+        page = api.get(f"/ui/webhooks/{hook['id']}", auth=None)
+        assert f'action="/ui/webhooks/{hook["id"]}/edit"' in page.text
+        assert 'value="http://127.0.0.1:9/hook"' in page.text
+        bad = _edit(api, hook["id"], csrf=csrf, **{**moved, "url": "ftp://127.0.0.1/hook"}, secret_change="typed",
+                    secret="typed-secret-kept-out", auth_change="typed", auth_header="Bearer typed-token-kept-out")
+        assert bad.status_code == 422 and "INVALID_REQUEST" in bad.text
+        assert "moved to the new receiver" in bad.text and 'value="ftp://127.0.0.1/hook"' in bad.text
+        assert "typed-secret-kept-out" not in bad.text and "typed-token-kept-out" not in bad.text
+        assert 'value="typed" checked' in bad.text and "<details open>" in bad.text
+        empty = _edit(api, hook["id"], csrf=csrf, secret_change="typed", secret="", **moved)
+        assert empty.status_code == 422 and "type the new signing secret" in empty.text
+        assert api.get(f"/api/v1/webhooks/{hook['id']}").json()["description"] == ""  # neither was saved
+
+        typed = _edit(api, hook["id"], csrf=csrf, secret_change="typed", secret="new-typed-secret-2", **moved)
+        assert typed.status_code == 200, typed.text[-2000:]
+        assert re.search(r'id="new-secret">new-typed-secret-2<', typed.text)
+        changed = api.get(f"/api/v1/webhooks/{hook['id']}").json()
+        assert (changed["url"], set(changed["event_types"]), changed["has_secret"], changed["has_auth_header"]) == (
+            receiver.url, {"PULL_BLOCKED", "SCANNING_FAILED"}, True, True)
+        assert "new-typed-secret-2" not in api.get(f"/ui/webhooks/{hook['id']}", auth=None).text  # shown once
+        _ping(api, hook["id"], csrf)
+        (first,) = receiver.of("PING")
+        signature = first.headers["x-hullscan-signature"]
+        assert verify("new-typed-secret-2", first.body, signature) and not verify("old-secret-1", first.body, signature)
+        assert first.headers["authorization"] == "Bearer old-token"  # kept
+
+        generated = _edit(api, hook["id"], csrf=csrf, secret_change="generate", auth_change="remove", **moved)
+        found = re.search(r'id="new-secret">(whsec_[^<]+)<', generated.text)
+        assert found is not None, generated.text[-2000:]
+        _ping(api, hook["id"], csrf)
+        second = receiver.of("PING")[1]
+        signature = second.headers["x-hullscan-signature"]
+        assert verify(found.group(1), second.body, signature)
+        assert not verify("new-typed-secret-2", second.body, signature) and "authorization" not in second.headers
+
+        kept = _edit(api, hook["id"], csrf=csrf, **{**moved, "enabled": ""})  # the secret kept: no secret shown
+        assert kept.url.path == f"/ui/webhooks/{hook['id']}" and "Webhook ci saved." in kept.text
+        assert "new-secret" not in kept.text
+        assert api.get(f"/api/v1/webhooks/{hook['id']}").json()["enabled"] is False
+    finally:
+        receiver.stop()
+
+
+def test_the_delivery_log_filtered_by_state_and_event(api: TestClient, own_registry: RegistryServer,
+                                                      tmp_path: Path) -> None:
+    """A webhook with a scan's completion delivered, one ping delivered and 26 refused: the log filtered by state
+    or event lists only those, counts them, and its pages (25 rows each) keep the filters."""
+    own_registry.push_images(images.base(), "team/base:1.0", tmp_path)
+    registry_id = synced(api, own_registry)
+    receiver = Receiver().start()
+    try:
+        hook = api.post("/api/v1/webhooks", json={"name": "ci", "registry": registry_id, "namespace": "team",
+                                                  "url": receiver.url, "event_types": ["SCANNING_COMPLETED"]}).json()
+        image = api.get("/api/v1/images", params={"registry": registry_id}).json()[0]
+        wait_for(api, api.post("/api/v1/scans", json={"image_id": image["id"]}).json()["id"])
+        deliveries = f"/api/v1/webhooks/{hook['id']}/deliveries"
+        assert receiver.wait(lambda _: [d["state"] for d in api.get(deliveries).json()] == ["delivered"])
+        assert api.post(f"/api/v1/webhooks/{hook['id']}/test").json()["state"] == "delivered"
+        receiver.statuses = [503] * 26
+        assert {api.post(f"/api/v1/webhooks/{hook['id']}/test").json()["state"] for _ in range(26)} == {"failed"}
+
+        log_in(api)
+        base = f"/ui/webhooks/{hook['id']}"
+        whole = api.get(base, auth=None).text
+        assert "(28)" in whole and whole.count('<tr id="delivery-') == 25
+
+        failed = api.get(base, params={"state": "failed"}, auth=None).text
+        assert "(26 matching the filters)" in failed and failed.count('<span class="state failed">') == 25
+        assert '<option value="failed" selected>' in failed
+        assert 'href="?state=failed&amp;page=2#log-title"' in failed  # the next page keeps the filter
+        rest = api.get(base, params={"state": "failed", "page": "2"}, auth=None).text
+        assert rest.count('<tr id="delivery-') == 1 and "delivered</span>" not in rest
+
+        scans = api.get(base, params={"event_type": "SCANNING_COMPLETED"}, auth=None).text
+        assert "(1 matching the filters)" in scans and scans.count('<tr id="delivery-') == 1
+        assert "<td>PING</td>" not in scans and "<td>SCANNING_COMPLETED</td>" in scans
+        pings = api.get(base, params={"event_type": "PING", "state": "delivered"}, auth=None).text
+        assert "(1 matching the filters)" in pings and "<td>SCANNING_COMPLETED</td>" not in pings
+        rows = api.get(f"{base}/deliveries", params={"state": "delivered"}, auth=None).text  # the refreshed part
+        assert rows.count('<tr id="delivery-') == 2 and "failed</span>" not in rows
+        none = api.get(base, params={"event_type": "PULL_BLOCKED"}, auth=None).text
+        assert "No delivery matches the filters." in none
+        wrong = api.get(base, params={"state": "lost"}, auth=None)
+        assert wrong.status_code == 422 and "INVALID_REQUEST" in wrong.text
     finally:
         receiver.stop()
