@@ -23,6 +23,7 @@ from hullscan.service.jobs.executor import worker_id
 from hullscan.service.jobs.leader import LeadershipLost, SchedulerLock
 from hullscan.service.jobs.queue import JobStore, Limits
 from hullscan.service.jobs.runner import ScanRunner
+from hullscan.service.jobs.wakeup import SlotAnnouncer
 from hullscan.service.jobs.worker import FleetWorker
 from hullscan.service.reevaluation import DatabaseUpdater, put_setting
 from hullscan.service.scheduler import Scheduler
@@ -51,7 +52,8 @@ def run_worker(settings: Settings, queue: str, concurrency: int, log_level: str 
     db = Database(settings.service_database_url)
     db.migrate()
     engine = Engine(settings, pool="always")
-    fleet_worker = FleetWorker(ScanRunner(settings, db, SecretBox.from_settings(settings), engine), queue)
+    fleet_worker = FleetWorker(ScanRunner(settings, db, SecretBox.from_settings(settings), engine), queue,
+                               announce=SlotAnnouncer(settings.broker_url).announce)
     app = make_app(settings)
     fleet_worker.register(app)
     fleet_worker.start()

@@ -19,11 +19,12 @@ from typing import Any
 from hullscan.service.jobs.broker import send_scan
 from hullscan.service.jobs.executor import worker_id
 from hullscan.service.jobs.queue import JobStore, Limits
+from hullscan.service.jobs.wakeup import SlotListener
 from hullscan.service.storage.models import STOPPED
 from hullscan.settings import Settings
 
 log = logging.getLogger("hullscan.service.dispatch")
-DISPATCH_EVERY = 1.0  # seconds between looks at the queue when nobody says there is work
+DISPATCH_EVERY = 1.0  # seconds between looks at the queue when nobody says there is work (jobs/wakeup.py says)
 CLAIM_BATCH = 200
 
 
@@ -38,10 +39,12 @@ class CeleryExecutor:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._swept = 0.0
+        self.listener = SlotListener(settings.broker_url, self.wake, self._stopping)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="hullscan-dispatch", daemon=True)
         self._thread.start()
+        self.listener.start()
 
     def wake(self) -> None:
         self._wake.set()
@@ -55,6 +58,7 @@ class CeleryExecutor:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self.listener.join(timeout=5)
         # Scans sent but not yet taken stay held by this dispatcher: a worker may be taking them right now. If none
         # does, they go silent and the sweep of another process (or of the next start) queues them again.
 

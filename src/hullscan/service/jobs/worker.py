@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from hullscan.cancel import CancelToken
@@ -22,8 +23,9 @@ DROPPED = "dropped"
 
 
 class FleetWorker:
-    def __init__(self, runner: ScanRunner, queue: str) -> None:
+    def __init__(self, runner: ScanRunner, queue: str, announce: Callable[[], None] = lambda: None) -> None:
         self.runner = runner
+        self.announce = announce  # a scan ended: the dispatchers may send the next one now (jobs/wakeup.py)
         self.jobs = runner.jobs
         self.queue = queue
         self.worker = worker_id(queue)
@@ -79,6 +81,7 @@ class FleetWorker:
         finally:
             with self._lock:
                 self._running.pop(scan_id, None)
+            self.announce()
 
     def _heartbeat(self) -> None:
         while not self._stopping.wait(self.heartbeat_every):
