@@ -210,6 +210,15 @@ def test_an_image_a_push_hook_recorded_shows_size_pushed_and_a_full_breadcrumb(a
         ("/ui/registries", "Registries"), (f"/ui/registries/{reg['id']}", "pushing-registry"),
         (f"/ui/registries/{reg['id']}/images?repository=team%2Fhooked", "team/hooked")]
 
+    # The tag pushed again with other content: the size was the old manifest's, so it is unknown until a scan.
+    event["events"][0]["target"]["digest"] = push(own_registry, "team/hooked", "1.0", app_image(4))
+    event["events"][0]["timestamp"] = "2026-02-01T08:00:00Z"
+    assert api.post(f"/api/v1/hooks/distribution/{reg['id']}", json=event,
+                    headers={"Authorization": f"Bearer {reg['hook_token']}"}, auth=None).status_code == 200
+    listed = api.get("/api/v1/images", params={"registry": reg["id"]}).json()
+    assert [(i["digest"], i["size"], i["pushed_at"]) for i in listed] == \
+        [(event["events"][0]["target"]["digest"], None, "2026-02-01T08:00:00Z")]
+
 
 def test_hostile_values_are_escaped(api: TestClient, own_registry: RegistryServer, tmp_path: Path) -> None:
     own_registry.push_images(images.hostile(), "zone/hostile:1", tmp_path)

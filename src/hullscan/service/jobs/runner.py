@@ -163,8 +163,8 @@ class ScanRunner:
                 if report.facts.manifest_digest and not image.digest:
                     image.digest = report.facts.manifest_digest
                 size = manifest_size(report.facts)
-                if size is not None and image.digest == report.facts.manifest_digest:
-                    image.size = size  # an image known from a push hook had none; a sync finds the same sum
+                if image.size is None and size is not None and image.digest == report.facts.manifest_digest:
+                    image.size = size  # an image known from a push hook has none; a registry's own figure is kept
 
         # False: another delivery of this scan finished first, or it was given up on; one result only.
         return self.jobs.finish(scan_id, worker, SUCCEEDED, apply=apply)
