@@ -207,6 +207,7 @@ class ImageFacts:
     config_digest: str = ""
     platform: Platform = field(default_factory=Platform)
     config: dict[str, Any] = field(default_factory=dict)  # the image config JSON as found
+    config_size: int = 0  # the config blob's size as the manifest declares it; 0 when unknown (local sources)
     layers: list[LayerInfo] = field(default_factory=list)
     os: OSInfo | None = None
     packages: list[Package] = field(default_factory=list)

@@ -299,6 +299,7 @@ class Scanner:
         image.config_digest = resolved.config_digest
         image.platform = resolved.platform
         image.config = resolved.config
+        image.config_size = resolved.config_size
         image.annotations = dict(resolved.annotations)
         return image
 

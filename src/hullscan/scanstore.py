@@ -52,7 +52,7 @@ def facts_from_dict(d: dict[str, Any]) -> ImageFacts:
     return ImageFacts(
         reference=d["reference"], manifest_digest=d.get("manifest_digest", ""),
         config_digest=d.get("config_digest", ""), platform=Platform(**d["platform"]),
-        config=d.get("config") or {},
+        config=d.get("config") or {}, config_size=int(d.get("config_size") or 0),
         layers=[LayerInfo(x["index"], descriptor(x["descriptor"]), x["diff_id"], x.get("created_by", ""))
                 for x in d.get("layers", [])],
         os=OSInfo(**d["os"]) if d.get("os") else None,

@@ -6,6 +6,7 @@ Every hook without the registry's hook token is refused."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,16 @@ def test_a_push_to_the_real_registry_is_scanned(live: LiveService, tmp_path: Pat
         try:
             assert api.patch(f"/api/v1/registries/{reg['id']}", json={"url": registry.url}).status_code == 200
 
+            before = dt.datetime.now(dt.UTC)
             first = push(registry, "team/app", "1.0", app_image(1))
+            after = dt.datetime.now(dt.UTC)
             image = until(lambda: api.get("/api/v1/images", params={"registry": reg["id"]}).json())
             assert [(i["namespace"], i["repository"], i["tag"], i["digest"], i["last_scan"]) for i in image] == \
                 [("team", "team/app", "1.0", first, None)]  # namespace created on first sight; not scanned yet
+            # Pushed: the notification's timestamp (the registry's clock, this machine's). Size: not the manifest
+            # length the event carries; unknown until a scan reads the manifest.
+            assert before - dt.timedelta(seconds=1) <= dt.datetime.fromisoformat(image[0]["pushed_at"]) <= after
+            assert image[0]["size"] is None
             assert api.get("/api/v1/scans", params={"registry": reg["id"]}).json() == []
 
             assert api.put(f"/api/v1/registries/{reg['id']}/namespaces/team", json={"auto_scan": True}).status_code \
@@ -65,6 +72,11 @@ def test_a_push_to_the_real_registry_is_scanned(live: LiveService, tmp_path: Pat
             assert [c["id"] for c in report["checks"] if c["item"] == "secret"] == ["github-pat"]
             images = api.get("/api/v1/images", params={"registry": reg["id"], "tag": "2.0"}).json()
             assert images[0]["last_scan"]["id"] == scan["id"]
+            # The scan read the manifest: the image's size is its config and layers, as a sync would record it.
+            manifest = httpx.get(f"{registry.url}/v2/team/app/manifests/{second}",
+                                 headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}).json()
+            assert images[0]["size"] == manifest["config"]["size"] + sum(la["size"] for la in manifest["layers"])
+            assert images[0]["pushed_at"] is not None
 
             # Pushing the same content again queues nothing; deleting the manifest marks the image absent.
             push(registry, "team/app", "2.0", leaky)
@@ -135,6 +147,31 @@ def test_distribution_events_that_are_not_image_pushes_are_ignored(api: TestClie
         answer = _hook(api, f"/api/v1/hooks/distribution/{reg['id']}", body, **auth)
         assert answer.status_code == 200 and answer.json()["images"] == [], body
     assert api.get("/api/v1/images", params={"registry": reg["id"]}).json() == []
+
+
+def test_push_events_say_when_the_image_was_pushed(api: TestClient) -> None:
+    """Pushed comes from the event's own time; the manifest length Distribution's and Artifactory's events carry
+    is not the image's size (config and layers), so Size stays unknown until a scan."""
+    dist = api.post("/api/v1/registries", json={"name": "d", "type": "distribution", "url": "http://127.0.0.1:9"})
+    harbor = api.post("/api/v1/registries", json={"name": "h", "type": "harbor", "url": "http://127.0.0.1:9"})
+    auth = {"Authorization": f"Bearer {dist.json()['hook_token']}"}
+    event = _distribution_push("team/app", "1", "sha256:" + "a" * 64)
+    assert _hook(api, f"/api/v1/hooks/distribution/{dist.json()['id']}", event, **auth).status_code == 200
+    cloud = {"specversion": "1.0", "id": "4b2f89a6-548d-4c12-9993-a1f5790b97d2", "type": "harbor.artifact.pushed",
+             "time": "2023-04-03T06:05:00Z", "data": {**HARBOR_PUSH["event_data"], "resources": [  # type: ignore[dict-item]
+                 {"digest": "sha256:" + "f" * 64, "tag": "3.9", "resource_url": "harbor.example/library/alpine:3.9"}]}}
+    for body in (HARBOR_PUSH, cloud):
+        answer = _hook(api, f"/api/v1/hooks/harbor/{harbor.json()['id']}", body,
+                       Authorization=f"Bearer {harbor.json()['hook_token']}")
+        assert answer.status_code == 200, answer.text
+    listed = [i for reg in (dist.json(), harbor.json())
+              for i in api.get("/api/v1/images", params={"registry": reg["id"]}).json()]
+    seen = {(i["repository"], i["tag"]): (i["size"], dt.datetime.fromisoformat(i["pushed_at"])) for i in listed}
+    assert seen == {
+        ("team/app", "1"): (None, dt.datetime(2016, 3, 9, 22, 44, 26, 402973, tzinfo=dt.UTC)),  # -08:00 in the event
+        ("library/alpine", "3.8"): (None, dt.datetime(2023, 4, 3, 6, 4, 53, tzinfo=dt.UTC)),  # occur_at 1680501893
+        ("library/alpine", "3.9"): (None, dt.datetime(2023, 4, 3, 6, 5, tzinfo=dt.UTC)),  # CloudEvents' time
+    }
 
 
 HARBOR_PUSH = {  # webhooks.md, 3.1: a push by tag (Default format)

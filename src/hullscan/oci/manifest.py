@@ -256,4 +256,4 @@ def resolve_manifest(
     platform = check_config(config)
     layers = layers_from_config(config, layer_descs)
     return ResolvedImage(reference, manifest_digest, media_type, config_desc.digest, config, platform, layers,
-                         _string_map(doc, "annotations", "manifest"))
+                         _string_map(doc, "annotations", "manifest"), config_desc.size)

@@ -35,6 +35,7 @@ class ResolvedImage:
     platform: Platform
     layers: list[LayerInfo] = field(default_factory=list)
     annotations: dict[str, str] = field(default_factory=dict)
+    config_size: int = 0  # the config blob's size, as the manifest declares it
 
 
 class BlobStream(Protocol):

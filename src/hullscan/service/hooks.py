@@ -13,6 +13,7 @@ reason (an HMAC needs the secret itself): configure the webhook to send the secr
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
@@ -21,7 +22,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from hullscan.oci import media
-from hullscan.service.connectors.base import RemoteImage, first_segment
+from hullscan.service.connectors.base import RemoteImage, first_segment, parse_time
 from hullscan.service.jobs.queue import JobStore
 from hullscan.service.passwords import same, token_hash
 from hullscan.service.storage.models import Image, Registry
@@ -49,6 +50,7 @@ class DistributionTarget(Lenient):
 
 class DistributionEvent(Lenient):
     id: str = ""
+    timestamp: str = ""  # RFC 3339, when the registry took the push; read leniently (see parse_time)
     action: str = ""
     target: DistributionTarget = Field(default_factory=DistributionTarget)
 
@@ -81,7 +83,8 @@ class HarborPayload(Lenient):
     """Default format (`type`, `event_data`) or CloudEvents (`type` harbor.artifact.pushed, `data`)."""
 
     type: str = ""
-    occur_at: int | None = None
+    occur_at: int | None = None  # unix seconds (Default format)
+    time: str = ""  # RFC 3339 (CloudEvents format)
     operator: str = ""
     event_data: HarborEventData | None = None
     data: HarborEventData | None = None
@@ -119,6 +122,9 @@ class Event:
     tag: str | None = None
     digest: str | None = None
     media_type: str | None = None
+    # When the registry says the push happened. Never the manifest size the events carry: that is the manifest
+    # document's own length, not the image's (config and layers), which the scan fills in (runner._store).
+    pushed_at: dt.datetime | None = None
 
 
 @dataclass
@@ -141,7 +147,8 @@ def distribution_events(body: DistributionEnvelope) -> list[Event | None]:
     for event in body.events:
         t = event.target
         if event.action == "push" and t.mediaType in MANIFESTS and t.repository and t.tag:
-            out.append(Event("push", t.repository, t.tag, _digest(t.digest), t.mediaType))
+            out.append(Event("push", t.repository, t.tag, _digest(t.digest), t.mediaType,
+                             parse_time(event.timestamp)))
         elif event.action == "delete" and t.repository:
             out.append(Event("delete", t.repository, t.tag or None, _digest(t.digest)))
         else:
@@ -159,12 +166,20 @@ def harbor_events(body: HarborPayload) -> list[Event | None]:
     repository = repo.repo_full_name or (f"{repo.namespace}/{repo.name}" if repo.namespace else repo.name)
     if not repository:
         return [None]
+    pushed_at = parse_time(body.time) or _unix_time(body.occur_at)
     out: list[Event | None] = []
     for resource in data.resources:
         # Pushed by digest, Harbor puts the digest where the tag goes. A deleted artifact takes all its tags.
         tag = None if not resource.tag or _digest(resource.tag) or kind == "delete" else resource.tag
-        out.append(Event(kind, repository, tag, _digest(resource.digest)))
+        out.append(Event(kind, repository, tag, _digest(resource.digest), pushed_at=pushed_at))
     return out or [None]
+
+
+def _unix_time(seconds: int | None) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromtimestamp(seconds, dt.UTC) if seconds and seconds > 0 else None
+    except (OverflowError, OSError, ValueError):
+        return None  # beyond what a datetime holds: a wrong clock, not worth refusing the push for
 
 
 def jfrog_events(body: JfrogPayload) -> list[Event | None]:
@@ -172,7 +187,8 @@ def jfrog_events(body: JfrogPayload) -> list[Event | None]:
     data = body.data or body
     if kind is None or (body.domain and body.domain != "docker") or not data.repo_key or not data.image_name:
         return [None]
-    # Artifactory's registry API names an image <repo-key>/<image>: the repository key is the namespace.
+    # Artifactory's registry API names an image <repo-key>/<image>: the repository key is the namespace. Its events
+    # carry no time, so such an image's Pushed stays unknown; `size` is the manifest file's, not the image's.
     digest = f"sha256:{data.sha256}" if data.sha256 and kind == "push" else None  # a tag is deleted, not a digest
     return [Event(kind, f"{data.repo_key}/{data.image_name}", data.tag or None, digest)]
 
@@ -197,7 +213,7 @@ def apply_events(session: Session, registry: Registry, events: list[Event | None
             outcome.ignored += 1
         elif event.action == "push":
             remote = RemoteImage(first_segment(event.repository), event.repository, event.tag, event.digest,
-                                 media_type=event.media_type)
+                                 media_type=event.media_type, pushed_at=event.pushed_at)
             before = len(sync.scans)
             image = upsert_image(session, registry.id, remote, jobs, sync, trigger="push")
             outcome.images.append(image.id)

@@ -71,8 +71,10 @@ def upsert_image(session: Session, registry_id: int, remote: RemoteImage, jobs: 
         outcome.added += 1
     elif fresh:
         outcome.changed += 1
+    moved = remote.digest is not None and image.digest is not None and remote.digest != image.digest
     image.digest = remote.digest or image.digest
-    image.size = remote.size if remote.size is not None else image.size
+    # A tag moved to another manifest: the old size was that manifest's (a push hook brings none; the scan fills it).
+    image.size = remote.size if remote.size is not None or moved else image.size
     image.media_type = remote.media_type or image.media_type
     image.platform = remote.platform or image.platform
     image.pushed_at = remote.pushed_at or image.pushed_at

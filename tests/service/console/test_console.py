@@ -4,6 +4,7 @@ lifespan, migrations and executor) with the real local registry."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,10 +14,12 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
+from hullscan.service.console.web import human_size
 from hullscan.service.notify.signing import verify
 from hullscan.service.storage.models import Registry
 from tests.service.conftest import ADMIN, make_settings, running, wait_for, wait_sync
 from tests.service.console import images
+from tests.service.images import app_image, push
 from tests.support.receiver import Receiver
 from tests.support.registry import RegistryServer
 
@@ -169,6 +172,52 @@ def test_roles_decide_what_a_page_offers(api: TestClient, own_registry: Registry
     assert api.get("/api/v1/scans").json() == []
     settings = api.get(f"/ui/registries/{reg['id']}/namespaces/team", auth=None).text
     assert "<fieldset class=\"card\" disabled>" in settings and "needs the maintainer role" in settings
+
+
+def test_an_image_a_push_hook_recorded_shows_size_pushed_and_a_full_breadcrumb(api: TestClient,
+                                                                                own_registry: RegistryServer) -> None:
+    """The journey of a pushed image: the registry's notification records it with the push time, its scan fills in
+    the size a sync would have listed, and its scan page leads back through registry and repository."""
+    digest = push(own_registry, "team/hooked", "1.0", app_image(3))
+    reg = api.post("/api/v1/registries", json={"name": "pushing-registry", "type": "distribution",
+                                               "url": own_registry.url, "insecure": True}).json()
+    event = {"events": [{  # notifications.md's shape, for the manifest just pushed
+        "id": "9f0c1a52-3a43-4c1e-9a43-6f1e2b8d7c10", "timestamp": "2026-01-31T12:34:56.123456789Z", "action": "push",
+        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": 708,
+                   "length": 708, "repository": "team/hooked", "tag": "1.0",
+                   "url": f"{own_registry.url}/v2/team/hooked/manifests/{digest}"}}]}
+    hooked = api.post(f"/api/v1/hooks/distribution/{reg['id']}", json=event,
+                      headers={"Authorization": f"Bearer {reg['hook_token']}"}, auth=None)
+    assert hooked.status_code == 200 and len(hooked.json()["images"]) == 1, hooked.text
+    scan = wait_for(api, api.post("/api/v1/scans", json={"image_id": hooked.json()["images"][0]}).json()["id"])
+    assert scan["state"] == "succeeded", scan
+    with own_registry.client() as client:
+        manifest = json.loads(client.get_manifest("team/hooked", digest).data)
+    size = manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"])
+    listed = api.get("/api/v1/images", params={"registry": reg["id"]}).json()
+    assert [(i["size"], i["pushed_at"]) for i in listed] == [(size, "2026-01-31T12:34:56.123456Z")]
+
+    team = api.get(f"/api/v1/registries/{reg['id']}/namespaces/team").json()
+    assert api.post("/api/v1/users", json={"username": "vic", "password": "vic-reads-only-1", "memberships": [
+        {"namespace_id": team["id"], "role": "viewer"}]}).status_code == 201
+    log_in(api, "vic", "vic-reads-only-1")
+    row = api.get(f"/ui/registries/{reg['id']}/images", params={"repository": "team/hooked"}, auth=None).text
+    cells = re.findall(r'<td class="num">([^<]*)</td>\s*<td>([^<]*)</td>', row)
+    assert cells == [(human_size(size), "2026-01-31 12:34 UTC")]
+    crumbs = re.search(r'<p class="crumbs">(.*?)</p>', api.get(f"/ui/scans/{scan['id']}", auth=None).text)
+    assert crumbs is not None
+    assert re.findall(r'<a href="([^"]+)">([^<]+)</a>', crumbs.group(1)) == [
+        ("/ui/registries", "Registries"), (f"/ui/registries/{reg['id']}", "pushing-registry"),
+        (f"/ui/registries/{reg['id']}/images?repository=team%2Fhooked", "team/hooked")]
+
+    # The tag pushed again with other content: the size was the old manifest's, so it is unknown until a scan.
+    event["events"][0]["target"]["digest"] = push(own_registry, "team/hooked", "1.0", app_image(4))
+    event["events"][0]["timestamp"] = "2026-02-01T08:00:00Z"
+    assert api.post(f"/api/v1/hooks/distribution/{reg['id']}", json=event,
+                    headers={"Authorization": f"Bearer {reg['hook_token']}"}, auth=None).status_code == 200
+    listed = api.get("/api/v1/images", params={"registry": reg["id"]}).json()
+    assert [(i["digest"], i["size"], i["pushed_at"]) for i in listed] == \
+        [(event["events"][0]["target"]["digest"], None, "2026-02-01T08:00:00Z")]
 
 
 def test_hostile_values_are_escaped(api: TestClient, own_registry: RegistryServer, tmp_path: Path) -> None:

@@ -83,6 +83,17 @@ class Connector(Protocol):
     def close(self) -> None: ...
 
 
+def parse_time(value: object) -> dt.datetime | None:
+    """An RFC 3339 time as registries write it (UTC when it names no zone); None for anything else."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
 def first_segment(repository: str) -> str:
     return repository.split("/", 1)[0]
 

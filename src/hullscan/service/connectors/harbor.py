@@ -9,7 +9,6 @@ digest, size and push time; artifacts without tags are untagged images; only `IM
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,22 +17,19 @@ from urllib.parse import quote
 import httpx
 
 from hullscan.errors import HullscanError
-from hullscan.service.connectors.base import ClientHolder, ConnectionInfo, RemoteImage, first_segment, image_reference
+from hullscan.service.connectors.base import (
+    ClientHolder,
+    ConnectionInfo,
+    RemoteImage,
+    first_segment,
+    image_reference,
+    parse_time,
+)
 from hullscan.service.connectors.rest import RestClient
 
 API = "/api/v2.0"
 PAGE = 100  # Harbor's maximum page_size
 CONCURRENCY = 8  # repositories listed at once
-
-
-def _time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def repo_path(repository: str) -> str:
@@ -100,7 +96,7 @@ class HarborConnector:
                 for tag in tags or [None]:
                     yield RemoteImage(project, repository, tag, digest, size,
                                       art.get("manifest_media_type") or art.get("media_type"),
-                                      _time(art.get("push_time")), platform)
+                                      parse_time(art.get("push_time")), platform)
 
     def close(self) -> None:
         self.rest.close()

@@ -22,7 +22,7 @@ from hullscan.cancel import CancelToken
 from hullscan.errors import HullscanError
 from hullscan.findings import SEVERITIES, ScanReport
 from hullscan.items.vuln import VulnOptions
-from hullscan.model import LayerInfo
+from hullscan.model import ImageFacts, LayerInfo
 from hullscan.oci.credentials import from_authorization
 from hullscan.oci.source import Limits
 from hullscan.pipeline import Engine, ScanRequest
@@ -162,9 +162,21 @@ class ScanRunner:
                 image.last_scan_id = scan_id
                 if report.facts.manifest_digest and not image.digest:
                     image.digest = report.facts.manifest_digest
+                size = manifest_size(report.facts)
+                if image.size is None and size is not None and image.digest == report.facts.manifest_digest:
+                    image.size = size  # an image known from a push hook has none; a registry's own figure is kept
 
         # False: another delivery of this scan finished first, or it was given up on; one result only.
         return self.jobs.finish(scan_id, worker, SUCCEEDED, apply=apply)
+
+
+def manifest_size(facts: ImageFacts) -> int | None:
+    """The image's size as its manifest declares it (config and layers), as a sync records it; None when the scan
+    did not read it from a registry manifest. For an index the scanned manifest is one platform's, whose digest is
+    not the image's, so the caller leaves such an image's size alone."""
+    if not facts.manifest_digest or not facts.config_size:
+        return None
+    return facts.config_size + sum(layer.descriptor.size for layer in facts.layers)
 
 
 def summary_counts(report: ScanReport) -> dict[str, Any]:

@@ -123,6 +123,7 @@ async def scan_page(request: Request, scan_id: int, me: Visitor = Depends(visito
     async with me.api(request) as api:
         scan = await api.get(f"/api/v1/scans/{scan_id}")
         image = await api.get(f"/api/v1/images/{scan['image_id']}")
+        registry = await api.get(f"/api/v1/registries/{image['registry']}")  # its name, for the breadcrumb
         namespace = await api.get(f"/api/v1/registries/{image['registry']}/namespaces/{path_quote(image['namespace'])}")
         diff = None
         if scan["state"] == "succeeded":
@@ -131,7 +132,7 @@ async def scan_page(request: Request, scan_id: int, me: Visitor = Depends(visito
             except ApiFailure as exc:
                 diff = {"unavailable": "This is the image's first successful scan: there is nothing to compare it "
                                        "with yet." if exc.code == "RESOURCE_NOT_FOUND" else exc.detail}
-    context: dict[str, Any] = {"scan": scan, "image": image, "namespace": namespace, "diff": diff,
+    context: dict[str, Any] = {"scan": scan, "image": image, "registry": registry, "namespace": namespace, "diff": diff,
                                "may_stop": me.who.may(namespace["id"], MAINTAINER), "exports": EXPORTS,
                                "may_allowlist": me.who.may(namespace["id"], MAINTAINER),
                                "formats": FORMATS, "page_url": f"{PREFIX}/scans/{scan_id}"}
