@@ -110,9 +110,11 @@ def sim_worker(args: argparse.Namespace) -> int:
     runner = SleepingRunner(db, settings, args.sleep, args.seed, Path(args.records))
     if args.queue:
         from hullscan.service.jobs.broker import make_app
+        from hullscan.service.jobs.wakeup import SlotAnnouncer
         from hullscan.service.jobs.worker import FleetWorker
 
-        fleet_worker = FleetWorker(runner, args.queue)  # type: ignore[arg-type]
+        # as `hullscan worker` makes it (service/fleet.py run_worker): an ended scan wakes the dispatchers
+        fleet_worker = FleetWorker(runner, args.queue, announce=SlotAnnouncer(settings.broker_url).announce)  # type: ignore[arg-type]
         app = make_app(settings)
         fleet_worker.register(app)
         fleet_worker.start()
