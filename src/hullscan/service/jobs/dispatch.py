@@ -24,7 +24,7 @@ from hullscan.service.storage.models import STOPPED
 from hullscan.settings import Settings
 
 log = logging.getLogger("hullscan.service.dispatch")
-DISPATCH_EVERY = 1.0  # seconds between looks at the queue when nobody says there is work (jobs/wakeup.py says)
+DISPATCH_EVERY = 1.0  # seconds between looks at the queue when no wake-up (jobs/wakeup.py) says there is work
 CLAIM_BATCH = 200
 
 
