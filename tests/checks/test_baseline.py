@@ -228,6 +228,8 @@ def test_history_without_secrets_is_unchanged() -> None:
     ({"22/tcp": {}, "2375/tcp": {}, "8080/tcp": {}}, {"22": "MEDIUM", "2375": "HIGH"}),
     ({"23/tcp": {}, "5900/tcp": {}, "3389/tcp": {}}, {"23": "HIGH", "5900": "MEDIUM", "3389": "MEDIUM"}),
     ({"6379/tcp": {}, "80/tcp": {}, "53/udp": {}}, {}),
+    # digits str.isdigit() accepts and int() refuses (superscripts) once crashed the check (hypothesis found it)
+    ({"\u00b9/tcp": {}, "2\u00b2": None, "22/tcp": {}}, {"22": "MEDIUM"}),
 ])
 def test_sensitive_ports(ports: dict[str, Any], expect: dict[str, str]) -> None:
     found = {f.metadata["port"]: f.severity for f in detect(facts_of(with_config(ExposedPorts=ports)))

@@ -82,6 +82,7 @@ def test_properties() -> None:
         ("-host.com/app", "not a valid host name"),
         ("host.com:99999/app", "port '99999'"),
         ("host.com:/app", "port ''"),
+        ("host.com:\u00b9/app", "port '\u00b9'"),  # a digit to str.isdigit(), not to int()
         ("[zz::1]:5000/app", "not a valid IPv6"),
         ("a" * 64, "image ID"),
         (":tag", "repository name is missing"),

@@ -4,6 +4,7 @@ precedence), the generic scheme, the ecosystem to scheme mapping and the speed o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -265,3 +266,12 @@ def test_compare_parses_each_version_once() -> None:
         for a, b in pairs:
             compare("Debian:12", a, b)
     assert versions._key.cache_info().misses == parsed
+
+
+@pytest.mark.parametrize("ecosystem", ["Debian", "Alpine", "Red Hat", "PyPI", "npm", "Go", "Maven", "RubyGems",
+                                       "Packagist", "NuGet", "crates.io"])
+@pytest.mark.parametrize("version", ["1.\u00b9", "\u00b2", "1.0-\u00b3", "1.0.0-rc.\u00b9", "v1.\u00b2.3"])
+def test_a_version_with_superscript_digits_sorts_or_is_invalid_never_crashes(ecosystem: str, version: str) -> None:
+    """str.isdigit() says yes to superscripts and int() refuses them: a version from an image is hostile input."""
+    with contextlib.suppress(InvalidVersion):
+        sort_key(ecosystem, version)

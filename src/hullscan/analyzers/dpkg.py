@@ -56,7 +56,7 @@ def parse_status(text: str, path: str) -> tuple[list[Package], list[dict[str, st
         epoch = None
         if ":" in version:
             head = version.split(":", 1)[0]
-            epoch = int(head) if head.isdigit() else None
+            epoch = int(head) if head.isdecimal() else None
         out.append(Package(name=name, version=version, ecosystem="deb", path=path, source_name=src_name,
                            source_version=src_version, arch=st.get("Architecture", ""), epoch=epoch,
                            metadata={"maintainer": st["Maintainer"]} if st.get("Maintainer") else {},

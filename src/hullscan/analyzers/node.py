@@ -364,7 +364,7 @@ def _lockfile_version(doc: dict[str, Any]) -> float:
     text = str(doc.get("lockfileVersion", "")).strip()[:20]
     number = ""
     for ch in text:
-        if ch.isdigit() or (ch == "." and "." not in number):
+        if ch.isdecimal() or (ch == "." and "." not in number):
             number += ch
         else:
             break
@@ -449,7 +449,7 @@ def _pnpm_dev_ids(doc: dict[str, Any], major: float) -> set[str] | None:
     def ref_id(name: str, ref: str) -> str:
         if ref.startswith(("link:", "file:")):
             return ""
-        if ref.startswith("npm:") or (ref and not ref[0].isdigit() and "@" in ref[1:]):
+        if ref.startswith("npm:") or (ref and not ref[0].isdecimal() and "@" in ref[1:]):
             return ref[4:] if ref.startswith("npm:") else ref  # alias: "other@1.0.0"
         return f"{name}@{ref}"
 

@@ -73,7 +73,7 @@ class OSReleaseAnalyzer:
                 return None
             if family in ("alpine", "debian"):
                 version = first
-                if family == "debian" and not first[:1].isdigit():
+                if family == "debian" and not first[:1].isdecimal():
                     version = ""  # testing/sid say "bookworm/sid"
                 info = OSInfo(family, version, first if not version else "", first)
             else:

@@ -26,13 +26,13 @@ def parse_manifest(text: str, path: str) -> tuple[list[Package], list[str]]:
             continue
         cols = line.split("\t")
         version, _, release = cols[1].rpartition("-") if len(cols) == _FIELDS else ("", "", "")
-        if len(cols) != _FIELDS or not cols[0] or not version or not cols[8].isdigit():
+        if len(cols) != _FIELDS or not cols[0] or not version or not cols[8].isdecimal():
             bad.append(str(number))
             continue
         name, vendor, arch, epoch, sourcerpm = cols[0], cols[4], cols[7], int(cols[8]), cols[9]
         source_name, source_version = split_source_rpm(sourcerpm)
         metadata = {"sourcerpm": sourcerpm} if sourcerpm and sourcerpm != "(none)" else {}
-        if cols[6].isdigit():
+        if cols[6].isdecimal():
             metadata["size"] = cols[6]
         packages.append(Package(name=name, version=version, release=release, ecosystem="rpm", path=path,
                                 epoch=epoch or None, arch=arch, vendor=vendor, source_name=source_name,

@@ -68,7 +68,7 @@ class GroupEntry:
 
 def _int(text: str) -> int | None:
     text = text.strip()
-    if not text or not text.isdigit() or len(text) > 10:
+    if not text or not text.isdecimal() or len(text) > 10:
         return None
     return int(text)
 

@@ -182,7 +182,7 @@ def _ports(facts: ImageFacts, cfg: dict[str, Any]) -> list[CheckFinding]:
     out = []
     for spec in sorted(ports, key=str):
         number, _, proto = str(spec).partition("/")
-        if not number.isdigit() or int(number) not in SENSITIVE_PORTS:
+        if not number.isdecimal() or int(number) not in SENSITIVE_PORTS:
             continue
         service, severity = SENSITIVE_PORTS[int(number)]
         out.append(finding(
@@ -427,7 +427,7 @@ def _login_defs(facts: ImageFacts, layers: dict[str, int]) -> list[CheckFinding]
     out = []
     problems, first_line = [], 0
     max_days = values.get("PASS_MAX_DAYS")
-    if max_days and max_days[0].lstrip("-").isdigit() and (int(max_days[0]) > 365 or int(max_days[0]) < 0):
+    if max_days and max_days[0].lstrip("-").isdecimal() and (int(max_days[0]) > 365 or int(max_days[0]) < 0):
         problems.append(f"PASS_MAX_DAYS {max_days[0]} (passwords never or rarely expire; 365 or less)")
         first_line = max_days[1]
     min_days = values.get("PASS_MIN_DAYS")

@@ -136,19 +136,19 @@ def excessive_cost(hashed: str) -> str | None:
         return None
     if name == "bcrypt":
         cost = hashed[4:6]
-        if not cost.isdigit() or int(cost) > MAX_BCRYPT_COST:
+        if not cost.isdecimal() or int(cost) > MAX_BCRYPT_COST:
             return f"bcrypt cost {cost} is over {MAX_BCRYPT_COST}"
         return None
     rounds = -1
     if name in ("sha512crypt", "sha256crypt") and hashed[3:10] == "rounds=":
         text = hashed[10:].split("$", 1)[0]
-        rounds = int(text) if text.isdigit() and len(text) < 12 else MAX_ROUNDS + 1
+        rounds = int(text) if text.isdecimal() and len(text) < 12 else MAX_ROUNDS + 1
     elif name == "sha1crypt":
         text = hashed[6:].split("$", 1)[0]
-        rounds = int(text) if text.isdigit() and len(text) < 12 else MAX_ROUNDS + 1
+        rounds = int(text) if text.isdecimal() and len(text) < 12 else MAX_ROUNDS + 1
     elif name == "sunmd5" and hashed.startswith("$md5,rounds="):
         text = hashed[12:].split("$", 1)[0]
-        rounds = int(text) if text.isdigit() and len(text) < 12 else MAX_ROUNDS + 1
+        rounds = int(text) if text.isdecimal() and len(text) < 12 else MAX_ROUNDS + 1
     elif name == "bsdicrypt":
         rounds = _b64_le(hashed[1:5]) if len(hashed) >= 5 else MAX_ROUNDS + 1
     if rounds > MAX_ROUNDS:

@@ -136,7 +136,7 @@ class EolTable:
 
 
 def _version_key(v: str) -> tuple[int, ...]:
-    return tuple(int(p) if p.isdigit() else 0 for p in v.split("."))
+    return tuple(int(p) if p.isdecimal() else 0 for p in v.split("."))
 
 
 def _date(value: Any, where: str) -> dt.date | None:

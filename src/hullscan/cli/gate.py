@@ -28,7 +28,7 @@ def gate(
     from hullscan.service.storage.db import Database
 
     host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdecimal():
         raise typer.BadParameter("give host:port, e.g. 127.0.0.1:5001", param_hint="--listen")
     settings = load_settings(data_dir=data_dir)
     configure_logging(log_level)

@@ -157,7 +157,7 @@ def table_width(to_file: bool) -> int | None:
     """Columns for a table: $COLUMNS when set (in a pipe too), else the terminal's, else PIPE_WIDTH (a pipe or a
     file has no width; 80 would squeeze every purl and path)."""
     columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns) > 0:
+    if columns.isdecimal() and int(columns) > 0:
         return int(columns)
     if not to_file and sys.stdout.isatty():
         return None

@@ -138,7 +138,7 @@ def _split_registry(name: str) -> tuple[str, str]:
 
 def _check_registry(registry: str, text: str) -> None:
     host, port = split_host_port(registry)
-    if port is not None and (not port.isdigit() or not 0 < int(port) < 65536):
+    if port is not None and (not port.isdecimal() or not 0 < int(port) < 65536):
         raise InvalidReference(f"{text!r}: registry port {port!r} is not a number between 1 and 65535")
     if host.startswith("["):
         m = _IPV6.fullmatch(host)

@@ -157,7 +157,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isdecimal():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -330,7 +330,7 @@ class BlobStream:
         self._rate = _RateGuard(client.transfer)
         self._deadline = deadline
         cl = response.headers.get("content-length")
-        self.length: int | None = int(cl) if cl and cl.isdigit() else None
+        self.length: int | None = int(cl) if cl and cl.isdecimal() else None
 
     def readable(self) -> bool:
         return True

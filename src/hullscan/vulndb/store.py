@@ -431,7 +431,7 @@ def _remove_stale(target: Path) -> None:
     prefix = f".{target.name}."
     for entry in target.parent.glob(f"{prefix}*"):
         parts = entry.name[len(prefix):].split(".")
-        if len(parts) >= 3 and parts[0].isdigit() and parts[-1] in ("building", "staging", "pulling"):
+        if len(parts) >= 3 and parts[0].isdecimal() and parts[-1] in ("building", "staging", "pulling"):
             pid = int(parts[0])
             if pid != os.getpid() and not _pid_alive(pid):
                 entry.unlink(missing_ok=True)

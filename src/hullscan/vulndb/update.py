@@ -111,7 +111,7 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isdecimal():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -317,7 +317,7 @@ class Downloader:
               check: Callable[[Path], None] | None) -> Download:
         folder.mkdir(parents=True, exist_ok=True)
         length = resp.headers.get("content-length")
-        total = int(length) if length and length.isdigit() else None
+        total = int(length) if length and length.isdecimal() else None
         self.progress.started(label, total)
         h = hashlib.sha256()
         received = 0

@@ -56,7 +56,7 @@ class Filters:
         fixed = params.get("fixed", "")
         layer_text = params.get("layer", "")
         return cls(wanted, fixed if fixed in ("fixed", "unfixed") else "", params.get("package", "").strip()[:200],
-                   int(layer_text) if layer_text.isdigit() and len(layer_text) < 5 else None)
+                   int(layer_text) if layer_text.isdecimal() and len(layer_text) < 5 else None)
 
     @property
     def active(self) -> bool:

@@ -106,7 +106,7 @@ def path_quote(value: str) -> str:
 def row_count(form: FormData, limit: int = 10_000) -> int:
     """How many rows an editor form says it holds (its hidden `rows` field), within `limit`."""
     text = str(form.get("rows", "0"))
-    return min(int(text), limit) if text.isdigit() and len(text) < 7 else 0
+    return min(int(text), limit) if text.isdecimal() and len(text) < 7 else 0
 
 
 def date_to_api(value: object) -> str | None:
@@ -348,4 +348,4 @@ def query_params(request: Request, **changes: object) -> str:
 def page_number(request: Request) -> int:
     """The `page` parameter (1 when absent or not a number)."""
     text = request.query_params.get("page", "1")
-    return max(1, min(int(text), 100_000)) if text.isdigit() and len(text) < 7 else 1
+    return max(1, min(int(text), 100_000)) if text.isdecimal() and len(text) < 7 else 1

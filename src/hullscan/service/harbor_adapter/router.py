@@ -74,7 +74,7 @@ def _check(digest: str) -> str:
 
 def find_scan(session: Session, rid: str) -> Scan | None:
     number, _, check = rid.partition("-")
-    if not number.isdigit() or len(number) > 18:
+    if not number.isdecimal() or len(number) > 18:
         return None
     scan = session.get(Scan, int(number))
     if scan is None or _check(scan.image.reference) != check:

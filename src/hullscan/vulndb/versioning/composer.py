@@ -52,7 +52,8 @@ def canonicalize(version: str) -> str:
         if c in "-_+":
             if out[-1] != ".":
                 out.append(".")
-        elif (prev != "." and not prev.isdigit() and c.isdigit()) or (prev.isdigit() and c != "." and not c.isdigit()):
+        elif (prev != "." and not prev.isdecimal() and c.isdecimal()) or \
+                (prev.isdecimal() and c != "." and not c.isdecimal()):
             if out[-1] != ".":
                 out.append(".")
             out.append(c)
@@ -79,10 +80,10 @@ def key(version: str) -> Key:
             # and a trailing one as "less than whatever the other version has there"
             parts.append((-1, 0) if i == 0 else (_TRAILING, 0))
             continue
-        if part[0].isdigit():
+        if part[0].isdecimal():
             digits = part
             end = 0
-            while end < len(digits) and digits[end].isdigit():
+            while end < len(digits) and digits[end].isdecimal():
                 end += 1
             parts.append((_NUMBER, min(int(digits[:end]), _LONG_MAX)))
         else:

@@ -32,7 +32,7 @@ def canonical_segments(version: str) -> list[int | str]:
     if not _PATTERN.fullmatch(s):
         raise InvalidVersion("gem", version, "malformed version number string")
     s = s.replace("-", ".pre.")
-    segments: list[int | str] = [int(x) if x[0].isdigit() else x for x in _SEGMENT.findall(s)]
+    segments: list[int | str] = [int(x) if x[0].isdecimal() else x for x in _SEGMENT.findall(s)]
     first_string = next((i for i, x in enumerate(segments) if isinstance(x, str)), len(segments))
     numeric, rest = segments[:first_string], segments[first_string:]
     while numeric and numeric[-1] == 0:

@@ -36,7 +36,7 @@ def key(version: str) -> Key:
         return ((nums[0], nums[1], nums[2], nums[3]), 1, ())
     labels: list[Label] = []
     for label in rel.split("."):
-        if label.isdigit() and int(label) <= _INT32_MAX:
+        if label.isdecimal() and int(label) <= _INT32_MAX:
             labels.append((0, int(label), ""))
         else:
             labels.append((1, 0, label.upper()))

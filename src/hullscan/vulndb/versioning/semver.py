@@ -41,7 +41,7 @@ def _prerelease(scheme: str, version: str, pre: str | None) -> tuple[int, tuple[
         return _RELEASE, ()
     idents: list[Ident] = []
     for ident in pre.split("."):
-        if ident.isdigit():
+        if ident.isdecimal():
             if len(ident) > 1 and ident[0] == "0":
                 raise InvalidVersion(scheme, version, "numeric pre-release identifier with a leading zero")
             idents.append((0, int(ident), ""))

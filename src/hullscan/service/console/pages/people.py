@@ -52,7 +52,7 @@ def memberships_from_form(form: FormData) -> list[dict[str, Any]]:
     for i in range(count):
         ns = str(form.get(f"member-{i}-namespace", ""))
         role = str(form.get(f"member-{i}-role", ""))
-        if ns.isdigit() and role and form.get(f"member-{i}-remove") != "on":
+        if ns.isdecimal() and role and form.get(f"member-{i}-remove") != "on":
             out.append({"namespace_id": int(ns), "role": role})
     return out
 
@@ -164,4 +164,4 @@ async def token_revoke(request: Request, token_id: int, me: Visitor = Depends(po
     if not flashes.items:
         flashes.ok(f"Token {token_id} revoked: it no longer works.")
     back = str(form.get("back", ""))
-    return redirect(f"{PREFIX}/users/{back}" if back.isdigit() else f"{PREFIX}/tokens", flashes)
+    return redirect(f"{PREFIX}/users/{back}" if back.isdecimal() else f"{PREFIX}/tokens", flashes)

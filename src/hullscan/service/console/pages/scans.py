@@ -89,7 +89,7 @@ async def scan_start(request: Request, me: Visitor = Depends(poster),  # noqa: B
     flashes = Flashes()
     image_id = str(form.get("image_id", ""))
     async with me.api(request, change=True) as api:
-        scan = await attempt(flashes, api.post("/api/v1/scans", {"image_id": int(image_id) if image_id.isdigit()
+        scan = await attempt(flashes, api.post("/api/v1/scans", {"image_id": int(image_id) if image_id.isdecimal()
                                                                   else 0}))
     if scan is not None:
         flashes.ok(f"Scan {scan['id']} of {scan['repository']}:{scan['tag']} is {scan['state']}.")

@@ -35,7 +35,7 @@ def schedule_from_form(form: FormData) -> dict[str, Any]:
                             "timezone": str(form.get("timezone", "")).strip() or "UTC",
                             "enabled": form.get("enabled") == "on"}
     if action != "db-update":
-        body["registry"] = int(registry) if registry.isdigit() else None
+        body["registry"] = int(registry) if registry.isdecimal() else None
         if namespace and action == "scan":
             body["namespace"] = namespace
     return body
