@@ -99,6 +99,65 @@ def test_a_dead_worker_loses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert walker.worker_pids and killed[0] not in walker.worker_pids
 
 
+def _spooled(pool: WorkerPool) -> list[Path]:
+    return sorted(pool.workdir.glob("batch-*"))
+
+
+def test_batches_travel_through_spool_files_that_do_not_outlive_them(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    here = _found(_walk(tmp_path / "a", 0))
+    monkeypatch.setattr(pool_module, "BATCH_FILES", 64)
+    seen: list[str] = []
+    original = WorkerPool._spool
+
+    def spool(self: WorkerPool, contents: list[bytes]) -> str:
+        path = original(self, contents)
+        assert Path(path).parent == self.workdir and Path(path).stat().st_size == sum(map(len, contents))
+        seen.append(path)
+        return path
+
+    monkeypatch.setattr(WorkerPool, "_spool", spool)
+    with WorkerPool(1, parent_dir=tmp_path) as pool:
+        assert _found(_walk(tmp_path / "b", 1, pool=pool)) == here
+        assert len(seen) > 5
+        assert _spooled(pool) == []  # each removed once its batch was analysed
+
+
+def test_a_batch_that_cannot_be_spooled_is_analysed_in_process(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    here = _found(_walk(tmp_path / "a", 0))
+
+    def full_disk(fd: int, buffers: list[memoryview]) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pool_module.os, "writev", full_disk)
+    with WorkerPool(1, parent_dir=tmp_path) as pool:
+        walker = LayerWalker(_analyzers(), Limits(), tmp_path / "b")
+        walker.pool = pool
+        assert _found(walker.walk_tar(io.BytesIO(_layer()), "", 0)) == here
+        assert not walker.worker_pids  # nothing reached a worker
+        assert _spooled(pool) == []  # the half-written spools are gone too
+
+
+def test_spool_writes_survive_short_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """writev may write less than asked (a signal, a pipe, a nearly full disk): the rest follows, in order."""
+    real = os.writev
+
+    def stingy(fd: int, buffers: list[memoryview]) -> int:
+        return real(fd, [bytes(buffers[0])[:3]]) if len(buffers[0]) > 3 else real(fd, buffers[:2])
+
+    monkeypatch.setattr(pool_module.os, "writev", stingy)
+    monkeypatch.setattr(pool_module, "_IOV_MAX", 3)
+    contents = [b"alpha", b"", b"be", b"gamma-delta", b"e" * 10, b"z"]
+    target = tmp_path / "spool"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT)
+    try:
+        pool_module._write_all(fd, contents)
+    finally:
+        os.close(fd)
+    assert target.read_bytes() == b"".join(contents)
+
+
 class _Touchy:
     """An offloadable analyzer that fails on some files: a bug (a note) or a stop-the-scan error."""
 

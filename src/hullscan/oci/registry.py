@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import functools
 import hashlib
 import logging
+import os
 import random
 import re
 import socket
@@ -448,6 +450,31 @@ class BlobStream:
         self.close()
 
 
+def tls_context(ca_cert: str | Path | None = None) -> ssl.SSLContext:
+    """The verifying TLS context for a registry: certifi's roots, plus `ca_cert` when given."""
+    stamp = None
+    if ca_cert is not None:
+        try:
+            st = os.stat(ca_cert)
+        except OSError as exc:
+            raise RegistryError(f"cannot load the CA certificate {ca_cert}: {exc}", code="TLS_ERROR") from None
+        stamp = (str(ca_cert), st.st_mtime_ns, st.st_size)
+    return _tls_context(stamp)
+
+
+@functools.lru_cache(maxsize=32)
+def _tls_context(ca_file: tuple[str, int, int] | None) -> ssl.SSLContext:
+    # Loading the roots is most of a warm re-scan's client set-up (16 ms); a context is safe to share between
+    # clients and threads, and a changed CA file (new mtime or size) gets a context of its own.
+    ctx = ssl.create_default_context(cafile=certifi.where())
+    if ca_file is not None:
+        try:
+            ctx.load_verify_locations(cafile=ca_file[0])
+        except (OSError, ssl.SSLError) as exc:
+            raise RegistryError(f"cannot load the CA certificate {ca_file[0]}: {exc}", code="TLS_ERROR") from None
+    return ctx
+
+
 class RegistryClient:
     """One registry (host[:port]); thread-safe, reuses connections, caches auth."""
 
@@ -485,17 +512,7 @@ class RegistryClient:
         self._scheme = scheme or ("http" if loopback else "https")
         self._may_fall_back = scheme is None and insecure and not loopback
         self._allow_plain_http = loopback or insecure
-        verify: ssl.SSLContext | bool
-        if insecure:
-            verify = False
-        else:
-            ctx = ssl.create_default_context(cafile=certifi.where())
-            if ca_cert is not None:
-                try:
-                    ctx.load_verify_locations(cafile=str(ca_cert))
-                except (OSError, ssl.SSLError) as exc:
-                    raise RegistryError(f"cannot load the CA certificate {ca_cert}: {exc}", code="TLS_ERROR") from None
-            verify = ctx
+        verify: ssl.SSLContext | bool = False if insecure else tls_context(ca_cert)
         self._http = httpx.Client(
             verify=verify,
             timeout=self._timeout(),
