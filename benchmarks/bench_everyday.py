@@ -122,6 +122,7 @@ def main() -> int:
     ap.add_argument("--pool-workers", type=int, default=None,
                     help="HULLSCAN_POOL_WORKERS for hullscan's runs (0: no worker processes) [default: hullscan's]")
     ap.add_argument("--profile", action="store_true", help="also record a py-spy profile of one cold scan")
+    ap.add_argument("--warm", type=int, default=5, help="warm re-scans per round in the resident engine")
     ap.add_argument(INSIDE, action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     work: Path = args.work
@@ -202,6 +203,7 @@ def _measure(args: argparse.Namespace, work: Path, ref: str, db: Path, hull: lis
                 slug = case.replace(" ", "-")
                 cases[case].record(i, cmd, out_dir / f"{slug}-{i}.json", run_env, state, log)
             shutil.rmtree(state, ignore_errors=True)
+    resident = _resident(ref, db, env, scratch, out_dir, args.runs, args.warm)
     log(f"start-up, {args.startup_runs} runs each")
     starts = startup(hull, args.startup_runs, env)
     load_after = os.getloadavg()
@@ -214,6 +216,12 @@ def _measure(args: argparse.Namespace, work: Path, ref: str, db: Path, hull: lis
         "sbom_vs_syft": ratio(med["hullscan sbom cold"], med["syft cold"]),
         "warm_vs_cold": ratio(med["hullscan scan warm"], med["hullscan scan cold"]),
     }
+    if resident:
+        med["engine scan cold"] = round(statistics.median(r["cold"]["seconds"] for r in resident), 3)
+        med["engine re-scan warm"] = round(statistics.median(w["seconds"] for r in resident for w in r["warm"]), 3)
+        cpu["engine re-scan warm"] = round(statistics.median(w["cpu"] for r in resident for w in r["warm"]), 3)
+        ratios["engine_warm_vs_engine_cold"] = ratio(med["engine re-scan warm"], med["engine scan cold"])
+        ratios["engine_warm_vs_cold"] = ratio(med["engine re-scan warm"], med["hullscan scan cold"])
     cpu_ratios = {
         "scan_vs_trivy": ratio(cpu["hullscan scan cold"], cpu["trivy secret cold"]),
         "sbom_vs_syft": ratio(cpu["hullscan sbom cold"], cpu["syft cold"]),
@@ -223,6 +231,8 @@ def _measure(args: argparse.Namespace, work: Path, ref: str, db: Path, hull: lis
         "scan_vs_trivy": verdict(ratios["scan_vs_trivy"], SCAN_TARGET),
         "sbom_vs_syft": verdict(ratios["sbom_vs_syft"], SBOM_TARGET),
         "warm_vs_cold": verdict(ratios["warm_vs_cold"], WARM_TARGET, strict_less=True),
+        "engine_warm_vs_engine_cold": verdict(ratios.get("engine_warm_vs_engine_cold"), WARM_TARGET,
+                                              strict_less=True),
         **{name: verdict(s["median"], STARTUP_TARGET, strict_less=True) for name, s in starts.items()
            if name.startswith("hullscan")},
     }
@@ -233,6 +243,10 @@ def _measure(args: argparse.Namespace, work: Path, ref: str, db: Path, hull: lis
     for name, case in cases.items():
         each = ", ".join(f"{r.seconds:.2f}" for r in case.runs)
         print(f"{name:22s} {_fmt(med[name]):>13s} {_fmt(cpu[name]):>13s} {_fmt(case.peak(), '.0f'):>12s}   {each}")
+    for name in ("engine scan cold", "engine re-scan warm"):
+        if name in med:
+            print(f"{name:22s} {_fmt(med[name], '.3f'):>13s} {_fmt(cpu.get(name), '.3f'):>13s} {'':>12s}   "
+                  "resident Engine(pool='always'), as the service and the workers")
     for name, s in starts.items():
         print(f"{name:22s} {s['median']:13.3f} {s['cpu']:13.3f} {'':>12s}   best {s['best']:.3f}")
     print()
@@ -242,6 +256,11 @@ def _measure(args: argparse.Namespace, work: Path, ref: str, db: Path, hull: lis
           f"{_fmt(cpu_ratios['sbom_vs_syft'])}; target <= {SBOM_TARGET}) {targets['sbom_vs_syft']}")
     print(f"hullscan scan warm / cold              = {_fmt(ratios['warm_vs_cold'])} (CPU "
           f"{_fmt(cpu_ratios['warm_vs_cold'])}; target < {WARM_TARGET}) {targets['warm_vs_cold']}")
+    if resident:
+        print(f"engine re-scan warm / engine cold      = {_fmt(ratios['engine_warm_vs_engine_cold'], '.3f')} "
+              f"(/ CLI cold {_fmt(ratios['engine_warm_vs_cold'], '.3f')}; target < {WARM_TARGET}) "
+              f"{targets['engine_warm_vs_engine_cold']}; same report every time: "
+              f"{all(r['same_report'] for r in resident)}")
     for name, s in starts.items():
         if name in targets:
             print(f"{name:38s} = {s['median']:.3f} s (target < {STARTUP_TARGET}) {targets[name]}")
@@ -256,13 +275,35 @@ def _measure(args: argparse.Namespace, work: Path, ref: str, db: Path, hull: lis
         "commands": {name: cmd for name, cmd in commands.items()},
         "cases": {name: [r.__dict__ for r in case.runs] for name, case in cases.items()},
         "medians": {"wall": med, "cpu": cpu}, "startup": starts, "ratios": ratios, "cpu_ratios": cpu_ratios,
-        "targets": targets, "findings": counts, "profile": profile,
+        "targets": targets, "findings": counts, "profile": profile, "resident_engine": resident,
     }
     (work / "everyday.json").write_text(json.dumps(results, indent=1) + "\n")
     print(f"results: {work / 'everyday.json'}")
     if any(r.returncode != 0 for case in cases.values() for r in case.runs):
         return 1
     return 1 if args.strict and any(not v.startswith("PASS") for v in targets.values()) else 0
+
+
+def _resident(ref: str, db: Path, env: dict[str, str], scratch: Path, out_dir: Path, rounds: int,
+              warm: int) -> list[dict[str, Any]]:
+    """engine_rescan.py once per round, each on empty state: a cold scan and `warm` re-scans in one process."""
+    out: list[dict[str, Any]] = []
+    for i in range(1, rounds + 1):
+        state = scratch / f"state-engine-{i}"
+        state.mkdir()
+        run_env = {**env, **{var: str(state / var.lower()) for var in STATE_VARS}}
+        proc = subprocess.run([sys.executable, str(HERE / "engine_rescan.py"), ref, "--db", str(db), "--warm",
+                               str(warm), "--out", str(out_dir)], env=run_env, cwd=state, capture_output=True,
+                              text=True, check=False)
+        shutil.rmtree(state, ignore_errors=True)
+        if proc.returncode != 0:
+            log(f"resident engine run {i} failed:\n{proc.stderr[-2000:]}")
+            continue
+        result = json.loads(proc.stdout)
+        out.append(result)
+        log(f"run {i}: resident engine: cold {result['cold']['seconds']:.2f}s, warm "
+            + ", ".join(f"{w['seconds']:.3f}" for w in result["warm"]) + "s")
+    return out
 
 
 def _counts(cases: dict[str, Case]) -> dict[str, Any]:
