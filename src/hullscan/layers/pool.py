@@ -15,6 +15,8 @@ which runs the offloadable analyzers (`analyzers.base.offloadable`) on it.
 - Per layer walk, a `PoolSession` groups files into batches (a task per file would cost more in queueing
   than the analysis) and keeps at most `2 * workers + 1` batches outstanding: when the workers fall behind,
   the walker waits, so memory stays bounded however many scans share the pool.
+- A batch's file contents go through a spool file in the pool's directory (private, removed as soon as the
+  worker has read it); only the paths, entries and sizes go through the executor's pipe.
 - A worker that dies costs nothing: the batches it held are analysed in the scanning process, and the next
   batch gets a fresh set of processes.
 """
