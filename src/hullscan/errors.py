@@ -80,6 +80,9 @@ CATALOGUE: dict[str, Cause] = {
         # The service's own causes (API, jobs); the CLI never meets them.
         Cause("UNAUTHORIZED", "Authentication is required",
               "Send HTTP Basic credentials of a user, 'Authorization: Bearer <API token>', or log in to the console."),
+        Cause("LOGIN_THROTTLED", "Too many failed log-ins",
+              "Wait the seconds the Retry-After header (or the message) gives, then log in with the right password; "
+              "an administrator can set a new one meanwhile (PUT /api/v1/users/{id})."),
         Cause("FORBIDDEN", "Your role does not allow this",
               "Ask an administrator, or a maintainer of the namespace, for the role this needs."),
         Cause("INVALID_REQUEST", "The request is not valid",

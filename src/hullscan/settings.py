@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = Field(None, description="Creates the user admin on the first start")
     secret_key: SecretStr | None = Field(None, description="Key that encrypts registry credentials at rest "
                                          "[default: <data_dir>/secret.key, created 0600 on first start]")
+    login_attempts: int = Field(10, ge=1, le=10000, description="Failed log-ins one user name may have from one "
+                                "address within login_window before that address must wait (HTTP 429)")
+    login_window: float = Field(900.0, gt=0, le=86400, description="Seconds over which failed log-ins are "
+                                "counted, and the longest wait they impose")
     max_scans_per_registry: int = Field(10, ge=1, le=1000, description="Scans running at once per registry")
     max_running_scans: int = Field(10, ge=1, le=10000, description="Scans running at once in all")
     scan_attempts: int = Field(3, ge=1, le=10, description="Tries of a scan whose worker died, or that met a "

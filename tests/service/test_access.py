@@ -194,3 +194,65 @@ def test_memberships_name_existing_namespaces_once(api: TestClient) -> None:
     assert promoted.json()["memberships"][0]["role"] == "maintainer"
     assert api.get("/api/v1/users/me", auth=("ivan", "ivan-pass-1")).json()["memberships"][0]["role"] == "maintainer"
     assert api.get("/api/v1/users", params={"namespace_id": ns_id}).json()[0]["username"] == "ivan"
+
+
+def test_repeated_failed_logins_are_throttled_per_user_name_and_address(api: TestClient) -> None:
+    make_user(api, "gina", "gina-pass-1")
+    limit = api.app.state.login_throttle.limit  # type: ignore[attr-defined]  # the settings' login_attempts: 10
+    for _ in range(limit):
+        wrong = api.post("/api/v1/session", json={"username": "gina", "password": "guess-guess"}, auth=None)
+        assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "UNAUTHORIZED"
+
+    # Now even the right password is refused from here, by the session endpoint and by Basic alike, so guessing
+    # cannot go on and a right guess is not confirmed.
+    for refused in (api.post("/api/v1/session", json={"username": "gina", "password": "gina-pass-1"}, auth=None),
+                    api.get("/api/v1/users/me", auth=("gina", "gina-pass-1"))):
+        assert refused.status_code == 429, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "LOGIN_THROTTLED" and error["solution"]
+        assert 0 < int(refused.headers["retry-after"]) <= 900
+        assert f"try again in {refused.headers['retry-after']} s" in error["message"]
+        assert "gina-pass-1" not in refused.text and "set-cookie" not in refused.headers
+
+    # Someone guessing from one address does not lock the user out elsewhere, nor other users out here.
+    elsewhere = TestClient(api.app, client=("203.0.113.9", 40000))
+    assert elsewhere.get("/api/v1/users/me", auth=("gina", "gina-pass-1")).json()["username"] == "gina"
+    assert api.get("/api/v1/users/me").status_code == 200  # the admin, from the same address
+
+    # The console says the same, with the same status.
+    page = api.post("/ui/login", data={"username": "gina", "password": "gina-pass-1"}, auth=None,
+                    headers={"Origin": "http://testserver"})
+    assert page.status_code == 429 and "too many failed log-ins with this user name" in page.text
+
+
+def test_the_login_throttle_forgets_after_its_window_and_on_success() -> None:
+    from hullscan.service.api.throttle import LoginThrottle
+
+    clock = [1000.0]
+    throttle = LoginThrottle(3, 60.0, clock=lambda: clock[0])
+    for _ in range(3):
+        assert throttle.retry_after("ann", "10.0.0.1") is None
+        throttle.failed("ann", "10.0.0.1")
+        clock[0] += 10
+    assert throttle.retry_after("ann", "10.0.0.1") == pytest.approx(30.0)  # the first failure is 30 s from expiry
+    assert throttle.retry_after("ann", "10.0.0.2") is None and throttle.retry_after("bob", "10.0.0.1") is None
+    clock[0] += 30
+    assert throttle.retry_after("ann", "10.0.0.1") is None  # only two failures left in the window
+    throttle.failed("ann", "10.0.0.1")
+    assert throttle.retry_after("ann", "10.0.0.1") is not None
+    throttle.succeeded("ann", "10.0.0.1")
+    assert throttle.retry_after("ann", "10.0.0.1") is None
+
+
+def test_the_login_throttle_stays_bounded_under_made_up_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hullscan.service.api import throttle as module
+
+    monkeypatch.setattr(module, "MAX_PAIRS", 50)
+    clock = [0.0]
+    throttle = module.LoginThrottle(2, 60.0, clock=lambda: clock[0])
+    throttle.failed("real", "10.0.0.1")
+    throttle.failed("real", "10.0.0.1")
+    for i in range(500):
+        throttle.failed(f"made-up-{i}" + "x" * 1000, "10.0.0.9")
+    assert len(throttle._failures) <= 50
+    assert all(len(name) <= module.MAX_NAME for name, _ in throttle._failures)

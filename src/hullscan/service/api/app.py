@@ -26,6 +26,7 @@ from hullscan.service.api.routers import (
     users,
     webhooks,
 )
+from hullscan.service.api.throttle import LoginThrottle
 from hullscan.service.core import Service
 from hullscan.service.harbor_adapter import router as harbor_adapter
 from hullscan.service.logs import AccessLog
@@ -49,6 +50,7 @@ def create_app(settings: Settings, svc: Service | None = None) -> FastAPI:
                   redoc_url=None, description="Container image scanning service: registries, images, scans, policies.")
     app.state.service = svc
     app.state.basic_cache = BasicCache()
+    app.state.login_throttle = LoginThrottle(settings.login_attempts, settings.login_window)
     errors.install(app)
     app.add_middleware(errors.RejectNul)
     app.add_middleware(AccessLog)

@@ -12,6 +12,7 @@ import binascii
 import datetime as dt
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 import time
@@ -23,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hullscan.service.api.errors import ApiError
+from hullscan.service.api.throttle import LoginThrottle
 from hullscan.service.core import Service
 from hullscan.service.passwords import MAX_PASSWORD, check_password, hash_password, needs_rehash, same, token_hash
 from hullscan.service.storage.models import ApiToken, LoginSession, Membership, User, now
@@ -130,6 +132,26 @@ def verify_user(session: Session, cache: BasicCache, username: str, password: st
     return user
 
 
+def login_user(request: Request, session: Session, username: str, password: str) -> User:
+    """`verify_user`, counted against the failed log-ins of this user name from this client's address (see
+    throttle.py): refused with LOGIN_THROTTLED, without looking at the password, once there were too many."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    client = request.client.host if request.client else ""
+    wait = throttle.retry_after(username, client)
+    if wait is not None:
+        seconds = math.ceil(wait)
+        raise ApiError("LOGIN_THROTTLED", f"too many failed log-ins with this user name from your address; try again "
+                       f"in {seconds} s", headers={"Retry-After": str(seconds)})
+    try:
+        user = verify_user(session, request.app.state.basic_cache, username, password)
+    except ApiError as exc:
+        if exc.code == "UNAUTHORIZED":
+            throttle.failed(username, client)
+        raise
+    throttle.succeeded(username, client)
+    return user
+
+
 def authenticate(request: Request, session: Session) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -138,7 +160,7 @@ def authenticate(request: Request, session: Session) -> Principal:
             username, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise _unauthorized("the Basic credentials are not base64 of user:password") from None
-        user = verify_user(session, request.app.state.basic_cache, username, password)
+        user = login_user(request, session, username, password)
         return _user_principal(session, user, "basic")
     if scheme.lower() == "bearer":
         token = session.scalars(select(ApiToken).where(ApiToken.token_hash == token_hash(value.strip()))).first()

@@ -19,7 +19,7 @@ from hullscan.errors import CATALOGUE, HullscanError
 STATUS = {
     "UNAUTHORIZED": 401, "FORBIDDEN": 403, "RESOURCE_NOT_FOUND": 404, "IMAGE_NOT_FOUND": 404, "NOT_FOUND": 404,
     "NAMESPACE_UNKNOWN": 404, "INVALID_REQUEST": 422, "INVALID_OPTION": 422, "IMAGE_UNTAGGED": 422,
-    "CONFLICT": 409, "INTERNAL_ERROR": 500, "NO_DATABASE": 503,
+    "CONFLICT": 409, "INTERNAL_ERROR": 500, "NO_DATABASE": 503, "LOGIN_THROTTLED": 429,
 }
 _HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "RESOURCE_NOT_FOUND", 405: "INVALID_REQUEST",
                409: "CONFLICT", 413: "INVALID_REQUEST", 415: "INVALID_REQUEST", 422: "INVALID_REQUEST"}
@@ -33,9 +33,11 @@ def cause(code: str, message: str | None = None) -> dict[str, str]:
 class ApiError(HullscanError):
     """A HullscanError with the HTTP status it answers with (from STATUS unless given)."""
 
-    def __init__(self, code: str, detail: str, status: int | None = None) -> None:
+    def __init__(self, code: str, detail: str, status: int | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(detail, code=code)
         self.status = status or STATUS.get(code, 400)
+        self.headers = headers or {}
 
 
 def not_found(what: str) -> ApiError:
@@ -50,8 +52,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HullscanError)
     async def catalogue_error(request: Request, exc: HullscanError) -> JSONResponse:
         status = exc.status if isinstance(exc, ApiError) else STATUS.get(exc.code, 400)
-        headers = {"WWW-Authenticate": 'Basic realm="hullscan", Bearer'} if status == 401 else None
-        return JSONResponse(body(exc.code, exc.detail), status_code=status, headers=headers)
+        headers = dict(exc.headers) if isinstance(exc, ApiError) else {}
+        if status == 401:
+            headers["WWW-Authenticate"] = 'Basic realm="hullscan", Bearer'
+        return JSONResponse(body(exc.code, exc.detail), status_code=status, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -21,8 +21,8 @@ from hullscan.service.api.auth import (
     SESSION_TTL,
     Principal,
     db_session,
+    login_user,
     principal,
-    verify_user,
 )
 from hullscan.service.api.errors import ApiError
 from hullscan.service.api.routers.users import memberships_of
@@ -42,10 +42,12 @@ def _out(session: Session, who: Principal, login: LoginSession | None) -> Sessio
 
 @router.post("", status_code=201, response_model=SessionOut,
              summary="Log in: sets the session cookie and returns its CSRF token",
-             responses={401: {"description": "Wrong username or password, or a disabled account"}})
+             responses={401: {"description": "Wrong username or password, or a disabled account"},
+                        429: {"description": "Too many failed log-ins of this user name from this address "
+                              "(LOGIN_THROTTLED); Retry-After says when to try again"}})
 def login(body: LoginIn, request: Request, response: Response,
           session: Session = Depends(db_session)) -> Any:  # noqa: B008
-    user = verify_user(session, request.app.state.basic_cache, body.username, body.password)
+    user = login_user(request, session, body.username, body.password)
     if user.disabled:
         raise ApiError("UNAUTHORIZED", "the account is disabled")
     session.execute(delete(LoginSession).where(LoginSession.expires_at <= now()))  # housekeeping, on the way

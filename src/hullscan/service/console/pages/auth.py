@@ -9,7 +9,7 @@ from starlette.datastructures import FormData
 
 from hullscan.errors import HullscanError
 from hullscan.service.api.auth import SESSION_COOKIE, SESSION_TTL
-from hullscan.service.console.apiclient import Api
+from hullscan.service.console.apiclient import Api, ApiFailure
 from hullscan.service.console.web import (
     PREFIX,
     ConsoleRoute,
@@ -49,7 +49,7 @@ async def login(request: Request, form: FormData = Depends(form_data)) -> Respon
         except HullscanError as exc:
             errors = [Flash("error", exc.detail, exc.code, solution_of(exc))]
             return page(request, "login.html", None, title="Log in", next=target, username=username,
-                        errors=errors, status=401 if exc.code == "UNAUTHORIZED" else 422)
+                        errors=errors, status=exc.status if isinstance(exc, ApiFailure) else 422)
     cookie = response.cookies.get(SESSION_COOKIE)
     if not cookie:  # the API always sets it on success; refuse to pretend otherwise
         raise HullscanError("the service did not open a session", code="INTERNAL_ERROR")
