@@ -99,7 +99,7 @@ def _analyze_batch(key: str, spec: bytes, heads: list[Head], spool: str) -> tupl
     analyzers = _analyzers(key, spec)
     with open(spool, "rb") as f:
         contents = f.read()
-    os.unlink(spool)
+    _remove(spool)
     out = []
     offset = 0
     with scratch(_WORKDIR / f"worker-{os.getpid()}"):
