@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urljoin
 
-import certifi
 import httpx
 
 from hullscan import __version__
 from hullscan.errors import HullscanError
+from hullscan.oci.registry import tls_context
 from hullscan.service.connectors.base import ConnectionInfo
 
 TIMEOUT = 30.0
@@ -29,13 +29,7 @@ class RestClient:
     def __init__(self, info: ConnectionInfo, *, headers: dict[str, str] | None = None,
                  auth: httpx.Auth | None = None, ca_file: str | None = None) -> None:
         self.info = info
-        verify: ssl.SSLContext | bool
-        if info.insecure:
-            verify = False
-        else:
-            verify = ssl.create_default_context(cafile=certifi.where())
-            if ca_file:
-                verify.load_verify_locations(cafile=ca_file)
+        verify: ssl.SSLContext | bool = False if info.insecure else tls_context(ca_file or None)
         self.http = httpx.Client(base_url=info.url, verify=verify, timeout=httpx.Timeout(TIMEOUT, connect=10.0),
                                  headers={"User-Agent": f"hullscan/{__version__}", "Accept": "application/json",
                                           **(headers or {})}, auth=auth, follow_redirects=True)
