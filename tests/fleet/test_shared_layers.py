@@ -8,17 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy import select
 
 from hullscan.imagebuild import sha256
-from hullscan.layers.pgcache import TABLE
 from hullscan.service.storage.models import Scan
-from hullscan.sharedstore import engine_for
 from tests.service.conftest import wait_for
 from tests.service.images import app_image, push
 from tests.service.test_lifecycle import connect
 from tests.support.fleet import Fleet
+from tests.support.postgres import layer_cache_rows
 from tests.support.registry import RegistryServer
 
 pytestmark = pytest.mark.timeout(900)
@@ -26,12 +24,7 @@ pytestmark = pytest.mark.timeout(900)
 
 def layer_writes(database_url: str) -> dict[str, int]:
     """diff_id -> how many times its facts were written to the fleet's store (more than 1: analysed twice)."""
-    engine = engine_for(database_url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(sa.text(f"SELECT diff_id, analyzers_key, analyses FROM {TABLE}")).all()
-    finally:
-        engine.dispose()
+    rows = layer_cache_rows(database_url)
     assert len({key for _, key, _ in rows}) == 1  # both scans ran the same analyzers
     return {diff_id: n for diff_id, _, n in rows}
 

@@ -33,6 +33,7 @@ from hullscan.pipeline import Engine, ScanRequest, layer_store
 from hullscan.scan import NoProgress
 from hullscan.settings import Settings
 from hullscan.sharedstore import engine_for
+from tests.support.postgres import layer_cache_rows
 from tests.support.registry import RegistryServer, free_port, open_registry
 
 from ._support import STATUS, dist_info, dpkg_status, os_release
@@ -96,12 +97,7 @@ def run_workers(tmp_path: Path, store_url: str, refs: list[str]) -> list[list[st
 
 def analyses(store_url: str) -> dict[str, int]:
     """diff_id -> how many times its facts were written to the store."""
-    engine = engine_for(store_url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(sa.text(f"SELECT diff_id, analyzers_key, analyses FROM {TABLE}")).all()
-    finally:
-        engine.dispose()
+    rows = layer_cache_rows(store_url)
     assert {key for _, key, _ in rows} <= {KEY}
     return {diff_id: n for diff_id, _, n in rows}
 

@@ -20,6 +20,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+
+from hullscan.layers.pgcache import TABLE
+from hullscan.sharedstore import engine_for
 
 _counter = itertools.count(1)
 
@@ -102,3 +106,14 @@ def postgres() -> Iterator[PostgresServer]:
 def store_url(postgres: PostgresServer) -> str:
     """A fresh database on the session's server: a fleet's shared store (layer facts, database builds)."""
     return postgres.create_database()
+
+
+def layer_cache_rows(url: str) -> list[tuple[str, str, int]]:
+    """(diff_id, analyzers key, times its facts were written) for every entry of the PostgreSQL layer cache at url."""
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            return [(d, k, n) for d, k, n in conn.execute(sa.text(f"SELECT diff_id, analyzers_key, analyses "
+                                                                  f"FROM {TABLE}"))]
+    finally:
+        engine.dispose()
