@@ -344,6 +344,25 @@ def test_tls(tls_registry: RegistryServer) -> None:
     assert info.value.code == "TLS_ERROR"
 
 
+def test_a_replaced_ca_file_is_read_again_by_the_same_process(tls_registry: RegistryServer, tmp_path: Path) -> None:
+    """TLS contexts are kept per CA file; a file rewritten in place (a rotated CA, a long-running service) is loaded
+    again, not served from what was kept."""
+    from tests.support.tokenissuer import self_signed, write_pem
+
+    assert tls_registry.ca_cert is not None
+    key, cert = self_signed("some other certificate authority")
+    _, other = write_pem(key, cert, tmp_path / "other", "ca")
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(other.read_bytes())
+    with RegistryClient(tls_registry.host, scheme="https", ca_cert=ca, retry=FAST_RETRY) as c, \
+            pytest.raises(RegistryError) as info:
+        c.ping()
+    assert info.value.code == "TLS_ERROR"
+    ca.write_bytes(tls_registry.ca_cert.read_bytes())  # the registry's own CA, at the same path
+    with RegistryClient(tls_registry.host, scheme="https", ca_cert=ca, retry=FAST_RETRY) as c:
+        assert c.ping() == "none"
+
+
 def test_plain_http_to_tls_port_is_a_tls_error(tls_registry: RegistryServer, registry: RegistryServer) -> None:
     # HTTPS to a plain-HTTP server fails the handshake: a TLS error, not a retry loop.
     with RegistryClient(registry.host, scheme="https", retry=FAST_RETRY) as c, pytest.raises(RegistryError) as info:
