@@ -317,6 +317,26 @@ def test_connection_resets(registry: RegistryServer, pushed: Image, fault_proxy:
     assert len(ranged) == 1 and ranged[0].headers["range"] == "bytes=1000-"
 
 
+def test_blob_reads_are_whole_like_a_file_even_across_a_resumed_connection(
+        registry: RegistryServer, fault_proxy: ProxyFactory) -> None:
+    # The network hands over 64 KiB at a time; a read asks for more and gets all of it (the layer reader
+    # inflates what each read returns, so small pieces cost four times the hand-offs), up to the end of the blob.
+    blob = b"".join(hashlib.sha256(str(i).encode()).digest() for i in range(40_000))  # 1.28 MB
+    with registry.client() as c:
+        digest = c.put_blob("raw/big", blob)
+    proxy = fault_proxy(registry)
+    proxy.reset(rf"/blobs/{digest}", after_bytes=300_000, times=1)
+    with RegistryClient(proxy.host, None, retry=FAST_RETRY, sleep=lambda _s: None) as c:
+        stream = c.get_blob("raw/big", digest)
+        pieces = []
+        while piece := stream.read(256 << 10):
+            pieces.append(piece)
+    assert b"".join(pieces) == blob
+    assert [len(p) for p in pieces[:-1]] == [256 << 10] * (len(blob) // (256 << 10))
+    ranged = [r for r in proxy.matching(rf"/blobs/{digest}") if "range" in r.headers]
+    assert len(ranged) == 1 and ranged[0].headers["range"] == "bytes=300000-"
+
+
 def test_connection_refused() -> None:
     sleeps: list[float] = []
     port = free_port()

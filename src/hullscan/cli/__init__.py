@@ -8,6 +8,7 @@ version` answers at once; the command tree loads typer alone, and each command i
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 from typing import Any
@@ -21,6 +22,38 @@ EXIT_INTERNAL = 4
 
 def main() -> None:
     """Console entry point: catalogue errors exit with their cause's code and solution, anything else exits 4."""
+    try:
+        _main()
+    except SystemExit as exc:
+        _leave(exc.code)
+        raise
+    _leave(0)
+
+
+def _leave(code: object) -> None:
+    """End the process now that the command is done, without the interpreter's teardown.
+
+    Tearing down frees some 700 modules and every object they hold one by one: about 0.1 s, a sixth of a warm
+    re-scan, spent on memory the kernel takes back at once. Only once nothing else runs (one thread, so no
+    pool thread or server is cut short) and the output is flushed; atexit handlers (logging, multiprocessing,
+    temporary directories) still run. Otherwise, and for an exit with a message, the ordinary exit happens.
+    """
+    if code is None:
+        code = 0
+    threading = sys.modules.get("threading")  # not imported: no other thread can be running
+    if not isinstance(code, int) or (threading is not None and threading.active_count() > 1):
+        return
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):
+        return  # a closed or broken pipe: the ordinary exit reports it as Python always does
+    atexit._run_exitfuncs()
+    os._exit(code & 0xFF)
+
+
+def _main() -> None:
     args = sys.argv[1:]
     if args in (["version"], ["--version"]):
         print(f"hullscan {__version__}")

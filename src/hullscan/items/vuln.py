@@ -43,7 +43,6 @@ class VulnItem(ScanItem[VulnOptions]):
 def open_database(ctx: ItemContext, *, update: bool) -> AdvisoryStore:
     """The vulnerability database, updated first when missing or over 7 days old (unless told not to)."""
     from hullscan.vulndb.store import open_default
-    from hullscan.vulndb.update import update_database
 
     path = ctx.settings.db_path
     if update:
@@ -54,6 +53,7 @@ def open_database(ctx: ItemContext, *, update: bool) -> AdvisoryStore:
         if stale:
             try:
                 from hullscan.vulndb.sources import DataSources
+                from hullscan.vulndb.update import update_database  # its HTTP client: only when updating
 
                 sources = DataSources.from_settings(ctx.settings)
                 update_database(path, base_url=sources.osv, sources=sources)

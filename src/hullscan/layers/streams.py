@@ -55,7 +55,7 @@ class _GzipReader:
                 # After a member: zero padding, or the next member of a multi-member stream.
                 rest = self._d.unused_data.lstrip(b"\0")
                 while not rest:
-                    more = self._src.read(CHUNK // 4)
+                    more = self._src.read(CHUNK)
                     if not more:
                         self._done = True
                         return b""
@@ -65,7 +65,7 @@ class _GzipReader:
                 self._d = _inflater()
                 data = rest
             elif self._d.needs_input:
-                data = self._src.read(CHUNK // 4)
+                data = self._src.read(CHUNK)
                 if not data:
                     raise LayerError("layer is truncated: the gzip stream ended early")
             else:

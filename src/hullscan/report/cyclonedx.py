@@ -39,6 +39,7 @@ vulnerability scan could check every package (``hullscan:vulnerabilities:complet
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import Counter
 from collections.abc import Iterable
@@ -95,8 +96,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OSV_URL = "https://osv.dev/vulnerability/"
 
 
+@functools.lru_cache(maxsize=4096)
 def spdx_expression(text: str) -> str | None:
-    """The normalised form of `text` when it is a valid SPDX licence expression over known ids, else None."""
+    """The normalised form of `text` when it is a valid SPDX licence expression over known ids, else None.
+    Kept per text: validating takes about a millisecond, and an image repeats a few dozen licence strings."""
     try:
         result = spdx_licensing().validate(text)
     except Exception:  # the parser raises assorted types on junk input
