@@ -149,6 +149,28 @@ def test_layers_read_concurrently_merge_in_layer_order(tmp_path: Path) -> None:
     assert {c.metadata.get("in_final_image") for c in three.checks if c.path == "/srv/app/config.env"} != {"true"}
 
 
+def test_cached_and_walked_layers_merge_in_layer_order_and_a_warm_scan_starts_no_layer_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = layer_tar([("srv/app/config.env", f"TOKEN={GHP}\n"), ("etc/os-release", "ID=debian\nVERSION_ID=12\n")])
+    middle = _many_files("opt")
+    last = layer_tar([("srv/app/config.env", "TOKEN=\n")])
+    settings = _settings(tmp_path / "shared", layer_concurrency=3)
+    run_scan(ScanRequest(_layout(tmp_path / "alone", middle), items=("secret",)), settings)  # caches the middle
+    target = _layout(tmp_path / "img", first, middle, last)
+    fresh = run_scan(ScanRequest(target, items=("secret",), use_cache=False), _settings(tmp_path / "fresh"))
+    mixed = run_scan(ScanRequest(target, items=("secret",)), settings)  # the middle cached, the others walked
+
+    def forbidden(*_a: object, **_k: object) -> None:
+        raise AssertionError("layer threads started although every layer is cached")
+
+    monkeypatch.setattr("hullscan.scan.ThreadPoolExecutor", forbidden)
+    warm = run_scan(ScanRequest(target, items=("secret",)), settings)
+    for report in (mixed, warm):
+        assert [(c.id, c.path, c.layer_index) for c in report.checks] == \
+            [(c.id, c.path, c.layer_index) for c in fresh.checks]
+        assert [(e.path, i) for e, i in report.facts.files] == [(e.path, i) for e, i in fresh.facts.files]
+
+
 def test_a_failing_layer_is_the_error_reported_when_layers_run_concurrently(tmp_path: Path) -> None:
     from hullscan.errors import DigestMismatch
     from hullscan.imagebuild import sha256

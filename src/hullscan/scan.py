@@ -305,7 +305,21 @@ class Scanner:
 
     def _layers(self, source: ImageSource, walker: LayerWalker, layers: list[LayerInfo], progress: Progress,
                 cancel: CancelToken) -> list[LayerFacts]:
-        """Every layer's facts, in layer order; up to `layer_concurrency` layers are read at once."""
+        """Every layer's facts, in layer order: cached ones read here, the others walked, up to
+        `layer_concurrency` at once."""
+        out: list[LayerFacts | None] = []
+        for layer in layers:
+            cancel.check()
+            # On this thread: reading an entry is all Python (decompress aside), so threads would only take turns.
+            out.append(self._cached(layer, walker, progress) if self.cache is not None else None)
+        todo = [i for i, facts in enumerate(out) if facts is None]
+        walked = self._walk_all(source, walker, [layers[i] for i in todo], progress, cancel)
+        for i, facts in zip(todo, walked, strict=True):
+            out[i] = facts
+        return [facts for facts in out if facts is not None]
+
+    def _walk_all(self, source: ImageSource, walker: LayerWalker, layers: list[LayerInfo], progress: Progress,
+                  cancel: CancelToken) -> list[LayerFacts]:
         width = max(1, min(self.options.layer_concurrency, len(layers)))
         if width == 1:
             out = []
@@ -385,12 +399,8 @@ class Scanner:
         return self.options.pool(walker.analyzers, todo)
 
     def _layer(self, source: ImageSource, walker: LayerWalker, layer: LayerInfo, progress: Progress) -> LayerFacts:
-        if self.cache is None:
-            return self._walk(source, walker, layer, progress)
-        cached = self._cached(layer, walker, progress)
-        if cached is not None:
-            return cached
-        if not layer.diff_id:
+        """A layer the cache did not have when the scan looked (see _layers)."""
+        if self.cache is None or not layer.diff_id:
             return self._walk(source, walker, layer, progress)
         with self._flight(layer.diff_id, walker):
             # Whoever held the layer before us has cached it by now (unless its walk failed).
