@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from hullscan.service.api.throttle import MAX_NAME, Attempts, LoginThrottle
 from hullscan.service.core import Service
-from hullscan.service.storage.models import ApiToken, LoginSession, User
-from tests.service.conftest import ADMIN
+from hullscan.service.storage.db import Database
+from hullscan.service.storage.models import ApiToken, LoginFailure, LoginSession, User
+from tests.service.conftest import ADMIN, make_settings, running
 from tests.service.world import seed_namespace
 
 pytestmark = pytest.mark.timeout(300)
@@ -225,34 +228,57 @@ def test_repeated_failed_logins_are_throttled_per_user_name_and_address(api: Tes
     assert page.status_code == 429 and "too many failed log-ins with this user name" in page.text
 
 
-def test_the_login_throttle_forgets_after_its_window_and_on_success() -> None:
-    from hullscan.service.api.throttle import LoginThrottle
+def _throttle(database_url: str, limit: int, window: float, clock: list[float]) -> LoginThrottle:
+    db = Database(database_url)
+    db.migrate()
+    return LoginThrottle(db, limit, window, clock=lambda: clock[0])
 
+
+def test_the_login_throttle_forgets_after_its_window_and_on_success(database_url: str) -> None:
     clock = [1000.0]
-    throttle = LoginThrottle(3, 60.0, clock=lambda: clock[0])
-    for _ in range(3):
-        assert throttle.retry_after("ann", "10.0.0.1") is None
+    throttle = _throttle(database_url, 3, 60.0, clock)
+    try:
+        for _ in range(3):
+            assert throttle.check("ann", "10.0.0.1").wait is None
+            throttle.failed("ann", "10.0.0.1")
+            clock[0] += 10
+        assert throttle.check("ann", "10.0.0.1").wait == pytest.approx(30.0)  # the first failure: 30 s from expiry
+        assert throttle.check("ann", "10.0.0.2").wait is None and throttle.check("bob", "10.0.0.1").wait is None
+        clock[0] += 30
+        assert throttle.check("ann", "10.0.0.1") == Attempts(2, None)  # only two failures left in the window
         throttle.failed("ann", "10.0.0.1")
-        clock[0] += 10
-    assert throttle.retry_after("ann", "10.0.0.1") == pytest.approx(30.0)  # the first failure is 30 s from expiry
-    assert throttle.retry_after("ann", "10.0.0.2") is None and throttle.retry_after("bob", "10.0.0.1") is None
-    clock[0] += 30
-    assert throttle.retry_after("ann", "10.0.0.1") is None  # only two failures left in the window
-    throttle.failed("ann", "10.0.0.1")
-    assert throttle.retry_after("ann", "10.0.0.1") is not None
-    throttle.succeeded("ann", "10.0.0.1")
-    assert throttle.retry_after("ann", "10.0.0.1") is None
+        assert throttle.check("ann", "10.0.0.1").wait is not None
+        throttle.succeeded("ann", "10.0.0.1")
+        assert throttle.check("ann", "10.0.0.1") == Attempts(0, None)
+    finally:
+        throttle.db.close()
 
 
-def test_the_login_throttle_stays_bounded_under_made_up_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hullscan.service.api import throttle as module
-
-    monkeypatch.setattr(module, "MAX_PAIRS", 50)
+def test_the_login_throttle_keeps_one_window_of_failures(database_url: str) -> None:
     clock = [0.0]
-    throttle = module.LoginThrottle(2, 60.0, clock=lambda: clock[0])
-    throttle.failed("real", "10.0.0.1")
-    throttle.failed("real", "10.0.0.1")
-    for i in range(500):
-        throttle.failed(f"made-up-{i}" + "x" * 1000, "10.0.0.9")
-    assert len(throttle._failures) <= 50
-    assert all(len(name) <= module.MAX_NAME for name, _ in throttle._failures)
+    throttle = _throttle(database_url, 2, 60.0, clock)
+    try:
+        for i in range(300):
+            throttle.failed(f"made-up-{i}" + "x" * 1000, "10.0.0.9")
+        with throttle.db.session() as session:
+            rows = session.scalars(select(LoginFailure)).all()
+            assert len(rows) == 300 and all(len(r.username) == MAX_NAME for r in rows)
+        clock[0] += 61  # a window later, the next failure takes the expired ones away
+        throttle.failed("real", "10.0.0.1")
+        with throttle.db.session() as session:
+            assert [(r.username, r.client) for r in session.scalars(select(LoginFailure))] == [("real", "10.0.0.1")]
+    finally:
+        throttle.db.close()
+
+
+def test_every_api_process_counts_the_same_failed_logins(tmp_path: Path, database_url: str) -> None:
+    # Two services on one database, as two API processes of a fleet behind one balancer.
+    with running(make_settings(tmp_path / "a", database_url, login_attempts=4)) as first, \
+            running(make_settings(tmp_path / "b", database_url, login_attempts=4)) as second:
+        make_user(first, "hana", "hana-pass-1")
+        for client in (first, second, first, second):
+            wrong = client.post("/api/v1/session", json={"username": "hana", "password": "guess"}, auth=None)
+            assert wrong.status_code == 401, wrong.text
+        for client in (first, second):
+            refused = client.get("/api/v1/users/me", auth=("hana", "hana-pass-1"))
+            assert refused.status_code == 429 and refused.json()["error"]["code"] == "LOGIN_THROTTLED"

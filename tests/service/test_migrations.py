@@ -86,3 +86,24 @@ def test_notifications_migration_up_and_down(database_url: str) -> None:
         assert _kept(db) == (["scan"], [1], [1])
     finally:
         db.close()
+
+
+def test_login_failures_migration_up_and_down(database_url: str) -> None:
+    """0006 adds the failed log-ins the throttle counts; taking it back drops that table and nothing else."""
+    db = Database(database_url)
+    try:
+        db.migrate()
+        with db.engine.begin() as connection:
+            for statement in ROWS:
+                connection.execute(text(statement), {"blob": b"report"})
+            connection.execute(text("INSERT INTO login_failures (username, client, failed_at) "
+                                    "VALUES ('ann', '10.0.0.1', 1000.5)"))
+        db.downgrade("0005")
+        tables = set(inspect(db.engine).get_table_names())
+        assert "login_failures" not in tables and {"webhooks", "webhook_deliveries"} <= tables
+        assert _kept(db) == (["scan"], [1], [1])
+        db.migrate()
+        assert {"username", "client", "failed_at"} <= _columns(db, "login_failures")
+        assert _kept(db) == (["scan"], [1], [1])
+    finally:
+        db.close()

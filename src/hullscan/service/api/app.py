@@ -50,7 +50,7 @@ def create_app(settings: Settings, svc: Service | None = None) -> FastAPI:
                   redoc_url=None, description="Container image scanning service: registries, images, scans, policies.")
     app.state.service = svc
     app.state.basic_cache = BasicCache()
-    app.state.login_throttle = LoginThrottle(settings.login_attempts, settings.login_window)
+    app.state.login_throttle = LoginThrottle(svc.db, settings.login_attempts, settings.login_window)
     errors.install(app)
     app.add_middleware(errors.RejectNul)
     app.add_middleware(AccessLog)

@@ -137,9 +137,9 @@ def login_user(request: Request, session: Session, username: str, password: str)
     throttle.py): refused with LOGIN_THROTTLED, without looking at the password, once there were too many."""
     throttle: LoginThrottle = request.app.state.login_throttle
     client = request.client.host if request.client else ""
-    wait = throttle.retry_after(username, client)
-    if wait is not None:
-        seconds = math.ceil(wait)
+    attempts = throttle.check(username, client)
+    if attempts.wait is not None:
+        seconds = math.ceil(attempts.wait)
         raise ApiError("LOGIN_THROTTLED", f"too many failed log-ins with this user name from your address; try again "
                        f"in {seconds} s", headers={"Retry-After": str(seconds)})
     try:
@@ -148,7 +148,8 @@ def login_user(request: Request, session: Session, username: str, password: str)
         if exc.code == "UNAUTHORIZED":
             throttle.failed(username, client)
         raise
-    throttle.succeeded(username, client)
+    if attempts.failures:  # a write only after failures: Basic authenticates every request
+        throttle.succeeded(username, client)
     return user
 
 

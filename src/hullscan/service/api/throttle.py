@@ -1,71 +1,71 @@
-"""Failed log-ins, counted per (user name, client address).
+"""Failed log-ins, counted per (user name, client address), in the service database.
 
 After `limit` failures of one pair within `window` seconds, that pair is refused (LOGIN_THROTTLED, with Retry-After)
-until its oldest failure is `window` old, whatever password it sends: guessing stops, and a right password found
-meanwhile is not confirmed. Counting per pair rather than per user name means someone guessing from one address
-cannot lock the real user, elsewhere, out. A success clears the pair. The counts live in the API process (each
-process of a fleet counts its own) and never hold a password.
+until its oldest counted failure is `window` old, whatever password it sends: guessing stops, and a right password
+found meanwhile is not confirmed. Counting per pair rather than per user name means someone guessing from one
+address cannot lock the real user, elsewhere, out. A success clears the pair.
+
+The failures are rows of `login_failures`, so every API process of a fleet (behind one balancer, on one PostgreSQL)
+counts the same ones: a guesser spread over the processes gets `limit` tries in all, not `limit` per process. A row
+holds a user name, an address and a time, never a password; rows older than the window are deleted as new failures
+come, so the table holds at most one window of failures, and a refused try adds none.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
-MAX_PAIRS = 100_000  # pairs tracked at once: enough for any real use, bounded under a flood of made-up names
-MAX_NAME = 256  # characters of a user name kept in a key (longer names do not exist; they still count)
+from sqlalchemy import delete, select
+
+from hullscan.service.storage.db import Database
+from hullscan.service.storage.models import LoginFailure
+
+MAX_NAME = 256  # characters of a user name kept (longer names do not exist; they still count)
+MAX_CLIENT = 64  # an IPv6 address with a zone fits
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """What the throttle knows of a pair before it tries to log in."""
+
+    failures: int  # failed log-ins within the window (at most `limit` counted)
+    wait: float | None  # seconds before it may try again; None: now
 
 
 class LoginThrottle:
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, db: Database, limit: int, window: float, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
         self.limit = limit
         self.window = window
-        self._clock = clock
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
+        self._clock = clock  # wall time: shared by processes, unlike a monotonic clock
 
-    def retry_after(self, username: str, client: str) -> float | None:
-        """Seconds this pair must wait before its next try, or None when it may try now."""
-        with self._lock:
-            times = self._recent(_key(username, client))
-            if times is None or len(times) < self.limit:
-                return None
-            return max(times[0] + self.window - self._clock(), 0.001)
+    def check(self, username: str, client: str) -> Attempts:
+        now = self._clock()
+        name, address = _pair(username, client)
+        with self.db.session() as session:
+            times = session.scalars(
+                select(LoginFailure.failed_at)
+                .where(LoginFailure.username == name, LoginFailure.client == address,
+                       LoginFailure.failed_at > now - self.window)
+                .order_by(LoginFailure.failed_at.desc()).limit(self.limit)).all()
+        if len(times) < self.limit:
+            return Attempts(len(times), None)
+        return Attempts(len(times), max(times[-1] + self.window - now, 0.001))
 
     def failed(self, username: str, client: str) -> None:
-        key = _key(username, client)
-        with self._lock:
-            times = self._recent(key)
-            if times is None:
-                if len(self._failures) >= MAX_PAIRS:
-                    self._forget_expired()
-                if len(self._failures) >= MAX_PAIRS:
-                    self._failures.pop(next(iter(self._failures)))  # the pair tracked longest
-                times = self._failures[key] = deque(maxlen=self.limit)
-            times.append(self._clock())
+        now = self._clock()
+        name, address = _pair(username, client)
+        with self.db.session() as session:
+            session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - self.window))
+            session.add(LoginFailure(username=name, client=address, failed_at=now))
 
     def succeeded(self, username: str, client: str) -> None:
-        with self._lock:
-            self._failures.pop(_key(username, client), None)
-
-    def _recent(self, key: tuple[str, str]) -> deque[float] | None:
-        times = self._failures.get(key)
-        if times is None:
-            return None
-        horizon = self._clock() - self.window
-        while times and times[0] <= horizon:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-            return None
-        return times
-
-    def _forget_expired(self) -> None:
-        for key in list(self._failures):
-            self._recent(key)
+        name, address = _pair(username, client)
+        with self.db.session() as session:
+            session.execute(delete(LoginFailure).where(LoginFailure.username == name, LoginFailure.client == address))
 
 
-def _key(username: str, client: str) -> tuple[str, str]:
-    return username[:MAX_NAME], client
+def _pair(username: str, client: str) -> tuple[str, str]:
+    return username[:MAX_NAME], client[:MAX_CLIENT]

@@ -118,6 +118,20 @@ class LoginSession(Base):
     user: Mapped[User] = relationship()
 
 
+class LoginFailure(Base):
+    """A failed log-in: when, with which user name, from which client address (api/throttle.py). Rows live one
+    throttle window; they are in the database so every API process of a fleet counts the same failures."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_pair", "username", "client", "failed_at"),
+                      Index("ix_login_failures_at", "failed_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(256))
+    client: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch
+
+
 # -- registries and what they hold ---------------------------------------------------------------------------------
 
 
