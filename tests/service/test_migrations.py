@@ -36,17 +36,23 @@ def _kept(db: Database) -> tuple[list[str], list[int], list[int | None]]:
                 connection.execute(text("SELECT last_scan_id FROM images")).scalars().all())
 
 
+def _seed(db: Database, *extra: str) -> None:
+    """The rows every migration must keep (ROWS), and `extra` statements of the migration's own tables."""
+    with db.engine.begin() as connection:
+        for statement in ROWS:
+            connection.execute(text(statement), {"blob": b"report"})
+        for statement in extra:
+            connection.execute(text(statement))
+
+
 def test_jobs_migration_up_and_down(database_url: str) -> None:
     db = Database(database_url)
     try:
         db.migrate()
         assert {"timezone", "last_outcome", "created_by"} <= _columns(db, "schedules")
         assert {"not_before", "database_version"} <= _columns(db, "scans")
-        with db.engine.begin() as connection:
-            for statement in ROWS:
-                connection.execute(text(statement), {"blob": b"report"})
-            connection.execute(text("INSERT INTO schedules (registry_id, action, cron, enabled, created_at) "
-                                    "VALUES (NULL, 'db-update', '0 4 * * *', true, CURRENT_TIMESTAMP)"))
+        _seed(db, "INSERT INTO schedules (registry_id, action, cron, enabled, created_at) "
+                  "VALUES (NULL, 'db-update', '0 4 * * *', true, CURRENT_TIMESTAMP)")
         db.downgrade("0001")
         assert "timezone" not in _columns(db, "schedules") and "not_before" not in _columns(db, "scans")
         # The registry's schedule, the scan's report and the image's link to it stay; a registry-less schedule
@@ -66,16 +72,11 @@ def test_notifications_migration_up_and_down(database_url: str) -> None:
     db = Database(database_url)
     try:
         db.migrate()
-        with db.engine.begin() as connection:
-            for statement in ROWS:
-                connection.execute(text(statement), {"blob": b"report"})
-            connection.execute(text(
-                "INSERT INTO webhooks (id, namespace_id, name, description, url, event_types, skip_cert_verify, "
-                "enabled, created_by, created_at) VALUES (1, 1, 'ci', '', 'http://x/hook', '[\"PULL_BLOCKED\"]', "
-                "false, true, 'admin', CURRENT_TIMESTAMP)"))
-            connection.execute(text(
-                "INSERT INTO webhook_deliveries (webhook_id, event_type, payload, state, attempts, created_at) "
-                "VALUES (1, 'PULL_BLOCKED', '{}', 'pending', 0, CURRENT_TIMESTAMP)"))
+        _seed(db, "INSERT INTO webhooks (id, namespace_id, name, description, url, event_types, skip_cert_verify, "
+                  "enabled, created_by, created_at) VALUES (1, 1, 'ci', '', 'http://x/hook', '[\"PULL_BLOCKED\"]', "
+                  "false, true, 'admin', CURRENT_TIMESTAMP)",
+              "INSERT INTO webhook_deliveries (webhook_id, event_type, payload, state, attempts, created_at) "
+              "VALUES (1, 'PULL_BLOCKED', '{}', 'pending', 0, CURRENT_TIMESTAMP)")
         db.downgrade("0002")
         tables = set(inspect(db.engine).get_table_names())
         assert not {"webhooks", "webhook_deliveries"} & tables
@@ -93,11 +94,7 @@ def test_login_failures_migration_up_and_down(database_url: str) -> None:
     db = Database(database_url)
     try:
         db.migrate()
-        with db.engine.begin() as connection:
-            for statement in ROWS:
-                connection.execute(text(statement), {"blob": b"report"})
-            connection.execute(text("INSERT INTO login_failures (username, client, failed_at) "
-                                    "VALUES ('ann', '10.0.0.1', 1000.5)"))
+        _seed(db, "INSERT INTO login_failures (username, client, failed_at) VALUES ('ann', '10.0.0.1', 1000.5)")
         db.downgrade("0005")
         tables = set(inspect(db.engine).get_table_names())
         assert "login_failures" not in tables and {"webhooks", "webhook_deliveries"} <= tables
