@@ -232,3 +232,26 @@ def test_every_format_renders_through_one_interface(tmp_path: Path) -> None:
     assert json.loads(out.getvalue())["runs"][0]["results"][0]["ruleId"].endswith("github-pat")
     with pytest.raises(UnknownFormat, match="unknown format 'yaml'"):
         render(report, "yaml", out)
+
+
+def test_a_resident_engine_compiles_the_built_in_secret_rules_once(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from hullscan.secrets import config as secret_config
+
+    built: list[object] = []
+    real = secret_config.SecretEngine
+
+    def counting(*args: object) -> object:
+        built.append(args)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(secret_config, "SecretEngine", counting)
+    secret_config.default_config.cache_clear()
+    try:
+        target = _layout(tmp_path / "img", layer_tar([("srv/app/.env", f"GITHUB_TOKEN={GHP}\n")]))
+        with Engine(_settings(tmp_path)) as engine:
+            reports = [engine.scan(ScanRequest(target, items=("secret",))) for _ in range(3)]
+    finally:
+        secret_config.default_config.cache_clear()
+    assert [[c.id for c in r.checks] for r in reports] == [["github-pat"]] * 3
+    assert len(built) == 1

@@ -313,13 +313,15 @@ def _unknown_owners(facts: ImageFacts, accounts: Accounts) -> list[CheckFinding]
     if accounts.group is not None:
         checks.append(("gid", accounts.gids(), "/etc/group"))
     groups: dict[tuple[str, int, int], list[str]] = {}
-    for entry, layer in facts.files:
+    uids = accounts.uids() if accounts.passwd is not None else None
+    gids = accounts.gids() if accounts.group is not None else None
+    for entry, layer in facts.files:  # every file of the image, on every re-scan: the common case does two look-ups
         if entry.type == "l" or _under(entry.path, ("proc/", "sys/")):
             continue
-        for kind, known, _ in checks:
-            value = entry.uid if kind == "uid" else entry.gid
-            if value not in known:
-                groups.setdefault((kind, value, layer), []).append(entry.path)
+        if uids is not None and entry.uid not in uids:
+            groups.setdefault(("uid", entry.uid, layer), []).append(entry.path)
+        if gids is not None and entry.gid not in gids:
+            groups.setdefault(("gid", entry.gid, layer), []).append(entry.path)
     out = []
     source = {k: f for k, _, f in checks}
     for (kind, value, layer), paths in sorted(groups.items()):
