@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import yaml
 from packageurl import PackageURL
 
 from hullscan.analyzers.base import AnalyzerFailure
 from hullscan.licenses import normalize_all
 from hullscan.model import FileEntry, FileFacts, Package
+
+if TYPE_CHECKING:
+    import yaml
 
 _LOCKFILES = frozenset({"package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml"})
 _MAX_NAME = 512  # npm allows 214; anything much longer is junk
@@ -78,6 +80,8 @@ def _load_yaml_documents(text: str) -> list[Any]:
     nulls. Aliases (which lock file writers never emit) become None, so an alias bomb costs nothing.
     Tags are ignored: nothing is ever constructed from them.
     """
+    import yaml  # only for a pnpm lock file: every scan imports the analyzers
+
     parser = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     docs: list[Any] = []
     root: Any = None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from email.message import Message
 from email.parser import HeaderParser
-from email.policy import compat32
 from typing import IO
 
 from packageurl import PackageURL
@@ -200,7 +199,7 @@ class PythonAnalyzer:
         text = _read_headers(content)
         if "\x00" in text:
             raise AnalyzerFailure("Python metadata contains NUL bytes: not a metadata file")
-        msg = HeaderParser(policy=compat32).parsestr(text)
+        msg = HeaderParser().parsestr(text)  # its default policy is compat32 (email.policy costs 30 ms to import)
         raw_name = _header(msg, "Name").strip()
         version = _header(msg, "Version").strip()
         if not raw_name or not version:

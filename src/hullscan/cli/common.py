@@ -1,6 +1,7 @@
 """What the commands share when they run: settings from flags, safe printing and the progress display.
 
-Imported inside the commands (it loads Rich and the scan engine); the option types live in `cli.options`.
+Imported inside the commands (it loads the scan engine; Rich only once something is printed or a progress display
+starts, so a quiet scan to a pipe never loads it); the option types live in `cli.options`.
 """
 
 from __future__ import annotations
@@ -11,15 +12,15 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from hullscan.errors import HullscanError
 from hullscan.scan import NoProgress
 from hullscan.textsafe import clean, clean_lines
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress, TaskID
+    from rich.text import Text
 
     from hullscan.model import LayerInfo
     from hullscan.settings import Settings
@@ -40,23 +41,31 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def err_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _text(text: str, style: str = "") -> Text:
+    from rich.text import Text
+
+    return Text(text, style=style)
 
 
 def print_error(exc: HullscanError, console: Console | None = None) -> None:
     """A catalogue error, printed literally: its text may come from a registry, an image or a file."""
     out = console or err_console()
-    out.print(Text("error", style="bold red") + Text(": " + clean_lines(exc.render())))
+    out.print(_text("error", "bold red") + _text(": " + clean_lines(exc.render())))
 
 
 def print_warning(message: str, console: Console | None = None) -> None:
     out = console or err_console()
-    out.print(Text("warning", style="yellow") + Text(": " + clean_lines(message)))
+    out.print(_text("warning", "yellow") + _text(": " + clean_lines(message)))
 
 
 def print_internal_error(exc: BaseException) -> None:
-    err_console().print(Text(f"internal error: {type(exc).__name__}: {clean(str(exc))} "
-                             "(set HULLSCAN_DEBUG=1 for a trace)"))
+    err_console().print(_text(f"internal error: {type(exc).__name__}: {clean(str(exc))} "
+                              "(set HULLSCAN_DEBUG=1 for a trace)"))
 
 
 def fail(exc: HullscanError) -> typer.Exit:
@@ -169,8 +178,8 @@ def progress_display(console: Console) -> Progress:
 
         def render(self, task: RichTask) -> Text:
             if "amount" in task.fields:
-                return Text(str(task.fields["amount"]), style="progress.download")
-            return self.download.render(task) + Text(" ") + self.speed.render(task)
+                return _text(str(task.fields["amount"]), "progress.download")
+            return self.download.render(task) + _text(" ") + self.speed.render(task)
 
     # auto_refresh=False: refreshed from the callbacks, no refresh thread
     return Progress(TextColumn("{task.description}"), BarColumn(), Bytes(), console=console, transient=True,

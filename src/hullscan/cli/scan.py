@@ -115,20 +115,22 @@ def _request_base(image: str, platform: str | None, username: str | None, passwo
 def run(request: ScanRequest, settings: Settings, quiet: bool) -> ScanReport:
     """Run the scan, with progress bars on a terminal; Ctrl-C or SIGTERM stop it at its next safe point and end
     the command with 130 or 143 (the scan removes its work directory on the way out)."""
-    from rich.console import Console
-
     from hullscan.cancel import CancelToken
     from hullscan.cli.common import QuietProgress, RichProgress, progress_display
     from hullscan.cli.interrupt import stop_on_signals
     from hullscan.errors import ScanStopped
     from hullscan.pipeline import Engine
 
-    err = Console(stderr=True)
     token = CancelToken()
     with stop_on_signals(token) as signals:
         try:
             with Engine(settings) as engine:
-                if quiet or not err.is_terminal:
+                if quiet:
+                    return engine.scan(request, QuietProgress(), token)
+                from rich.console import Console  # only for bars: a quiet scan to a pipe never loads Rich
+
+                err = Console(stderr=True)
+                if not err.is_terminal:
                     return engine.scan(request, QuietProgress(), token)
                 with progress_display(err) as bars:
                     return engine.scan(request, RichProgress(bars, err), token)
