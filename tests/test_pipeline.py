@@ -8,6 +8,7 @@ import io
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,13 @@ from hullscan.errors import ScanStopped, ScanTimedOut
 from hullscan.imagebuild import Image, Layer, layer_tar, write_oci_layout
 from hullscan.layers.pool import WorkerPool
 from hullscan.model import LayerInfo
+from hullscan.oci.blobmemo import BlobMemo
 from hullscan.pipeline import Engine, ScanRequest, run_scan
 from hullscan.report.formats import FORMATS, UnknownFormat, render, render_text
-from hullscan.scan import NoProgress
+from hullscan.scan import NoProgress, RegistryOptions
 from hullscan.settings import Settings
+from tests.support.proxy import FaultProxy
+from tests.support.registry import RegistryServer
 
 pytestmark = pytest.mark.timeout(300)
 GHP = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"  # shaped like a GitHub token, made up
@@ -255,3 +259,36 @@ def test_a_resident_engine_compiles_the_built_in_secret_rules_once(tmp_path: Pat
         secret_config.default_config.cache_clear()
     assert [[c.id for c in r.checks] for r in reports] == [["github-pat"]] * 3
     assert len(built) == 1
+
+
+def test_a_resident_engine_fetches_the_config_of_an_unchanged_registry_image_once(
+        tmp_path: Path, registry: RegistryServer, fault_proxy: Callable[..., FaultProxy]) -> None:
+    proxy = fault_proxy(registry)  # records every request the engine makes to the real registry
+    debian = Image([Layer(layer_tar([("etc/os-release", "ID=debian\nVERSION_ID=12\n")]))])
+    registry.push_images(debian, "memo/app:1", tmp_path)
+    request = ScanRequest(f"{proxy.host}/memo/app:1", items=(), kind="sbom", remember=False,
+                          registry=RegistryOptions(use_docker_config=False, insecure=True))
+    with Engine(_settings(tmp_path)) as engine:
+        first = engine.scan(request)
+        again = engine.scan(request)
+        config = first.facts.config_digest
+        assert again.facts.config_digest == config and again.facts.os == first.facts.os
+        assert len(proxy.matching(r"/manifests/1$")) == 2 and len(proxy.matching(f"/blobs/{config}$")) == 1
+
+        # The tag moves to another image: its config is fetched, and the report is about the new image.
+        alpine = Image([Layer(layer_tar([("etc/os-release", "ID=alpine\nVERSION_ID=3.20.3\n")]))])
+        registry.push_images(alpine, "memo/app:1", tmp_path)
+        moved = engine.scan(request)
+    assert moved.facts.config_digest != config and len(proxy.matching(f"/blobs/{moved.facts.config_digest}$")) == 1
+    assert moved.facts.os is not None and (moved.facts.os.family, moved.facts.os.version) == ("alpine", "3.20.3")
+
+
+def test_the_config_memo_is_bounded_by_size_and_drops_the_least_recently_used() -> None:
+    memo = BlobMemo(max_bytes=10)
+    memo.put("sha256:a", b"aaaa")
+    memo.put("sha256:b", b"bbbb")
+    assert memo.get("sha256:a") == b"aaaa"  # now the most recently used
+    memo.put("sha256:c", b"cccc")  # 12 bytes: b goes
+    assert memo.get("sha256:b") is None and memo.get("sha256:a") == b"aaaa" and memo.get("sha256:c") == b"cccc"
+    memo.put("sha256:d", b"d" * 11)  # larger than the whole memo: not kept, nothing else dropped
+    assert memo.get("sha256:d") is None and memo.get("sha256:a") == b"aaaa"

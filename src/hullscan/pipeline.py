@@ -29,6 +29,7 @@ from hullscan.items.base import ItemContext, ScanItem
 from hullscan.layers.cache import LayerCache, LayerStore, SharedLayerStore
 from hullscan.layers.pool import WorkerPool, default_workers, worth_a_pool
 from hullscan.model import Platform
+from hullscan.oci.blobmemo import BlobMemo
 from hullscan.oci.source import Limits
 from hullscan.scan import LayerFlights, NoProgress, Progress, RegistryOptions, Scanner, ScanOptions
 from hullscan.scanstore import ScanStore, ScanStoreBackend, StoredScan, finding_key, scan_key
@@ -72,6 +73,7 @@ class Engine:
         self.cache: LayerStore | None = layer_store(settings)
         self.scans: ScanStoreBackend = ScanStore(settings.scans_dir)
         self.flights = LayerFlights()  # concurrent scans sharing a layer walk it once
+        self.configs = BlobMemo()  # a re-scan of an unchanged registry image fetches only its manifest
         self._workers = default_workers() if settings.pool_workers is None else settings.pool_workers
         self._pool_mode: PoolMode = pool if self._workers > 0 else "never"
         self._pool: WorkerPool | None = None
@@ -132,7 +134,8 @@ class Engine:
         scanner = Scanner(ScanOptions(
             platform=request.platform, limits=request.limits, workdir=self.settings.work_dir,
             registry=request.registry, analyzers=analyzers, cache=self.cache, use_cache=request.use_cache,
-            pool=self._pool_for, layer_concurrency=self.settings.layer_concurrency, flights=self.flights))
+            pool=self._pool_for, layer_concurrency=self.settings.layer_concurrency, flights=self.flights,
+            config_memo=self.configs))
         try:
             facts = scanner.scan(request.target, progress, cancel)
         finally:

@@ -22,6 +22,7 @@ from hullscan.layers.merge import merge
 from hullscan.layers.pool import WorkerPool
 from hullscan.layers.walker import LayerWalker
 from hullscan.model import Descriptor, ImageFacts, LayerFacts, LayerInfo, Platform
+from hullscan.oci.blobmemo import BlobMemo
 from hullscan.oci.credentials import Credentials
 from hullscan.oci.local import DockerArchiveSource, OCILayoutSource
 from hullscan.oci.source import ImageSource, Limits
@@ -101,6 +102,7 @@ class ScanOptions:
     pool: PoolProvider | None = None
     layer_concurrency: int = 1  # layers fetched, inflated and walked at once
     flights: LayerFlights | None = None  # shared by the scans of a process (see Engine)
+    config_memo: BlobMemo | None = None  # registry image configs already fetched, by digest (see Engine)
 
 
 class Progress(Protocol):
@@ -230,7 +232,7 @@ def _registry_source(ref: str, options: ScanOptions, on_wait: Callable[[str], No
     return RegistrySource.open(ref, username=r.username, password=r.password, docker_config=r.docker_config,
                                insecure=r.insecure, ca_cert=r.ca_cert, limits=options.limits, env=r.environ,
                                use_docker_config=r.use_docker_config, credentials=r.credentials, scheme=scheme,
-                               **extra)
+                               config_memo=options.config_memo, **extra)
 
 
 class Scanner:

@@ -14,6 +14,7 @@ from hullscan.errors import DigestMismatch, ManifestError
 from hullscan.model import Descriptor, LayerInfo, Platform
 from hullscan.oci import manifest as mf
 from hullscan.oci import media
+from hullscan.oci.blobmemo import BlobMemo
 from hullscan.oci.credentials import Credentials, resolve_credentials
 from hullscan.oci.reference import Reference, parse_reference
 from hullscan.oci.registry import BlobStream, RegistryClient
@@ -67,11 +68,13 @@ class RegistrySource:
         *,
         on_bytes: Callable[[int], None] | None = None,
         owns_client: bool = False,
+        config_memo: BlobMemo | None = None,
     ) -> None:
         self.ref = ref
         self.client = client
         self.limits = limits or Limits()
         self.on_bytes = on_bytes
+        self.config_memo = config_memo  # configs already fetched by this process (see oci/blobmemo.py)
         self.index_digest = ""  # set when the reference named a multi-platform index
         self._owns_client = owns_client
 
@@ -90,6 +93,7 @@ class RegistrySource:
         on_bytes: Callable[[int], None] | None = None,
         env: Mapping[str, str] | None = None,
         use_docker_config: bool = True,
+        config_memo: BlobMemo | None = None,
         **client_kwargs: Any,
     ) -> RegistrySource:
         """Parse the reference, find credentials (flags, `env`, Docker config) and build the client."""
@@ -98,7 +102,7 @@ class RegistrySource:
             credentials = resolve_credentials(ref.registry, username=username, password=password,
                                               config_path=docker_config, env=env, use_docker_config=use_docker_config)
         client = RegistryClient.for_reference(ref, credentials, insecure=insecure, ca_cert=ca_cert, **client_kwargs)
-        return cls(ref, client, limits, on_bytes=on_bytes, owns_client=True)
+        return cls(ref, client, limits, on_bytes=on_bytes, owns_client=True, config_memo=config_memo)
 
     def resolve(self, platform: Platform | None) -> ResolvedImage:
         repo = self.ref.repository
@@ -122,7 +126,14 @@ class RegistrySource:
             digest = chosen.digest
 
         def load_config(desc: Descriptor) -> bytes:
-            return self.client.read_blob(repo, desc, max_size=MAX_CONFIG_SIZE, what="image config")
+            memo = self.config_memo
+            known = memo.get(desc.digest) if memo is not None else None
+            if known is not None and len(known) == desc.size:
+                return known
+            data = self.client.read_blob(repo, desc, max_size=MAX_CONFIG_SIZE, what="image config")
+            if memo is not None:
+                memo.put(desc.digest, data)  # read_blob checked it against the digest and the size
+            return data
 
         return mf.resolve_manifest(str(self.ref), digest, doc, media_type, load_config, self.limits)
 
