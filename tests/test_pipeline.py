@@ -3,6 +3,7 @@ and renderer registries."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import io
 import json
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 
 from hullscan import items
 from hullscan.cancel import CancelToken
-from hullscan.errors import ScanStopped, ScanTimedOut
+from hullscan.errors import HullscanError, ScanStopped, ScanTimedOut
 from hullscan.imagebuild import Image, Layer, layer_tar, write_oci_layout
 from hullscan.layers.pool import WorkerPool
 from hullscan.model import LayerInfo
@@ -274,6 +275,15 @@ def test_a_resident_engine_fetches_the_config_of_an_unchanged_registry_image_onc
         config = first.facts.config_digest
         assert again.facts.config_digest == config and again.facts.os == first.facts.os
         assert len(proxy.matching(r"/manifests/1$")) == 2 and len(proxy.matching(f"/blobs/{config}$")) == 1
+
+        # Kept per repository: a manifest in another repository naming that config (served here as a registry that
+        # lies would) gets nothing the registry would not give it: that repository has no such blob.
+        with registry.client() as client:
+            fetched = client.get_manifest("memo/app", "1")
+        proxy.serve(r"/v2/memo/elsewhere/manifests/1$", fetched.data, fetched.media_type)
+        with pytest.raises(HullscanError):
+            engine.scan(dataclasses.replace(request, target=f"{proxy.host}/memo/elsewhere:1"))
+        assert len(proxy.matching(f"/v2/memo/elsewhere/blobs/{config}$")) == 1
 
         # The tag moves to another image: its config is fetched, and the report is about the new image.
         alpine = Image([Layer(layer_tar([("etc/os-release", "ID=alpine\nVERSION_ID=3.20.3\n")]))])

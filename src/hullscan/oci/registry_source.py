@@ -127,12 +127,15 @@ class RegistrySource:
 
         def load_config(desc: Descriptor) -> bytes:
             memo = self.config_memo
-            known = memo.get(desc.digest) if memo is not None else None
+            # Per repository: a manifest elsewhere naming the same digest gets the bytes only from its own
+            # registry, so a scan never sees a config its registry would not serve it.
+            key = f"{self.ref.registry}/{repo}@{desc.digest}"
+            known = memo.get(key) if memo is not None else None
             if known is not None and len(known) == desc.size:
                 return known
             data = self.client.read_blob(repo, desc, max_size=MAX_CONFIG_SIZE, what="image config")
             if memo is not None:
-                memo.put(desc.digest, data)  # read_blob checked it against the digest and the size
+                memo.put(key, data)  # read_blob checked it against the digest and the size
             return data
 
         return mf.resolve_manifest(str(self.ref), digest, doc, media_type, load_config, self.limits)
