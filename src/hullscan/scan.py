@@ -102,7 +102,7 @@ class ScanOptions:
     pool: PoolProvider | None = None
     layer_concurrency: int = 1  # layers fetched, inflated and walked at once
     flights: LayerFlights | None = None  # shared by the scans of a process (see Engine)
-    config_memo: BlobMemo | None = None  # registry image configs already fetched, by digest (see Engine)
+    config_memo: BlobMemo | None = None  # registry image configs already fetched (see Engine, oci/blobmemo.py)
 
 
 class Progress(Protocol):
