@@ -307,14 +307,9 @@ class FileInfoDetector:
 
 def _unknown_owners(facts: ImageFacts, accounts: Accounts) -> list[CheckFinding]:
     """One finding per (unknown uid or gid, layer): a layer unpacked with foreign ids makes thousands."""
-    checks: list[tuple[str, set[int], str]] = []
-    if accounts.passwd is not None:
-        checks.append(("uid", accounts.uids(), "/etc/passwd"))
-    if accounts.group is not None:
-        checks.append(("gid", accounts.gids(), "/etc/group"))
-    groups: dict[tuple[str, int, int], list[str]] = {}
-    uids = accounts.uids() if accounts.passwd is not None else None
+    uids = accounts.uids() if accounts.passwd is not None else None  # None: no such file, nothing to check
     gids = accounts.gids() if accounts.group is not None else None
+    groups: dict[tuple[str, int, int], list[str]] = {}
     for entry, layer in facts.files:  # every file of the image, on every re-scan: the common case does two look-ups
         if entry.type == "l" or _under(entry.path, ("proc/", "sys/")):
             continue
@@ -323,7 +318,7 @@ def _unknown_owners(facts: ImageFacts, accounts: Accounts) -> list[CheckFinding]
         if gids is not None and entry.gid not in gids:
             groups.setdefault(("gid", entry.gid, layer), []).append(entry.path)
     out = []
-    source = {k: f for k, _, f in checks}
+    source = {"uid": "/etc/passwd", "gid": "/etc/group"}
     for (kind, value, layer), paths in sorted(groups.items()):
         paths.sort(key=lambda p: (p.count("/"), p))
         sample = ", ".join("/" + p for p in paths[:5]) + (", ..." if len(paths) > 5 else "")
