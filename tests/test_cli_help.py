@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from hullscan import __version__
 from hullscan.cli import app
 from tests.support.cli import ROOT, hullscan
+from tests.support.registry import RegistryServer
 
 runner = CliRunner()
 
@@ -122,6 +123,20 @@ def test_a_quiet_re_scan_of_a_local_image_loads_no_terminal_network_or_yaml_code
     loaded = _imported(result)
     assert "hullscan.pipeline" in loaded
     assert sorted(m for m in loaded if m.split(".")[0] in ("rich", "httpx", "yaml") or m == "email.policy") == []
+
+
+def test_a_quiet_sbom_of_a_registry_image_loads_httpx_without_its_command_line_client(
+        registry: RegistryServer, demo_layout: Path, user_env: dict[str, str]) -> None:
+    """httpx imports its own CLI (Rich, Pygments) when they are installed; hullscan never runs it, and a quiet
+    command draws nothing, so neither is loaded for the registry scan."""
+    ref = registry.ref("cli-imports/demo:1")
+    registry.push(demo_layout, "cli-imports/demo:1", src_tag="demo")
+    result = hullscan("sbom", ref, "--quiet", env={**user_env, "PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["components"]
+    loaded = _imported(result)
+    assert "httpx" in loaded
+    assert sorted(m for m in loaded if m.split(".")[0] in ("rich", "pygments")) == []
 
 
 def test_readme_is_the_manual() -> None:

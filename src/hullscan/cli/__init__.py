@@ -63,6 +63,9 @@ def _main() -> None:
     from hullscan.signals import exit_on_sigterm
 
     exit_on_sigterm()  # outside a scan too, SIGTERM unwinds the run (temporary files go) and exits 143
+    # httpx loads its own command-line client whenever Rich and Pygments are installed (typer brings them): some
+    # 50 ms of every registry scan for a module hullscan never runs. An empty entry makes httpx go without it.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     try:
         from hullscan.cli.commands import app
 
