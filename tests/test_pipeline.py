@@ -318,11 +318,15 @@ def thawed() -> Iterator[None]:
     gc.set_threshold(*threshold)
 
 
-def test_a_resident_engine_settles_the_heap_once_the_first_time_no_scan_runs(tmp_path: Path, thawed: None) -> None:
+def test_a_resident_engine_settles_the_heap_once_after_a_scan_succeeds_with_none_running(
+        tmp_path: Path, thawed: None) -> None:
     held = _layout(tmp_path / "held", layer_tar([("etc/hostname", "held\n")]))
     other = _layout(tmp_path / "other", layer_tar([("etc/hostname", "other\n")]))
     progress = _StopWhenStarted()  # keeps the first scan inside its first layer until told to go on
     with Engine(_settings(tmp_path), resident=True) as engine:
+        with pytest.raises(HullscanError):  # a failed scan filled no cache worth keeping: nothing is settled
+            engine.scan(ScanRequest(f"oci:{tmp_path / 'missing'}:latest", items=()))
+        assert gc.get_freeze_count() == 0
         first = threading.Thread(target=lambda: engine.scan(ScanRequest(held, items=()), progress))
         first.start()
         assert progress.started.wait(30)

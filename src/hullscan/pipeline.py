@@ -68,8 +68,8 @@ class Engine:
     """What outlives one scan. `pool="auto"` starts worker processes only for a scan big enough to pay for them
     (a one-off CLI run); `"always"` starts them at once and keeps them for every scan (a service, a worker).
 
-    `resident`: the process runs scan after scan (the service, a worker). The first time a scan ends with none
-    running, what the process then holds (modules, compiled rules, caches the first scan filled) is left out of
+    `resident`: the process runs scan after scan (the service, a worker). The first time a scan succeeds with no
+    other running, what the process then holds (modules, compiled rules, caches the first scan filled) is left out of
     later garbage collections (`hullscan.heap`): full collections over it cost re-scans 20-40 ms each."""
 
     def __init__(self, settings: Settings, *, pool: PoolMode = "auto", resident: bool = False) -> None:
@@ -119,13 +119,16 @@ class Engine:
              cancel: CancelToken | None = None) -> ScanReport:
         with self._lock:
             self._running += 1
+        done = False
         try:
-            return self._scan(request, progress, cancel)
+            report = self._scan(request, progress, cancel)
+            done = True
+            return report
         finally:
             with self._lock:
                 self._running -= 1
                 quiet = self._running == 0
-            if quiet and self._resident:
+            if quiet and done and self._resident:
                 heap.settle_collected()  # once per process; a scan starting meanwhile only waits for the GIL
 
     def _scan(self, request: ScanRequest, progress: Progress | None, cancel: CancelToken | None) -> ScanReport:
