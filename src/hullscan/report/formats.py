@@ -1,7 +1,7 @@
 """One renderer interface: `render(report, fmt, out)`, the format looked up by name.
 
-Each format names the module that draws it, imported only when that format is asked for (spdx-tools and
-cyclonedx take half a second to load). A report of kind "sbom" is drawn as an inventory; any other as a scan
+Each format names the module that draws it, imported only when that format is asked for (spdx-tools alone takes
+a good part of a second to load). A report of kind "sbom" is drawn as an inventory; any other as a scan
 report with every item's findings. The CLI and the service render through here alone.
 """
 
