@@ -1,4 +1,4 @@
-"""CycloneDX 1.6 JSON rendering of an image's software inventory, built with cyclonedx-python-lib.
+"""CycloneDX 1.6 JSON rendering of an image's software inventory: the document cyclonedx-python-lib writes.
 
 - ``metadata.component`` is the image: type ``container``, name = the reference, version = the manifest digest,
   purl ``pkg:oci/<name>@<digest>?repository_url=...`` when the digest is known.
