@@ -119,17 +119,15 @@ class Engine:
              cancel: CancelToken | None = None) -> ScanReport:
         with self._lock:
             self._running += 1
-        done = False
         try:
             report = self._scan(request, progress, cancel)
-            done = True
-            return report
         finally:
             with self._lock:
                 self._running -= 1
                 quiet = self._running == 0
-            if quiet and done and self._resident:
-                heap.settle_collected()  # once per process; a scan starting meanwhile only waits for the GIL
+        if quiet and self._resident:  # reached only by a scan that succeeded
+            heap.settle_collected()  # once per process; a scan starting meanwhile only waits for the GIL
+        return report
 
     def _scan(self, request: ScanRequest, progress: Progress | None, cancel: CancelToken | None) -> ScanReport:
         progress = progress or NoProgress()
