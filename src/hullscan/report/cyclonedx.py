@@ -51,7 +51,7 @@ import json
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -124,14 +124,6 @@ def licences(raws: Iterable[str]) -> list[Json]:
 
 def _last_if_none(value: Any) -> tuple[Any, ...]:
     return (1,) if value is None else (0, value)
-
-
-def _unique_sorted(items: Iterable[Json], key: Callable[[Json], Any]) -> list[Json]:
-    out: list[Json] = []
-    for item in sorted(items, key=key):
-        if not out or out[-1] != item:
-            out.append(item)
-    return out
 
 
 def _properties(pairs: Iterable[tuple[str, str]]) -> list[Json]:
@@ -484,7 +476,7 @@ def _vulnerability(key: tuple[str, str], findings: list[VulnFinding], refs: dict
         "published": published.isoformat() if published else None,
         "ratings": [ratings[k] for k in sorted(ratings)],
         "recommendation": _recommendation(findings),
-        "references": _unique_sorted(references, key=lambda r: (r["id"], r["source"]["name"], r["source"]["url"])),
+        "references": sorted(references, key=lambda r: r["id"]),  # one per id (see `ids`), as the library sorts
         "source": {"name": data_source or "OSV", "url": _uri(osv_url(origin))},
         "updated": updated.isoformat() if updated else None,
     })
