@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hullscan.service.api.throttle import MAX_NAME, Attempts, LoginThrottle
+from hullscan.service.api.throttle import Attempts, LoginThrottle
 from hullscan.service.core import Service
 from hullscan.service.storage.db import Database
-from hullscan.service.storage.models import ApiToken, LoginFailure, LoginSession, User
+from hullscan.service.storage.models import LOGIN_NAME_MAX, ApiToken, LoginFailure, LoginSession, User
 from tests.service.conftest import ADMIN, make_settings, running
 from tests.service.world import seed_namespace
 
@@ -262,7 +262,7 @@ def test_the_login_throttle_keeps_one_window_of_failures(database_url: str) -> N
             throttle.failed(f"made-up-{i}" + "x" * 1000, "10.0.0.9")
         with throttle.db.session() as session:
             rows = session.scalars(select(LoginFailure)).all()
-            assert len(rows) == 300 and all(len(r.username) == MAX_NAME for r in rows)
+            assert len(rows) == 300 and all(len(r.username) == LOGIN_NAME_MAX for r in rows)
         clock[0] += 61  # a window later, the next failure takes the expired ones away
         throttle.failed("real", "10.0.0.1")
         with throttle.db.session() as session:

@@ -20,10 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 
 from hullscan.service.storage.db import Database
-from hullscan.service.storage.models import LoginFailure
-
-MAX_NAME = 256  # characters of a user name kept (longer names do not exist; they still count)
-MAX_CLIENT = 64  # an IPv6 address with a zone fits
+from hullscan.service.storage.models import LOGIN_CLIENT_MAX, LOGIN_NAME_MAX, LoginFailure
 
 
 @dataclass(frozen=True)
@@ -68,4 +65,4 @@ class LoginThrottle:
 
 
 def _pair(username: str, client: str) -> tuple[str, str]:
-    return username[:MAX_NAME], client[:MAX_CLIENT]
+    return username[:LOGIN_NAME_MAX], client[:LOGIN_CLIENT_MAX]

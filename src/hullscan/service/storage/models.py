@@ -118,6 +118,10 @@ class LoginSession(Base):
     user: Mapped[User] = relationship()
 
 
+LOGIN_NAME_MAX = 256  # characters of a user name kept (longer names do not exist; they still count)
+LOGIN_CLIENT_MAX = 64  # an IPv6 address with a zone fits
+
+
 class LoginFailure(Base):
     """A failed log-in: when, with which user name, from which client address (api/throttle.py). Rows live one
     throttle window; they are in the database so every API process of a fleet counts the same failures."""
@@ -127,8 +131,8 @@ class LoginFailure(Base):
                       Index("ix_login_failures_at", "failed_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(256))
-    client: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str] = mapped_column(String(LOGIN_NAME_MAX))
+    client: Mapped[str] = mapped_column(String(LOGIN_CLIENT_MAX))
     failed_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch
 
 
