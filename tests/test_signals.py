@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,14 @@ from pathlib import Path
 import pytest
 
 import hullscan
-from hullscan.imagebuild import Image, Layer, layer_tar, sha256
+from hullscan.cancel import CancelToken
+from hullscan.cli.interrupt import Interrupted, stop_on_signals
+from hullscan.errors import ScanStopped
+from hullscan.imagebuild import Image, Layer, layer_tar, sha256, write_oci_layout
+from hullscan.model import LayerInfo
+from hullscan.pipeline import Engine, ScanRequest
+from hullscan.scan import NoProgress
+from hullscan.settings import Settings
 from hullscan.signals import TERMINATED
 from tests.support.proxy import FaultProxy
 from tests.support.registry import RegistryServer
@@ -75,3 +83,48 @@ def test_sigterm_ends_a_scan_and_removes_its_work_directory(registry: RegistrySe
     assert not (tmp_path / "report").exists()
 
 
+
+
+class _HeldUntilStopped(NoProgress):
+    """Keeps each layer thread in its layer until the scan's token is stopped (a minute at most), and notes
+    whether the stop came."""
+
+    def __init__(self, token: CancelToken) -> None:
+        self.token = token
+        self.arrived = threading.Semaphore(0)
+        self.stopped: list[bool] = []
+
+    def layer_started(self, layer: LayerInfo, cached: bool) -> None:
+        self.arrived.release()
+        try:
+            self.token.sleep(60)
+        except ScanStopped:
+            self.stopped.append(True)
+            raise
+        self.stopped.append(False)
+
+
+def test_a_signal_taken_by_another_thread_still_stops_a_scan_whose_layers_are_waiting(tmp_path: Path) -> None:
+    """The kernel may hand a process's SIGTERM to any of its threads; Python then only flags it, and the main
+    thread runs the handler once it is back in Python. Waiting on the layer threads in one blocking call, it was
+    not, so a scan whose layers were stuck on a silent registry ignored SIGTERM until a read timed out."""
+    layers = [Layer(layer_tar([(f"srv/{i}.txt", f"layer {i}\n")])) for i in range(2)]
+    write_oci_layout(tmp_path / "img", Image(layers))
+    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", work_dir=tmp_path / "work",
+                        layer_concurrency=2)
+    token = CancelToken()
+    progress = _HeldUntilStopped(token)
+
+    def signal_from_here_once_both_layers_wait() -> None:
+        for _ in layers:
+            progress.arrived.acquire(timeout=60)
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)  # to this thread, not the main one
+
+    helper = threading.Thread(target=signal_from_here_once_both_layers_wait)
+    with Engine(settings) as engine, pytest.raises(Interrupted) as stopped, stop_on_signals(token):
+        helper.start()
+        engine.scan(ScanRequest(f"oci:{tmp_path / 'img'}:latest", items=()), progress, token)
+    helper.join()
+    assert stopped.value.exit_code == TERMINATED
+    assert progress.stopped == [True, True]  # the layers were stopped, not left to wait out their minute
+    assert not any((tmp_path / "work").iterdir())

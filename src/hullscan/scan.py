@@ -235,6 +235,9 @@ def _registry_source(ref: str, options: ScanOptions, on_wait: Callable[[str], No
                                config_memo=options.config_memo, **extra)
 
 
+SIGNAL_POLL = 0.25  # seconds the main thread waits on layer threads at a time (see Scanner._walk_all)
+
+
 class Scanner:
     """Source -> layers -> per-layer facts (cached) -> merged image facts; one instance can scan many images."""
 
@@ -336,7 +339,11 @@ class Scanner:
             with ThreadPoolExecutor(width, thread_name_prefix="hullscan-layer") as pool:
                 futures = [pool.submit(self._sibling, source, walker, layer, progress, siblings) for layer in layers]
                 try:
-                    wait(futures)
+                    pending = set(futures)
+                    while pending:
+                        # In short waits: a signal the kernel hands to another thread only flags it for this one,
+                        # whose handler (SIGTERM, Ctrl-C) runs once it is back in Python, not while it blocks.
+                        pending = wait(pending, timeout=SIGNAL_POLL).not_done
                 except BaseException:  # interrupted (SIGTERM, Ctrl-C): stop the layers instead of waiting for them
                     siblings.stop("the scan was interrupted")
                     raise
