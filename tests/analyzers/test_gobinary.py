@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import glob
 import io
 import json
 import os
@@ -289,6 +290,19 @@ def test_found_without_the_section_name(go_builds: GoBuilds, tmp_path: Path) -> 
     struct.pack_into("<Q", data, 0x28, 0)
     struct.pack_into("<HHH", data, 0x3C, 0, 0, 0)
     assert packages(analyze_bytes(bytes(data)))["example.com/app"].version == "v1.4.2"
+
+
+@pytest.mark.parametrize("binary", ["/bin/ls", *sorted(glob.glob("/usr/lib/*/libc.so.6"))[:1]])
+def test_section_lookup_agrees_with_the_section_table(binary: str) -> None:
+    # section() first rules names out by the section-name table's bytes; linkers share the tails of names there
+    # (".rela.plt" holds ".plt"), so every real name, and a tail that is no section's name, must come out as a
+    # search of the whole table says.
+    with open(binary, "rb") as f:
+        elf = ElfImage.open(f)
+        names = [s.name for s in elf.sections]
+        assert ".text" in names and elf.has_named_sections()
+        for name in [*names, "text", ".go.buildinfo", ".dep-v0"]:
+            assert elf.section(name) == next((s for s in elf.sections if s.name == name), None), name
 
 
 def test_non_go_files() -> None:

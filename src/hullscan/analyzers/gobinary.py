@@ -85,14 +85,22 @@ def is_elf(fp: IO[bytes]) -> bool:
 
 @dataclass
 class ElfImage:
-    """Section and program headers of an ELF file, read from a seekable stream without mapping it."""
+    """Section and program headers of an ELF file, read from a seekable stream without mapping it.
+
+    The headers are read and checked when the image is opened; the section and segment lists are built when first
+    asked for. The Go and Rust analyzers open every executable of an image and most are C programs, which the
+    section-name table alone rules out (building both lists was most of their time on a Debian image)."""
 
     fp: IO[bytes]
     size: int = 0
     endian: str = "<"
     is64: bool = True
-    sections: list[ElfSection] = field(default_factory=list)
-    segments: list[ElfSegment] = field(default_factory=list)
+    _raw_sections: list[tuple[int, ...]] = field(default_factory=list)
+    _names: bytes = b""  # the section-name table
+    _segment_table: bytes = b""
+    _segment_entry: int = 0
+    _sections: list[ElfSection] | None = None
+    _segments: list[ElfSegment] | None = None
 
     @classmethod
     def open(cls, fp: IO[bytes]) -> ElfImage:
@@ -107,7 +115,34 @@ class ElfImage:
         except ValueError as exc:
             raise ElfError(str(exc)) from None
 
+    @property
+    def sections(self) -> list[ElfSection]:
+        if self._sections is None:
+            self._sections = [ElfSection(self._name(s[0]), s[1], s[2], s[3], s[4], s[5]) for s in self._raw_sections]
+        return self._sections
+
+    @property
+    def segments(self) -> list[ElfSegment]:
+        if self._segments is None:
+            if self.is64:
+                fmt, order = self.endian + "IIQQQQQQ", (0, 1, 2, 3, 5)  # type flags offset vaddr paddr filesz
+            else:
+                fmt, order = self.endian + "IIIIIIII", (0, 6, 1, 2, 4)  # type offset vaddr paddr filesz memsz flags
+            rows = (struct.unpack_from(fmt, self._segment_table, i)
+                    for i in range(0, len(self._segment_table), self._segment_entry or 1))
+            self._segments = [ElfSegment(*(p[j] for j in order)) for p in rows]
+        return self._segments
+
+    def may_have_section(self, name: str) -> bool:
+        """False when no section can be called `name`: its bytes are nowhere in the section-name table."""
+        return name.encode("latin-1") + b"\0" in self._names + b"\0"
+
+    def has_named_sections(self) -> bool:
+        return any(off < len(self._names) and self._names[off] for off, *_ in self._raw_sections)
+
     def section(self, name: str) -> ElfSection | None:
+        if not self.may_have_section(name):
+            return None
         return next((s for s in self.sections if s.name == name), None)
 
     def section_data(self, section: ElfSection, limit: int) -> bytes:
@@ -127,6 +162,13 @@ class ElfImage:
                 return sec.offset + (addr - sec.addr)
         return None
 
+    def _name(self, offset: int) -> str:
+        names = self._names
+        if offset >= len(names):
+            return ""
+        end = names.find(b"\0", offset)
+        return names[offset : end if end >= 0 else len(names)].decode("latin-1")
+
     def _parse(self) -> None:
         ident = self.read(0, 16) if self.size >= 16 else b""
         if ident[:4] != b"\x7fELF":
@@ -145,7 +187,6 @@ class ElfImage:
 
         sh_fmt = e + ("IIQQQQIIQQ" if self.is64 else "IIIIIIIIII")
         sh_size = struct.calcsize(sh_fmt)
-        raw_sections: list[tuple[int, ...]] = []
         if shoff:
             if shentsize < sh_size:
                 raise ElfError(f"section header entries of {shentsize} bytes")
@@ -159,36 +200,22 @@ class ElfImage:
             if shnum > _MAX_SECTIONS or shoff + shnum * shentsize > self.size:
                 raise ElfError(f"{shnum} section headers do not fit in the file")
             table = self.read(shoff, shnum * shentsize)
-            raw_sections = [struct.unpack_from(sh_fmt, table, i * shentsize) for i in range(shnum)]
+            self._raw_sections = [struct.unpack_from(sh_fmt, table, i * shentsize) for i in range(shnum)]
 
-        names = b""
-        if 0 < shstrndx < len(raw_sections):
-            strtab = raw_sections[shstrndx]
+        if 0 < shstrndx < len(self._raw_sections):
+            strtab = self._raw_sections[shstrndx]
             str_off, str_size = strtab[4], strtab[5]
             if strtab[1] != SHT_NOBITS:
                 if str_size > 16 * _MIB:
                     raise ElfError(f"section name table of {str_size} bytes")
-                names = self.read(str_off, str_size)  # raises when the file is truncated
-        for s in raw_sections:
-            name_off = s[0]
-            name = ""
-            if name_off < len(names):
-                end = names.find(b"\0", name_off)
-                name = names[name_off : end if end >= 0 else len(names)].decode("latin-1")
-            self.sections.append(ElfSection(name, s[1], s[2], s[3], s[4], s[5]))
+                self._names = self.read(str_off, str_size)  # raises when the file is truncated
 
         if phoff:
-            if self.is64:
-                ph_fmt, order = e + "IIQQQQQQ", (0, 1, 2, 3, 5)  # type flags offset vaddr paddr filesz
-            else:
-                ph_fmt, order = e + "IIIIIIII", (0, 6, 1, 2, 4)  # type offset vaddr paddr filesz memsz flags
-            ph_size = struct.calcsize(ph_fmt)
+            ph_size = 56 if self.is64 else 32
             if phentsize < ph_size or phnum > _MAX_SEGMENTS or phoff + phnum * phentsize > self.size:
                 raise ElfError(f"{phnum} program headers of {phentsize} bytes do not fit in the file")
-            table = self.read(phoff, phnum * phentsize)
-            for i in range(phnum):
-                p = struct.unpack_from(ph_fmt, table, i * phentsize)
-                self.segments.append(ElfSegment(*(p[j] for j in order)))
+            self._segment_table = self.read(phoff, phnum * phentsize)
+            self._segment_entry = phentsize
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -236,8 +263,7 @@ def _find_buildinfo(elf: ElfImage) -> int | None:
     # No usable section: search the first writable segment, the way the Go toolchain does (the
     # header is 16-byte aligned in memory) -- but only when the section headers are gone or name
     # other Go sections, so that every C binary in an image does not cost a scan of its data.
-    names = {s.name for s in elf.sections if s.name}
-    if names and not names & _GO_SECTIONS:
+    if elf.has_named_sections() and not any(elf.may_have_section(name) for name in _GO_SECTIONS):
         return None
     for seg in elf.segments:
         if seg.type != PT_LOAD or seg.flags & (PF_X | PF_W) != PF_W:
