@@ -190,9 +190,11 @@ PREFETCH_CHUNKS = 4  # decompressed chunks held ahead of the walker: memory stay
 class LayerStream:
     """The decompressed tar stream of one layer: hashed (diff_id), bounded by the layer size limit.
 
-    Reading the blob, its digest, inflating and the diff_id hash run in a prefetch thread: all of them
-    release the GIL, so on a second core they overlap the walker's parsing and the analyzers (a quarter
-    of a secret scan's time was spent there).
+    Reading the blob, its digest and inflating run in a prefetch thread: they release the GIL, so on a second
+    core they overlap the walker's parsing and the analyzers (a quarter of a secret scan's time was spent there).
+    The diff_id hash runs in the reading thread as each chunk is taken: in the prefetch thread it made that thread
+    the longest stage of a big layer's walk, which the walker then waited on (a 128 MB Debian layer: prefetch 0.34 s
+    of CPU, walker 0.19 s; hashed here, 0.27 s and 0.26 s).
     """
 
     def __init__(self, raw: BlobStream, diff_id: str, limits: Limits, compression: str = "auto",
@@ -259,6 +261,7 @@ class LayerStream:
         if not data:
             self._ended = True
             return
+        self._hash.update(data)  # here, not in the prefetch thread: see the class docstring
         self._buf = data
 
     def _take(self) -> bytes | BaseException:
@@ -293,7 +296,6 @@ class LayerStream:
         if not data:
             return b""
         self.size += len(data)
-        self._hash.update(data)
         # The bound on a layer's work is its decompressed size: each byte is inflated, hashed and passed over
         # once, a chunk at a time, so time grows with it and memory does not. There is no compression-ratio
         # test: a ratio says nothing about harm. A database's preallocated pages, a swap file or any file of
