@@ -102,3 +102,13 @@ def test_the_sample_image_is_written_as_the_library_writes_it() -> None:
     text = cyclonedx.render(sample_facts())
     assert json.loads(text)["components"]
     assert _as_the_library_writes_it(text) == text
+
+
+def test_spdx_ids_are_the_librarys() -> None:
+    # hullscan reads the library's SPDX id list itself (importing cyclonedx.spdx builds a second SPDX licensing)
+    from cyclonedx import spdx
+
+    ids = sorted(cyclonedx._spdx_ids().values())
+    assert len(ids) > 500 and "Apache-2.0" in ids
+    for text in [*ids, *(i.upper() for i in ids[::7]), *(i.lower() for i in ids[::5]), "GPLv2+", "custom", ""]:
+        assert cyclonedx.fixup_id(text) == spdx.fixup_id(text), text

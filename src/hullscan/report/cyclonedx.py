@@ -57,7 +57,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from cyclonedx.spdx import fixup_id
+from cyclonedx.schema._res import SPDX_JSON
 from packageurl import PackageURL
 
 from hullscan.findings import ScanReport, VulnFinding
@@ -79,6 +79,20 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OSV_URL = "https://osv.dev/vulnerability/"
 SCHEMA = "http://cyclonedx.org/schema/bom-1.6.schema.json"
 Json = dict[str, Any]
+
+
+@functools.cache
+def _spdx_ids() -> dict[str, str]:
+    """The library's SPDX licence ids (its schema's list), by lower-cased id. Read here rather than through
+    `cyclonedx.spdx`, which builds an SPDX licensing of its own when imported (15 ms; hullscan.licenses holds one)."""
+    with open(SPDX_JSON, encoding="utf-8") as f:
+        ids: list[str] = json.load(f).get("enum", [])
+    return {i.lower(): i for i in ids}
+
+
+def fixup_id(text: str) -> str | None:
+    """The SPDX id `text` names, in the id's own case (as the library's `fixup_id`), else None."""
+    return _spdx_ids().get(text.lower())
 
 
 @functools.lru_cache(maxsize=4096)
