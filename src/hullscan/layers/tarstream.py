@@ -184,12 +184,12 @@ class TarReader:
 
     def _member(self, header: bytes, typeflag: bytes, size: int, start: int, local: dict[str, bytes],
                 long_name: bytes | None, long_link: bytes | None) -> TarMember:
-        name = long_name if long_name is not None else _text(header[0:100])
+        name = long_name if long_name is not None else header[0:100].partition(b"\0")[0]
         if long_name is None and typeflag not in GNU_META:
-            prefix = _text(header[345:500])
+            prefix = header[345:500].partition(b"\0")[0]
             if prefix:
                 name = prefix + b"/" + name
-        link = long_link if long_link is not None else _text(header[157:257])
+        link = long_link if long_link is not None else header[157:257].partition(b"\0")[0]
         mode = _number(header[100:108], start)
         uid = _number(header[108:116], start)
         gid = _number(header[116:124], start)
@@ -223,17 +223,12 @@ class TarReader:
                 return
 
 
-def _text(field: bytes) -> bytes:
-    end = field.find(b"\0")
-    return field if end < 0 else field[:end]
-
-
 def _number(field: bytes, start: int) -> int:
     first = field[0]
     if first == 0x80 or first == 0xFF:  # base-256 (GNU): big-endian, 0xFF marks a negative number
         n = int.from_bytes(field[1:], "big")
         return n - (1 << (8 * (len(field) - 1))) if first == 0xFF else n
-    digits = _text(field).strip()
+    digits = field.partition(b"\0")[0].strip()  # a field ends at its first NUL
     if not digits:
         return 0
     try:
