@@ -18,6 +18,11 @@ def normalize(name: str) -> str:
     Absolute names are taken relative to the image root (as container runtimes do); names that climb
     above the root raise PathEscape, since no runtime would place them anywhere legitimate.
     """
+    # Nearly every member name is canonical already: no empty part ("//", a leading or trailing "/") and no part
+    # starting with "." (which "." and ".." do). Those come back as they are, without splitting (every member of
+    # every layer passes here).
+    if name and name[0] not in "/." and name[-1] != "/" and "//" not in name and "/." not in name:
+        return name
     parts: list[str] = []
     for part in name.split("/"):
         if part in ("", "."):
