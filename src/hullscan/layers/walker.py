@@ -44,6 +44,7 @@ class LayerWalker:
         # they ran here or in a worker, so reports do not depend on the machine.
         self.analyzers = sorted(analyzers, key=offloadable)
         self._offload = [offloadable(a) for a in self.analyzers]
+        self._claims = list(enumerate(a.claims for a in self.analyzers))  # asked of every file: bound once
         self.key = analyzers_key(self.analyzers)
         self.limits = limits
         self.workdir = workdir
@@ -228,8 +229,7 @@ class LayerWalker:
             # A later member with the same name replaces the earlier one.
             links.replaced(entry.path, produced)
             pending.pop(entry.path, None)
-            claimed = [i for i, a in enumerate(self.analyzers) if a.claims(entry.path, entry)] \
-                if entry.type in ("f", "h") else []
+            claimed = [i for i, claims in self._claims if claims(entry.path, entry)] if entry.type in ("f", "h") else []
             if not claimed:
                 continue
             if entry.type == "h":
