@@ -30,6 +30,16 @@ class Analyzer(Protocol):
     def analyze(self, path: str, entry: FileEntry, content: IO[bytes]) -> FileFacts | None: ...
 
 
+def release_thread(analyzers: Sequence[Analyzer]) -> None:
+    """Let each analyzer free what it keeps for the calling thread, on that thread: the walker calls this when a
+    walk ends. An analyzer opts in with a `release()` method; YARA-X scanners, for one, must be freed on the thread
+    that made them (elsewhere they leak, with an "unsendable" error)."""
+    for analyzer in analyzers:
+        release = getattr(analyzer, "release", None)
+        if release is not None:
+            release()
+
+
 def offloadable(analyzer: Analyzer) -> bool:
     """Whether the walker may run this analyzer in a worker process (see layers/pool.py).
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from hullscan.analyzers.base import Analyzer, AnalyzerFailure, analyzers_key, offloadable, scratch
+from hullscan.analyzers.base import Analyzer, AnalyzerFailure, analyzers_key, offloadable, release_thread, scratch
 from hullscan.cancel import CancelToken
 from hullscan.errors import DigestMismatch, HullscanError, LayerError
 from hullscan.layers.memory import release_large_buffers
@@ -220,6 +220,12 @@ class LayerWalker:
     # -- analysis --------------------------------------------------------------------------------
 
     def _process(self, members: Iterator[tuple[FileEntry, Opener | None]], facts: LayerFacts, index: int) -> None:
+        try:
+            self._analyse(members, facts, index)
+        finally:
+            release_thread(self.analyzers)  # what they keep for this thread, freed on it (see release_thread)
+
+    def _analyse(self, members: Iterator[tuple[FileEntry, Opener | None]], facts: LayerFacts, index: int) -> None:
         produced: dict[str, FileFacts] = {}
         pending: dict[str, Ticket] = {}  # path -> analyses running in a worker
         session = PoolSession(self.pool, self.analyzers) if self.pool is not None else None
