@@ -96,7 +96,7 @@ class ElfImage:
     endian: str = "<"
     is64: bool = True
     _raw_sections: list[tuple[int, ...]] = field(default_factory=list)
-    _names: bytes = b""  # the section-name table
+    _names: bytes = b"\0"  # the section-name table, NUL-terminated (so its last name is found without its NUL)
     _segment_table: bytes = b""
     _segment_entry: int = 0
     _sections: list[ElfSection] | None = None
@@ -135,7 +135,7 @@ class ElfImage:
 
     def may_have_section(self, name: str) -> bool:
         """False when no section can be called `name`: its bytes are nowhere in the section-name table."""
-        return name.encode("latin-1") + b"\0" in self._names + b"\0"
+        return name.encode("latin-1") + b"\0" in self._names
 
     def has_named_sections(self) -> bool:
         return any(off < len(self._names) and self._names[off] for off, *_ in self._raw_sections)
@@ -166,8 +166,7 @@ class ElfImage:
         names = self._names
         if offset >= len(names):
             return ""
-        end = names.find(b"\0", offset)
-        return names[offset : end if end >= 0 else len(names)].decode("latin-1")
+        return names[offset : names.index(b"\0", offset)].decode("latin-1")
 
     def _parse(self) -> None:
         ident = self.read(0, 16) if self.size >= 16 else b""
@@ -208,7 +207,7 @@ class ElfImage:
             if strtab[1] != SHT_NOBITS:
                 if str_size > 16 * _MIB:
                     raise ElfError(f"section name table of {str_size} bytes")
-                self._names = self.read(str_off, str_size)  # raises when the file is truncated
+                self._names = self.read(str_off, str_size) + b"\0"  # raises when the file is truncated
 
         if phoff:
             ph_size = 56 if self.is64 else 32
