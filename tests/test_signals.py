@@ -83,8 +83,6 @@ def test_sigterm_ends_a_scan_and_removes_its_work_directory(registry: RegistrySe
     assert not (tmp_path / "report").exists()
 
 
-
-
 class _HeldUntilStopped(NoProgress):
     """Keeps each layer thread in its layer until the scan's token is stopped (a minute at most), and notes
     whether the stop came."""
