@@ -35,6 +35,7 @@ from hullscan.oci.registry import (
     RetryPolicy,
     parse_retry_after,
     parse_www_authenticate,
+    tls_context,
 )
 from hullscan.oci.registry_source import RegistrySource
 from hullscan.oci.source import Limits, ResolvedImage
@@ -381,6 +382,27 @@ def test_a_replaced_ca_file_is_read_again_by_the_same_process(tls_registry: Regi
     ca.write_bytes(tls_registry.ca_cert.read_bytes())  # the registry's own CA, at the same path
     with RegistryClient(tls_registry.host, scheme="https", ca_cert=ca, retry=FAST_RETRY) as c:
         assert c.ping() == "none"
+
+
+def test_trust_roots_are_loaded_by_the_first_tls_connection(tls_registry: RegistryServer, registry: RegistryServer,
+                                                             tmp_path: Path) -> None:
+    """certifi's roots cost a cold scan 15-25 ms: a registry spoken to over plain HTTP never loads them, and the
+    first HTTPS connection loads them all, beside the CA file given."""
+    import certifi
+
+    assert tls_registry.ca_cert is not None
+    ca = tmp_path / "ca.pem"  # a CA file of its own: a context this test alone uses
+    ca.write_bytes(tls_registry.ca_cert.read_bytes())
+    ctx = tls_context(ca)
+    assert ctx.cert_store_stats()["x509_ca"] == 1
+    with RegistryClient(registry.host, ca_cert=ca, retry=FAST_RETRY) as c:
+        assert c.base_url.startswith("http://") and c.ping() == "none"
+    assert ctx.cert_store_stats()["x509_ca"] == 1
+    roots = ssl.create_default_context(cafile=certifi.where()).cert_store_stats()["x509_ca"]
+    with RegistryClient(tls_registry.host, scheme="https", ca_cert=ca, retry=FAST_RETRY) as c:
+        assert c.ping() == "none"
+    assert roots > 100 and ctx.cert_store_stats()["x509_ca"] == roots + 1
+    assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
 
 
 def test_plain_http_to_tls_port_is_a_tls_error(tls_registry: RegistryServer, registry: RegistryServer) -> None:
