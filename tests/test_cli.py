@@ -143,3 +143,44 @@ def test_progress_bars_run_no_thread_so_scans_may_fork_workers() -> None:
         bars.layer_advanced(layer, 500)
         bars.layer_finished(layer)
     assert "layer 1/1" in out.getvalue()
+
+
+def test_the_collector_is_off_while_the_cli_loads_and_back_on_once_a_command_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """cli.main loads the command tree and reads the arguments with Python's cycle collector off (what that makes
+    lives as long as the process); every command turns it back on as it starts, since a server or a long update
+    must collect, and the scan commands do so when they settle the heap just before scanning."""
+    import gc
+    import signal
+
+    import typer
+
+    from hullscan import cli
+    from hullscan.cli.options import Command, ScanCommand
+
+    def leaves(group: typer.core.TyperGroup, prefix: str = "") -> dict[str, object]:
+        found: dict[str, object] = {}
+        for name, command in group.commands.items():
+            if isinstance(command, typer.core.TyperGroup):
+                found.update(leaves(command, f"{prefix}{name} "))
+            else:
+                found[prefix + name] = command
+        return found
+
+    commands = leaves(typer.main.get_command(app))  # type: ignore[arg-type]
+    assert len(commands) > 10 and all(isinstance(c, Command) for c in commands.values())
+    assert {name for name, c in commands.items() if isinstance(c, ScanCommand)} == {"scan", "image", "sbom"}
+
+    previous = signal.getsignal(signal.SIGTERM)  # cli._main installs its SIGTERM handler
+    try:
+        monkeypatch.setattr(sys, "argv", ["hullscan", "sbom", "--help"])
+        with pytest.raises(SystemExit):
+            cli._main()
+        assert not gc.isenabled()  # the help was printed while the arguments were read: no command ran
+        monkeypatch.setattr(sys, "argv", ["hullscan", "cache", "clean", "--cache-dir", str(tmp_path / "cache")])
+        with pytest.raises(SystemExit) as done:
+            cli._main()
+        assert done.value.code == 0 and gc.isenabled()
+    finally:
+        gc.enable()
+        signal.signal(signal.SIGTERM, previous)

@@ -309,13 +309,14 @@ def test_the_config_memo_is_bounded_by_size_and_drops_the_least_recently_used() 
 def thawed() -> Iterator[None]:
     """The tests below settle this process's heap (hullscan.heap): each starts with nothing frozen and Python's
     default thresholds (an earlier test may have run the CLI in this process), and ends with the collector as it
-    found it."""
+    found it, and on."""
     threshold = gc.get_threshold()
     gc.unfreeze()
     gc.set_threshold(700, 10, 10)
     yield
     gc.unfreeze()
     gc.set_threshold(*threshold)
+    gc.enable()
 
 
 def test_a_resident_engine_settles_the_heap_once_after_a_scan_succeeds_with_none_running(
@@ -349,6 +350,7 @@ def test_a_one_off_engine_leaves_the_collector_alone_and_the_cli_settles_before_
         engine.scan(ScanRequest(target, items=()))
     assert gc.get_freeze_count() == 0 and gc.get_threshold()[0] < heap.YOUNG_THRESHOLD
 
+    gc.disable()  # as cli.main loads the command line (heap.hold): settling turns the collector on
     result = CliRunner().invoke(app, ["sbom", target, "--cache-dir", str(tmp_path / "cli-cache"), "--quiet"])
     assert result.exit_code == 0, result.output
-    assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == heap.YOUNG_THRESHOLD
+    assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == heap.YOUNG_THRESHOLD and gc.isenabled()

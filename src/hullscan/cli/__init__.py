@@ -58,6 +58,9 @@ def _main() -> None:
     if args in (["version"], ["--version"]):
         print(f"hullscan {__version__}")
         return
+    from hullscan import heap
+
+    heap.hold()  # until the command starts (cli.options.Command): importing and parsing make nothing to collect
     from hullscan.cli.interrupt import Interrupted
     from hullscan.errors import HullscanError
     from hullscan.signals import exit_on_sigterm

@@ -11,7 +11,7 @@ from hullscan.cli import fleet as fleet_commands
 from hullscan.cli import gate as gate_command
 from hullscan.cli import scan as scan_commands
 from hullscan.cli import serve as serve_command
-from hullscan.cli.options import CacheDirOpt, Command, examples, new_app
+from hullscan.cli.options import CacheDirOpt, Command, ScanCommand, examples, new_app
 from hullscan.cli_base import base_app
 from hullscan.cli_db import db_app
 
@@ -28,11 +28,11 @@ cache_app = new_app("Manage the per-layer cache.")
 app.add_typer(cache_app, name="cache")
 app.add_typer(db_app, name="db")
 app.add_typer(base_app, name="base")
-app.command(cls=Command, epilog=scan_commands.SBOM_EXAMPLES)(scan_commands.sbom)
-app.command(cls=Command, epilog=scan_commands.SCAN_EXAMPLES,
+app.command(cls=ScanCommand, epilog=scan_commands.SBOM_EXAMPLES)(scan_commands.sbom)
+app.command(cls=ScanCommand, epilog=scan_commands.SCAN_EXAMPLES,
             short_help="Scan an image for vulnerabilities, secrets, malware and risky settings.")(scan_commands.scan)
 # Trivy's verb for the same thing: a Trivy user's first command works.
-app.command("image", cls=Command, epilog=scan_commands.SCAN_EXAMPLES,
+app.command("image", cls=ScanCommand, epilog=scan_commands.SCAN_EXAMPLES,
             short_help="Same as scan (Trivy's name for it).")(scan_commands.scan)
 app.command(cls=Command)(scan_commands.rescan)
 app.command(cls=Command)(serve_command.serve)

@@ -1,7 +1,7 @@
 """What every command shares and `--help` needs: option types and the help and parsing habits of the CLI.
 
-Imported to build the command tree, so it holds typer and the standard library only: `hullscan --help` must not
-pay for Rich, pydantic or the scan engine.
+Imported to build the command tree, so it holds typer, the standard library and hullscan.heap only:
+`hullscan --help` must not pay for Rich, pydantic or the scan engine.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
+
+from hullscan import heap
 
 BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "on", "off"})
 # What a value of each type is called in the help (click's words, not Python's: `<str>` says nothing to a user).
@@ -67,7 +69,17 @@ def _plain_help_option(option: Any) -> Any:
 
 class Command(TyperCommand):
     """A command whose help reads like a classic CLI's (`-f, --format FORMAT`, flags without a value, defaults
-    whole) and which says so when a flag is given a value (`--ignore-unfixed true IMAGE`)."""
+    whole) and which says so when a flag is given a value (`--ignore-unfixed true IMAGE`).
+
+    The command line loads its modules with the cycle collector off (hullscan.heap.hold in cli.main); a command
+    turns it back on as it starts, so a server or a long update collects as any program does."""
+
+    collector_from_start = True
+
+    def invoke(self, ctx: Any) -> Any:
+        if self.collector_from_start:
+            heap.release()
+        return super().invoke(ctx)
 
     def get_help_option(self, ctx: Any) -> Any:
         return _plain_help_option(super().get_help_option(ctx))
@@ -113,6 +125,13 @@ class Command(TyperCommand):
             if given == "--":
                 break
         return super().parse_args(ctx, args)
+
+
+class ScanCommand(Command):
+    """A one-scan command: it keeps the collector off through the engine's imports too, and turns it on when it
+    settles the heap just before scanning (cli.scan.run)."""
+
+    collector_from_start = False
 
 
 class Group(TyperGroup):
