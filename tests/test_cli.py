@@ -167,7 +167,7 @@ def test_the_collector_is_off_while_the_cli_loads_and_back_on_once_a_command_run
                 found[prefix + name] = command
         return found
 
-    commands = leaves(typer.main.get_command(app))  # type: ignore[arg-type]
+    commands = leaves(typer.main.get_command(app))
     assert len(commands) > 10 and all(isinstance(c, Command) for c in commands.values())
     assert {name for name, c in commands.items() if isinstance(c, ScanCommand)} == {"scan", "image", "sbom"}
 

@@ -94,6 +94,25 @@ HEAVY = ("rich", "pydantic", "pydantic_settings", "httpx", "hullscan.scan", "hul
          "hullscan.vulndb.store", "hullscan.vulndb.update", "hullscan.checks.baseimage", "hullscan.settings")
 
 
+def test_a_command_line_builds_only_the_command_it_names() -> None:
+    """Turning every command's options into click's objects took 20-30 ms of each run, so a command line gets the
+    command it names alone, and that command reads and helps exactly as in the whole tree; the root's help, a
+    mistyped name and no command at all get every command (the list, the suggestions)."""
+    from hullscan.cli.commands import application
+
+    names = list(typer.main.get_command(app).commands)
+    assert {"scan", "sbom", "image", "serve", "db", "cache", "base", "version"} <= set(names)
+    for name in names:
+        alone = application([name, "--help"])
+        assert list(typer.main.get_command(alone).commands) == [name]
+        helped = runner.invoke(alone, [name, "--help"])
+        assert helped.exit_code == 0 and helped.stdout == runner.invoke(app, [name, "--help"]).stdout
+    for argv in ([], ["--help"], ["scna", "x"], ["--version"]):
+        assert list(typer.main.get_command(application(argv)).commands) == names
+    mistyped = runner.invoke(application(["scna", "x"]), ["scna", "x"])
+    assert mistyped.exit_code == 2 and "Did you mean 'scan'" in mistyped.output
+
+
 @pytest.mark.parametrize("args", [["--help"], ["scan", "--help"], ["db", "update", "--help"], ["base", "add", "-h"],
                                   ["version"]])
 def test_help_and_version_load_no_engine_code(args: list[str]) -> None:

@@ -70,9 +70,9 @@ def _main() -> None:
     # 50 ms of every registry scan for a module hullscan never runs. An empty entry makes httpx go without it.
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     try:
-        from hullscan.cli.commands import app
+        from hullscan.cli.commands import application
 
-        app()
+        application(args)()
     except Interrupted as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -94,7 +94,7 @@ def _main() -> None:
 def __getattr__(name: str) -> Any:
     # `from hullscan.cli import app` (tests, embedding) builds the Typer app only when asked for.
     if name == "app":
-        from hullscan.cli.commands import app
+        from hullscan.cli.commands import application
 
-        return app
+        return application()
     raise AttributeError(name)
