@@ -17,8 +17,8 @@ YOUNG_THRESHOLD = 20_000
 
 def hold() -> None:
     """No collections while a command line process loads its modules and reads its arguments: what that makes
-    lives as long as the process, and examining it freed nothing (some 120 collections, 20 ms of a cold `hullscan
-    sbom`). `release` or `settle` turns the collector back on."""
+    lives as long as the process, and examining it freed nothing (some 120 collections, 20 ms of a cold
+    `hullscan sbom`). `release` or `settle` turns the collector back on."""
     gc.disable()
 
 

@@ -496,8 +496,8 @@ class _RootsOnFirstUse(ssl.SSLContext):
 
 @functools.lru_cache(maxsize=32)
 def _tls_context(ca_file: tuple[str, int, int] | None) -> ssl.SSLContext:
-    # A context is safe to share between clients and threads (it is most of a warm re-scan's client set-up once
-    # its roots are loaded), and a changed CA file (new mtime or size) gets a context of its own.
+    # One context per CA file, shared by every client and thread (safe, and its roots are most of a client's
+    # set-up); a changed CA file (new mtime or size) gets a context of its own.
     ctx = _RootsOnFirstUse(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names by default
     if ca_file is not None:
         try:
