@@ -228,6 +228,26 @@ def test_repeated_failed_logins_are_throttled_per_user_name_and_address(api: Tes
     assert page.status_code == 429 and "too many failed log-ins with this user name" in page.text
 
 
+def test_basic_auth_reads_the_failed_log_ins_in_the_request_session(api: TestClient,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Basic authenticates every request: the throttle reads its count in the request's session, and opens one of
+    its own only to write, so a failure is kept although its request is refused."""
+    make_user(api, "hank", "hank-pass-1")
+    db = api.app.state.login_throttle.db  # type: ignore[attr-defined]
+    opened: list[str] = []
+    session = db.session
+    monkeypatch.setattr(db, "session", lambda: opened.append("session") or session())
+    for _ in range(3):
+        assert api.get("/api/v1/users/me", auth=("hank", "hank-pass-1")).json()["username"] == "hank"
+    assert opened == []
+    assert api.get("/api/v1/users/me", auth=("hank", "hank-guess")).status_code == 401
+    assert opened == ["session"]  # the failure, written
+    assert api.get("/api/v1/users/me", auth=("hank", "hank-pass-1")).status_code == 200
+    assert opened == ["session", "session"]  # the success after it clears the count
+    assert api.get("/api/v1/users/me", auth=("hank", "hank-pass-1")).status_code == 200
+    assert len(opened) == 2
+
+
 def _throttle(database_url: str, limit: int, window: float, clock: list[float]) -> LoginThrottle:
     db = Database(database_url)
     db.migrate()

@@ -137,7 +137,7 @@ def login_user(request: Request, session: Session, username: str, password: str)
     throttle.py): refused with LOGIN_THROTTLED, without looking at the password, once there were too many."""
     throttle: LoginThrottle = request.app.state.login_throttle
     client = request.client.host if request.client else ""
-    attempts = throttle.check(username, client)
+    attempts = throttle.check(username, client, session)
     if attempts.wait is not None:
         seconds = math.ceil(attempts.wait)
         raise ApiError("LOGIN_THROTTLED", f"too many failed log-ins with this user name from your address; try again "

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from hullscan.service.storage.db import Database
 from hullscan.service.storage.models import LOGIN_CLIENT_MAX, LOGIN_NAME_MAX, LoginFailure
@@ -38,15 +39,21 @@ class LoginThrottle:
         self.window = window
         self._clock = clock  # wall time: shared by processes, unlike a monotonic clock
 
-    def check(self, username: str, client: str) -> Attempts:
+    def check(self, username: str, client: str, session: Session | None = None) -> Attempts:
+        """`session`: the request's own, when it has one: Basic authenticates every request, and a session of the
+        throttle's own was a second connection for each of them. Failures and successes are written in sessions of
+        their own, so a failure is kept although the request that counts it is refused."""
         now = self._clock()
         name, address = _pair(username, client)
-        with self.db.session() as session:
-            times = session.scalars(
-                select(LoginFailure.failed_at)
-                .where(LoginFailure.username == name, LoginFailure.client == address,
-                       LoginFailure.failed_at > now - self.window)
-                .order_by(LoginFailure.failed_at.desc()).limit(self.limit)).all()
+        query = (select(LoginFailure.failed_at)
+                 .where(LoginFailure.username == name, LoginFailure.client == address,
+                        LoginFailure.failed_at > now - self.window)
+                 .order_by(LoginFailure.failed_at.desc()).limit(self.limit))
+        if session is not None:
+            times = session.scalars(query).all()
+        else:
+            with self.db.session() as own:
+                times = own.scalars(query).all()
         if len(times) < self.limit:
             return Attempts(len(times), None)
         return Attempts(len(times), max(times[-1] + self.window - now, 0.001))
