@@ -308,8 +308,8 @@ def test_the_config_memo_is_bounded_by_size_and_drops_the_least_recently_used() 
 @pytest.fixture
 def thawed() -> Iterator[None]:
     """The tests below settle this process's heap (hullscan.heap): each starts with nothing frozen and Python's
-    default thresholds (an earlier test may have run the CLI in this process), and ends with the collector as it
-    found it, and on."""
+    default thresholds (an earlier test may have run the CLI in this process), and ends with the thresholds it
+    found and the collector on."""
     threshold = gc.get_threshold()
     gc.unfreeze()
     gc.set_threshold(700, 10, 10)
