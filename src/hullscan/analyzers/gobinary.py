@@ -76,6 +76,9 @@ PT_LOAD = 1
 PF_X, PF_W = 1, 2
 _MAX_SECTIONS = 65536 * 2
 _MAX_SEGMENTS = 65535
+# Program header layouts (without the byte order) and where ElfSegment's fields sit in them.
+_PH64 = ("IIQQQQQQ", (0, 1, 2, 3, 5))  # type flags offset vaddr paddr filesz memsz align
+_PH32 = ("IIIIIIII", (0, 6, 1, 2, 4))  # type offset vaddr paddr filesz memsz flags align
 
 
 def is_elf(fp: IO[bytes]) -> bool:
@@ -124,10 +127,8 @@ class ElfImage:
     @property
     def segments(self) -> list[ElfSegment]:
         if self._segments is None:
-            if self.is64:
-                fmt, order = self.endian + "IIQQQQQQ", (0, 1, 2, 3, 5)  # type flags offset vaddr paddr filesz
-            else:
-                fmt, order = self.endian + "IIIIIIII", (0, 6, 1, 2, 4)  # type offset vaddr paddr filesz memsz flags
+            layout, order = _PH64 if self.is64 else _PH32
+            fmt = self.endian + layout
             rows = (struct.unpack_from(fmt, self._segment_table, i)
                     for i in range(0, len(self._segment_table), self._segment_entry or 1))
             self._segments = [ElfSegment(*(p[j] for j in order)) for p in rows]
@@ -210,7 +211,7 @@ class ElfImage:
                 self._names = self.read(str_off, str_size) + b"\0"  # raises when the file is truncated
 
         if phoff:
-            ph_size = 56 if self.is64 else 32
+            ph_size = struct.calcsize(e + (_PH64 if self.is64 else _PH32)[0])
             if phentsize < ph_size or phnum > _MAX_SEGMENTS or phoff + phnum * phentsize > self.size:
                 raise ElfError(f"{phnum} program headers of {phentsize} bytes do not fit in the file")
             self._segment_table = self.read(phoff, phnum * phentsize)
